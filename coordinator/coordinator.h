@@ -1,0 +1,103 @@
+/* coordinator — the `farm` program: parses what the user asked for, starts the workers, mixes
+ * their blocks and writes (render) or plays the result.
+ *
+ * Contract
+ * - Exit status: 0 done; 2 bad input (an option, a path, a worker that cannot start), with one
+ *   line on stderr naming what was wrong and nothing left behind (no file, no process, no
+ *   shared memory); 1 a failure while running (a worker died, the disk filled); 128+signal
+ *   after SIGINT/SIGTERM, with the workers reaped and the output closed properly.
+ * - Every function that can fail returns 0 or a farm_status code and leaves a message for
+ *   farm_error_message(); main prints it once, prefixed with "farm: ".
+ */
+#ifndef FARM_COORDINATOR_H
+#define FARM_COORDINATOR_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shm.h"
+
+enum farm_status {
+    FARM_OK = 0,
+    FARM_EFAIL = 1,  /* failed while running */
+    FARM_EUSAGE = 2, /* bad input */
+};
+
+/* printf-style; keeps the first message of a failure, which names the cause. */
+int farm_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *farm_error_message(void);
+void farm_error_clear(void);
+
+/* ---- options ---- */
+
+typedef struct farm_options {
+    const char *output;  /* render: -o */
+    const char *format;  /* NULL: from the extension */
+    const char *sample_type;
+    double duration;     /* seconds; 0 = until stopped (playback) */
+    uint32_t workers;
+    uint32_t voices_per_worker; /* one of these two is set after parsing */
+    uint32_t total_voices;
+    uint32_t sample_rate;
+    uint32_t buffer_frames;
+    uint32_t channels;
+    uint32_t ring_blocks;
+    uint32_t oscillator; /* 0 SineLoop, 1 Sine */
+    double freq_min, freq_max;
+    double feedback;
+    double amp;
+    double gain;
+    double ramp;
+    uint64_t seed;
+    int quiet;
+    int progress; /* -1 auto (on a terminal), 0 off, 1 on */
+} farm_options;
+
+/* Fills defaults, parses argv (after the subcommand), validates. On FARM_EUSAGE the message
+ * names the option. Returns 1 (not an error) when --help was printed. */
+int farm_parse_render(int argc, char **argv, farm_options *opt);
+void farm_render_usage(FILE *to);
+void farm_usage(FILE *to);
+uint32_t farm_usable_cpus(void);
+
+/* ---- workers ---- */
+
+typedef struct farm_procs {
+    shm_region region;
+    uint32_t count;
+    pid_t pid[SHM_MAX_WORKERS];
+    int reaped[SHM_MAX_WORKERS];
+} farm_procs;
+
+/* Creates the shared region from opt and starts one farm-worker per worker, pinned round-robin
+ * over the usable CPUs, then waits (bounded) until each is RUNNING. On failure everything
+ * started is stopped again. block_limit: workers stop after that many blocks (0 = never). */
+int farm_procs_start(farm_procs *p, const farm_options *opt, uint64_t block_limit);
+/* Asks every worker to quit, waits a moment, kills what is left, reaps all, unmaps. Safe to
+ * call twice. */
+void farm_procs_stop(farm_procs *p);
+/* Returns 0 while every worker lives; otherwise FARM_EFAIL naming the first that died. */
+int farm_procs_check(farm_procs *p);
+
+/* ---- mixing ---- */
+
+typedef struct farm_mix_stats {
+    uint64_t clipped;
+} farm_mix_stats;
+
+/* out = limit(gain * sum of blocks[0..n-1], in that order), samples clamped to [-1, 1] and
+ * counted. Real-time safe. */
+void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t samples, float gain,
+              farm_mix_stats *stats);
+
+/* ---- commands ---- */
+
+int farm_render(const farm_options *opt);
+
+/* Set by SIGINT/SIGTERM handlers; the loops poll it. */
+extern volatile sig_atomic_t farm_stop_signal;
+void farm_install_signal_handlers(void);
+
+#endif

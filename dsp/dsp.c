@@ -1,0 +1,494 @@
+/* Bookkeeping around the kernel: parameter ramps, play/stop, kernel choice, and the 64-bit
+ * phase that keeps long renders exact.
+ *
+ * Why 64 bits: a 0.32 fixed-point increment is off by up to 2^-33 cycles per frame, which over
+ * ten seconds at 48 kHz drifts a 20 kHz voice by 3.5e-4 radians. The kernel runs in 32 bits inside
+ * a segment (at most one block), and the exact 64-bit phase is advanced here and copied back in
+ * before every segment. */
+#define _GNU_SOURCE
+#include "dsp_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#define PI_D 3.14159265358979323846
+
+typedef struct voice_ctl {
+    uint64_t phase;      /* exact phase, 0.64 fixed point */
+    uint64_t inc;        /* exact increment */
+    int64_t dinc;        /* per-frame change while left_freq > 0 */
+    uint64_t inc_target; /* reached exactly when the ramp ends */
+    uint64_t phase_offset;
+    float fb_target;
+    float amp;
+    float pan;
+    uint32_t left_freq, left_fb, left_gain;
+    uint8_t playing;  /* sounding or fading out */
+    uint8_t stopping; /* fading out; stops when the gain ramp ends */
+} voice_ctl;
+
+struct dsp_bank {
+    dsp_soa soa;
+    voice_ctl *ctl;
+    float *gain_target; /* [channel][stride] */
+    float *acc;         /* [frame][channel][kernel width] */
+    uint8_t *group_active;
+    uint32_t voices, groups, channels, max_frames;
+    double sample_rate;
+    const dsp_kernel *kernel;
+    void *arena;
+};
+
+/* ---- errors ---- */
+
+const char *dsp_strerror(int err) {
+    switch (err) {
+    case DSP_OK:
+        return "no error";
+    case DSP_ENOMEM:
+        return "out of memory";
+    case DSP_EINVAL:
+        return "invalid argument";
+    case DSP_ENOISA:
+        return "instruction set not available on this CPU";
+    }
+    return "unknown dsp error";
+}
+
+/* ---- kernel choice ---- */
+
+static const dsp_kernel *const all_kernels[] = {
+#if defined(__x86_64__)
+    &dsp_kernel_avx512,
+    &dsp_kernel_avx2,
+    &dsp_kernel_sse2,
+#endif
+    &dsp_kernel_generic,
+};
+#define N_KERNELS (sizeof all_kernels / sizeof all_kernels[0])
+
+static int kernel_supported(const dsp_kernel *k) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (k == &dsp_kernel_avx512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    if (k == &dsp_kernel_avx2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    (void)k;
+    return 1;
+}
+
+static const dsp_kernel *forced_kernel;
+
+static const dsp_kernel *best_kernel(void) {
+    if (forced_kernel)
+        return forced_kernel;
+    for (size_t i = 0; i < N_KERNELS; i++)
+        if (kernel_supported(all_kernels[i]))
+            return all_kernels[i];
+    return &dsp_kernel_generic;
+}
+
+const char *dsp_isa(void) {
+    return best_kernel()->name;
+}
+
+int dsp_force_isa(const char *name) {
+    if (name == NULL) {
+        forced_kernel = NULL;
+        return DSP_OK;
+    }
+    for (size_t i = 0; i < N_KERNELS; i++) {
+        if (strcmp(all_kernels[i]->name, name) == 0) {
+            if (!kernel_supported(all_kernels[i]))
+                return DSP_ENOISA;
+            forced_kernel = all_kernels[i];
+            return DSP_OK;
+        }
+    }
+    return DSP_EINVAL;
+}
+
+const char *const *dsp_isa_available(void) {
+    static const char *names[N_KERNELS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < N_KERNELS; i++)
+        if (kernel_supported(all_kernels[i]))
+            names[n++] = all_kernels[i]->name;
+    names[n] = NULL;
+    return names;
+}
+
+void dsp_enable_ftz(void) {
+#if defined(__SSE__)
+    _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ | DAZ */
+#endif
+}
+
+float dsp_sin_cycles(float x) {
+    float t = x - ((x + DSP_ROUND_MAGIC) - DSP_ROUND_MAGIC);
+    float z = t * t;
+    float q = ((((DSP_SIN_Q4 * z + DSP_SIN_Q3) * z + DSP_SIN_Q2) * z + DSP_SIN_Q1) * z) + DSP_SIN_Q0;
+    return t * (0.25f - z) * q;
+}
+
+/* ---- the voices every process agrees on ---- */
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+double dsp_voice_default_freq(uint64_t seed, uint64_t index, double freq_min, double freq_max) {
+    uint64_t r = splitmix64(splitmix64(seed) ^ index);
+    double u = (double)(r >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
+    return freq_min + u * (freq_max - freq_min);
+}
+
+double dsp_voice_default_pan(uint64_t index, uint32_t channels) {
+    return channels <= 1 ? 0.0 : (double)(index % channels);
+}
+
+/* ---- bank ---- */
+
+static uint64_t cycles_to_fixed(double cycles) {
+    double f = cycles - floor(cycles); /* [0, 1], 1 only by rounding */
+    double scaled = ldexp(f, 64);
+    if (!(scaled < 18446744073709551616.0))
+        return 0;
+    return (uint64_t)scaled;
+}
+
+static size_t align_up(size_t n, size_t a) {
+    return (n + a - 1) / a * a;
+}
+
+int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
+    *out = NULL;
+    dsp_bank_desc d = *desc;
+    if (d.channels == 0)
+        d.channels = 2;
+    if (d.sample_rate == 0)
+        d.sample_rate = 48000;
+    if (d.max_frames == 0)
+        d.max_frames = 256;
+    if (d.voices == 0 || d.channels > DSP_MAX_CHANNELS || !(d.sample_rate > 0) ||
+        d.max_frames > (1u << 20))
+        return DSP_EINVAL;
+
+    dsp_bank *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return DSP_ENOMEM;
+    b->voices = d.voices;
+    b->groups = (d.voices + DSP_GROUP - 1) / DSP_GROUP;
+    b->channels = d.channels;
+    b->max_frames = d.max_frames;
+    b->sample_rate = d.sample_rate;
+    b->kernel = best_kernel();
+
+    const size_t stride = (size_t)b->groups * DSP_GROUP;
+    const size_t vec = align_up(stride * 4, 64);
+    const size_t chan = align_up(stride * 4 * d.channels, 64);
+    const size_t acc = align_up((size_t)d.max_frames * d.channels * DSP_MAX_VW * 4, 64);
+    const size_t total = 6 * vec + 3 * chan + acc;
+    char *arena = aligned_alloc(64, total);
+    b->ctl = calloc(stride, sizeof *b->ctl);
+    b->group_active = calloc(b->groups, 1);
+    if (arena == NULL || b->ctl == NULL || b->group_active == NULL) {
+        free(arena);
+        free(b->ctl);
+        free(b->group_active);
+        free(b);
+        return DSP_ENOMEM;
+    }
+    memset(arena, 0, total);
+    b->arena = arena;
+    b->soa.stride = (uint32_t)stride;
+    b->soa.channels = d.channels;
+    b->soa.phase = (uint32_t *)(arena + 0 * vec);
+    b->soa.inc = (uint32_t *)(arena + 1 * vec);
+    b->soa.dinc = (int32_t *)(arena + 2 * vec);
+    b->soa.y = (float *)(arena + 3 * vec);
+    b->soa.fb = (float *)(arena + 4 * vec);
+    b->soa.dfb = (float *)(arena + 5 * vec);
+    b->soa.gain = (float *)(arena + 6 * vec);
+    b->soa.dgain = (float *)(arena + 6 * vec + chan);
+    b->gain_target = (float *)(arena + 6 * vec + 2 * chan);
+    b->acc = (float *)(arena + 6 * vec + 3 * chan);
+
+    /* Every voice starts stopped, at 440 Hz, amp 1, panned by pyo's i % channels rule. */
+    for (uint32_t v = 0; v < b->voices; v++) {
+        b->ctl[v].amp = 1.0f;
+        b->ctl[v].pan = (float)dsp_voice_default_pan(v, b->channels);
+        dsp_voice_set_freq(b, v, 440.0, 0);
+    }
+    *out = b;
+    return DSP_OK;
+}
+
+void dsp_bank_destroy(dsp_bank *b) {
+    if (b == NULL)
+        return;
+    free(b->arena);
+    free(b->ctl);
+    free(b->group_active);
+    free(b);
+}
+
+uint32_t dsp_bank_voices(const dsp_bank *b) {
+    return b->voices;
+}
+
+/* ---- setters ---- */
+
+static void pan_gains(const dsp_bank *b, float amp, float pan, float *g) {
+    uint32_t C = b->channels;
+    if (C == 2) {
+        double p = pan < 0 ? 0 : pan > 1 ? 1 : pan;
+        g[0] = (float)(amp * cos(p * PI_D / 2));
+        g[1] = (float)(amp * sin(p * PI_D / 2));
+        return;
+    }
+    long ch = lrint(pan);
+    for (uint32_t c = 0; c < C; c++)
+        g[c] = (long)c == ch ? amp : 0.0f;
+}
+
+static void gain_ramp_to(dsp_bank *b, uint32_t v, const float *target, uint32_t ramp) {
+    const uint32_t st = b->soa.stride;
+    voice_ctl *c = &b->ctl[v];
+    for (uint32_t ch = 0; ch < b->channels; ch++) {
+        b->gain_target[ch * st + v] = target[ch];
+        if (ramp == 0) {
+            b->soa.gain[ch * st + v] = target[ch];
+            b->soa.dgain[ch * st + v] = 0;
+        } else {
+            b->soa.dgain[ch * st + v] = (target[ch] - b->soa.gain[ch * st + v]) / (float)ramp;
+        }
+    }
+    c->left_gain = ramp;
+    if (ramp == 0 && c->stopping) {
+        c->stopping = 0;
+        c->playing = 0;
+    }
+}
+
+static void update_gains(dsp_bank *b, uint32_t v, uint32_t ramp) {
+    voice_ctl *c = &b->ctl[v];
+    if (!c->playing || c->stopping)
+        return; /* applied when the voice plays again */
+    float g[DSP_MAX_CHANNELS];
+    pan_gains(b, c->amp, c->pan, g);
+    gain_ramp_to(b, v, g, ramp);
+}
+
+void dsp_voice_set_freq(dsp_bank *b, uint32_t v, double hz, uint32_t ramp) {
+    if (v >= b->voices || !isfinite(hz))
+        return;
+    voice_ctl *c = &b->ctl[v];
+    uint64_t target = cycles_to_fixed(hz / b->sample_rate);
+    c->inc_target = target;
+    if (ramp == 0 || !c->playing) {
+        c->inc = target;
+        c->dinc = 0;
+        c->left_freq = 0;
+    } else {
+        /* Signed difference mod 2^64: a ramp takes the short way round, as frequencies
+         * above Nyquist alias anyway. */
+        c->dinc = (int64_t)(target - c->inc) / (int64_t)ramp;
+        c->left_freq = ramp;
+    }
+}
+
+void dsp_voice_set_feedback(dsp_bank *b, uint32_t v, double fb, uint32_t ramp) {
+    if (v >= b->voices || isnan(fb))
+        return;
+    float f = (float)(fb < 0 ? 0 : fb > 1 ? 1 : fb);
+    voice_ctl *c = &b->ctl[v];
+    c->fb_target = f;
+    if (ramp == 0 || !c->playing) {
+        b->soa.fb[v] = f;
+        b->soa.dfb[v] = 0;
+        c->left_fb = 0;
+    } else {
+        b->soa.dfb[v] = (f - b->soa.fb[v]) / (float)ramp;
+        c->left_fb = ramp;
+    }
+}
+
+void dsp_voice_set_amp(dsp_bank *b, uint32_t v, double amp, uint32_t ramp) {
+    if (v >= b->voices || !isfinite(amp))
+        return;
+    b->ctl[v].amp = (float)amp;
+    update_gains(b, v, ramp);
+}
+
+void dsp_voice_set_pan(dsp_bank *b, uint32_t v, double pan, uint32_t ramp) {
+    if (v >= b->voices || !isfinite(pan))
+        return;
+    if (b->channels != 2) {
+        pan = floor(pan + 0.5);
+        if (pan < 0 || pan >= b->channels)
+            return;
+    }
+    b->ctl[v].pan = (float)pan;
+    update_gains(b, v, ramp);
+}
+
+void dsp_voice_set_phase(dsp_bank *b, uint32_t v, double phase) {
+    if (v >= b->voices || !isfinite(phase))
+        return;
+    voice_ctl *c = &b->ctl[v];
+    uint64_t off = cycles_to_fixed(phase);
+    c->phase += off - c->phase_offset;
+    c->phase_offset = off;
+}
+
+void dsp_voice_play(dsp_bank *b, uint32_t v, uint32_t ramp) {
+    if (v >= b->voices)
+        return;
+    voice_ctl *c = &b->ctl[v];
+    if (c->playing && !c->stopping)
+        return;
+    if (!c->playing) {
+        /* A fresh start: phase and feedback state reset, gains rise from silence. */
+        c->phase = c->phase_offset;
+        b->soa.y[v] = 0;
+        for (uint32_t ch = 0; ch < b->channels; ch++)
+            b->soa.gain[ch * b->soa.stride + v] = 0;
+        c->inc = c->inc_target;
+        c->dinc = 0;
+        c->left_freq = 0;
+        b->soa.fb[v] = c->fb_target;
+        b->soa.dfb[v] = 0;
+        c->left_fb = 0;
+    }
+    c->playing = 1;
+    c->stopping = 0;
+    b->group_active[v / DSP_GROUP] = 1;
+    update_gains(b, v, ramp);
+}
+
+void dsp_voice_stop(dsp_bank *b, uint32_t v, uint32_t ramp) {
+    if (v >= b->voices)
+        return;
+    voice_ctl *c = &b->ctl[v];
+    if (!c->playing || c->stopping)
+        return;
+    static const float silence[DSP_MAX_CHANNELS];
+    c->stopping = 1;
+    gain_ramp_to(b, v, silence, ramp);
+}
+
+int dsp_voice_playing(const dsp_bank *b, uint32_t v) {
+    return v < b->voices && b->ctl[v].playing;
+}
+
+uint32_t dsp_bank_playing(const dsp_bank *b) {
+    uint32_t n = 0;
+    for (uint32_t v = 0; v < b->voices; v++)
+        n += b->ctl[v].playing;
+    return n;
+}
+
+/* ---- rendering ---- */
+
+/* Frames until the group's nearest ramp end, or 0 when nothing in it ramps. */
+static uint32_t group_ramp_left(const dsp_bank *b, uint32_t g) {
+    uint32_t m = 0;
+    uint32_t end = (g + 1) * DSP_GROUP < b->voices ? (g + 1) * DSP_GROUP : b->voices;
+    for (uint32_t v = g * DSP_GROUP; v < end; v++) {
+        const voice_ctl *c = &b->ctl[v];
+        uint32_t l[3] = {c->left_freq, c->left_fb, c->left_gain};
+        for (int i = 0; i < 3; i++)
+            if (l[i] && (m == 0 || l[i] < m))
+                m = l[i];
+    }
+    return m;
+}
+
+static uint32_t fixed_hi32_rounded(uint64_t x) {
+    return (uint32_t)((x + (1ULL << 31)) >> 32);
+}
+
+static void segment_begin(dsp_bank *b, uint32_t g) {
+    uint32_t end = (g + 1) * DSP_GROUP < b->voices ? (g + 1) * DSP_GROUP : b->voices;
+    for (uint32_t v = g * DSP_GROUP; v < end; v++) {
+        const voice_ctl *c = &b->ctl[v];
+        b->soa.phase[v] = fixed_hi32_rounded(c->phase);
+        b->soa.inc[v] = fixed_hi32_rounded(c->inc);
+        b->soa.dinc[v] = c->left_freq ? (int32_t)fixed_hi32_rounded((uint64_t)c->dinc) : 0;
+    }
+}
+
+/* Advances the exact phases by m frames and ends the ramps that ran out. */
+static void segment_end(dsp_bank *b, uint32_t g, uint32_t m) {
+    const uint32_t st = b->soa.stride;
+    uint32_t end = (g + 1) * DSP_GROUP < b->voices ? (g + 1) * DSP_GROUP : b->voices;
+    int any = 0;
+    for (uint32_t v = g * DSP_GROUP; v < end; v++) {
+        voice_ctl *c = &b->ctl[v];
+        if (c->left_freq) {
+            /* sum over k < m of (inc + k*dinc), all mod 2^64 */
+            uint64_t tri = (uint64_t)m * (uint64_t)(m - 1) / 2;
+            c->phase += (uint64_t)m * c->inc + tri * (uint64_t)c->dinc;
+            c->inc += (uint64_t)m * (uint64_t)c->dinc;
+            if ((c->left_freq -= m) == 0) {
+                c->inc = c->inc_target;
+                c->dinc = 0;
+            }
+        } else {
+            c->phase += (uint64_t)m * c->inc;
+        }
+        if (c->left_fb && (c->left_fb -= m) == 0) {
+            b->soa.fb[v] = c->fb_target;
+            b->soa.dfb[v] = 0;
+        }
+        if (c->left_gain && (c->left_gain -= m) == 0) {
+            for (uint32_t ch = 0; ch < b->channels; ch++) {
+                b->soa.gain[ch * st + v] = b->gain_target[ch * st + v];
+                b->soa.dgain[ch * st + v] = 0;
+            }
+            if (c->stopping) {
+                c->stopping = 0;
+                c->playing = 0;
+            }
+        }
+        any |= c->playing;
+    }
+    b->group_active[g] = (uint8_t)any;
+}
+
+void dsp_bank_render(dsp_bank *b, float *out, uint32_t frames) {
+    if (frames > b->max_frames)
+        frames = b->max_frames; /* the contract forbids it; never write past acc */
+    const dsp_kernel *k = b->kernel;
+    const size_t frame_stride = (size_t)b->channels * k->width;
+    memset(b->acc, 0, (size_t)frames * frame_stride * sizeof(float));
+    for (uint32_t g = 0; g < b->groups; g++) {
+        if (!b->group_active[g])
+            continue;
+        uint32_t f = 0;
+        while (f < frames) {
+            uint32_t left = group_ramp_left(b, g);
+            uint32_t m = frames - f;
+            if (left && left < m)
+                m = left;
+            segment_begin(b, g);
+            k->run(&b->soa, g * DSP_GROUP, m, b->acc + f * frame_stride, left != 0);
+            segment_end(b, g, m);
+            f += m;
+            if (!b->group_active[g])
+                break;
+        }
+    }
+    k->reduce(b->acc, frames, b->channels, out);
+}

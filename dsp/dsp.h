@@ -1,0 +1,84 @@
+/* dsp — banks of pyo-compatible SineLoop / Sine voices, rendered block by block.
+ *
+ * Contract
+ * - A voice is pyo's SineLoop: y[n] = sin(2*pi*(phi[n] + fb*y[n-1])), phi advancing by freq/sr
+ *   (mod 1), fb clamped to [0, 1], first sample sin(0) = 0 (shared/docs/sineloop.md). pyo's Sine
+ *   is the same voice with fb = 0 and a phase offset (dsp_voice_set_phase).
+ * - Output gains: stereo pans with equal power (pan 0 = left, 1 = right); with any other channel
+ *   count, pan is a channel index (0 .. channels-1) and the voice sounds on that channel only.
+ *   A voice's gain on each channel is amp times its pan gain.
+ * - freq, feedback, amp, pan and play/stop ramp linearly over the given number of frames, so a
+ *   change never clicks. A stopped voice is silent and costs nothing (whole groups of
+ *   DSP_GROUP voices are skipped); play restarts it from phase 0 and fades it in.
+ * - dsp_bank_create is the only call that allocates. Every other call is real-time safe: no
+ *   allocation, lock, I/O or system call. A bank belongs to one thread at a time.
+ * - The kernel is chosen once, at run time, from the instruction sets the CPU has (AVX-512, AVX2
+ *   with FMA, SSE2, or the portable build elsewhere); one binary runs on any x86-64.
+ * - Errors: functions that can fail return 0 or a negative DSP_E* code; dsp_strerror names it.
+ */
+#ifndef FARM_DSP_H
+#define FARM_DSP_H
+
+#include <stdint.h>
+
+#define DSP_MAX_CHANNELS 32
+#define DSP_GROUP 32 /* voices processed together; also the granularity of "stopped is free" */
+
+enum {
+    DSP_OK = 0,
+    DSP_ENOMEM = -1,
+    DSP_EINVAL = -2,
+    DSP_ENOISA = -3,
+};
+
+typedef struct dsp_bank dsp_bank;
+
+/* Zero fields take defaults: channels 2, sample_rate 48000, max_frames 256. */
+typedef struct dsp_bank_desc {
+    uint32_t voices;     /* required, >= 1 */
+    uint32_t channels;   /* 1 .. DSP_MAX_CHANNELS */
+    double sample_rate;  /* Hz */
+    uint32_t max_frames; /* largest block dsp_bank_render is asked for */
+} dsp_bank_desc;
+
+const char *dsp_strerror(int err);
+
+int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out);
+void dsp_bank_destroy(dsp_bank *bank);
+uint32_t dsp_bank_voices(const dsp_bank *bank);
+
+/* Parameter setters; ramp_frames 0 applies at once. Out-of-range voice indices are ignored. */
+void dsp_voice_set_freq(dsp_bank *bank, uint32_t voice, double hz, uint32_t ramp_frames);
+void dsp_voice_set_feedback(dsp_bank *bank, uint32_t voice, double fb, uint32_t ramp_frames);
+void dsp_voice_set_amp(dsp_bank *bank, uint32_t voice, double amp, uint32_t ramp_frames);
+void dsp_voice_set_pan(dsp_bank *bank, uint32_t voice, double pan, uint32_t ramp_frames);
+/* Sine's phase offset in cycles; applies at once (it only shifts where the voice reads). */
+void dsp_voice_set_phase(dsp_bank *bank, uint32_t voice, double phase);
+void dsp_voice_play(dsp_bank *bank, uint32_t voice, uint32_t ramp_frames);
+void dsp_voice_stop(dsp_bank *bank, uint32_t voice, uint32_t ramp_frames);
+int dsp_voice_playing(const dsp_bank *bank, uint32_t voice); /* 1 while playing or fading out */
+uint32_t dsp_bank_playing(const dsp_bank *bank);             /* voices playing or fading out */
+
+/* Renders frames (<= max_frames) interleaved frames into out, overwriting it. */
+void dsp_bank_render(dsp_bank *bank, float *out, uint32_t frames);
+
+/* The voice every farm process derives from (seed, global index): a frequency uniform in
+ * [freq_min, freq_max), pan = index % channels for stereo's 0/1 and other counts' channel index
+ * alike (pyo sends voice i of a list to channel i % channels). */
+double dsp_voice_default_freq(uint64_t seed, uint64_t index, double freq_min, double freq_max);
+double dsp_voice_default_pan(uint64_t index, uint32_t channels);
+
+/* sin(2*pi*x) for x in cycles, |x| <= 2^22, by the kernel's polynomial (error < 1e-6). */
+float dsp_sin_cycles(float x);
+
+/* Kernel selection: the name of the one in use, and a way to force one ("avx512", "avx2",
+ * "sse2", "generic") for tests and benchmarks. Returns DSP_ENOISA when the CPU lacks it. */
+const char *dsp_isa(void);
+int dsp_force_isa(const char *name);
+/* The names this CPU can run, best first, NULL-terminated. */
+const char *const *dsp_isa_available(void);
+
+/* Flush denormals to zero in the calling thread; every rendering thread calls it once. */
+void dsp_enable_ftz(void);
+
+#endif

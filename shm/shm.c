@@ -1,0 +1,269 @@
+#define _GNU_SOURCE
+#include "shm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CMD_SLOTS 256u
+
+static size_t round_up(size_t n, size_t a) {
+    return (n + a - 1) / a * a;
+}
+
+uint64_t shm_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- layout ---- */
+
+static size_t audio_slot_bytes(const shm_config *cfg) {
+    return round_up((size_t)cfg->block_frames * cfg->channels * sizeof(float), SHM_CACHE_LINE);
+}
+
+static size_t layout(const shm_config *cfg, size_t *workers_off, size_t *per_worker_data) {
+    size_t off = round_up(sizeof(shm_header), SHM_CACHE_LINE);
+    *workers_off = off;
+    off += round_up(sizeof(shm_worker) * cfg->workers, SHM_CACHE_LINE);
+    *per_worker_data = audio_slot_bytes(cfg) * cfg->ring_blocks +
+                       round_up(sizeof(shm_cmd) * CMD_SLOTS, SHM_CACHE_LINE);
+    return off + *per_worker_data * cfg->workers;
+}
+
+static int map_fd(int fd, size_t size, shm_region *out) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    out->base = p;
+    out->size = size;
+    out->fd = fd;
+    return 0;
+}
+
+int shm_create(const shm_config *cfg, shm_region *out) {
+    memset(out, 0, sizeof *out);
+    out->fd = -1;
+    if (cfg->workers == 0 || cfg->workers > SHM_MAX_WORKERS || cfg->channels == 0 ||
+        cfg->block_frames == 0 || cfg->ring_blocks < 2 ||
+        (cfg->ring_blocks & (cfg->ring_blocks - 1)) != 0)
+        return -EINVAL;
+    size_t workers_off, per_worker;
+    size_t size = layout(cfg, &workers_off, &per_worker);
+
+    /* Close-on-exec: a worker gets it only through the spawn's explicit dup2. */
+    int fd = memfd_create("farm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)size) != 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    int rv = map_fd(fd, size, out);
+    if (rv != 0) {
+        close(fd);
+        return rv;
+    }
+    shm_header *h = out->base;
+    h->magic = SHM_MAGIC;
+    h->version = SHM_VERSION;
+    h->size = size;
+    h->config = *cfg;
+    h->workers_offset = workers_off;
+    size_t data = workers_off + round_up(sizeof(shm_worker) * cfg->workers, SHM_CACHE_LINE);
+    for (uint32_t i = 0; i < cfg->workers; i++) {
+        shm_worker *w = shm_worker_at(out, i);
+        size_t base = data + per_worker * i;
+        shm_ring_init(&w->audio, base, cfg->ring_blocks, (uint32_t)audio_slot_bytes(cfg));
+        shm_ring_init(&w->cmds, base + audio_slot_bytes(cfg) * cfg->ring_blocks, CMD_SLOTS,
+                      sizeof(shm_cmd));
+        atomic_store(&w->cpu, -1);
+    }
+    /* Touch every page now so no page fault lands on the real-time path later. */
+    memset((char *)out->base + data, 0, size - data);
+    return 0;
+}
+
+int shm_attach(int fd, shm_region *out) {
+    memset(out, 0, sizeof *out);
+    out->fd = -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if ((size_t)st.st_size < sizeof(shm_header))
+        return -EINVAL;
+    int rv = map_fd(fd, (size_t)st.st_size, out);
+    if (rv != 0)
+        return rv;
+    const shm_header *h = out->base;
+    if (h->magic != SHM_MAGIC || h->version != SHM_VERSION || h->size != (uint64_t)st.st_size) {
+        munmap(out->base, out->size);
+        out->base = NULL;
+        return -EPROTO;
+    }
+    return 0;
+}
+
+void shm_close(shm_region *r) {
+    if (r->base != NULL)
+        munmap(r->base, r->size);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->base = NULL;
+    r->fd = -1;
+}
+
+shm_header *shm_header_of(const shm_region *r) {
+    return r->base;
+}
+
+shm_worker *shm_worker_at(const shm_region *r, uint32_t index) {
+    const shm_header *h = r->base;
+    return (shm_worker *)((char *)r->base + h->workers_offset) + index;
+}
+
+/* ---- rings ---- */
+
+size_t shm_ring_bytes(uint32_t slot_count, uint32_t slot_bytes) {
+    return round_up(sizeof(shm_ring), SHM_CACHE_LINE) + (size_t)slot_count * slot_bytes;
+}
+
+void shm_ring_init(shm_ring *r, uint64_t slots_offset, uint32_t slot_count, uint32_t slot_bytes) {
+    memset(r, 0, sizeof *r);
+    r->slots_offset = slots_offset;
+    r->slot_count = slot_count;
+    r->slot_bytes = slot_bytes;
+}
+
+static void *slot_at(const shm_ring *r, void *base, uint64_t index) {
+    return (char *)base + r->slots_offset + (index & (r->slot_count - 1)) * r->slot_bytes;
+}
+
+static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts) {
+    /* Not FUTEX_PRIVATE_FLAG: the waiter and the waker are different processes. */
+    return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, 0);
+}
+
+static void wake_if_sleeping(_Atomic uint32_t *seq, _Atomic uint32_t *sleeping) {
+    atomic_fetch_add_explicit(seq, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(sleeping, memory_order_seq_cst))
+        futex(seq, FUTEX_WAKE, 1, NULL);
+}
+
+void *shm_ring_begin_write(shm_ring *r, void *base) {
+    uint64_t w = atomic_load_explicit(&r->write, memory_order_relaxed);
+    if (w - r->read_cache >= r->slot_count) {
+        r->read_cache = atomic_load_explicit(&r->read, memory_order_acquire);
+        if (w - r->read_cache >= r->slot_count)
+            return NULL;
+    }
+    return slot_at(r, base, w);
+}
+
+void shm_ring_publish(shm_ring *r) {
+    uint64_t w = atomic_load_explicit(&r->write, memory_order_relaxed);
+    atomic_store_explicit(&r->write, w + 1, memory_order_release);
+    wake_if_sleeping(&r->data_seq, &r->consumer_sleeping);
+}
+
+const void *shm_ring_begin_read(shm_ring *r, void *base) {
+    uint64_t rd = atomic_load_explicit(&r->read, memory_order_relaxed);
+    if (rd == r->write_cache) {
+        r->write_cache = atomic_load_explicit(&r->write, memory_order_acquire);
+        if (rd == r->write_cache)
+            return NULL;
+    }
+    return slot_at(r, base, rd);
+}
+
+void shm_ring_release(shm_ring *r) {
+    uint64_t rd = atomic_load_explicit(&r->read, memory_order_relaxed);
+    atomic_store_explicit(&r->read, rd + 1, memory_order_release);
+    wake_if_sleeping(&r->space_seq, &r->producer_sleeping);
+}
+
+uint32_t shm_ring_fill(const shm_ring *r) {
+    uint64_t w = atomic_load_explicit(&r->write, memory_order_acquire);
+    uint64_t rd = atomic_load_explicit(&r->read, memory_order_acquire);
+    return (uint32_t)(w - rd);
+}
+
+/* Sleeps on seq until ready() holds or the deadline passes. The sleeping flag is raised before
+ * the last check, and the other side bumps seq before it reads the flag, so a wake-up cannot
+ * slip between the check and the sleep: at worst futex returns at once with EAGAIN. */
+static int wait_until(shm_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *sleeping,
+                      int (*ready)(const shm_ring *), uint64_t timeout_ns) {
+    uint64_t deadline = shm_now_ns() + timeout_ns;
+    for (;;) {
+        if (ready(r))
+            return 1;
+        uint32_t s = atomic_load_explicit(seq, memory_order_seq_cst);
+        atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
+        if (ready(r)) {
+            atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+            return 1;
+        }
+        uint64_t now = shm_now_ns();
+        if (now >= deadline) {
+            atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+            return 0;
+        }
+        uint64_t left = deadline - now;
+        struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+        futex(seq, FUTEX_WAIT, s, &ts);
+        atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+    }
+}
+
+static int has_space(const shm_ring *r) {
+    return atomic_load_explicit(&r->write, memory_order_relaxed) -
+               atomic_load_explicit(&r->read, memory_order_seq_cst) <
+           r->slot_count;
+}
+
+static int has_data(const shm_ring *r) {
+    return atomic_load_explicit(&r->write, memory_order_seq_cst) !=
+           atomic_load_explicit(&r->read, memory_order_relaxed);
+}
+
+int shm_ring_wait_space(shm_ring *r, uint64_t timeout_ns) {
+    return wait_until(r, &r->space_seq, &r->producer_sleeping, has_space, timeout_ns);
+}
+
+int shm_ring_wait_data(shm_ring *r, uint64_t timeout_ns) {
+    return wait_until(r, &r->data_seq, &r->consumer_sleeping, has_data, timeout_ns);
+}
+
+void shm_ring_wake(shm_ring *r) {
+    atomic_fetch_add_explicit(&r->space_seq, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&r->data_seq, 1, memory_order_seq_cst);
+    futex(&r->space_seq, FUTEX_WAKE, 1, NULL);
+    futex(&r->data_seq, FUTEX_WAKE, 1, NULL);
+}
+
+int shm_cmd_push(shm_worker *w, void *base, const shm_cmd *cmd) {
+    void *slot = shm_ring_begin_write(&w->cmds, base);
+    if (slot == NULL)
+        return -EAGAIN;
+    memcpy(slot, cmd, sizeof *cmd);
+    shm_ring_publish(&w->cmds);
+    return 0;
+}
+
+int shm_cmd_pop(shm_worker *w, void *base, shm_cmd *cmd) {
+    const void *slot = shm_ring_begin_read(&w->cmds, base);
+    if (slot == NULL)
+        return 0;
+    memcpy(cmd, slot, sizeof *cmd);
+    shm_ring_release(&w->cmds);
+    return 1;
+}

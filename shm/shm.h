@@ -1,0 +1,163 @@
+/* shm — the one mapping that the coordinator and its workers share.
+ *
+ * Contract
+ * - The coordinator creates the mapping (an anonymous, sealed memfd: nothing in /dev/shm, and it
+ *   disappears when the last process holding it exits) and fills in the configuration before
+ *   any worker starts. Workers attach by the inherited file descriptor.
+ * - Inside there are no pointers, only offsets from the mapping's start, so every process may
+ *   map it at a different address.
+ * - Per worker: a ring of whole audio blocks (worker -> coordinator), a ring of commands
+ *   (coordinator -> worker), a state word, a heartbeat and counters, each side's hot words on
+ *   cache lines of their own.
+ * - Rings are single producer, single consumer: free-running 64-bit counters, release stores to
+ *   publish and acquire loads to observe (PipeWire's SPA ring is the model). Non-blocking calls are
+ *   real-time safe. The wait calls sleep on a process-shared futex and always have a deadline;
+ *   the side that frees space or publishes data wakes the other only when it is asleep.
+ * - Errors: functions that can fail return 0 or -errno.
+ */
+#ifndef FARM_SHM_H
+#define FARM_SHM_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHM_MAGIC 0x6d726166u /* "farm" */
+#define SHM_VERSION 1u
+#define SHM_CACHE_LINE 64
+#define SHM_MAX_WORKERS 256
+
+typedef struct shm_ring {
+    /* producer's line */
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t write;
+    _Atomic uint32_t data_seq;          /* futex word bumped on every publish */
+    _Atomic uint32_t consumer_sleeping; /* the consumer sleeps on data_seq */
+    uint64_t read_cache;                /* producer's last view of read */
+    /* consumer's line */
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t read;
+    _Atomic uint32_t space_seq;         /* futex word bumped on every release */
+    _Atomic uint32_t producer_sleeping; /* the producer sleeps on space_seq */
+    uint64_t write_cache;               /* consumer's last view of write */
+    /* fixed at creation */
+    alignas(SHM_CACHE_LINE) uint64_t slots_offset; /* from the mapping's start */
+    uint32_t slot_count;                           /* a power of two */
+    uint32_t slot_bytes;
+} shm_ring;
+
+/* The commands a coordinator sends a worker; applied at the start of a block. */
+typedef enum shm_op {
+    SHM_OP_SET_FREQ = 1,
+    SHM_OP_SET_FEEDBACK,
+    SHM_OP_SET_AMP,
+    SHM_OP_SET_PAN,
+    SHM_OP_SET_PHASE,
+    SHM_OP_VOICE_PLAY,
+    SHM_OP_VOICE_STOP,
+    SHM_OP_QUIT, /* finish the current block, then exit */
+} shm_op;
+
+typedef struct shm_cmd {
+    uint32_t op;          /* shm_op */
+    uint32_t first;       /* first voice, global index */
+    uint32_t count;       /* voices from first */
+    uint32_t ramp_frames; /* 0 applies at once */
+    double value;
+    uint64_t id; /* the coordinator's sequence number, echoed in counters */
+} shm_cmd;
+
+typedef enum shm_worker_state {
+    SHM_WORKER_STARTING = 0,
+    SHM_WORKER_RUNNING,
+    SHM_WORKER_STOPPED,
+    SHM_WORKER_FAILED, /* could not set itself up; the reason is on its stderr */
+} shm_worker_state;
+
+typedef struct shm_worker {
+    shm_ring audio; /* worker -> coordinator, slots of block_frames * channels floats */
+    shm_ring cmds;  /* coordinator -> worker, slots of shm_cmd */
+    alignas(SHM_CACHE_LINE) _Atomic uint32_t state;
+    _Atomic int32_t pid;
+    _Atomic int32_t cpu; /* the core it pinned itself to, -1 when pinning failed */
+    _Atomic uint64_t heartbeat;
+    /* written by the worker only, read by anyone */
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t blocks_rendered;
+    _Atomic uint64_t render_ns_last;
+    _Atomic uint64_t render_ns_max;
+    _Atomic uint64_t render_ns_total;
+    _Atomic uint64_t last_cmd_id;
+    _Atomic uint32_t voices_playing;
+    /* fixed at creation */
+    alignas(SHM_CACHE_LINE) uint32_t voice_first;
+    uint32_t voice_count;
+} shm_worker;
+
+/* Configuration: written by the coordinator before spawning, read-only afterwards. */
+typedef struct shm_config {
+    uint32_t workers;
+    uint32_t channels;
+    uint32_t block_frames;
+    uint32_t ring_blocks;
+    uint32_t total_voices;
+    uint32_t oscillator; /* 0 SineLoop, 1 Sine */
+    double sample_rate;
+    double freq_min, freq_max;
+    double feedback, amp;
+    double ramp_seconds;
+    uint64_t seed;
+    uint64_t block_limit; /* workers stop after this many blocks; 0 = unlimited */
+    uint32_t test_slow_worker; /* test hook: 1 + index of a worker that sleeps each block */
+    uint32_t test_slow_us;
+} shm_config;
+
+typedef struct shm_header {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t size;
+    shm_config config;
+    uint64_t workers_offset;
+    alignas(SHM_CACHE_LINE) _Atomic uint32_t quit; /* every worker exits at its next block */
+} shm_header;
+
+typedef struct shm_region {
+    void *base;
+    size_t size;
+    int fd;
+} shm_region;
+
+/* Creates the mapping for cfg (workers, channels, block_frames, ring_blocks set; ring_blocks a
+ * power of two) and lays out the header, the workers and their rings. */
+int shm_create(const shm_config *cfg, shm_region *out);
+/* Maps an existing region from an inherited descriptor and checks its header. */
+int shm_attach(int fd, shm_region *out);
+void shm_close(shm_region *r);
+
+shm_header *shm_header_of(const shm_region *r);
+shm_worker *shm_worker_at(const shm_region *r, uint32_t index);
+
+/* A standalone ring in a region of its own (tests, benchmarks): slot_count a power of two. */
+size_t shm_ring_bytes(uint32_t slot_count, uint32_t slot_bytes);
+void shm_ring_init(shm_ring *ring, uint64_t slots_offset, uint32_t slot_count, uint32_t slot_bytes);
+
+/* Producer side. base is the mapping's start. Returns the slot to fill, or NULL when full. */
+void *shm_ring_begin_write(shm_ring *ring, void *base);
+void shm_ring_publish(shm_ring *ring);
+/* Consumer side. Returns the oldest published slot, or NULL when empty. */
+const void *shm_ring_begin_read(shm_ring *ring, void *base);
+void shm_ring_release(shm_ring *ring);
+uint32_t shm_ring_fill(const shm_ring *ring);
+
+/* Sleep until there is space / data or timeout_ns passes. Returns 1 when ready, 0 on timeout. */
+int shm_ring_wait_space(shm_ring *ring, uint64_t timeout_ns);
+int shm_ring_wait_data(shm_ring *ring, uint64_t timeout_ns);
+
+/* Wakes whichever side sleeps on the ring, so it re-checks its conditions (quit) now. */
+void shm_ring_wake(shm_ring *ring);
+
+/* Convenience for the command ring: 0 on success, -EAGAIN when full. */
+int shm_cmd_push(shm_worker *w, void *base, const shm_cmd *cmd);
+int shm_cmd_pop(shm_worker *w, void *base, shm_cmd *cmd); /* 1 popped, 0 empty */
+
+uint64_t shm_now_ns(void); /* CLOCK_MONOTONIC */
+
+#endif

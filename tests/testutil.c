@@ -1,0 +1,268 @@
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <complex.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <signal.h>
+#include <sndfile.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PI_D 3.14159265358979323846
+
+extern char **environ;
+
+void tu_tmpdir(char *out, size_t size) {
+    const char *base = getenv("TMPDIR");
+    snprintf(out, size, "%s/farm-test-XXXXXX", base && *base ? base : "/tmp");
+    if (mkdtemp(out) == NULL) {
+        perror("mkdtemp");
+        abort();
+    }
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tu_rmdir(const char *dir) {
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void slurp(const char *path, char *buf, size_t size) {
+    buf[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+pid_t tu_farm_start(tu_run *r, const char *dir, const char *const *args, const char *const *env) {
+    static int counter;
+    snprintf(r->tag, sizeof r->tag, "farmtest-%ld-%d-%ld", (long)getpid(), counter++,
+             (long)random());
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = "farm";
+    for (int i = 0; args[i] != NULL && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+
+    char *envp[512];
+    int e = 0;
+    static char tagvar[96], workervar[4200];
+    snprintf(tagvar, sizeof tagvar, "FARM_TEST_TAG=%s", r->tag);
+    snprintf(workervar, sizeof workervar, "FARM_WORKER=%s", FARM_WORKER_BIN);
+    envp[e++] = tagvar;
+    int worker_overridden = 0;
+    for (int i = 0; env != NULL && env[i] != NULL; i++) {
+        if (strncmp(env[i], "FARM_WORKER=", 12) == 0)
+            worker_overridden = 1;
+        envp[e++] = (char *)env[i];
+    }
+    if (!worker_overridden)
+        envp[e++] = workervar;
+    for (int i = 0; environ[i] != NULL && e < 510; i++)
+        if (strncmp(environ[i], "FARM_", 5) != 0)
+            envp[e++] = environ[i];
+    envp[e] = NULL;
+
+    char out[4200], err[4200];
+    snprintf(out, sizeof out, "%s/.stdout", dir);
+    snprintf(err, sizeof err, "%s/.stderr", dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    int rv = posix_spawn(&pid, FARM_BIN, &fa, NULL, (char **)argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rv != 0) {
+        fprintf(stderr, "cannot start %s: %s\n", FARM_BIN, strerror(rv));
+        abort();
+    }
+    return pid;
+}
+
+void tu_farm_wait(tu_run *r, pid_t pid, const char *dir) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    char out[4200], err[4200];
+    snprintf(out, sizeof out, "%s/.stdout", dir);
+    snprintf(err, sizeof err, "%s/.stderr", dir);
+    slurp(out, r->out, sizeof r->out);
+    slurp(err, r->err, sizeof r->err);
+    unlink(out);
+    unlink(err);
+}
+
+void tu_farm(tu_run *r, const char *const *args, const char *const *env) {
+    char dir[256];
+    tu_tmpdir(dir, sizeof dir);
+    pid_t pid = tu_farm_start(r, dir, args, env);
+    tu_farm_wait(r, pid, dir);
+    tu_rmdir(dir);
+}
+
+int tu_count_tagged(const char *tag, pid_t *first) {
+    int count = 0;
+    if (first)
+        *first = 0;
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return -1;
+    struct dirent *de;
+    char path[300], buf[65536];
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        /* environ is NUL-separated; search each entry */
+        for (ssize_t i = 0; i < n;) {
+            const char *s = buf + i;
+            size_t len = strnlen(s, (size_t)(n - i));
+            if (strncmp(s, "FARM_TEST_TAG=", 14) == 0 && strncmp(s + 14, tag, len - 14) == 0 &&
+                len - 14 == strlen(tag)) {
+                /* zombies have an empty environ, so this one is alive */
+                if (first && *first == 0)
+                    *first = (pid_t)pid;
+                count++;
+                break;
+            }
+            i += (ssize_t)len + 1;
+        }
+    }
+    closedir(d);
+    return count;
+}
+
+int tu_lines(const char *s) {
+    int n = 0;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '\n')
+            n++;
+    if (len > 0 && s[len - 1] != '\n')
+        n++;
+    return n;
+}
+
+int tu_read(const char *path, tu_audio *a) {
+    SF_INFO info = {0};
+    SNDFILE *f = sf_open(path, SFM_READ, &info);
+    memset(a, 0, sizeof *a);
+    if (f == NULL)
+        return -1;
+    a->frames = info.frames;
+    a->channels = info.channels;
+    a->samplerate = info.samplerate;
+    a->format = info.format;
+    a->data = malloc(sizeof(float) * (size_t)(info.frames > 0 ? info.frames : 1) *
+                     (size_t)info.channels);
+    sf_count_t got = sf_readf_float(f, a->data, info.frames);
+    sf_close(f);
+    return got == info.frames ? 0 : -1;
+}
+
+void tu_audio_free(tu_audio *a) {
+    free(a->data);
+    a->data = NULL;
+}
+
+double tu_rms(const float *x, size_t n, size_t stride) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)x[i * stride] * x[i * stride];
+    return n ? sqrt(s / (double)n) : 0;
+}
+
+static void fft(double complex *a, size_t n) {
+    for (size_t i = 1, j = 0; i < n; i++) {
+        size_t bit = n >> 1;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            double complex t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+        }
+    }
+    for (size_t len = 2; len <= n; len <<= 1) {
+        double complex w = cexp(-2.0 * I * PI_D / (double)len);
+        for (size_t i = 0; i < n; i += len) {
+            double complex u = 1;
+            for (size_t k = 0; k < len / 2; k++) {
+                double complex t = a[i + k + len / 2] * u;
+                a[i + k + len / 2] = a[i + k] - t;
+                a[i + k] += t;
+                u *= w;
+            }
+        }
+    }
+}
+
+double tu_band_fraction(const float *x, size_t n, size_t stride, double sr, double lo, double hi,
+                        double *peak_hz) {
+    size_t m = 1;
+    while (m * 2 <= n)
+        m *= 2;
+    double complex *a = malloc(sizeof *a * m);
+    for (size_t i = 0; i < m; i++) {
+        double w = 0.5 - 0.5 * cos(2 * PI_D * (double)i / (double)(m - 1));
+        a[i] = w * x[i * stride];
+    }
+    fft(a, m);
+    double total = 0, band = 0, best = -1;
+    for (size_t k = 1; k < m / 2; k++) {
+        double p = creal(a[k]) * creal(a[k]) + cimag(a[k]) * cimag(a[k]);
+        double f = (double)k * sr / (double)m;
+        total += p;
+        if (f >= lo && f <= hi)
+            band += p;
+        if (p > best) {
+            best = p;
+            if (peak_hz)
+                *peak_hz = f;
+        }
+    }
+    free(a);
+    return total > 0 ? band / total : 0;
+}
+
+double tu_tone(const double *x, size_t n, double sr, double f) {
+    double complex acc = 0;
+    double complex w = cexp(-2.0 * I * PI_D * f / sr), u = 1;
+    for (size_t i = 0; i < n; i++) {
+        double win = 0.5 - 0.5 * cos(2 * PI_D * (double)i / (double)(n - 1));
+        acc += win * x[i] * u;
+        u *= w;
+        if ((i & 1023) == 1023) /* keep the rotating phasor on the unit circle */
+            u /= cabs(u);
+    }
+    return 4.0 * cabs(acc) / (double)n; /* Hann's coherent gain is 1/2 */
+}

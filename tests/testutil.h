@@ -1,0 +1,53 @@
+/* Helpers shared by the tests: running the farm binary as a user would, checking that nothing
+ * is left behind, and looking at audio by its content. */
+#ifndef FARM_TESTUTIL_H
+#define FARM_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A fresh directory per test (Criterion runs tests in parallel); removed by tu_rmdir. */
+void tu_tmpdir(char *out, size_t size);
+void tu_rmdir(const char *dir);
+
+typedef struct tu_run {
+    int status;      /* exit status, or 128 + signal */
+    char out[16384]; /* stdout */
+    char err[16384]; /* stderr */
+    char tag[64];    /* FARM_TEST_TAG given to the farm and inherited by its workers */
+} tu_run;
+
+/* Runs farm with argv (NULL-terminated, without argv[0]) and extra "NAME=VALUE" environment
+ * entries (NULL-terminated, may be NULL); waits for it. */
+void tu_farm(tu_run *r, const char *const *args, const char *const *env);
+/* Starts farm without waiting; returns its pid. Output goes to files in dir. */
+pid_t tu_farm_start(tu_run *r, const char *dir, const char *const *args, const char *const *env);
+void tu_farm_wait(tu_run *r, pid_t pid, const char *dir);
+
+/* Processes whose environment carries tag; the first pid found in *first (0 if none). */
+int tu_count_tagged(const char *tag, pid_t *first);
+/* Number of lines in s (a last line without newline counts). */
+int tu_lines(const char *s);
+
+/* Audio */
+typedef struct tu_audio {
+    float *data; /* interleaved */
+    int64_t frames;
+    int channels;
+    int samplerate;
+    int format;
+} tu_audio;
+int tu_read(const char *path, tu_audio *a); /* 0 on success */
+void tu_audio_free(tu_audio *a);
+
+double tu_rms(const float *x, size_t n, size_t stride);
+/* Fraction of the power of x (n samples, stride) between lo and hi Hz, by FFT over the
+ * largest power of two <= n, Hann window. peak_hz gets the strongest bin's frequency. */
+double tu_band_fraction(const float *x, size_t n, size_t stride, double sr, double lo, double hi,
+                        double *peak_hz);
+/* Magnitude of the frequency component f in x (Goertzel), normalised so a sine of amplitude A
+ * gives about A. */
+double tu_tone(const double *x, size_t n, double sr, double f);
+
+#endif

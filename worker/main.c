@@ -1,0 +1,72 @@
+/* farm-worker: see worker.h. Only the coordinator starts it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+static long parse_long(const char *s, const char *what) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') {
+        fprintf(stderr, "farm-worker: %s must be an integer, not '%s'\n", what, s);
+        exit(1);
+    }
+    return v;
+}
+
+int main(int argc, char **argv) {
+    long fd = -1, index = -1, parent = -1, cpu = -1;
+    static const struct option opts[] = {{"fd", required_argument, NULL, 'f'},
+                                         {"index", required_argument, NULL, 'i'},
+                                         {"parent", required_argument, NULL, 'p'},
+                                         {"cpu", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            fd = parse_long(optarg, "--fd");
+            break;
+        case 'i':
+            index = parse_long(optarg, "--index");
+            break;
+        case 'p':
+            parent = parse_long(optarg, "--parent");
+            break;
+        case 'c':
+            cpu = parse_long(optarg, "--cpu");
+            break;
+        default:
+            fprintf(stderr, "usage: farm-worker --fd FD --index K --parent PID [--cpu CPU]\n"
+                            "(started by farm; not meant to be run by hand)\n");
+            return 1;
+        }
+    }
+    if (fd < 0 || index < 0 || parent <= 0) {
+        fprintf(stderr, "farm-worker: --fd, --index and --parent are required (started by farm; "
+                        "not meant to be run by hand)\n");
+        return 1;
+    }
+    /* Die with the coordinator; and if it died before this line, go now. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != (pid_t)parent)
+        return 1;
+
+    shm_region region;
+    int rv = shm_attach((int)fd, &region);
+    if (rv != 0) {
+        fprintf(stderr, "farm-worker %ld: cannot map the shared memory on fd %ld: %s\n", index, fd,
+                strerror(-rv));
+        return 1;
+    }
+    rv = worker_run(&region, (uint32_t)index, (int)cpu);
+    shm_close(&region);
+    return rv;
+}

@@ -1,0 +1,142 @@
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dsp.h"
+
+static int pin_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set);
+}
+
+static void apply(dsp_bank *bank, const shm_worker *w, const shm_cmd *c) {
+    /* Commands name global voices; this bank holds voice_first .. voice_first + count - 1. */
+    uint64_t lo = c->first, hi = (uint64_t)c->first + c->count;
+    uint64_t mine_lo = w->voice_first, mine_hi = (uint64_t)w->voice_first + w->voice_count;
+    if (lo < mine_lo)
+        lo = mine_lo;
+    if (hi > mine_hi)
+        hi = mine_hi;
+    for (uint64_t g = lo; g < hi; g++) {
+        uint32_t v = (uint32_t)(g - mine_lo);
+        switch ((shm_op)c->op) {
+        case SHM_OP_SET_FREQ:
+            dsp_voice_set_freq(bank, v, c->value, c->ramp_frames);
+            break;
+        case SHM_OP_SET_FEEDBACK:
+            dsp_voice_set_feedback(bank, v, c->value, c->ramp_frames);
+            break;
+        case SHM_OP_SET_AMP:
+            dsp_voice_set_amp(bank, v, c->value, c->ramp_frames);
+            break;
+        case SHM_OP_SET_PAN:
+            dsp_voice_set_pan(bank, v, c->value, c->ramp_frames);
+            break;
+        case SHM_OP_SET_PHASE:
+            dsp_voice_set_phase(bank, v, c->value);
+            break;
+        case SHM_OP_VOICE_PLAY:
+            dsp_voice_play(bank, v, c->ramp_frames);
+            break;
+        case SHM_OP_VOICE_STOP:
+            dsp_voice_stop(bank, v, c->ramp_frames);
+            break;
+        case SHM_OP_QUIT:
+            break;
+        }
+    }
+}
+
+static void set_max(_Atomic uint64_t *slot, uint64_t v) {
+    if (v > atomic_load_explicit(slot, memory_order_relaxed))
+        atomic_store_explicit(slot, v, memory_order_relaxed);
+}
+
+int worker_run(shm_region *region, uint32_t index, int cpu) {
+    shm_header *h = shm_header_of(region);
+    const shm_config *cfg = &h->config;
+    if (index >= cfg->workers) {
+        fprintf(stderr, "farm-worker: index %u is beyond the %u workers of this farm\n", index,
+                cfg->workers);
+        return 1;
+    }
+    shm_worker *w = shm_worker_at(region, index);
+    atomic_store(&w->pid, (int32_t)getpid());
+
+    if (cpu >= 0) {
+        if (pin_to(cpu) == 0)
+            atomic_store(&w->cpu, cpu);
+        else
+            fprintf(stderr, "farm: warning: worker %u could not pin itself to cpu %d: %s\n", index,
+                    cpu, strerror(errno));
+    }
+    dsp_enable_ftz();
+
+    dsp_bank *bank;
+    dsp_bank_desc desc = {.voices = w->voice_count,
+                          .channels = cfg->channels,
+                          .sample_rate = cfg->sample_rate,
+                          .max_frames = cfg->block_frames};
+    int rv = dsp_bank_create(&desc, &bank);
+    if (rv != 0) {
+        fprintf(stderr, "farm-worker %u: cannot create its bank of %u voices: %s\n", index,
+                w->voice_count, dsp_strerror(rv));
+        atomic_store(&w->state, SHM_WORKER_FAILED);
+        return 1;
+    }
+    const double fb = cfg->oscillator == 1 ? 0.0 : cfg->feedback;
+    for (uint32_t v = 0; v < w->voice_count; v++) {
+        uint64_t g = (uint64_t)w->voice_first + v;
+        dsp_voice_set_freq(bank, v, dsp_voice_default_freq(cfg->seed, g, cfg->freq_min, cfg->freq_max),
+                           0);
+        dsp_voice_set_feedback(bank, v, fb, 0);
+        dsp_voice_set_amp(bank, v, cfg->amp, 0);
+        dsp_voice_set_pan(bank, v, dsp_voice_default_pan(g, cfg->channels), 0);
+        dsp_voice_play(bank, v, 0);
+    }
+    atomic_store(&w->voices_playing, dsp_bank_playing(bank));
+
+    atomic_store_explicit(&w->state, SHM_WORKER_RUNNING, memory_order_release);
+    const uint64_t wait_ns = 50u * 1000u * 1000u; /* how soon quit or a dead parent is noticed */
+    uint64_t blocks = 0;
+    int quitting = 0;
+    while (!quitting && !atomic_load_explicit(&h->quit, memory_order_acquire)) {
+        atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
+        if (cfg->block_limit != 0 && blocks >= cfg->block_limit)
+            break;
+        float *slot = shm_ring_begin_write(&w->audio, region->base);
+        if (slot == NULL) {
+            shm_ring_wait_space(&w->audio, wait_ns);
+            continue;
+        }
+        uint64_t t0 = shm_now_ns();
+        shm_cmd c;
+        while (shm_cmd_pop(w, region->base, &c)) {
+            if (c.op == SHM_OP_QUIT)
+                quitting = 1;
+            apply(bank, w, &c);
+            atomic_store_explicit(&w->last_cmd_id, c.id, memory_order_relaxed);
+        }
+        dsp_bank_render(bank, slot, cfg->block_frames);
+        if (cfg->test_slow_worker == index + 1)
+            usleep(cfg->test_slow_us);
+        uint64_t dt = shm_now_ns() - t0;
+        shm_ring_publish(&w->audio);
+        blocks++;
+        atomic_store_explicit(&w->render_ns_last, dt, memory_order_relaxed);
+        set_max(&w->render_ns_max, dt);
+        atomic_fetch_add_explicit(&w->render_ns_total, dt, memory_order_relaxed);
+        atomic_store_explicit(&w->blocks_rendered, blocks, memory_order_release);
+        atomic_store_explicit(&w->voices_playing, dsp_bank_playing(bank), memory_order_relaxed);
+    }
+    atomic_store_explicit(&w->state, SHM_WORKER_STOPPED, memory_order_release);
+    dsp_bank_destroy(bank);
+    return 0;
+}
