@@ -93,9 +93,6 @@ static int out_open(out_file *f, const farm_options *o, SF_INFO *info) {
     int n = snprintf(f->tmp, sizeof f->tmp, "%s.farm-XXXXXX", o->output);
     if (n < 0 || (size_t)n >= sizeof f->tmp)
         return farm_fail(FARM_EUSAGE, "%s: path too long", o->output);
-    struct stat st;
-    if (stat(o->output, &st) == 0 && S_ISDIR(st.st_mode))
-        return farm_fail(FARM_EUSAGE, "cannot write %s: it is a directory", o->output);
     int fd = mkstemp(f->tmp);
     if (fd < 0)
         return farm_fail(FARM_EUSAGE, "cannot write %s: %s", o->output, strerror(errno));
@@ -189,6 +186,9 @@ static const float *next_block(farm_procs *p, uint32_t k, int *rv) {
 }
 
 int farm_render(const farm_options *o) {
+    struct stat st;
+    if (stat(o->output, &st) == 0 && S_ISDIR(st.st_mode))
+        return farm_fail(FARM_EUSAGE, "cannot write %s: it is a directory", o->output);
     SF_INFO info = {0};
     const char *type = NULL;
     int rv = choose_format(o, &info, &type);

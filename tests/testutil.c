@@ -232,9 +232,13 @@ double tu_band_fraction(const float *x, size_t n, size_t stride, double sr, doub
     while (m * 2 <= n)
         m *= 2;
     double complex *a = malloc(sizeof *a * m);
+    double mean = 0;
+    for (size_t i = 0; i < m; i++)
+        mean += x[i * stride];
+    mean /= (double)m;
     for (size_t i = 0; i < m; i++) {
         double w = 0.5 - 0.5 * cos(2 * PI_D * (double)i / (double)(m - 1));
-        a[i] = w * x[i * stride];
+        a[i] = w * (x[i * stride] - mean);
     }
     fft(a, m);
     double total = 0, band = 0, best = -1;

@@ -43,7 +43,8 @@ void tu_audio_free(tu_audio *a);
 
 double tu_rms(const float *x, size_t n, size_t stride);
 /* Fraction of the power of x (n samples, stride) between lo and hi Hz, by FFT over the
- * largest power of two <= n, Hann window. peak_hz gets the strongest bin's frequency. */
+ * largest power of two <= n, Hann window, the mean removed first (a DC offset would leak into
+ * the lowest bins). peak_hz gets the strongest bin's frequency. */
 double tu_band_fraction(const float *x, size_t n, size_t stride, double sr, double lo, double hi,
                         double *peak_hz);
 /* Magnitude of the frequency component f in x (Goertzel), normalised so a sine of amplitude A
