@@ -33,10 +33,10 @@ void farm_error_clear(void);
 /* ---- options ---- */
 
 typedef struct farm_options {
-    const char *output;  /* render: -o */
-    const char *format;  /* NULL: from the extension */
+    const char *output; /* render: -o */
+    const char *format; /* NULL: from the extension */
     const char *sample_type;
-    double duration;     /* seconds; 0 = until stopped (playback) */
+    double duration; /* seconds; 0 = until stopped (playback) */
     uint32_t workers;
     uint32_t voices_per_worker; /* one of these two is set after parsing */
     uint32_t total_voices;

@@ -84,7 +84,8 @@ void farm_render_usage(FILE *to) {
         "      --buffersize N      frames per block, 16..8192 (default 256)\n"
         "      --channels N        1..32 (default 2); voice i sounds on channel i % N\n"
         "      --gain G            master gain before the [-1, 1] limiter (default 1)\n"
-        "      --ring-blocks N     blocks each worker renders ahead, 2..64, power of two (default 4)\n"
+        "      --ring-blocks N     blocks each worker renders ahead, 2..64, power of two (default "
+        "4)\n"
         "\n"
         "  -q, --quiet             no progress bar and no summary\n"
         "      --progress          show the progress bar even when stderr is not a terminal\n"
@@ -216,8 +217,8 @@ int farm_parse_render(int argc, char **argv, farm_options *o) {
             break;
         case OPT_SAMPLE_TYPE:
             if (strcmp(optarg, "float") && strcmp(optarg, "pcm16") && strcmp(optarg, "pcm24"))
-                rv = farm_fail(FARM_EUSAGE,
-                               "--sample-type: '%s' is not one of float, pcm16, pcm24", optarg);
+                rv = farm_fail(FARM_EUSAGE, "--sample-type: '%s' is not one of float, pcm16, pcm24",
+                               optarg);
             o->sample_type = optarg;
             break;
         case OPT_DURATION:
@@ -302,7 +303,8 @@ int farm_parse_render(int argc, char **argv, farm_options *o) {
     if (o->output == NULL || o->output[0] == '\0')
         return farm_fail(FARM_EUSAGE, "no output file: give one with -o FILE");
     if (voices_given && total_given)
-        return farm_fail(FARM_EUSAGE, "--voices (per worker) and --total-voices exclude each other");
+        return farm_fail(FARM_EUSAGE,
+                         "--voices (per worker) and --total-voices exclude each other");
     if (total_given) {
         if (o->total_voices < o->workers)
             return farm_fail(FARM_EUSAGE,
@@ -324,7 +326,8 @@ int farm_parse_render(int argc, char **argv, farm_options *o) {
         return farm_fail(FARM_EUSAGE, "--freq-min %g is above --freq-max %g", o->freq_min,
                          o->freq_max);
     if (o->freq_max > o->sample_rate / 2.0)
-        return farm_fail(FARM_EUSAGE, "--freq-max %g is above the Nyquist frequency (%g Hz at --sr %u)",
+        return farm_fail(FARM_EUSAGE,
+                         "--freq-max %g is above the Nyquist frequency (%g Hz at --sr %u)",
                          o->freq_max, o->sample_rate / 2.0, o->sample_rate);
     return FARM_OK;
 }

@@ -16,9 +16,9 @@
 
 extern char **environ;
 
-#define WORKER_FD 3                          /* where each worker finds the mapping */
-#define START_TIMEOUT_NS 10000000000ull       /* a worker that is not running by then failed */
-#define STOP_GRACE_NS 2000000000ull           /* then SIGKILL */
+#define WORKER_FD 3                     /* where each worker finds the mapping */
+#define START_TIMEOUT_NS 10000000000ull /* a worker that is not running by then failed */
+#define STOP_GRACE_NS 2000000000ull     /* then SIGKILL */
 
 /* farm-worker lives beside farm; FARM_WORKER overrides (tests, installs elsewhere). */
 static int worker_path(char *out, size_t size) {
@@ -58,8 +58,8 @@ static int spawn_one(farm_procs *p, uint32_t i, const char *path, int fd, int cp
     snprintf(a_index, sizeof a_index, "%u", i);
     snprintf(a_parent, sizeof a_parent, "%ld", (long)getpid());
     snprintf(a_cpu, sizeof a_cpu, "%d", cpu);
-    char *argv[] = {"farm-worker", "--fd",  a_fd,  "--index", a_index, "--parent",
-                    a_parent,      "--cpu", a_cpu, NULL};
+    char *argv[] = {"farm-worker", "--fd",   a_fd,    "--index", a_index,
+                    "--parent",    a_parent, "--cpu", a_cpu,     NULL};
 
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;

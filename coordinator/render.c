@@ -31,8 +31,8 @@ static int major_format(const char *name) {
     static const struct {
         const char *name;
         int format;
-    } aliases[] = {{"ogg", SF_FORMAT_OGG},   {"aif", SF_FORMAT_AIFF}, {"aifc", SF_FORMAT_AIFF},
-                   {"wave", SF_FORMAT_WAV},  {"rf64", SF_FORMAT_RF64}, {"w64", SF_FORMAT_W64}};
+    } aliases[] = {{"ogg", SF_FORMAT_OGG},  {"aif", SF_FORMAT_AIFF},  {"aifc", SF_FORMAT_AIFF},
+                   {"wave", SF_FORMAT_WAV}, {"rf64", SF_FORMAT_RF64}, {"w64", SF_FORMAT_W64}};
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
         if (strcasecmp(name, aliases[i].name) == 0)
             return aliases[i].format;
@@ -162,8 +162,8 @@ static void summary(const farm_options *o, farm_procs *p, uint64_t frames, doubl
             snprintf(cpu_s, sizeof cpu_s, "cpu %d", cpu);
         else
             snprintf(cpu_s, sizeof cpu_s, "unpinned");
-        printf("  worker %u  %-8s %6u voices  load %5.1f%% of real time  busy %5.1f%% of wall\n",
-               i, cpu_s, w->voice_count, 100 * load, wall > 0 ? 100 * busy / wall : 0);
+        printf("  worker %u  %-8s %6u voices  load %5.1f%% of real time  busy %5.1f%% of wall\n", i,
+               cpu_s, w->voice_count, 100 * load, wall > 0 ? 100 * busy / wall : 0);
     }
     if (clipped)
         printf("  clipped samples: %llu (lower --amp or --gain)\n", (unsigned long long)clipped);
@@ -226,8 +226,8 @@ int farm_render(const farm_options *o) {
         farm_mix(mixed, ins, o->workers, block_samples, (float)o->gain, &stats);
         for (k = 0; k < o->workers; k++)
             shm_ring_release(&shm_worker_at(&procs.region, k)->audio);
-        uint64_t frames = total_frames - written < o->buffer_frames ? total_frames - written
-                                                                    : o->buffer_frames;
+        uint64_t frames =
+            total_frames - written < o->buffer_frames ? total_frames - written : o->buffer_frames;
         if (sf_writef_float(f.snd, mixed, (sf_count_t)frames) != (sf_count_t)frames)
             rv = farm_fail(FARM_EFAIL, "cannot write %s: %s", o->output, sf_strerror(f.snd));
         written += frames;

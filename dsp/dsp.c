@@ -134,7 +134,8 @@ void dsp_enable_ftz(void) {
 float dsp_sin_cycles(float x) {
     float t = x - ((x + DSP_ROUND_MAGIC) - DSP_ROUND_MAGIC);
     float z = t * t;
-    float q = ((((DSP_SIN_Q4 * z + DSP_SIN_Q3) * z + DSP_SIN_Q2) * z + DSP_SIN_Q1) * z) + DSP_SIN_Q0;
+    float q =
+        ((((DSP_SIN_Q4 * z + DSP_SIN_Q3) * z + DSP_SIN_Q2) * z + DSP_SIN_Q1) * z) + DSP_SIN_Q0;
     return t * (0.25f - z) * q;
 }
 

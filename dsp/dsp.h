@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define DSP_MAX_CHANNELS 32
-#define DSP_GROUP 32 /* voices processed together; also the granularity of "stopped is free" */
+#define DSP_GROUP 64 /* voices processed together; also the granularity of "stopped is free" */
 
 enum {
     DSP_OK = 0,

@@ -27,8 +27,7 @@ typedef struct dsp_soa {
 /* Renders one group (DSP_GROUP voices from v0) for `frames` frames, adding each frame's
  * contribution into acc laid out [frame][channel][width lanes]. With ramp set it also steps
  * inc, fb and gain by their deltas every frame and stores them back. */
-typedef void (*dsp_kernel_fn)(const dsp_soa *s, uint32_t v0, uint32_t frames, float *acc,
-                              int ramp);
+typedef void (*dsp_kernel_fn)(const dsp_soa *s, uint32_t v0, uint32_t frames, float *acc, int ramp);
 /* Sums acc's lanes into interleaved out (overwriting it). */
 typedef void (*dsp_reduce_fn)(const float *acc, uint32_t frames, uint32_t channels, float *out);
 

@@ -105,7 +105,7 @@ typedef struct shm_config {
     double feedback, amp;
     double ramp_seconds;
     uint64_t seed;
-    uint64_t block_limit; /* workers stop after this many blocks; 0 = unlimited */
+    uint64_t block_limit;      /* workers stop after this many blocks; 0 = unlimited */
     uint32_t test_slow_worker; /* test hook: 1 + index of a worker that sleeps each block */
     uint32_t test_slow_us;
 } shm_config;

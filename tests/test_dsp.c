@@ -36,8 +36,8 @@ static double ref_next(ref_osc *o) {
  * right (the stereo path), with any other count the pan is the channel (the general path). */
 static dsp_bank *make_bank(uint32_t voices, uint32_t channels, const double *freq, double fb) {
     dsp_bank *b;
-    dsp_bank_desc d = {.voices = voices, .channels = channels, .sample_rate = SR,
-                       .max_frames = BLOCK};
+    dsp_bank_desc d = {
+        .voices = voices, .channels = channels, .sample_rate = SR, .max_frames = BLOCK};
     cr_assert_eq(dsp_bank_create(&d, &b), DSP_OK);
     for (uint32_t v = 0; v < voices; v++) {
         dsp_voice_set_freq(b, v, freq[v], 0);
@@ -348,7 +348,8 @@ Test(ramp, stop_fades_out_then_costs_nothing_and_play_fades_in) {
         dsp_bank_render(b, x0 + k * BLOCK, BLOCK);
     }
     cr_assert_leq(max_step(x0, 10 * BLOCK, 1, 0), 2 * PI_D * 500 / SR * 1.01 + 1.0 / 300);
-    cr_assert_gt(peak(x0, 2 * BLOCK, 2 * BLOCK + 100, 1, 0), 0.5, "still sounding early in the fade");
+    cr_assert_gt(peak(x0, 2 * BLOCK, 2 * BLOCK + 100, 1, 0), 0.5,
+                 "still sounding early in the fade");
     cr_assert_eq(peak(x0, 2 * BLOCK + 300, 10 * BLOCK, 1, 0), 0.0, "silent after the fade");
     cr_assert_not(dsp_voice_playing(b, 0));
     cr_assert_eq(dsp_bank_playing(b), 0);

@@ -95,8 +95,8 @@ Test(render, writes_the_asked_length_channels_level_and_band) {
         mean /= (double)n;
         double rms = tu_rms(a.data + skip * 2 + c, n, 2);
         double ac = sqrt(rms * rms - mean * mean);
-        cr_assert_float_eq(mean, expect_dc, 0.1 * fabs(expect_dc), "channel %d mean %g, expected %g",
-                           c, mean, expect_dc);
+        cr_assert_float_eq(mean, expect_dc, 0.1 * fabs(expect_dc),
+                           "channel %d mean %g, expected %g", c, mean, expect_dc);
         cr_assert_float_eq(ac, expect_ac, 0.25 * expect_ac, "channel %d ac rms %g", c, ac);
         double peak_hz = 0;
         /* Feedback 0.1 puts about a tenth of the power in the harmonics (2nd: 800-1600 Hz). */
@@ -170,8 +170,8 @@ Test(render, sine_oscillators_keep_all_their_power_in_the_band) {
     tu_audio a;
     cr_assert_eq(tu_read(out, &a), 0);
     for (int c = 0; c < 2; c++) {
-        double inband = tu_band_fraction(a.data + 9600 + c, (size_t)a.frames - 4800, 2, 48000,
-                                         495, 605, NULL);
+        double inband =
+            tu_band_fraction(a.data + 9600 + c, (size_t)a.frames - 4800, 2, 48000, 495, 605, NULL);
         cr_assert_gt(inband, 0.995, "channel %d: %g of the power in 500-600 Hz", c, inband);
     }
     tu_audio_free(&a);
@@ -187,8 +187,8 @@ Test(render, the_same_command_twice_gives_identical_files) {
     tu_run r;
     const char *a = path_in("a.wav"), *b = path_in("b.wav");
     for (int i = 0; i < 2; i++) {
-        render(&r, (const char *[]){"render", "-o", i ? b : a, "--duration", "2", "--workers",
-                                    "3", "--voices", "300", "-q", NULL});
+        render(&r, (const char *[]){"render", "-o", i ? b : a, "--duration", "2", "--workers", "3",
+                                    "--voices", "300", "-q", NULL});
         cr_assert_eq(r.status, 0, "%s", r.err);
     }
     tu_audio x, y;
@@ -218,9 +218,9 @@ Test(render, other_worker_counts_give_the_same_signal_within_a_millionth) {
     const char *counts[3] = {"1", "2", "5"};
     tu_audio a[3];
     for (int i = 0; i < 3; i++) {
-        render(&r, (const char *[]){"render", "-o", names[i], "--duration", "2", "--workers",
-                                    counts[i], "--total-voices", "2000", "--seed", "9", "-q",
-                                    NULL});
+        render(&r,
+               (const char *[]){"render", "-o", names[i], "--duration", "2", "--workers", counts[i],
+                                "--total-voices", "2000", "--seed", "9", "-q", NULL});
         cr_assert_eq(r.status, 0, "%s", r.err);
         cr_assert_eq(tu_read(names[i], &a[i]), 0);
     }
@@ -260,8 +260,10 @@ Test(render, formats_follow_the_extension_or_format_option) {
         {"x.audio", "caf", NULL, SF_FORMAT_CAF | SF_FORMAT_FLOAT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *args[16] = {"render", "-o", path_in(cases[i].name), "--duration", "0.5",
-                                "--workers", "1", "--voices", "50", "-q"};
+        const char *args[16] = {"render",     "-o",       path_in(cases[i].name),
+                                "--duration", "0.5",      "--workers",
+                                "1",          "--voices", "50",
+                                "-q"};
         int n = 10;
         if (cases[i].format) {
             args[n++] = "--format";
@@ -302,8 +304,8 @@ Test(render, mono_and_multichannel_put_voice_i_on_channel_i_mod_n) {
         double peak_hz;
         tu_band_fraction(a.data + c, (size_t)a.frames, 4, 48000, 0, 24000, &peak_hz);
         double f = dsp_voice_default_freq(1, (uint64_t)c, 400, 800);
-        cr_assert_float_eq(peak_hz, f, 2.0, "channel %d peaks at %g, voice %d is %g Hz", c,
-                           peak_hz, c, f);
+        cr_assert_float_eq(peak_hz, f, 2.0, "channel %d peaks at %g, voice %d is %g Hz", c, peak_hz,
+                           c, f);
     }
     tu_audio_free(&a);
 }
@@ -410,9 +412,10 @@ Test(render, help_teaches_every_option) {
     tu_run r;
     tu_farm(&r, (const char *[]){"render", "--help", NULL}, NULL);
     cr_assert_eq(r.status, 0);
-    static const char *opts[] = {"--output", "--duration", "--workers", "--voices", "--total-voices",
-                                 "--sr", "--buffersize", "--channels", "--freq-min", "--freq-max",
-                                 "--feedback", "--amp", "--seed", "--format", "--sample-type"};
+    static const char *opts[] = {"--output",       "--duration", "--workers",    "--voices",
+                                 "--total-voices", "--sr",       "--buffersize", "--channels",
+                                 "--freq-min",     "--freq-max", "--feedback",   "--amp",
+                                 "--seed",         "--format",   "--sample-type"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         cr_expect(strstr(r.out, opts[i]) != NULL, "help lacks %s", opts[i]);
     tu_farm(&r, (const char *[]){"frobnicate", NULL}, NULL);
@@ -421,6 +424,24 @@ Test(render, help_teaches_every_option) {
 }
 
 /* ---- signals and failures while running ---- */
+
+/* Size of the farm's temporary output in the test directory. */
+static long long temp_bytes(void) {
+    long long size = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strstr(de->d_name, ".farm-") == NULL)
+            continue;
+        struct stat st;
+        char path[512]; /* not path_in: its rotating buffers hold the caller's paths */
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (stat(path, &st) == 0)
+            size = st.st_size;
+    }
+    closedir(d);
+    return size;
+}
 
 static pid_t start_long_render(tu_run *r, const char *out) {
     pid_t pid = tu_farm_start(r, dir,
@@ -431,7 +452,10 @@ static pid_t start_long_render(tu_run *r, const char *out) {
     for (int i = 0; i < 500 && tu_count_tagged(r->tag, NULL) < 3; i++)
         usleep(10000);
     cr_assert_eq(tu_count_tagged(r->tag, NULL), 3, "farm and two workers running");
-    usleep(300000);
+    /* and until some audio is on disk (slow under the sanitizers) */
+    for (int i = 0; i < 1000 && temp_bytes() < 512 * 1024; i++)
+        usleep(10000);
+    cr_assert_geq(temp_bytes(), 512 * 1024, "the render is writing");
     return pid;
 }
 
@@ -445,7 +469,7 @@ static void interrupted_by(int sig) {
     assert_nothing_left(&r);
     /* What was rendered is kept, in a file that was closed properly. */
     tu_audio a;
-    cr_assert_eq(tu_read(out, &a), 0, "a valid file");
+    cr_assert_eq(tu_read(out, &a), 0, "a valid file: %s", sf_strerror(NULL));
     cr_assert_gt(a.frames, 48000 / 10, "some audio was kept");
     cr_assert_lt(a.frames, 3600 * 48000);
     cr_assert_gt(tu_rms(a.data + 9600, (size_t)a.frames / 2, 2), 0.05);

@@ -108,7 +108,8 @@ Test(ring, two_processes_millions_of_blocks_nothing_lost_order_kept, .timeout = 
     cr_assert_eq(c.ok, n, "received %llu of %llu blocks", (unsigned long long)c.ok,
                  (unsigned long long)n);
     cr_assert_eq(c.timeouts, 0, "the consumer slept through a publish");
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the producer slept through a release");
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "the producer slept through a release");
     cr_assert_eq(shm_ring_fill(s.ring), 0);
     munmap(s.base, s.size);
 }
@@ -169,7 +170,10 @@ static int count_dev_shm(void) {
 }
 
 static shm_config small_config(uint32_t workers) {
-    shm_config c = {.workers = workers, .channels = 2, .block_frames = 256, .ring_blocks = 4,
+    shm_config c = {.workers = workers,
+                    .channels = 2,
+                    .block_frames = 256,
+                    .ring_blocks = 4,
                     .sample_rate = 48000};
     return c;
 }

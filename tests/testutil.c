@@ -181,8 +181,8 @@ int tu_read(const char *path, tu_audio *a) {
     a->channels = info.channels;
     a->samplerate = info.samplerate;
     a->format = info.format;
-    a->data = malloc(sizeof(float) * (size_t)(info.frames > 0 ? info.frames : 1) *
-                     (size_t)info.channels);
+    a->data =
+        malloc(sizeof(float) * (size_t)(info.frames > 0 ? info.frames : 1) * (size_t)info.channels);
     sf_count_t got = sf_readf_float(f, a->data, info.frames);
     sf_close(f);
     return got == info.frames ? 0 : -1;

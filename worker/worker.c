@@ -94,8 +94,8 @@ int worker_run(shm_region *region, uint32_t index, int cpu) {
     const double fb = cfg->oscillator == 1 ? 0.0 : cfg->feedback;
     for (uint32_t v = 0; v < w->voice_count; v++) {
         uint64_t g = (uint64_t)w->voice_first + v;
-        dsp_voice_set_freq(bank, v, dsp_voice_default_freq(cfg->seed, g, cfg->freq_min, cfg->freq_max),
-                           0);
+        dsp_voice_set_freq(bank, v,
+                           dsp_voice_default_freq(cfg->seed, g, cfg->freq_min, cfg->freq_max), 0);
         dsp_voice_set_feedback(bank, v, fb, 0);
         dsp_voice_set_amp(bank, v, cfg->amp, 0);
         dsp_voice_set_pan(bank, v, dsp_voice_default_pan(g, cfg->channels), 0);

@@ -1,0 +1,480 @@
+/* bench_kernel — the oscillator kernel's throughput on one core, in voice-samples per second.
+ *
+ * Workload: pyo's seed (SineLoop, freq uniform in [400, 800) from seed 1, feedback 0.1, amp 0.005,
+ * voice i on channel i % 2), stereo, 48 kHz, 256-frame blocks, every voice playing. Each
+ * instruction set the CPU has is measured against a naive scalar loop (double-precision libm
+ * sin, one voice at a time) on the same workload in the same run, so the ratio survives a noisy
+ * machine better than two separately measured numbers would.
+ *
+ * Method: pin to one CPU, warm every configuration up (which also sizes a trial to about
+ * --seconds of wall time), then run --trials timed trials. Trials of the different
+ * configurations are interleaved, so a burst of machine noise lands on all of them rather than
+ * on one; the table reports the median and the spread.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dsp.h"
+
+#define SAMPLE_RATE 48000.0
+#define CHANNELS 2
+#define FRAMES 256
+#define SEED 1
+#define FREQ_MIN 400.0
+#define FREQ_MAX 800.0
+#define FEEDBACK 0.1
+#define AMP 0.005
+#define PI_D 3.14159265358979323846
+
+#define MAX_CASES 8 /* the ISAs dsp knows (4) plus the naive loop, with room to spare */
+#define MAX_VOICE_COUNTS 16
+#define MAX_TRIALS 1000
+#define NAIVE_NAME "naive (double sin)"
+
+/* ---- the naive reference: what a first C port of pyo's SineLoop would look like ---- */
+
+typedef struct naive_bank {
+    uint32_t voices;
+    double *phase, *inc, *y, *gl, *gr;
+} naive_bank;
+
+static int naive_create(naive_bank *nb, uint32_t voices) {
+    nb->voices = voices;
+    nb->phase = calloc(voices, sizeof(double));
+    nb->inc = calloc(voices, sizeof(double));
+    nb->y = calloc(voices, sizeof(double));
+    nb->gl = calloc(voices, sizeof(double));
+    nb->gr = calloc(voices, sizeof(double));
+    if (!nb->phase || !nb->inc || !nb->y || !nb->gl || !nb->gr)
+        return -1;
+    for (uint32_t v = 0; v < voices; v++) {
+        nb->inc[v] = dsp_voice_default_freq(SEED, v, FREQ_MIN, FREQ_MAX) / SAMPLE_RATE;
+        /* Stereo equal-power pan, the same gains dsp gives pan 0 and pan 1. */
+        double p = dsp_voice_default_pan(v, CHANNELS) * (PI_D / 2);
+        nb->gl[v] = AMP * cos(p);
+        nb->gr[v] = AMP * sin(p);
+    }
+    return 0;
+}
+
+static void naive_destroy(naive_bank *nb) {
+    free(nb->phase);
+    free(nb->inc);
+    free(nb->y);
+    free(nb->gl);
+    free(nb->gr);
+}
+
+/* sineloop.md's formula verbatim. The loop-carried y makes every sample wait for the previous
+ * sin(), which is exactly the latency the real kernel hides by running voices side by side. */
+static void naive_render(naive_bank *nb, float *out, uint32_t frames) {
+    memset(out, 0, (size_t)frames * CHANNELS * sizeof(float));
+    for (uint32_t v = 0; v < nb->voices; v++) {
+        double ph = nb->phase[v], y = nb->y[v];
+        const double inc = nb->inc[v], gl = nb->gl[v], gr = nb->gr[v];
+        for (uint32_t n = 0; n < frames; n++) {
+            y = sin(2 * PI_D * (ph + FEEDBACK * y));
+            ph += inc;
+            if (ph >= 1.0)
+                ph -= 1.0;
+            out[2 * n] += (float)(y * gl);
+            out[2 * n + 1] += (float)(y * gr);
+        }
+        nb->phase[v] = ph;
+        nb->y[v] = y;
+    }
+}
+
+/* ---- one measured configuration ---- */
+
+typedef struct bench_case {
+    const char *name;
+    dsp_bank *bank; /* NULL: the naive loop */
+    naive_bank naive;
+    uint32_t blocks; /* per trial, sized during warm-up */
+    double vps[MAX_TRIALS];
+} bench_case;
+
+typedef struct result {
+    double median, min, max;
+    uint32_t blocks;
+    int valid;
+} result;
+
+static volatile float sink; /* keeps the compiler from dropping renders nobody reads */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void render_block(bench_case *c, float *out) {
+    if (c->bank)
+        dsp_bank_render(c->bank, out, FRAMES);
+    else
+        naive_render(&c->naive, out, FRAMES);
+    sink += out[0];
+}
+
+static int case_create(bench_case *c, const char *isa, uint32_t voices) {
+    memset(c, 0, sizeof *c);
+    if (isa == NULL) {
+        c->name = NAIVE_NAME;
+        if (naive_create(&c->naive, voices) != 0) {
+            naive_destroy(&c->naive);
+            fprintf(stderr, "bench_kernel: out of memory\n");
+            return -1;
+        }
+        return 0;
+    }
+    c->name = isa;
+    /* The bank takes its kernel when created, so forcing is only needed around the create. */
+    int rv = dsp_force_isa(isa);
+    if (rv == DSP_OK) {
+        dsp_bank_desc d = {.voices = voices,
+                           .channels = CHANNELS,
+                           .sample_rate = SAMPLE_RATE,
+                           .max_frames = FRAMES};
+        rv = dsp_bank_create(&d, &c->bank);
+    }
+    dsp_force_isa(NULL);
+    if (rv != DSP_OK) {
+        fprintf(stderr, "bench_kernel: %s bank of %u voices: %s\n", isa, voices, dsp_strerror(rv));
+        return -1;
+    }
+    for (uint32_t v = 0; v < voices; v++) {
+        dsp_voice_set_freq(c->bank, v, dsp_voice_default_freq(SEED, v, FREQ_MIN, FREQ_MAX), 0);
+        dsp_voice_set_feedback(c->bank, v, FEEDBACK, 0);
+        dsp_voice_set_amp(c->bank, v, AMP, 0);
+        dsp_voice_set_pan(c->bank, v, dsp_voice_default_pan(v, CHANNELS), 0);
+        /* No fade-in: a ramp would time the slower ramping path for the first blocks. */
+        dsp_voice_play(c->bank, v, 0);
+    }
+    return 0;
+}
+
+static void case_destroy(bench_case *c) {
+    if (c->bank)
+        dsp_bank_destroy(c->bank);
+    else
+        naive_destroy(&c->naive);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static result summarize(const bench_case *c, uint32_t trials) {
+    double s[MAX_TRIALS];
+    memcpy(s, c->vps, trials * sizeof(double));
+    qsort(s, trials, sizeof(double), cmp_double);
+    result r = {.min = s[0], .max = s[trials - 1], .blocks = c->blocks, .valid = 1};
+    r.median = trials % 2 ? s[trials / 2] : 0.5 * (s[trials / 2 - 1] + s[trials / 2]);
+    return r;
+}
+
+/* ---- options ---- */
+
+typedef struct options {
+    uint32_t trials;
+    double seconds;
+    uint32_t voices[MAX_VOICE_COUNTS];
+    uint32_t n_voices;
+    const char *csv;
+    int cpu; /* -1: the one we start on */
+} options;
+
+static void usage(FILE *to) {
+    fprintf(to, "usage: bench_kernel [options]\n"
+                "\n"
+                "Measures the dsp kernel on one core for every instruction set this CPU has,\n"
+                "against a naive double-precision sin() loop, on pyo's seed workload.\n"
+                "\n"
+                "  --trials N       timed trials per configuration (default 7)\n"
+                "  --seconds S      wall time of one trial (default 0.3)\n"
+                "  --voices LIST    comma-separated voice counts (default 500,2000,20000)\n"
+                "  --csv FILE       also write the results as CSV\n"
+                "  --cpu N          CPU to pin to (default: the one it starts on)\n"
+                "  -h, --help       this text\n");
+}
+
+static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int parse_voices(const char *arg, options *o) {
+    char list[512]; /* strtok_r writes into its input; keep argv intact for the error message */
+    if (snprintf(list, sizeof list, "%s", arg) >= (int)sizeof list)
+        return -1;
+    o->n_voices = 0;
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (o->n_voices == MAX_VOICE_COUNTS)
+            return -1;
+        if (parse_u32(tok, 1, 10000000, &o->voices[o->n_voices++]) != 0)
+            return -1;
+    }
+    return o->n_voices ? 0 : -1;
+}
+
+/* Returns 0 to run, 1 after --help, 2 on bad input (with a message). */
+static int parse_options(int argc, char **argv, options *o) {
+    *o = (options){
+        .trials = 7, .seconds = 0.3, .voices = {500, 2000, 20000}, .n_voices = 3, .cpu = -1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench_kernel: unknown option or missing value: %s\n", a);
+            return 2;
+        }
+        char *val = argv[++i];
+        if (strcmp(a, "--trials") == 0) {
+            if (parse_u32(val, 1, MAX_TRIALS, &o->trials) != 0) {
+                fprintf(stderr, "bench_kernel: --trials wants 1..%d, not %s\n", MAX_TRIALS, val);
+                return 2;
+            }
+        } else if (strcmp(a, "--seconds") == 0) {
+            char *end;
+            o->seconds = strtod(val, &end);
+            if (end == val || *end != '\0' || !(o->seconds > 0 && o->seconds <= 60)) {
+                fprintf(stderr, "bench_kernel: --seconds wants a number in (0, 60], not %s\n", val);
+                return 2;
+            }
+        } else if (strcmp(a, "--voices") == 0) {
+            if (parse_voices(val, o) != 0) {
+                fprintf(stderr,
+                        "bench_kernel: --voices wants up to %d comma-separated counts in "
+                        "1..10000000, not %s\n",
+                        MAX_VOICE_COUNTS, val);
+                return 2;
+            }
+        } else if (strcmp(a, "--csv") == 0) {
+            o->csv = val;
+        } else if (strcmp(a, "--cpu") == 0) {
+            uint32_t c;
+            if (parse_u32(val, 0, CPU_SETSIZE - 1, &c) != 0) {
+                fprintf(stderr, "bench_kernel: --cpu wants a CPU number, not %s\n", val);
+                return 2;
+            }
+            o->cpu = (int)c;
+        } else {
+            fprintf(stderr, "bench_kernel: unknown option: %s (see --help)\n", a);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* ---- setup ---- */
+
+static int pin_to_one_cpu(int cpu) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        fprintf(stderr, "bench_kernel: sched_getaffinity: %s\n", strerror(errno));
+        return -1;
+    }
+    if (cpu < 0)
+        cpu = sched_getcpu();
+    if (cpu < 0 || !CPU_ISSET(cpu, &allowed)) {
+        fprintf(stderr, "bench_kernel: CPU %d is not one this process may use\n", cpu);
+        return -1;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0) {
+        fprintf(stderr, "bench_kernel: sched_setaffinity(CPU %d): %s\n", cpu, strerror(errno));
+        return -1;
+    }
+    return cpu;
+}
+
+/* Labels the table with the machine it came from; tables get pasted far from where they ran. */
+static void cpu_model(char *buf, size_t len) {
+    snprintf(buf, len, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f == NULL)
+        return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            colon += 1 + (colon[1] == ' ');
+            colon[strcspn(colon, "\n")] = '\0';
+            snprintf(buf, len, "%s", colon);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* ---- measuring ---- */
+
+/* Renders the first block of every case from fresh state and compares it with the naive one, so
+ * a benchmark of a kernel that computes the wrong thing cannot go unnoticed. */
+static void check_against_naive(bench_case *cases, uint32_t n_cases, uint32_t voices) {
+    static float ref[FRAMES * CHANNELS], out[FRAMES * CHANNELS];
+    bench_case *naive = &cases[n_cases - 1];
+    render_block(naive, ref);
+    float peak = 0;
+    for (size_t i = 0; i < FRAMES * CHANNELS; i++)
+        peak = fmaxf(peak, fabsf(ref[i]));
+    for (uint32_t c = 0; c + 1 < n_cases; c++) {
+        render_block(&cases[c], out);
+        float diff = 0;
+        for (size_t i = 0; i < FRAMES * CHANNELS; i++)
+            diff = fmaxf(diff, fabsf(out[i] - ref[i]));
+        fprintf(stderr, "# check %-7s %7u voices: max |kernel - naive| = %.2g (peak %.3g)%s\n",
+                cases[c].name, voices, (double)diff, (double)peak,
+                diff > 1e-4f * fmaxf(peak, 1.0f) ? "  <-- MISMATCH" : "");
+    }
+}
+
+/* Runs blocks for at least `seconds` (and 2 blocks) and sizes a trial from the rate seen. */
+static void warm_up(bench_case *c, double seconds, double trial_seconds) {
+    static float out[FRAMES * CHANNELS];
+    uint32_t n = 0;
+    double t0 = now_s(), dt;
+    do {
+        render_block(c, out);
+        n++;
+    } while ((dt = now_s() - t0) < seconds || n < 2);
+    double blocks = trial_seconds * n / dt;
+    c->blocks = blocks < 1 ? 1 : blocks > 1e9 ? 1000000000u : (uint32_t)llround(blocks);
+}
+
+static double timed_trial(bench_case *c, uint32_t voices) {
+    static float out[FRAMES * CHANNELS];
+    double t0 = now_s();
+    for (uint32_t b = 0; b < c->blocks; b++)
+        render_block(c, out);
+    double dt = now_s() - t0;
+    return (double)voices * FRAMES * c->blocks / dt;
+}
+
+/* All cases for one voice count; results[case] is filled in case order. */
+static int measure(const char *const *isas, uint32_t n_isas, uint32_t voices, const options *o,
+                   result *results) {
+    static bench_case cases[MAX_CASES];
+    uint32_t n = 0;
+    int rv = 0;
+    for (; n < n_isas + 1; n++) {
+        if (case_create(&cases[n], n < n_isas ? isas[n] : NULL, voices) != 0) {
+            rv = -1;
+            break;
+        }
+    }
+    if (rv == 0) {
+        check_against_naive(cases, n, voices);
+        for (uint32_t c = 0; c < n; c++)
+            warm_up(&cases[c], fmax(0.1, o->seconds / 3), o->seconds);
+        for (uint32_t t = 0; t < o->trials; t++)
+            for (uint32_t i = 0; i < n; i++) {
+                /* Rotate who goes first, so no case always runs right after the slow one. */
+                bench_case *c = &cases[(i + t) % n];
+                c->vps[t] = timed_trial(c, voices);
+            }
+        for (uint32_t c = 0; c < n; c++)
+            results[c] = summarize(&cases[c], o->trials);
+    }
+    for (uint32_t c = 0; c < n; c++)
+        case_destroy(&cases[c]);
+    return rv;
+}
+
+/* ---- reporting ---- */
+
+static void print_table(FILE *to, const char *const *names, uint32_t n_cases, const options *o,
+                        result r[][MAX_VOICE_COUNTS]) {
+    fprintf(to, "| isa | voices | median Gvoice-samples/s | min | max | ns per voice-sample "
+                "| vs naive |\n");
+    fprintf(to, "|---|---:|---:|---:|---:|---:|---:|\n");
+    for (uint32_t c = 0; c < n_cases; c++)
+        for (uint32_t v = 0; v < o->n_voices; v++) {
+            const result *x = &r[c][v], *naive = &r[n_cases - 1][v];
+            fprintf(to, "| %s | %u | %#.4g | %#.4g | %#.4g | %.3f | %.1fx |\n", names[c],
+                    o->voices[v], x->median * 1e-9, x->min * 1e-9, x->max * 1e-9, 1e9 / x->median,
+                    x->median / naive->median);
+        }
+}
+
+static int write_csv(const char *path, const char *const *names, uint32_t n_cases, const options *o,
+                     result r[][MAX_VOICE_COUNTS]) {
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "bench_kernel: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "isa,voices,trials,blocks_per_trial,median_vps,min_vps,max_vps,"
+               "ns_per_voice_sample,vs_naive\n");
+    for (uint32_t c = 0; c < n_cases; c++)
+        for (uint32_t v = 0; v < o->n_voices; v++) {
+            const result *x = &r[c][v], *naive = &r[n_cases - 1][v];
+            fprintf(f, "%s,%u,%u,%u,%.6g,%.6g,%.6g,%.6g,%.6g\n",
+                    c == n_cases - 1 ? "naive" : names[c], o->voices[v], o->trials, x->blocks,
+                    x->median, x->min, x->max, 1e9 / x->median, x->median / naive->median);
+        }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "bench_kernel: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    options o;
+    int prv = parse_options(argc, argv, &o);
+    if (prv != 0)
+        return prv == 1 ? 0 : 2;
+    int cpu = pin_to_one_cpu(o.cpu);
+    if (cpu < 0)
+        return 1;
+    dsp_enable_ftz();
+
+    const char *names[MAX_CASES];
+    uint32_t n_isas = 0;
+    for (const char *const *isa = dsp_isa_available(); *isa && n_isas + 1 < MAX_CASES; isa++)
+        names[n_isas++] = *isa;
+    names[n_isas] = NAIVE_NAME;
+    const uint32_t n_cases = n_isas + 1;
+
+    char model[128];
+    cpu_model(model, sizeof model);
+    printf("# bench_kernel: %s, pinned to CPU %d; default kernel %s\n", model, cpu, dsp_isa());
+    printf("# SineLoop fb %.1f amp %g, freq U[%g, %g) seed %d, stereo, %.0f Hz, %d-frame "
+           "blocks; %u trials x ~%g s each, median (min, max)\n",
+           FEEDBACK, AMP, FREQ_MIN, FREQ_MAX, SEED, SAMPLE_RATE, FRAMES, o.trials, o.seconds);
+    fflush(stdout);
+
+    static result results[MAX_CASES][MAX_VOICE_COUNTS];
+    for (uint32_t v = 0; v < o.n_voices; v++) {
+        result r[MAX_CASES];
+        if (measure(names, n_isas, o.voices[v], &o, r) != 0)
+            return 1;
+        for (uint32_t c = 0; c < n_cases; c++)
+            results[c][v] = r[c];
+    }
+    print_table(stdout, names, n_cases, &o, results);
+    if (o.csv && write_csv(o.csv, names, n_cases, &o, results) != 0)
+        return 1;
+    return 0;
+}
