@@ -168,6 +168,11 @@ static uint64_t cycles_to_fixed(double cycles) {
     return (uint64_t)scaled;
 }
 
+/* Slices of the one allocation; void * converts to each array's type without a cast. */
+static void *arena_at(char *arena, size_t offset) {
+    return arena + offset;
+}
+
 static size_t align_up(size_t n, size_t a) {
     return (n + a - 1) / a * a;
 }
@@ -214,16 +219,16 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
     b->arena = arena;
     b->soa.stride = (uint32_t)stride;
     b->soa.channels = d.channels;
-    b->soa.phase = (uint32_t *)(arena + 0 * vec);
-    b->soa.inc = (uint32_t *)(arena + 1 * vec);
-    b->soa.dinc = (int32_t *)(arena + 2 * vec);
-    b->soa.y = (float *)(arena + 3 * vec);
-    b->soa.fb = (float *)(arena + 4 * vec);
-    b->soa.dfb = (float *)(arena + 5 * vec);
-    b->soa.gain = (float *)(arena + 6 * vec);
-    b->soa.dgain = (float *)(arena + 6 * vec + chan);
-    b->gain_target = (float *)(arena + 6 * vec + 2 * chan);
-    b->acc = (float *)(arena + 6 * vec + 3 * chan);
+    b->soa.phase = arena_at(arena, 0 * vec);
+    b->soa.inc = arena_at(arena, 1 * vec);
+    b->soa.dinc = arena_at(arena, 2 * vec);
+    b->soa.y = arena_at(arena, 3 * vec);
+    b->soa.fb = arena_at(arena, 4 * vec);
+    b->soa.dfb = arena_at(arena, 5 * vec);
+    b->soa.gain = arena_at(arena, 6 * vec);
+    b->soa.dgain = arena_at(arena, 6 * vec + chan);
+    b->gain_target = arena_at(arena, 6 * vec + 2 * chan);
+    b->acc = arena_at(arena, 6 * vec + 3 * chan);
 
     /* Every voice starts stopped, at 440 Hz, amp 1, panned by pyo's i % channels rule. */
     for (uint32_t v = 0; v < b->voices; v++) {
