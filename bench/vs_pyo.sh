@@ -19,7 +19,7 @@ while (($#)); do
     esac
 done
 [ -x "$farm" ] || { echo "vs_pyo: $farm not built (scripts/setup.sh)" >&2; exit 2; }
-if ! /usr/bin/python3 -c 'import pyo' 2>/dev/null; then
+if ! /usr/bin/python3 -c 'import pyo' >/dev/null 2>&1; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get install -y -qq --no-install-recommends python3-pyo >/dev/null
@@ -35,7 +35,7 @@ voices, dur, out = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 s = Server(sr=48000, nchnls=2, buffersize=256, duplex=0, audio="offline").boot()
 s.recordOptions(dur=dur, filename=out, fileformat=0, sampletype=3)
 random.seed(1)
-SineLoop(freq=[random.uniform(400, 800) for _ in range(voices)], feedback=0.1, mul=0.005).out()
+voices_alive = SineLoop(freq=[random.uniform(400, 800) for _ in range(voices)], feedback=0.1, mul=0.005).out()
 t = time.perf_counter()
 s.start()
 print("wall %.6f" % (time.perf_counter() - t))
@@ -53,7 +53,7 @@ for v in "${vlist[@]}"; do
         taskset -c 0 /usr/bin/python3 "$tmp/pyo_seed.py" "$v" "$duration" "$tmp/pyo.wav" 2>/dev/null |
             awk '/^wall/ {print $2}' >>"$tmp/pyo.t"
         taskset -c 0 "$farm" render -o "$tmp/farm.wav" --workers 1 --total-voices "$v" --duration "$duration" \
-            --seed 1 | awk '/wall/ {for (i = 1; i <= NF; i++) if ($i == "wall") print $(i + 1)}' >>"$tmp/farm.t"
+            --seed 1 | awk '$1 == "wall" {print $2}' >>"$tmp/farm.t"
     done
     p=$(median <"$tmp/pyo.t")
     f=$(median <"$tmp/farm.t")
