@@ -32,7 +32,10 @@ void farm_error_clear(void);
 
 /* ---- options ---- */
 
+typedef enum farm_mode { FARM_RENDER, FARM_PLAY } farm_mode;
+
 typedef struct farm_options {
+    farm_mode mode;
     const char *output; /* render: -o */
     const char *format; /* NULL: from the extension */
     const char *sample_type;
@@ -53,12 +56,25 @@ typedef struct farm_options {
     uint64_t seed;
     int quiet;
     int progress; /* -1 auto (on a terminal), 0 off, 1 on */
+    /* playing */
+    const char *host;   /* host API name, NULL = PortAudio's default */
+    const char *device; /* index or name, NULL = the host's default output */
+    double latency;     /* suggested latency in seconds; 0 = the device's low latency */
+    const char *record; /* file to record the mix into */
+    uint32_t rt_priority;
+    int lock_memory;
+    int verbose;
+    int null_sink;             /* play into the clock-paced null sink even if a device exists */
+    uint32_t test_slow_worker; /* 1 + index; test hook */
+    uint32_t test_slow_us;
 } farm_options;
 
-/* Fills defaults, parses argv (after the subcommand), validates. On FARM_EUSAGE the message
- * names the option. Returns 1 (not an error) when --help was printed. */
-int farm_parse_render(int argc, char **argv, farm_options *opt);
+/* Fills defaults for mode, parses argv (argv[0] is the subcommand or program name),
+ * validates. On FARM_EUSAGE the message names the option. Returns 1 (not an error) when
+ * --help was asked for. */
+int farm_parse_options(farm_mode mode, int argc, char **argv, farm_options *opt);
 void farm_render_usage(FILE *to);
+void farm_play_usage(FILE *to);
 void farm_usage(FILE *to);
 uint32_t farm_usable_cpus(void);
 
@@ -91,6 +107,24 @@ typedef struct farm_mix_stats {
  * counted. Real-time safe. */
 void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t samples, float gain,
               farm_mix_stats *stats);
+
+/* ---- sound files: whole or not at all ---- */
+
+typedef struct farm_outfile {
+    char path[4096];
+    char tmp[4096];
+    struct sf_private_tag *snd; /* SNDFILE, without making every includer include sndfile.h */
+    const char *type_name;      /* "float", "pcm16", "pcm24", "vorbis" */
+    uint64_t frames;
+} farm_outfile;
+
+/* Chooses the format from format (or path's extension) and sample_type, opens a temporary file
+ * beside path. FARM_EUSAGE names what was wrong. */
+int farm_outfile_open(farm_outfile *f, const char *path, const char *format,
+                      const char *sample_type, uint32_t sample_rate, uint32_t channels);
+int farm_outfile_write(farm_outfile *f, const float *frames, uint64_t count);
+/* Closes; with keep renames the file into place, otherwise removes it. */
+int farm_outfile_finish(farm_outfile *f, int keep);
 
 /* ---- commands ---- */
 

@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "render") == 0) {
         farm_options opt;
-        int rv = farm_parse_render(argc - 1, argv + 1, &opt);
+        int rv = farm_parse_options(FARM_RENDER, argc - 1, argv + 1, &opt);
         if (rv == 1) {
             farm_render_usage(stdout);
             return 0;

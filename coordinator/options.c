@@ -43,15 +43,72 @@ uint32_t farm_usable_cpus(void) {
 /* ---- usage ---- */
 
 void farm_usage(FILE *to) {
-    fputs("usage: farm render -o OUT.wav [options]   render the farm's voices to a file\n"
-          "       farm help render                   all render options\n"
+    fputs("usage: farm [options]                    play the farm through one audio stream\n"
+          "       farm render -o OUT.wav [options]   render it to a file, as fast as possible\n"
+          "       farm devices [--json]              list host APIs and output devices\n"
+          "       farm probe [--json]                try each host API's default devices\n"
+          "       farm help [render|play]            all options\n"
           "       farm --version\n"
           "\n"
           "farm runs banks of pyo-style SineLoop oscillators in worker processes, one per core,\n"
-          "and mixes them into one stream. Example, the workload of pyo's multi-process recipe\n"
-          "(4 processes x 500 SineLoop voices) rendered to a file:\n"
+          "and mixes them into one stream. pyo's multi-process recipe (4 processes x 500\n"
+          "SineLoop voices, each with its own stream) becomes:\n"
           "\n"
+          "    farm --workers 4 --voices 500                 play until Ctrl-C\n"
           "    farm render -o out.wav --workers 4 --voices 500 --duration 10\n",
+          to);
+}
+
+static const char voice_help[] =
+    "Voices (the same seed gives the same voices whatever the worker count)\n"
+    "      --workers N         worker processes, one per core (default: usable cores)\n"
+    "      --voices N          voices per worker (default 500, pyo's Group(500))\n"
+    "      --total-voices N    voices in all, shared out over the workers instead\n"
+    "      --oscillator KIND   sineloop (pyo's SineLoop, default) or sine (pyo's Sine)\n"
+    "      --freq-min HZ       lowest voice frequency (default 400)\n"
+    "      --freq-max HZ       highest voice frequency (default 800); uniform in between\n"
+    "      --feedback F        SineLoop feedback, 0..1 (default 0.1)\n"
+    "      --amp A             each voice's amplitude (default 0.005)\n"
+    "      --seed N            seed for the voices' frequencies (default 1)\n"
+    "\n"
+    "Stream\n"
+    "      --sr HZ             sample rate, 8000..384000 (default 48000)\n"
+    "      --buffersize N      frames per block, 16..8192 (default 256)\n"
+    "      --channels N        1..32 (default 2); voice i sounds on channel i % N\n"
+    "      --gain G            master gain before the [-1, 1] limiter (default 1)\n"
+    "      --ring-blocks N     blocks each worker renders ahead, 2..64, power of two (default 4)\n";
+
+void farm_play_usage(FILE *to) {
+    fputs("usage: farm [options]\n"
+          "\n"
+          "Plays the farm through one PortAudio output stream until Ctrl-C, SIGTERM or\n"
+          "--duration, then fades out and stops cleanly.\n"
+          "\n"
+          "Output\n"
+          "      --host NAME         host API: alsa, jack, oss (coreaudio, wasapi, asio,\n"
+          "                          directsound, mme, wdm-ks elsewhere); see farm devices\n"
+          "      --device ID         output device index or name (default: the host's default)\n"
+          "      --latency SECONDS   suggested output latency (default: the device's low latency)\n"
+          "      --null-sink         play into a built-in sink paced by the clock (no device);\n"
+          "                          also the fallback when the machine has no output device\n"
+          "      --record FILE       record what is played (after gain and limiter) to FILE\n"
+          "      --sample-type T     --record's sample type: float, pcm16 or pcm24\n"
+          "      --format NAME       --record's format (default: FILE's extension)\n"
+          "      --duration SECONDS  stop after this long (default: until stopped)\n"
+          "      --rt-priority N     SCHED_FIFO priority of the stream thread; workers get N-1\n"
+          "                          (default 10; 0 = normal scheduling)\n"
+          "      --no-mlock          do not lock memory (default: mlockall everywhere)\n"
+          "  -v, --verbose         a status line every second, and PortAudio's start-up noise\n"
+          "  -q, --quiet           no summary at the end\n"
+          "\n",
+          to);
+    fputs(voice_help, to);
+    fputs("\n"
+          "      --test-slow-worker K:US  (tests) worker K sleeps US microseconds every block\n"
+          "  -h, --help              this text\n"
+          "\n"
+          "Exit status: 0 done, 1 failed while running, 2 bad input (nothing started),\n"
+          "130/143 stopped by SIGINT/SIGTERM (after a clean fade-out).\n",
           to);
 }
 
@@ -67,33 +124,17 @@ void farm_render_usage(FILE *to) {
         "                          extension)\n"
         "      --sample-type T     float, pcm16 or pcm24 (default: float; pcm24 for flac)\n"
         "      --duration SECONDS  length of the render (default 10)\n"
-        "\n"
-        "Voices (the same seed gives the same voices whatever the worker count)\n"
-        "      --workers N         worker processes, one per core (default: usable cores)\n"
-        "      --voices N          voices per worker (default 500, pyo's Group(500))\n"
-        "      --total-voices N    voices in all, shared out over the workers instead\n"
-        "      --oscillator KIND   sineloop (pyo's SineLoop, default) or sine (pyo's Sine)\n"
-        "      --freq-min HZ       lowest voice frequency (default 400)\n"
-        "      --freq-max HZ       highest voice frequency (default 800); uniform in between\n"
-        "      --feedback F        SineLoop feedback, 0..1 (default 0.1)\n"
-        "      --amp A             each voice's amplitude (default 0.005)\n"
-        "      --seed N            seed for the voices' frequencies (default 1)\n"
-        "\n"
-        "Stream\n"
-        "      --sr HZ             sample rate, 8000..384000 (default 48000)\n"
-        "      --buffersize N      frames per block, 16..8192 (default 256)\n"
-        "      --channels N        1..32 (default 2); voice i sounds on channel i % N\n"
-        "      --gain G            master gain before the [-1, 1] limiter (default 1)\n"
-        "      --ring-blocks N     blocks each worker renders ahead, 2..64, power of two (default "
-        "4)\n"
-        "\n"
-        "  -q, --quiet             no progress bar and no summary\n"
-        "      --progress          show the progress bar even when stderr is not a terminal\n"
-        "  -h, --help              this text\n"
-        "\n"
-        "Exit status: 0 done, 1 failed while running, 2 bad input (nothing written),\n"
-        "130/143 interrupted (the part rendered so far is kept, properly closed).\n",
+        "\n",
         to);
+    fputs(voice_help, to);
+    fputs("\n"
+          "  -q, --quiet             no progress bar and no summary\n"
+          "      --progress          show the progress bar even when stderr is not a terminal\n"
+          "  -h, --help              this text\n"
+          "\n"
+          "Exit status: 0 done, 1 failed while running, 2 bad input (nothing written),\n"
+          "130/143 interrupted (the part rendered so far is kept, properly closed).\n",
+          to);
 }
 
 /* ---- parsing helpers: each names the option it checks ---- */
@@ -153,10 +194,27 @@ enum {
     OPT_GAIN,
     OPT_RING_BLOCKS,
     OPT_PROGRESS,
+    OPT_HOST,
+    OPT_DEVICE,
+    OPT_LATENCY,
+    OPT_RECORD,
+    OPT_RT_PRIORITY,
+    OPT_NO_MLOCK,
+    OPT_NULL_SINK,
+    OPT_TEST_SLOW,
 };
 
-static const struct option render_options[] = {
+static const struct option all_options[] = {
     {"output", required_argument, NULL, 'o'},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"latency", required_argument, NULL, OPT_LATENCY},
+    {"record", required_argument, NULL, OPT_RECORD},
+    {"rt-priority", required_argument, NULL, OPT_RT_PRIORITY},
+    {"no-mlock", no_argument, NULL, OPT_NO_MLOCK},
+    {"null-sink", no_argument, NULL, OPT_NULL_SINK},
+    {"test-slow-worker", required_argument, NULL, OPT_TEST_SLOW},
+    {"verbose", no_argument, NULL, 'v'},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"sample-type", required_argument, NULL, OPT_SAMPLE_TYPE},
     {"duration", required_argument, NULL, OPT_DURATION},
@@ -180,9 +238,23 @@ static const struct option render_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static void defaults(farm_options *o) {
+/* Options that only one mode takes; the other refuses them by name. */
+static int play_only(int ch) {
+    return ch == OPT_HOST || ch == OPT_DEVICE || ch == OPT_LATENCY || ch == OPT_RECORD ||
+           ch == OPT_RT_PRIORITY || ch == OPT_NO_MLOCK || ch == OPT_NULL_SINK ||
+           ch == OPT_TEST_SLOW || ch == 'v';
+}
+
+static int render_only(int ch) {
+    return ch == 'o' || ch == OPT_PROGRESS;
+}
+
+static void defaults(farm_mode mode, farm_options *o) {
     memset(o, 0, sizeof *o);
-    o->duration = 10;
+    o->mode = mode;
+    o->duration = mode == FARM_RENDER ? 10 : 0;
+    o->rt_priority = 10;
+    o->lock_memory = 1;
     o->workers = farm_usable_cpus();
     o->sample_rate = 48000;
     o->buffer_frames = 256;
@@ -200,14 +272,20 @@ static void defaults(farm_options *o) {
 
 #define MAX_VOICES (1u << 24)
 
-int farm_parse_render(int argc, char **argv, farm_options *o) {
-    defaults(o);
+int farm_parse_options(farm_mode mode, int argc, char **argv, farm_options *o) {
+    defaults(mode, o);
     int rv = FARM_OK, ch;
     int voices_given = 0, total_given = 0;
     double freq_min_arg = -1, freq_max_arg = -1;
     opterr = 0;
     optind = 1;
-    while (rv == FARM_OK && (ch = getopt_long(argc, argv, ":o:qh", render_options, NULL)) != -1) {
+    const char *help = mode == FARM_RENDER ? "farm render --help" : "farm --help";
+    while (rv == FARM_OK && (ch = getopt_long(argc, argv, ":o:qvh", all_options, NULL)) != -1) {
+        if ((mode == FARM_RENDER && play_only(ch)) || (mode == FARM_PLAY && render_only(ch))) {
+            rv = farm_fail(FARM_EUSAGE, "%s is not an option of %s (see %s)", argv[optind - 1],
+                           mode == FARM_RENDER ? "farm render" : "playing", help);
+            break;
+        }
         switch (ch) {
         case 'o':
             o->output = optarg;
@@ -281,6 +359,42 @@ int farm_parse_render(int argc, char **argv, farm_options *o) {
         case 'q':
             o->quiet = 1;
             break;
+        case 'v':
+            o->verbose = 1;
+            break;
+        case OPT_HOST:
+            o->host = optarg;
+            break;
+        case OPT_DEVICE:
+            o->device = optarg;
+            break;
+        case OPT_LATENCY:
+            rv = parse_double("--latency", optarg, 0, 10, &o->latency);
+            break;
+        case OPT_RECORD:
+            o->record = optarg;
+            if (optarg[0] == '\0')
+                rv = farm_fail(FARM_EUSAGE, "--record: empty file name");
+            break;
+        case OPT_RT_PRIORITY:
+            rv = parse_u32("--rt-priority", optarg, 0, 99, &o->rt_priority);
+            break;
+        case OPT_NO_MLOCK:
+            o->lock_memory = 0;
+            break;
+        case OPT_NULL_SINK:
+            o->null_sink = 1;
+            break;
+        case OPT_TEST_SLOW: {
+            unsigned k, us;
+            char extra;
+            if (sscanf(optarg, "%u:%u%c", &k, &us, &extra) != 2 || us > 10000000)
+                rv = farm_fail(FARM_EUSAGE, "--test-slow-worker: '%s' is not K:MICROSECONDS",
+                               optarg);
+            o->test_slow_worker = k + 1;
+            o->test_slow_us = us;
+            break;
+        }
         case OPT_PROGRESS:
             o->progress = 1;
             break;
@@ -290,18 +404,22 @@ int farm_parse_render(int argc, char **argv, farm_options *o) {
             rv = farm_fail(FARM_EUSAGE, "%s needs a value", argv[optind - 1]);
             break;
         default:
-            rv = farm_fail(FARM_EUSAGE, "unknown option '%s' (see farm render --help)",
-                           argv[optind - 1]);
+            rv = farm_fail(FARM_EUSAGE, "unknown option '%s' (see %s)", argv[optind - 1], help);
             break;
         }
     }
     if (rv != FARM_OK)
         return rv;
     if (optind < argc)
-        return farm_fail(FARM_EUSAGE, "unexpected argument '%s' (see farm render --help)",
-                         argv[optind]);
-    if (o->output == NULL || o->output[0] == '\0')
+        return farm_fail(FARM_EUSAGE, "unexpected argument '%s' (see %s)", argv[optind], help);
+    if (mode == FARM_RENDER && (o->output == NULL || o->output[0] == '\0'))
         return farm_fail(FARM_EUSAGE, "no output file: give one with -o FILE");
+    if (mode == FARM_PLAY && o->record == NULL && (o->format || o->sample_type))
+        return farm_fail(FARM_EUSAGE, "%s applies to --record, which was not given",
+                         o->format ? "--format" : "--sample-type");
+    if (o->test_slow_worker > o->workers)
+        return farm_fail(FARM_EUSAGE, "--test-slow-worker: there is no worker %u",
+                         o->test_slow_worker - 1);
     if (voices_given && total_given)
         return farm_fail(FARM_EUSAGE,
                          "--voices (per worker) and --total-voices exclude each other");

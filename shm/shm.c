@@ -87,6 +87,7 @@ int shm_create(const shm_config *cfg, shm_region *out) {
         shm_ring_init(&w->cmds, base + audio_slot_bytes(cfg) * cfg->ring_blocks, CMD_SLOTS,
                       sizeof(shm_cmd));
         atomic_store(&w->cpu, -1);
+        atomic_store(&w->min_fill, UINT32_MAX);
     }
     /* Touch every page now so no page fault lands on the real-time path later. */
     memset((char *)out->base + data, 0, size - data);
@@ -266,4 +267,37 @@ int shm_cmd_pop(shm_worker *w, void *base, shm_cmd *cmd) {
     memcpy(cmd, slot, sizeof *cmd);
     shm_ring_release(&w->cmds);
     return 1;
+}
+
+/* ---- callback duration histogram ---- */
+
+uint32_t shm_cb_bucket(uint64_t ns) {
+    uint64_t us = ns / 1000u;
+    if (us < 256)
+        return (uint32_t)us;
+    uint64_t b = 256 + (us - 256) / 64;
+    return b < SHM_CB_BUCKETS ? (uint32_t)b : SHM_CB_BUCKETS - 1;
+}
+
+uint64_t shm_cb_bucket_upper_ns(uint32_t b) {
+    if (b < 256)
+        return (uint64_t)(b + 1) * 1000u;
+    return (256u + (uint64_t)(b - 255) * 64u) * 1000u;
+}
+
+uint64_t shm_cb_percentile_ns(const shm_stream_stats *s, double pct) {
+    uint64_t total = 0;
+    for (uint32_t b = 0; b < SHM_CB_BUCKETS; b++)
+        total += atomic_load_explicit(&s->cb_hist[b], memory_order_relaxed);
+    if (total == 0)
+        return 0;
+    uint64_t want = (uint64_t)((double)total * pct / 100.0 + 0.5), seen = 0;
+    if (want == 0)
+        want = 1;
+    for (uint32_t b = 0; b < SHM_CB_BUCKETS; b++) {
+        seen += atomic_load_explicit(&s->cb_hist[b], memory_order_relaxed);
+        if (seen >= want)
+            return shm_cb_bucket_upper_ns(b);
+    }
+    return shm_cb_bucket_upper_ns(SHM_CB_BUCKETS - 1);
 }

@@ -87,10 +87,39 @@ typedef struct shm_worker {
     _Atomic uint64_t render_ns_total;
     _Atomic uint64_t last_cmd_id;
     _Atomic uint32_t voices_playing;
+    _Atomic uint32_t rt_granted; /* real-time scheduling was granted */
+    _Atomic uint32_t mem_locked; /* mlockall succeeded */
+    /* written by the stream callback only (the ring's consumer) */
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t late_blocks; /* callbacks that found no block */
+    _Atomic uint32_t min_fill;                            /* lowest ring fill a callback saw */
     /* fixed at creation */
     alignas(SHM_CACHE_LINE) uint32_t voice_first;
     uint32_t voice_count;
 } shm_worker;
+
+/* Histogram of callback durations: 1 us buckets below 256 us, then 64 us buckets; the last
+ * bucket holds everything longer. */
+#define SHM_CB_BUCKETS 512
+uint32_t shm_cb_bucket(uint64_t ns);
+uint64_t shm_cb_bucket_upper_ns(uint32_t bucket);
+
+/* The stream's live counters: written by the audio callback (and the recorder and the main
+ * thread where noted), read by anyone. */
+typedef struct shm_stream_stats {
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t callbacks;
+    _Atomic uint64_t frames;
+    _Atomic uint64_t underflows; /* PortAudio's output underflow flags */
+    _Atomic uint64_t clipped;    /* samples the limiter clamped */
+    _Atomic uint64_t late_blocks;
+    _Atomic uint64_t record_dropped; /* frames the recorder's ring had no room for */
+    _Atomic uint64_t cb_ns_last;
+    _Atomic uint64_t cb_ns_max;
+    _Atomic uint32_t cpu_load_permille; /* PortAudio's estimate, written by the main thread */
+    _Atomic uint64_t cb_hist[SHM_CB_BUCKETS];
+} shm_stream_stats;
+
+/* Percentile (0..100) of callback duration from the histogram, in ns (a bucket's upper edge). */
+uint64_t shm_cb_percentile_ns(const shm_stream_stats *s, double pct);
 
 /* Configuration: written by the coordinator before spawning, read-only afterwards. */
 typedef struct shm_config {
@@ -106,6 +135,8 @@ typedef struct shm_config {
     double ramp_seconds;
     uint64_t seed;
     uint64_t block_limit;      /* workers stop after this many blocks; 0 = unlimited */
+    uint32_t rt_priority;      /* workers ask for SCHED_FIFO at this priority; 0 = don't */
+    uint32_t lock_memory;      /* workers mlockall */
     uint32_t test_slow_worker; /* test hook: 1 + index of a worker that sleeps each block */
     uint32_t test_slow_us;
 } shm_config;
@@ -117,6 +148,7 @@ typedef struct shm_header {
     shm_config config;
     uint64_t workers_offset;
     alignas(SHM_CACHE_LINE) _Atomic uint32_t quit; /* every worker exits at its next block */
+    shm_stream_stats stream;
 } shm_header;
 
 typedef struct shm_region {
