@@ -126,9 +126,53 @@ int farm_outfile_write(farm_outfile *f, const float *frames, uint64_t count);
 /* Closes; with keep renames the file into place, otherwise removes it. */
 int farm_outfile_finish(farm_outfile *f, int keep);
 
+/* ---- the real-time engine: what the audio callback runs ---- */
+
+typedef struct farm_engine {
+    shm_region *region;
+    shm_header *header;
+    uint32_t workers, channels, block_frames;
+    float gain;
+    const float **ins; /* one per worker, preallocated */
+    float *block;      /* the current mixed block */
+    float *silence;    /* a block of zeros for a late worker */
+    uint32_t pos;      /* frames of block already handed out */
+    /* fades: in at the start, out when stop is asked for */
+    _Atomic int stop_requested;
+    _Atomic int faded_out;
+    float fade, fade_step;
+    /* recording: blocks go to a ring that a non-real-time thread drains */
+    shm_ring *rec_ring;
+    void *rec_base;
+} farm_engine;
+
+/* Allocates everything the callback will touch. rec_ring may be NULL (no recording). */
+int farm_engine_init(farm_engine *e, shm_region *region, const farm_options *o);
+void farm_engine_free(farm_engine *e);
+/* Fills out with frames interleaved frames. Real-time safe: never waits; a worker with no
+ * block ready is silence and a late block. underflow: the host reported one. */
+void farm_engine_process(farm_engine *e, float *out, uint32_t frames, int underflow);
+
+/* ---- audio output: PortAudio or the null sink, one small ops table ---- */
+
+typedef struct farm_audio farm_audio;
+/* Chooses and checks the output (device, rate, channels) before anything starts; on a machine
+ * with no output device, the null sink. FARM_EUSAGE names what was refused. */
+int farm_audio_open(farm_audio **out, const farm_options *o, farm_engine *e);
+int farm_audio_start(farm_audio *a);
+void farm_audio_stop(farm_audio *a);
+void farm_audio_close(farm_audio *a);
+int farm_audio_active(farm_audio *a);
+double farm_audio_cpu_load(farm_audio *a);
+const char *farm_audio_describe(farm_audio *a); /* "system (JACK Audio Connection Kit)" */
+
+int farm_devices(int argc, char **argv);
+int farm_probe(int argc, char **argv);
+
 /* ---- commands ---- */
 
 int farm_render(const farm_options *opt);
+int farm_play(const farm_options *opt);
 
 /* Set by SIGINT/SIGTERM handlers; the loops poll it. */
 extern volatile sig_atomic_t farm_stop_signal;

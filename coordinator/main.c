@@ -38,21 +38,37 @@ static int finish(int rv) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        farm_usage(stderr);
-        return FARM_EUSAGE;
-    }
-    const char *cmd = argv[1];
+    const char *cmd = argc > 1 ? argv[1] : "";
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         farm_usage(stdout);
+        printf("\nPlaying options: farm help play. Render options: farm help render.\n");
         return 0;
     }
     if (strcmp(cmd, "help") == 0) {
         if (argc > 2 && strcmp(argv[2], "render") == 0)
             farm_render_usage(stdout);
+        else if (argc > 2 && strcmp(argv[2], "play") == 0)
+            farm_play_usage(stdout);
         else
             farm_usage(stdout);
         return 0;
+    }
+    if (strcmp(cmd, "devices") == 0)
+        return finish(farm_devices(argc - 1, argv + 1));
+    if (strcmp(cmd, "probe") == 0)
+        return finish(farm_probe(argc - 1, argv + 1));
+    if (cmd[0] == '\0' || cmd[0] == '-') {
+        /* farm [options]: play. getopt starts at argv[1], so argv[0] stands in. */
+        farm_options opt;
+        int rv = farm_parse_options(FARM_PLAY, argc, argv, &opt);
+        if (rv == 1) {
+            farm_play_usage(stdout);
+            return 0;
+        }
+        if (rv != FARM_OK)
+            return finish(rv);
+        farm_install_signal_handlers();
+        return finish(farm_play(&opt));
     }
     if (strcmp(cmd, "--version") == 0) {
         printf("farm %s (kernel %s)\n", FARM_VERSION, dsp_isa());

@@ -238,6 +238,20 @@ static const struct option all_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* The name the user typed an option by, for messages (argv[optind - 1] may be its value). */
+static const char *option_name(int ch, char *buf, size_t size) {
+    for (const struct option *o = all_options; o->name != NULL; o++)
+        if (o->val == ch) {
+            if (ch < 256)
+                snprintf(buf, size, "-%c/--%s", ch, o->name);
+            else
+                snprintf(buf, size, "--%s", o->name);
+            return buf;
+        }
+    snprintf(buf, size, "-%c", ch);
+    return buf;
+}
+
 /* Options that only one mode takes; the other refuses them by name. */
 static int play_only(int ch) {
     return ch == OPT_HOST || ch == OPT_DEVICE || ch == OPT_LATENCY || ch == OPT_RECORD ||
@@ -282,7 +296,9 @@ int farm_parse_options(farm_mode mode, int argc, char **argv, farm_options *o) {
     const char *help = mode == FARM_RENDER ? "farm render --help" : "farm --help";
     while (rv == FARM_OK && (ch = getopt_long(argc, argv, ":o:qvh", all_options, NULL)) != -1) {
         if ((mode == FARM_RENDER && play_only(ch)) || (mode == FARM_PLAY && render_only(ch))) {
-            rv = farm_fail(FARM_EUSAGE, "%s is not an option of %s (see %s)", argv[optind - 1],
+            char name[64];
+            rv = farm_fail(FARM_EUSAGE, "%s is not an option of %s (see %s)",
+                           option_name(ch, name, sizeof name),
                            mode == FARM_RENDER ? "farm render" : "playing", help);
             break;
         }

@@ -270,3 +270,67 @@ double tu_tone(const double *x, size_t n, double sr, double f) {
     }
     return 4.0 * cabs(acc) / (double)n; /* Hann's coherent gain is 1/2 */
 }
+
+static int jack_ready(const char *name) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "JACK_NO_START_SERVER=1 JACK_DEFAULT_SERVER=%s jack_lsp >/dev/null 2>&1", name);
+    return system(cmd) == 0;
+}
+
+pid_t tu_jackd_start(char *name, size_t size, int rate, int period) {
+    static int counter;
+    snprintf(name, size, "farmtest-%ld-%d", (long)getpid(), counter++);
+    char r[16], p[16];
+    snprintf(r, sizeof r, "%d", rate);
+    snprintf(p, sizeof p, "%d", period);
+    for (int realtime = 1; realtime >= 0; realtime--) {
+        const char *argv[] = {"jackd", "-n",    name,         realtime ? "-R" : "-r",
+                              "-P",    "20",    "--port-max", "64",
+                              "-d",    "dummy", "-r",         r,
+                              "-p",    p,       "-m",         NULL};
+        if (!realtime)
+            argv[4] = NULL; /* no -P without -R */
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        pid_t pid;
+        int rv = posix_spawnp(&pid, "jackd", &fa, NULL, (char **)argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (rv != 0) {
+            fprintf(stderr, "tests need jackd (Debian's jackd2): %s\n", strerror(rv));
+            abort();
+        }
+        for (int i = 0; i < 250; i++) {
+            if (jack_ready(name))
+                return pid;
+            if (waitpid(pid, NULL, WNOHANG) == pid)
+                break; /* refused -R: try without */
+            usleep(20000);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    fprintf(stderr, "jackd -d dummy did not start\n");
+    abort();
+}
+
+void tu_jackd_stop(pid_t pid) {
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+double tu_number_after(const char *text, const char *label) {
+    const char *p = strstr(text, label);
+    if (p == NULL)
+        return -1;
+    return strtod(p + strlen(label), NULL);
+}

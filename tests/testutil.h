@@ -52,3 +52,12 @@ double tu_band_fraction(const float *x, size_t n, size_t stride, double sr, doub
 double tu_tone(const double *x, size_t n, double sr, double f);
 
 #endif
+
+/* A private JACK server with the dummy driver (real-time when allowed), named uniquely; its
+ * name goes in *name for JACK_DEFAULT_SERVER. Returns its pid; aborts the test if it cannot
+ * start. */
+pid_t tu_jackd_start(char *name, size_t size, int rate, int period);
+void tu_jackd_stop(pid_t pid);
+
+/* The number after the first occurrence of label in text (e.g. "late blocks "), or -1. */
+double tu_number_after(const char *text, const char *label);

@@ -1,0 +1,316 @@
+/* Playing, against real PortAudio: a private jackd with the dummy driver gives a real device
+ * paced in real time (shared/docs/headless-audio.md). What was played is checked through
+ * --record: its length, its spectrum, and that it has no gaps. */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dsp.h"
+#include "testutil.h"
+
+static char dir[256];
+static char jack_name[128];
+static char jack_env[192];
+static pid_t jackd_pid;
+static const char alsa_none[] = "ALSA_CONFIG_PATH=" FARM_TESTS_DIR "/alsa-none.conf";
+static const char alsa_null[] = "ALSA_CONFIG_PATH=" FARM_TESTS_DIR "/alsa-null.conf";
+
+static void with_jack(void) {
+    tu_tmpdir(dir, sizeof dir);
+    jackd_pid = tu_jackd_start(jack_name, sizeof jack_name, 48000, 256);
+    snprintf(jack_env, sizeof jack_env, "JACK_DEFAULT_SERVER=%s", jack_name);
+}
+
+static void without_jack(void) {
+    tu_tmpdir(dir, sizeof dir);
+    jackd_pid = 0;
+    /* a server name nobody runs: JACK is absent */
+    snprintf(jack_env, sizeof jack_env, "JACK_DEFAULT_SERVER=farmtest-none-%ld", (long)getpid());
+}
+
+static void cleanup(void) {
+    if (jackd_pid > 0)
+        tu_jackd_stop(jackd_pid);
+    tu_rmdir(dir);
+}
+
+static const char *path_in(const char *name) {
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static int files_in_dir(void) {
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Runs farm with the test's audio environment; returns the wall time. */
+static double play(tu_run *r, const char *const *args, const char *alsa) {
+    const char *env[] = {jack_env, alsa, "JACK_NO_START_SERVER=1", NULL};
+    double t0 = seconds_now();
+    tu_farm(r, args, env);
+    double wall = seconds_now() - t0;
+    int left = tu_count_tagged(r->tag, NULL);
+    cr_assert_eq(left, 0, "%d processes of this farm are still running", left);
+    return wall;
+}
+
+/* Lowest RMS over 5 ms windows (two periods of the lowest voice) of channel c between from and
+ * to (frames), stepping 16 frames: a gap, a lost or a silent 256-frame block, holds a whole
+ * window and shows as one near zero. */
+static double lowest_window_rms(const tu_audio *a, int c, int64_t from, int64_t to) {
+    const int64_t w = a->samplerate / 200;
+    double lowest = 1e9;
+    for (int64_t f = from; f + w <= to; f += 16) {
+        double rms = tu_rms(a->data + f * a->channels + c, (size_t)w, (size_t)a->channels);
+        lowest = rms < lowest ? rms : lowest;
+    }
+    return lowest;
+}
+
+TestSuite(jack, .init = with_jack, .fini = cleanup, .timeout = 60);
+TestSuite(nodevice, .init = without_jack, .fini = cleanup, .timeout = 60);
+
+Test(jack, plays_in_real_time_and_records_what_was_played_without_gaps) {
+    tu_run r;
+    const char *rec = path_in("played.wav");
+    double wall = play(&r,
+                       (const char *[]){"--workers", "2", "--voices", "200", "--duration", "3",
+                                        "--record", rec, NULL},
+                       alsa_none);
+    cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
+    cr_assert(strstr(r.out, "JACK Audio Connection Kit") != NULL, "%s", r.out);
+    cr_assert_geq(wall, 2.9, "a real device is paced: 3 s took %.2f s", wall);
+    cr_assert_lt(wall, 6.0, "3 s took %.2f s", wall);
+    double callbacks = tu_number_after(r.out, "callbacks ");
+    cr_assert_geq(callbacks, 3 * 48000 / 256, "%s", r.out);
+
+    tu_audio a;
+    cr_assert_eq(tu_read(rec, &a), 0);
+    cr_assert_eq(a.channels, 2);
+    cr_assert_eq(a.samplerate, 48000);
+    /* what played: 3 s and the fade-out, in whole blocks */
+    cr_assert_geq(a.frames, 3 * 48000, "recorded %lld frames", (long long)a.frames);
+    cr_assert_lt(a.frames, 3 * 48000 + 48000 / 5, "recorded %lld frames", (long long)a.frames);
+    cr_assert_eq(a.frames % 256, 0);
+    for (int c = 0; c < 2; c++) {
+        double band = tu_band_fraction(a.data + 4800 * 2 + c, (size_t)a.frames - 9600, 2, 48000,
+                                       395, 2405, NULL);
+        cr_assert_gt(band, 0.995, "channel %d: %g of the power in 400-2400 Hz", c, band);
+        double overall = tu_rms(a.data + 4800 * 2 + c, (size_t)a.frames - 9600, 2);
+        double lowest = lowest_window_rms(&a, c, 4800, a.frames - 4800);
+        cr_assert_gt(lowest, 0.3 * overall, "channel %d: a 10 ms window at %g of the level", c,
+                     lowest / overall);
+    }
+    /* it starts and ends without a click: faded in from, and out to, silence */
+    cr_assert_lt(fabs(a.data[0]) + fabs(a.data[1]), 1e-3);
+    cr_assert_lt(fabs(a.data[(a.frames - 1) * 2]) + fabs(a.data[(a.frames - 1) * 2 + 1]), 1e-6);
+    tu_audio_free(&a);
+}
+
+Test(jack, a_slow_worker_is_late_while_the_stream_and_the_other_worker_keep_their_pace) {
+    tu_run r;
+    const char *rec = path_in("slow.wav");
+    /* voice 0 (worker 0) on the left, voice 1 (worker 1) on the right; worker 0 takes 8 ms
+     * per 5.3 ms block */
+    double wall = play(&r,
+                       (const char *[]){"--workers", "2", "--total-voices", "2", "--amp", "0.5",
+                                        "--feedback", "0", "--duration", "3", "--record", rec,
+                                        "--test-slow-worker", "0:8000", NULL},
+                       alsa_none);
+    cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
+    cr_assert_lt(wall, 6.0, "the stream kept its pace: 3 s took %.2f s", wall);
+    const char *w0 = strstr(r.out, "worker 0"), *w1 = strstr(r.out, "worker 1");
+    cr_assert(w0 && w1, "%s", r.out);
+    double late0 = tu_number_after(w0, "late "), late1 = tu_number_after(w1, "late ");
+    cr_assert_gt(late0, 100, "worker 0 must be late often: %s", r.out);
+    cr_assert_lt(late1, 5, "worker 1 is not slow: %s", r.out);
+    cr_assert_geq(tu_number_after(r.out, "late blocks "), late0, "%s", r.out);
+
+    tu_audio a;
+    cr_assert_eq(tu_read(rec, &a), 0);
+    cr_assert_geq(a.frames, 3 * 48000, "the stream did not slow down to the worker");
+    double right = lowest_window_rms(&a, 1, 4800, a.frames - 4800);
+    double left = lowest_window_rms(&a, 0, 4800, a.frames - 4800);
+    cr_assert_gt(right, 0.85 * 0.5 / sqrt(2), "worker 1's voice continues: lowest %g", right);
+    cr_assert_lt(left, 0.05, "worker 0's voice has gaps (lowest %g), so the check above can fail",
+                 left);
+    tu_audio_free(&a);
+}
+
+Test(jack, sigint_fades_out_and_stops_everything) {
+    tu_run r;
+    const char *rec = path_in("int.wav");
+    const char *env[] = {jack_env, alsa_none, NULL};
+    pid_t pid = tu_farm_start(
+        &r, dir, (const char *[]){"--workers", "2", "--voices", "100", "--record", rec, NULL}, env);
+    usleep(1500000);
+    kill(pid, SIGINT);
+    tu_farm_wait(&r, pid, dir);
+    cr_assert_eq(r.status, 130, "status %d: %s", r.status, r.err);
+    cr_assert_eq(tu_count_tagged(r.tag, NULL), 0);
+    tu_audio a;
+    cr_assert_eq(tu_read(rec, &a), 0, "the recording is kept and valid");
+    cr_assert_gt(a.frames, 48000);
+    cr_assert_lt(fabs(a.data[(a.frames - 1) * 2]), 1e-6, "ends faded out");
+    cr_assert_gt(tu_rms(a.data + 9600, (size_t)a.frames / 2, 2), 0.01);
+    tu_audio_free(&a);
+    cr_assert_eq(files_in_dir(), 1);
+}
+
+Test(jack, devices_and_probe_see_jack) {
+    tu_run r;
+    play(&r, (const char *[]){"devices", "--json", NULL}, alsa_none);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *root = cJSON_Parse(r.out);
+    cr_assert_not_null(root, "devices --json is JSON: %s", r.out);
+    cJSON *dev, *found = NULL;
+    cJSON_ArrayForEach(dev, cJSON_GetObjectItem(root, "devices")) {
+        if (strcmp(cJSON_GetObjectItem(dev, "host_short_name")->valuestring, "jack") == 0)
+            found = dev;
+    }
+    cr_assert_not_null(found, "a JACK device: %s", r.out);
+    cr_assert_str_eq(cJSON_GetObjectItem(found, "name")->valuestring, "system");
+    cr_assert_eq(cJSON_GetObjectItem(found, "output_channels")->valueint, 2);
+    cr_assert_eq(cJSON_GetObjectItem(found, "default_sample_rate")->valuedouble, 48000);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(found, "default_output")));
+    cr_assert_gt(cJSON_GetObjectItem(found, "default_low_output_latency")->valuedouble, 0);
+    cJSON_Delete(root);
+
+    play(&r, (const char *[]){"devices", NULL}, alsa_none);
+    cr_assert(strstr(r.out, "system") != NULL && strstr(r.out, "jack") != NULL, "%s", r.out);
+    cr_assert_eq(strstr(r.err, "ALSA") == NULL && strstr(r.err, "Cannot") == NULL, 1,
+                 "start-up noise is silenced: %s", r.err);
+
+    play(&r, (const char *[]){"probe", "--json", NULL}, alsa_none);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    root = cJSON_Parse(r.out);
+    cr_assert_not_null(root, "%s", r.out);
+    cJSON *h, *jack = NULL;
+    cJSON_ArrayForEach(h, cJSON_GetObjectItem(root, "hosts")) {
+        if (strcmp(cJSON_GetObjectItem(h, "short_name")->valuestring, "jack") == 0)
+            jack = h;
+    }
+    cr_assert_not_null(jack, "%s", r.out);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(jack, "output"), "ok")));
+    cJSON_Delete(root);
+
+    /* a rate JACK does not run at fails, with the reason */
+    play(&r, (const char *[]){"probe", "--sr", "44100", NULL}, alsa_none);
+    cr_assert(strstr(r.out, "rate mismatch") != NULL, "%s", r.out);
+}
+
+typedef struct refusal {
+    const char *args[8];
+    const char *mentions;
+} refusal;
+
+Test(jack, refused_outputs_exit_2_and_leave_nothing) {
+    static const refusal cases[] = {
+        {{"--host", "nosuch", NULL}, "--host 'nosuch'"},
+        {{"--host", "pulse", NULL}, "--host alsa --device pulse"},
+        {{"--host", "oss", NULL}, "no output device"},
+        {{"--device", "nosuch", NULL}, "--device 'nosuch'"},
+        {{"--device", "99", NULL}, "--device 99"},
+        {{"--sr", "44100", NULL}, "refuses that rate"},
+        {{"--channels", "3", NULL}, "--channels 3"},
+        {{"--latency", "-1", NULL}, "--latency"},
+        {{"--rt-priority", "100", NULL}, "--rt-priority"},
+        {{"-o", "x.wav", NULL}, "-o"},
+        {{"--format", "wav", NULL}, "--record"},
+        {{"--record", "/nonexistent-dir/r.wav", NULL}, "cannot write"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *args[16] = {"--duration", "1", "--record", path_in("r.wav")};
+        int n = 4;
+        if (strcmp(cases[i].args[0], "--record") == 0 || strcmp(cases[i].args[0], "--format") == 0)
+            n = 2; /* the case brings its own --record, or tests --format without one */
+        for (int k = 0; cases[i].args[k]; k++)
+            args[n++] = cases[i].args[k];
+        args[n] = NULL;
+        tu_run r;
+        play(&r, args, alsa_none);
+        cr_expect_eq(r.status, 2, "%s: status %d: %s", cases[i].mentions, r.status, r.err);
+        cr_expect_eq(tu_lines(r.err), 1, "%s: one line: %s", cases[i].mentions, r.err);
+        cr_expect(strstr(r.err, cases[i].mentions) != NULL, "expected '%s' in: %s",
+                  cases[i].mentions, r.err);
+        cr_expect_eq(files_in_dir(), 0, "%s: nothing written", cases[i].mentions);
+    }
+}
+
+Test(nodevice, no_output_device_plays_into_the_paced_null_sink) {
+    tu_run r;
+    const char *rec = path_in("null.wav");
+    double wall = play(&r,
+                       (const char *[]){"--workers", "2", "--voices", "100", "--duration", "1.5",
+                                        "--record", rec, NULL},
+                       alsa_none);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "no audio output device; playing into the null sink") != NULL, "%s",
+              r.err);
+    cr_assert_geq(wall, 1.4, "paced by the clock: 1.5 s took %.2f s", wall);
+    cr_assert_eq(tu_number_after(r.out, "late blocks "), 0, "%s", r.out);
+    tu_audio a;
+    cr_assert_eq(tu_read(rec, &a), 0);
+    cr_assert_geq(a.frames, 72000);
+    cr_assert_gt(lowest_window_rms(&a, 0, 4800, a.frames - 4800), 0.01);
+    tu_audio_free(&a);
+}
+
+Test(nodevice, an_explicit_device_that_is_missing_is_an_error) {
+    tu_run r;
+    play(&r, (const char *[]){"--device", "0", "--duration", "1", NULL}, alsa_none);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "--device 0") != NULL, "%s", r.err);
+    cr_assert_eq(tu_lines(r.err), 1, "%s", r.err);
+}
+
+Test(nodevice, devices_and_probe_against_an_alsa_null_config) {
+    tu_run r;
+    play(&r, (const char *[]){"devices", "--json", NULL}, alsa_null);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *root = cJSON_Parse(r.out);
+    cr_assert_not_null(root, "%s", r.out);
+    int alsa_outputs = 0;
+    cJSON *dev;
+    cJSON_ArrayForEach(dev, cJSON_GetObjectItem(root, "devices")) {
+        if (strcmp(cJSON_GetObjectItem(dev, "host_short_name")->valuestring, "alsa") == 0 &&
+            cJSON_GetObjectItem(dev, "output_channels")->valueint > 0)
+            alsa_outputs++;
+        cr_assert_neq(strcmp(cJSON_GetObjectItem(dev, "host_short_name")->valuestring, "jack"), 0,
+                      "no JACK server runs here");
+    }
+    cr_assert_geq(alsa_outputs, 1, "%s", r.out);
+    cJSON_Delete(root);
+
+    play(&r, (const char *[]){"probe", NULL}, alsa_null);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "ALSA (--host alsa)\n  output OK") != NULL, "%s", r.out);
+
+    /* and with no device at all, devices says what farm would do */
+    play(&r, (const char *[]){"devices", NULL}, alsa_none);
+    cr_assert(strstr(r.out, "null sink") != NULL, "%s", r.out);
+}
