@@ -12,6 +12,7 @@
 #ifndef FARM_COORDINATOR_H
 #define FARM_COORDINATOR_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -141,6 +142,10 @@ typedef struct farm_engine {
     _Atomic int stop_requested;
     _Atomic int faded_out;
     float fade, fade_step;
+    /* the thread the callbacks run on, published by the first one (pthread_self is no system
+     * call) so the main thread can read its scheduling */
+    pthread_t cb_thread;
+    _Atomic int cb_thread_known;
     /* recording: blocks go to a ring that a non-real-time thread drains */
     shm_ring *rec_ring;
     void *rec_base;

@@ -107,9 +107,18 @@ static uint64_t now_ns(void) {
 void farm_engine_process(farm_engine *e, float *out, uint32_t frames, int underflow) {
     uint64_t t0 = now_ns();
     dsp_enable_ftz();
+    if (!atomic_load_explicit(&e->cb_thread_known, memory_order_relaxed)) {
+        e->cb_thread = pthread_self();
+        atomic_store_explicit(&e->cb_thread_known, 1, memory_order_release);
+    }
     shm_stream_stats *st = &e->header->stream;
-    if (underflow)
-        atomic_fetch_add_explicit(&st->underflows, 1, memory_order_relaxed);
+    if (underflow) {
+        uint64_t n = atomic_fetch_add_explicit(&st->underflows, 1, memory_order_relaxed);
+        if (n < 8) /* where they happen tells start-up hiccups from overload */
+            atomic_store_explicit(&st->underflow_at[n],
+                                  atomic_load_explicit(&st->callbacks, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+    }
     uint32_t done = 0;
     while (done < frames) {
         if (e->pos == e->block_frames)

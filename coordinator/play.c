@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,14 @@ static void summary(const farm_options *o, shm_region *region, farm_audio *a, re
            (unsigned long long)atomic_load(&st->underflows),
            (unsigned long long)atomic_load(&st->late_blocks),
            (unsigned long long)atomic_load(&st->clipped), 100 * cpu_load);
+    uint64_t under = atomic_load(&st->underflows);
+    if (under > 0) {
+        printf("  underflows at callback");
+        for (uint64_t i = 0; i < under && i < 8; i++)
+            printf(" %llu", (unsigned long long)atomic_load(&st->underflow_at[i]));
+        printf("%s of %llu\n", under > 8 ? " ..." : "",
+               (unsigned long long)atomic_load(&st->callbacks));
+    }
     printf("  callback duration: median %.0f us, p99 %.0f us, max %.1f us (block period %.0f us)\n",
            shm_cb_percentile_ns(st, 50) / 1e3, shm_cb_percentile_ns(st, 99) / 1e3,
            atomic_load(&st->cb_ns_max) / 1e3, block_s * 1e6);
@@ -158,27 +167,67 @@ static void summary(const farm_options *o, shm_region *region, farm_audio *a, re
                (unsigned long long)atomic_load(&st->record_dropped));
 }
 
-/* One warning for everything real-time that was refused, not one per worker. */
-static void warn_refused(const farm_options *o, shm_region *region, int coordinator_locked) {
-    uint32_t no_rt = 0, no_lock = 0;
-    for (uint32_t k = 0; k < o->workers; k++) {
-        shm_worker *w = shm_worker_at(region, k);
-        no_rt += o->rt_priority > 1 && !atomic_load(&w->rt_granted);
-        no_lock += o->lock_memory && !atomic_load(&w->mem_locked);
-    }
-    if (no_rt || no_lock || (o->lock_memory && !coordinator_locked))
-        fprintf(stderr,
-                "farm: warning:%s%s%s; running without (grant RLIMIT_RTPRIO / RLIMIT_MEMLOCK, or "
-                "pass --rt-priority 0 --no-mlock to silence this)\n",
-                no_rt ? " real-time scheduling refused to workers" : "",
-                no_rt && (no_lock || !coordinator_locked) ? " and" : "",
-                no_lock || (o->lock_memory && !coordinator_locked) ? " memory locking refused"
-                                                                   : "");
-}
-
 static void sleep_ms(unsigned ms) {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+typedef struct sched_report {
+    int stream_policy, stream_priority; /* the callback thread's, as found */
+    int worker_priority;                /* 0: normal scheduling */
+    uint32_t refused;                   /* workers that could not be given it */
+} sched_report;
+
+static const char *policy_name(int policy) {
+    return policy == SCHED_FIFO ? "SCHED_FIFO" : policy == SCHED_RR ? "SCHED_RR" : "normal";
+}
+
+/* Workers go one priority step below the thread that runs the callbacks, whoever made it (the
+ * null sink's is ours at --rt-priority; JACK's is jackd's): above it, a worker woken on the
+ * same core would preempt the callback for a whole render; far below, ordinary processes
+ * would delay the workers. Under a callback thread without real-time scheduling they stay
+ * normal too. */
+static void schedule_workers(const farm_options *o, farm_procs *p, farm_engine *e,
+                             sched_report *r) {
+    memset(r, 0, sizeof *r);
+    r->stream_policy = SCHED_OTHER;
+    uint64_t deadline = shm_now_ns() + 1000000000ull;
+    while (!atomic_load_explicit(&e->cb_thread_known, memory_order_acquire) &&
+           shm_now_ns() < deadline)
+        sleep_ms(1);
+    if (o->rt_priority == 0 || !atomic_load(&e->cb_thread_known))
+        return;
+    struct sched_param sp;
+    if (pthread_getschedparam(e->cb_thread, &r->stream_policy, &sp) != 0)
+        return;
+    r->stream_priority = sp.sched_priority;
+    if ((r->stream_policy != SCHED_FIFO && r->stream_policy != SCHED_RR) ||
+        r->stream_priority < 2)
+        return;
+    int prio = r->stream_priority - 1;
+    for (uint32_t k = 0; k < p->count; k++) {
+        struct sched_param wp = {.sched_priority = prio};
+        if (sched_setscheduler(p->pid[k], SCHED_FIFO | SCHED_RESET_ON_FORK, &wp) != 0)
+            r->refused++;
+    }
+    r->worker_priority = r->refused == p->count ? 0 : prio;
+}
+
+/* One warning for everything real-time that was refused, not one per worker. */
+static void warn_refused(const farm_options *o, shm_region *region, int coordinator_locked,
+                         const sched_report *s) {
+    uint32_t no_lock = 0;
+    for (uint32_t k = 0; k < o->workers; k++)
+        no_lock += o->lock_memory && !atomic_load(&shm_worker_at(region, k)->mem_locked);
+    int no_rt = o->rt_priority > 0 && (s->refused > 0 || (s->stream_policy != SCHED_FIFO &&
+                                                          s->stream_policy != SCHED_RR));
+    int lock = no_lock || (o->lock_memory && !coordinator_locked);
+    if (no_rt || lock)
+        fprintf(stderr,
+                "farm: warning:%s%s%s; running without (grant RLIMIT_RTPRIO / RLIMIT_MEMLOCK, or "
+                "pass --rt-priority 0 --no-mlock to silence this)\n",
+                no_rt ? " real-time scheduling refused" : "", no_rt && lock ? " and" : "",
+                lock ? " memory locking refused" : "");
 }
 
 /* Lets the workers fill their rings before the first callback, so the start is not late. */
@@ -220,11 +269,15 @@ int farm_play(const farm_options *o_in) {
         rv = recorder_start(recp);
     }
     int started = 0;
+    sched_report sched = {0};
     if (rv == FARM_OK) {
-        warn_refused(o, &procs.region, locked);
         wait_prefill(&procs.region, o->workers, o->ring_blocks);
         rv = farm_audio_start(audio);
         started = rv == FARM_OK;
+    }
+    if (started) {
+        schedule_workers(o, &procs, &engine, &sched);
+        warn_refused(o, &procs.region, locked, &sched);
     }
     if (rv == FARM_OK && !o->quiet)
         fprintf(stderr, "farm: playing %u voices on %u workers through %s; Ctrl-C stops\n",
@@ -272,8 +325,12 @@ int farm_play(const farm_options *o_in) {
     int rrv = recp ? recorder_finish(recp, started) : FARM_OK;
     if (rv == FARM_OK)
         rv = rrv;
-    if (rv == FARM_OK && !o->quiet)
+    if (rv == FARM_OK && !o->quiet) {
         summary(o, &procs.region, audio, recp, cpu_load);
+        printf("  scheduling: stream thread %s %d, workers %s %d\n",
+               policy_name(sched.stream_policy), sched.stream_priority,
+               sched.worker_priority ? "SCHED_FIFO" : "normal", sched.worker_priority);
+    }
     farm_procs_stop(&procs);
     farm_audio_close(audio);
     farm_engine_free(&engine);

@@ -155,9 +155,6 @@ int farm_procs_start(farm_procs *p, const farm_options *opt, uint64_t block_limi
         .ramp_seconds = opt->ramp,
         .seed = opt->seed,
         .block_limit = block_limit,
-        /* Workers sit one step below the stream's thread, so a render never delays a
-         * callback on a shared core. */
-        .rt_priority = opt->rt_priority > 1 ? opt->rt_priority - 1 : 0,
         .lock_memory = opt->mode == FARM_PLAY && opt->lock_memory,
         .test_slow_worker = opt->test_slow_worker,
         .test_slow_us = opt->test_slow_us,

@@ -115,6 +115,7 @@ typedef struct shm_stream_stats {
     _Atomic uint64_t cb_ns_last;
     _Atomic uint64_t cb_ns_max;
     _Atomic uint32_t cpu_load_permille; /* PortAudio's estimate, written by the main thread */
+    _Atomic uint64_t underflow_at[8];   /* callback numbers of the first underflows */
     _Atomic uint64_t cb_hist[SHM_CB_BUCKETS];
 } shm_stream_stats;
 
@@ -135,7 +136,6 @@ typedef struct shm_config {
     double ramp_seconds;
     uint64_t seed;
     uint64_t block_limit;      /* workers stop after this many blocks; 0 = unlimited */
-    uint32_t rt_priority;      /* workers ask for SCHED_FIFO at this priority; 0 = don't */
     uint32_t lock_memory;      /* workers mlockall */
     uint32_t test_slow_worker; /* test hook: 1 + index of a worker that sleeps each block */
     uint32_t test_slow_us;

@@ -79,15 +79,11 @@ int worker_run(shm_region *region, uint32_t index, int cpu) {
                     cpu, strerror(errno));
     }
     dsp_enable_ftz();
-    /* Both may be refused (no RLIMIT_RTPRIO, RLIMIT_MEMLOCK); the coordinator reads the flags
-     * and warns once for all workers. */
+    /* May be refused (RLIMIT_MEMLOCK); the coordinator reads the flag and warns once for all.
+     * Real-time scheduling is the coordinator's to give: it sets each worker just below the
+     * stream's thread once it knows that thread's priority. */
     if (cfg->lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) == 0)
         atomic_store(&w->mem_locked, 1);
-    if (cfg->rt_priority > 0) {
-        struct sched_param sp = {.sched_priority = (int)cfg->rt_priority};
-        if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) == 0)
-            atomic_store(&w->rt_granted, 1);
-    }
 
     dsp_bank *bank;
     dsp_bank_desc desc = {.voices = w->voice_count,

@@ -6,7 +6,7 @@
  *   with the shared mapping (see shm.h) open on FD. It dies with its parent (PR_SET_PDEATHSIG)
  *   and exits at once if the parent is already gone.
  * - It pins itself to CPU (a failure is a warning, and its slot's cpu stays -1), enables
- *   flush-to-zero, builds its bank from the configuration (voices voice_first ..
+ *   flush-to-zero, locks its memory when asked, builds its bank from the configuration (voices voice_first ..
  *   voice_first + voice_count - 1 of the farm, each derived from the seed and its global index),
  *   sets its state to RUNNING and renders ahead until its ring is full, then sleeps on the ring's
  *   futex (with a deadline, so it notices quit and a dead parent).
