@@ -290,11 +290,7 @@ static int null_start(farm_audio *a) {
         rv = pthread_create(&a->thread, &attr, null_sink_main, a);
     }
     if (rv != 0) {
-        if (a->rt_priority > 0)
-            fprintf(stderr,
-                    "farm: warning: the null sink's thread was refused SCHED_FIFO %u (%s); "
-                    "it runs at normal priority\n",
-                    a->rt_priority, strerror(rv));
+        /* refused: normal priority; play.c's single warning reports it */
         pthread_attr_destroy(&attr);
         pthread_attr_init(&attr);
         rv = pthread_create(&a->thread, &attr, null_sink_main, a);

@@ -65,7 +65,13 @@ typedef struct farm_options {
     uint32_t rt_priority;
     int lock_memory;
     int verbose;
-    int null_sink;             /* play into the clock-paced null sink even if a device exists */
+    int null_sink; /* play into the clock-paced null sink even if a device exists */
+    /* control */
+    const char *control_url;   /* NULL: ipc:// in the private runtime directory */
+    const char *telemetry_url; /* likewise */
+    int listen_anywhere;       /* allow tcp/ws on addresses beyond loopback */
+    double telemetry_rate;     /* messages per second */
+    const char *tls_cert, *tls_key;
     uint32_t test_slow_worker; /* 1 + index; test hook */
     uint32_t test_slow_us;
 } farm_options;
@@ -104,10 +110,16 @@ typedef struct farm_mix_stats {
     uint64_t clipped;
 } farm_mix_stats;
 
+/* The master gain, ramping linearly towards target while left > 0 (frames). */
+typedef struct farm_gain {
+    float value, target, step;
+    uint32_t left;
+} farm_gain;
+
 /* out = limit(gain * sum of blocks[0..n-1], in that order), samples clamped to [-1, 1] and
- * counted. Real-time safe. */
-void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t samples, float gain,
-              farm_mix_stats *stats);
+ * counted; the gain steps once per frame. Real-time safe. */
+void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t frames,
+              uint32_t channels, farm_gain *gain, farm_mix_stats *stats);
 
 /* ---- sound files: whole or not at all ---- */
 
@@ -133,7 +145,7 @@ typedef struct farm_engine {
     shm_region *region;
     shm_header *header;
     uint32_t workers, channels, block_frames;
-    float gain;
+    farm_gain gain;
     const float **ins; /* one per worker, preallocated */
     float *block;      /* the current mixed block */
     float *silence;    /* a block of zeros for a late worker */
@@ -146,6 +158,14 @@ typedef struct farm_engine {
      * call) so the main thread can read its scheduling */
     pthread_t cb_thread;
     _Atomic int cb_thread_known;
+    /* master gain from the control thread: target, ramp, and a sequence number that the
+     * callback acknowledges (with the stream block it started at) */
+    _Atomic uint32_t gain_target_bits; /* a float's bits */
+    _Atomic uint32_t gain_ramp_frames;
+    _Atomic uint32_t gain_seq, gain_seq_seen;
+    _Atomic uint64_t gain_block;
+    uint32_t gain_seq_applied;
+    uint64_t blocks_mixed;
     /* recording: blocks go to a ring that a non-real-time thread drains */
     shm_ring *rec_ring;
     void *rec_base;
@@ -173,6 +193,65 @@ const char *farm_audio_describe(farm_audio *a); /* "system (JACK Audio Connectio
 
 int farm_devices(int argc, char **argv);
 int farm_probe(int argc, char **argv);
+
+/* ---- the control protocol (see CONTROL.md) ---- */
+
+#define FARM_REQUEST_MAX 65536 /* bytes; longer requests are refused */
+
+typedef enum farm_req_kind {
+    FARM_REQ_STATUS,
+    FARM_REQ_SET,
+    FARM_REQ_VOICE, /* voice SELECTOR play|stop, worker K play|stop */
+    FARM_REQ_GAIN,
+    FARM_REQ_QUIT,
+    FARM_REQ_HELP,
+} farm_req_kind;
+
+typedef enum farm_param {
+    FARM_PARAM_FREQ,
+    FARM_PARAM_FEEDBACK,
+    FARM_PARAM_AMP,
+    FARM_PARAM_PAN,
+} farm_param;
+
+typedef struct farm_request_limits {
+    uint32_t voices, workers, channels;
+    double sample_rate;
+} farm_request_limits;
+
+typedef struct farm_request {
+    farm_req_kind kind;
+    farm_param param;
+    uint32_t first, count; /* voices, when not whole_worker */
+    int whole_worker;
+    uint32_t worker;
+    int play;
+    double value;
+    double ramp; /* seconds; negative: the default */
+} farm_request;
+
+/* Parses one request line (len bytes, not necessarily NUL-terminated). 0 on success; -1 with a
+ * one-line message in err naming what was wrong. Allocates nothing; safe on any bytes. */
+int farm_request_parse(const char *text, size_t len, const farm_request_limits *lim,
+                       farm_request *req, char *err, size_t errsize);
+
+/* ---- control over NNG (control.c) ---- */
+
+typedef struct farm_control farm_control;
+struct cJSON;
+/* Opens the REP and PUB sockets (default: ipc:// in a private directory) and their threads.
+ * FARM_EUSAGE for a URL that cannot be used or would be exposed without --listen-anywhere. */
+int farm_control_start(farm_control **out, const farm_options *o, farm_procs *procs,
+                       farm_engine *engine, farm_audio *audio);
+void farm_control_stop(farm_control *c);
+int farm_control_quit_requested(const farm_control *c);
+const char *farm_control_url(const farm_control *c);
+const char *farm_control_telemetry_url(const farm_control *c);
+/* One request in, the JSON reply out (malloc'd). */
+char *farm_control_handle(farm_control *c, const char *text, size_t len);
+void farm_control_counters(farm_control *c, struct cJSON *root);
+/* The private directory for default ipc:// sockets ($XDG_RUNTIME_DIR/farm or /tmp/farm-UID). */
+int farm_control_dir(char *out, size_t size);
 
 /* ---- commands ---- */
 

@@ -18,7 +18,10 @@ int farm_engine_init(farm_engine *e, shm_region *region, const farm_options *o) 
     e->workers = o->workers;
     e->channels = o->channels;
     e->block_frames = o->buffer_frames;
-    e->gain = (float)o->gain;
+    e->gain.value = e->gain.target = (float)o->gain;
+    uint32_t bits;
+    memcpy(&bits, &e->gain.value, sizeof bits);
+    atomic_store(&e->gain_target_bits, bits);
     size_t samples = (size_t)o->buffer_frames * o->channels;
     e->ins = calloc(o->workers, sizeof *e->ins);
     e->block = calloc(samples, sizeof(float));
@@ -63,8 +66,24 @@ static void mix_next_block(farm_engine *e) {
             e->ins[k] = b;
         }
     }
+    /* A new gain from the control thread starts ramping at this block. */
+    uint32_t seq = atomic_load_explicit(&e->gain_seq, memory_order_acquire);
+    if (seq != e->gain_seq_applied) {
+        uint32_t bits = atomic_load_explicit(&e->gain_target_bits, memory_order_relaxed);
+        uint32_t ramp = atomic_load_explicit(&e->gain_ramp_frames, memory_order_relaxed);
+        memcpy(&e->gain.target, &bits, sizeof bits);
+        e->gain.left = ramp;
+        if (ramp == 0)
+            e->gain.value = e->gain.target;
+        else
+            e->gain.step = (e->gain.target - e->gain.value) / (float)ramp;
+        e->gain_seq_applied = seq;
+        atomic_store_explicit(&e->gain_block, e->blocks_mixed, memory_order_relaxed);
+        atomic_store_explicit(&e->gain_seq_seen, seq, memory_order_release);
+    }
     farm_mix_stats ms = {0};
-    farm_mix(e->block, e->ins, e->workers, e->block_frames * e->channels, e->gain, &ms);
+    farm_mix(e->block, e->ins, e->workers, e->block_frames, e->channels, &e->gain, &ms);
+    e->blocks_mixed++;
     for (uint32_t k = 0; k < e->workers; k++)
         if (e->ins[k] != e->silence)
             shm_ring_release(&shm_worker_at(e->region, k)->audio);

@@ -1,7 +1,8 @@
 #include "coordinator.h"
 
-void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t samples, float gain,
-              farm_mix_stats *stats) {
+void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t frames,
+              uint32_t channels, farm_gain *gain, farm_mix_stats *stats) {
+    const uint32_t samples = frames * channels;
     /* Workers are summed in index order, always, so a render is bit-for-bit repeatable. */
     for (uint32_t i = 0; i < samples; i++)
         out[i] = n > 0 ? blocks[0][i] : 0.0f;
@@ -11,16 +12,21 @@ void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t sampl
             out[i] += b[i];
     }
     uint64_t clipped = 0;
-    for (uint32_t i = 0; i < samples; i++) {
-        float v = out[i] * gain;
-        if (v > 1.0f) {
-            v = 1.0f;
-            clipped++;
-        } else if (v < -1.0f) {
-            v = -1.0f;
-            clipped++;
+    for (uint32_t f = 0; f < frames; f++) {
+        if (gain->left > 0) {
+            gain->value = --gain->left == 0 ? gain->target : gain->value + gain->step;
         }
-        out[i] = v;
+        for (uint32_t c = 0; c < channels; c++) {
+            float v = out[f * channels + c] * gain->value;
+            if (v > 1.0f) {
+                v = 1.0f;
+                clipped++;
+            } else if (v < -1.0f) {
+                v = -1.0f;
+                clipped++;
+            }
+            out[f * channels + c] = v;
+        }
     }
     stats->clipped += clipped;
 }

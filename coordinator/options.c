@@ -79,29 +79,41 @@ static const char voice_help[] =
     "      --ring-blocks N     blocks each worker renders ahead, 2..64, power of two (default 4)\n";
 
 void farm_play_usage(FILE *to) {
-    fputs("usage: farm [options]\n"
-          "\n"
-          "Plays the farm through one PortAudio output stream until Ctrl-C, SIGTERM or\n"
-          "--duration, then fades out and stops cleanly.\n"
-          "\n"
-          "Output\n"
-          "      --host NAME         host API: alsa, jack, oss (coreaudio, wasapi, asio,\n"
-          "                          directsound, mme, wdm-ks elsewhere); see farm devices\n"
-          "      --device ID         output device index or name (default: the host's default)\n"
-          "      --latency SECONDS   suggested output latency (default: the device's low latency)\n"
-          "      --null-sink         play into a built-in sink paced by the clock (no device);\n"
-          "                          also the fallback when the machine has no output device\n"
-          "      --record FILE       record what is played (after gain and limiter) to FILE\n"
-          "      --sample-type T     --record's sample type: float, pcm16 or pcm24\n"
-          "      --format NAME       --record's format (default: FILE's extension)\n"
-          "      --duration SECONDS  stop after this long (default: until stopped)\n"
-          "      --rt-priority N     SCHED_FIFO priority of the stream thread; workers get N-1\n"
-          "                          (default 10; 0 = normal scheduling)\n"
-          "      --no-mlock          do not lock memory (default: mlockall everywhere)\n"
-          "  -v, --verbose         a status line every second, and PortAudio's start-up noise\n"
-          "  -q, --quiet           no summary at the end\n"
-          "\n",
-          to);
+    fputs(
+        "usage: farm [options]\n"
+        "\n"
+        "Plays the farm through one PortAudio output stream until Ctrl-C, SIGTERM or\n"
+        "--duration, then fades out and stops cleanly.\n"
+        "\n"
+        "Output\n"
+        "      --host NAME         host API: alsa, jack, oss (coreaudio, wasapi, asio,\n"
+        "                          directsound, mme, wdm-ks elsewhere); see farm devices\n"
+        "      --device ID         output device index or name (default: the host's default)\n"
+        "      --latency SECONDS   suggested output latency (default: the device's low latency)\n"
+        "      --null-sink         play into a built-in sink paced by the clock (no device);\n"
+        "                          also the fallback when the machine has no output device\n"
+        "      --record FILE       record what is played (after gain and limiter) to FILE\n"
+        "      --sample-type T     --record's sample type: float, pcm16 or pcm24\n"
+        "      --format NAME       --record's format (default: FILE's extension)\n"
+        "      --duration SECONDS  stop after this long (default: until stopped)\n"
+        "      --rt-priority N     SCHED_FIFO priority of the stream thread; workers get N-1\n"
+        "                          (default 10; 0 = normal scheduling)\n"
+        "      --no-mlock          do not lock memory (default: mlockall everywhere)\n"
+        "\n"
+        "Control (see CONTROL.md; farmctl speaks it)\n"
+        "      --control URL       the request socket (default: ipc:// in $XDG_RUNTIME_DIR/farm,\n"
+        "                          or a 0700 directory under /tmp); any NNG URL: tcp://, ws://,\n"
+        "                          tls+tcp:// (with --tls-cert and --tls-key)\n"
+        "      --telemetry URL     the PUB socket for live counters (default: beside --control)\n"
+        "      --telemetry-rate HZ telemetry messages per second (default 10)\n"
+        "      --listen-anywhere   allow tcp/ws/tls on addresses beyond loopback (a warning)\n"
+        "      --tls-cert FILE     PEM certificate for tls+tcp://\n"
+        "      --tls-key FILE      its PEM private key\n"
+        "\n"
+        "  -v, --verbose         a status line every second, and PortAudio's start-up noise\n"
+        "  -q, --quiet           no summary at the end\n"
+        "\n",
+        to);
     fputs(voice_help, to);
     fputs("\n"
           "      --test-slow-worker K:US  (tests) worker K sleeps US microseconds every block\n"
@@ -202,6 +214,12 @@ enum {
     OPT_NO_MLOCK,
     OPT_NULL_SINK,
     OPT_TEST_SLOW,
+    OPT_CONTROL,
+    OPT_TELEMETRY,
+    OPT_LISTEN_ANYWHERE,
+    OPT_TELEMETRY_RATE,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
 };
 
 static const struct option all_options[] = {
@@ -214,6 +232,12 @@ static const struct option all_options[] = {
     {"no-mlock", no_argument, NULL, OPT_NO_MLOCK},
     {"null-sink", no_argument, NULL, OPT_NULL_SINK},
     {"test-slow-worker", required_argument, NULL, OPT_TEST_SLOW},
+    {"control", required_argument, NULL, OPT_CONTROL},
+    {"telemetry", required_argument, NULL, OPT_TELEMETRY},
+    {"listen-anywhere", no_argument, NULL, OPT_LISTEN_ANYWHERE},
+    {"telemetry-rate", required_argument, NULL, OPT_TELEMETRY_RATE},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"verbose", no_argument, NULL, 'v'},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"sample-type", required_argument, NULL, OPT_SAMPLE_TYPE},
@@ -256,7 +280,9 @@ static const char *option_name(int ch, char *buf, size_t size) {
 static int play_only(int ch) {
     return ch == OPT_HOST || ch == OPT_DEVICE || ch == OPT_LATENCY || ch == OPT_RECORD ||
            ch == OPT_RT_PRIORITY || ch == OPT_NO_MLOCK || ch == OPT_NULL_SINK ||
-           ch == OPT_TEST_SLOW || ch == 'v';
+           ch == OPT_TEST_SLOW || ch == 'v' || ch == OPT_CONTROL || ch == OPT_TELEMETRY ||
+           ch == OPT_LISTEN_ANYWHERE || ch == OPT_TELEMETRY_RATE || ch == OPT_TLS_CERT ||
+           ch == OPT_TLS_KEY;
 }
 
 static int render_only(int ch) {
@@ -268,6 +294,7 @@ static void defaults(farm_mode mode, farm_options *o) {
     o->mode = mode;
     o->duration = mode == FARM_RENDER ? 10 : 0;
     o->rt_priority = 10;
+    o->telemetry_rate = 10;
     o->lock_memory = 1;
     o->workers = farm_usable_cpus();
     o->sample_rate = 48000;
@@ -400,6 +427,24 @@ int farm_parse_options(farm_mode mode, int argc, char **argv, farm_options *o) {
             break;
         case OPT_NULL_SINK:
             o->null_sink = 1;
+            break;
+        case OPT_CONTROL:
+            o->control_url = optarg;
+            break;
+        case OPT_TELEMETRY:
+            o->telemetry_url = optarg;
+            break;
+        case OPT_LISTEN_ANYWHERE:
+            o->listen_anywhere = 1;
+            break;
+        case OPT_TELEMETRY_RATE:
+            rv = parse_double("--telemetry-rate", optarg, 0.1, 1000, &o->telemetry_rate);
+            break;
+        case OPT_TLS_CERT:
+            o->tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            o->tls_key = optarg;
             break;
         case OPT_TEST_SLOW: {
             unsigned k, us;

@@ -201,8 +201,7 @@ static void schedule_workers(const farm_options *o, farm_procs *p, farm_engine *
     if (pthread_getschedparam(e->cb_thread, &r->stream_policy, &sp) != 0)
         return;
     r->stream_priority = sp.sched_priority;
-    if ((r->stream_policy != SCHED_FIFO && r->stream_policy != SCHED_RR) ||
-        r->stream_priority < 2)
+    if ((r->stream_policy != SCHED_FIFO && r->stream_policy != SCHED_RR) || r->stream_priority < 2)
         return;
     int prio = r->stream_priority - 1;
     for (uint32_t k = 0; k < p->count; k++) {
@@ -219,8 +218,9 @@ static void warn_refused(const farm_options *o, shm_region *region, int coordina
     uint32_t no_lock = 0;
     for (uint32_t k = 0; k < o->workers; k++)
         no_lock += o->lock_memory && !atomic_load(&shm_worker_at(region, k)->mem_locked);
-    int no_rt = o->rt_priority > 0 && (s->refused > 0 || (s->stream_policy != SCHED_FIFO &&
-                                                          s->stream_policy != SCHED_RR));
+    int no_rt =
+        o->rt_priority > 0 &&
+        (s->refused > 0 || (s->stream_policy != SCHED_FIFO && s->stream_policy != SCHED_RR));
     int lock = no_lock || (o->lock_memory && !coordinator_locked);
     if (no_rt || lock)
         fprintf(stderr,
@@ -279,16 +279,22 @@ int farm_play(const farm_options *o_in) {
         schedule_workers(o, &procs, &engine, &sched);
         warn_refused(o, &procs.region, locked, &sched);
     }
+    farm_control *control = NULL;
+    if (rv == FARM_OK)
+        rv = farm_control_start(&control, o, &procs, &engine, audio);
     if (rv == FARM_OK && !o->quiet)
-        fprintf(stderr, "farm: playing %u voices on %u workers through %s; Ctrl-C stops\n",
-                o->total_voices, o->workers, farm_audio_describe(audio));
+        fprintf(stderr,
+                "farm: playing %u voices on %u workers through %s; Ctrl-C stops\n"
+                "farm: control %s  telemetry %s\n",
+                o->total_voices, o->workers, farm_audio_describe(audio), farm_control_url(control),
+                farm_control_telemetry_url(control));
 
     shm_header *h = rv == FARM_OK ? shm_header_of(&procs.region) : NULL;
     const uint64_t stop_frames = (uint64_t)(o->duration * o->sample_rate);
     uint64_t next_status = shm_now_ns() + 1000000000ull;
     double cpu_load = 0;
     int warned_dead = 0;
-    while (rv == FARM_OK && !farm_stop_signal) {
+    while (rv == FARM_OK && !farm_stop_signal && !farm_control_quit_requested(control)) {
         sleep_ms(20);
         uint64_t played = atomic_load(&h->stream.frames);
         if (stop_frames && played >= stop_frames)
@@ -320,6 +326,7 @@ int farm_play(const farm_options *o_in) {
             sleep_ms(2);
     }
     farm_audio_stop(audio);
+    farm_control_stop(control);
     /* A recording of a stream that played is kept even when something failed later: what was
      * heard is not thrown away. One that never started is removed. */
     int rrv = recp ? recorder_finish(recp, started) : FARM_OK;

@@ -97,6 +97,7 @@ int farm_render(const farm_options *o) {
 
     const int show = !o->quiet && (o->progress == 1 || (o->progress == -1 && isatty(2)));
     farm_mix_stats stats = {0};
+    farm_gain gain = {.value = (float)o->gain, .target = (float)o->gain};
     uint64_t written = 0, t0 = shm_now_ns(), last_progress = 0;
     for (uint64_t b = 0; b < blocks && rv == FARM_OK && !farm_stop_signal; b++) {
         uint32_t k;
@@ -105,7 +106,7 @@ int farm_render(const farm_options *o) {
                 break;
         if (k < o->workers)
             break;
-        farm_mix(mixed, ins, o->workers, block_samples, (float)o->gain, &stats);
+        farm_mix(mixed, ins, o->workers, o->buffer_frames, o->channels, &gain, &stats);
         for (k = 0; k < o->workers; k++)
             shm_ring_release(&shm_worker_at(&procs.region, k)->audio);
         uint64_t frames =

@@ -86,6 +86,7 @@ typedef struct shm_worker {
     _Atomic uint64_t render_ns_max;
     _Atomic uint64_t render_ns_total;
     _Atomic uint64_t last_cmd_id;
+    _Atomic uint64_t last_cmd_block; /* the block (ring index) that command first shaped */
     _Atomic uint32_t voices_playing;
     _Atomic uint32_t rt_granted; /* real-time scheduling was granted */
     _Atomic uint32_t mem_locked; /* mlockall succeeded */

@@ -103,6 +103,8 @@ Test(jack, plays_in_real_time_and_records_what_was_played_without_gaps) {
                        alsa_none);
     cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
     cr_assert(strstr(r.out, "JACK Audio Connection Kit") != NULL, "%s", r.out);
+    cr_assert_eq(tu_lines(r.err), 1, "one line, no ALSA or JACK noise: %s", r.err);
+    cr_assert(strstr(r.out, "workers SCHED_FIFO") != NULL, "workers real-time: %s", r.out);
     cr_assert_geq(wall, 2.9, "a real device is paced: 3 s took %.2f s", wall);
     cr_assert_lt(wall, 6.0, "3 s took %.2f s", wall);
     double callbacks = tu_number_after(r.out, "callbacks ");
@@ -313,4 +315,46 @@ Test(nodevice, devices_and_probe_against_an_alsa_null_config) {
     /* and with no device at all, devices says what farm would do */
     play(&r, (const char *[]){"devices", NULL}, alsa_none);
     cr_assert(strstr(r.out, "null sink") != NULL, "%s", r.out);
+}
+
+Test(nodevice, refused_real_time_gives_one_warning_and_plays_on) {
+    /* without CAP_SYS_NICE / CAP_IPC_LOCK and with both limits at 0, as an ordinary user is */
+    static const char *const unprivileged[] = {"setpriv",
+                                               "--inh-caps=-all",
+                                               "--bounding-set=-sys_nice,-ipc_lock",
+                                               "prlimit",
+                                               "--rtprio=0",
+                                               "--memlock=0",
+                                               "--",
+                                               NULL};
+    tu_prefix = unprivileged;
+    tu_run r;
+    play(&r,
+         (const char *[]){"--null-sink", "--workers", "2", "--voices", "50", "--duration", "1",
+                          NULL},
+         alsa_none);
+    tu_prefix = NULL;
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    int warnings = 0;
+    for (const char *p = r.err; (p = strstr(p, "warning")) != NULL; p++)
+        warnings++;
+    cr_assert_eq(warnings, 1, "exactly one warning: %s", r.err);
+    cr_assert(strstr(r.err, "real-time scheduling refused and memory locking refused") != NULL,
+              "%s", r.err);
+    cr_assert(strstr(r.out, "workers normal") != NULL, "%s", r.out);
+    cr_assert_geq(tu_number_after(r.out, "callbacks "), 170, "it still played: %s", r.out);
+}
+
+Test(nodevice, verbose_prints_a_status_line_every_second) {
+    tu_run r;
+    play(&r,
+         (const char *[]){"--null-sink", "--workers", "2", "--voices", "50", "--duration", "3.5",
+                          "--verbose", NULL},
+         alsa_none);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    int lines = 0;
+    for (const char *p = r.err; (p = strstr(p, " late ")) != NULL; p++)
+        lines++;
+    cr_assert(lines >= 3 && lines <= 4, "%d status lines in 3.5 s: %s", lines, r.err);
+    cr_assert(strstr(r.err, "underflows") != NULL && strstr(r.err, "load") != NULL, "%s", r.err);
 }

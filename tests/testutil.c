@@ -49,13 +49,17 @@ static void slurp(const char *path, char *buf, size_t size) {
     fclose(f);
 }
 
+const char *const *tu_prefix;
+
 pid_t tu_farm_start(tu_run *r, const char *dir, const char *const *args, const char *const *env) {
     static int counter;
     snprintf(r->tag, sizeof r->tag, "farmtest-%ld-%d-%ld", (long)getpid(), counter++,
              (long)random());
     const char *argv[64];
     int n = 0;
-    argv[n++] = "farm";
+    for (int i = 0; tu_prefix != NULL && tu_prefix[i] != NULL && n < 16; i++)
+        argv[n++] = tu_prefix[i];
+    argv[n++] = tu_prefix != NULL ? FARM_BIN : "farm";
     for (int i = 0; args[i] != NULL && n < 63; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
@@ -88,7 +92,8 @@ pid_t tu_farm_start(tu_run *r, const char *dir, const char *const *args, const c
     posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid;
-    int rv = posix_spawn(&pid, FARM_BIN, &fa, NULL, (char **)argv, envp);
+    int rv = tu_prefix != NULL ? posix_spawnp(&pid, tu_prefix[0], &fa, NULL, (char **)argv, envp)
+                               : posix_spawn(&pid, FARM_BIN, &fa, NULL, (char **)argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     if (rv != 0) {
         fprintf(stderr, "cannot start %s: %s\n", FARM_BIN, strerror(rv));

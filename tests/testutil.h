@@ -18,6 +18,9 @@ typedef struct tu_run {
     char tag[64];    /* FARM_TEST_TAG given to the farm and inherited by its workers */
 } tu_run;
 
+/* When set, farm runs under this command (NULL-terminated, e.g. {"setpriv", ..., NULL}). */
+extern const char *const *tu_prefix;
+
 /* Runs farm with argv (NULL-terminated, without argv[0]) and extra "NAME=VALUE" environment
  * entries (NULL-terminated, may be NULL); waits for it. */
 void tu_farm(tu_run *r, const char *const *args, const char *const *env);

@@ -128,7 +128,10 @@ int worker_run(shm_region *region, uint32_t index, int cpu) {
             if (c.op == SHM_OP_QUIT)
                 quitting = 1;
             apply(bank, w, &c);
-            atomic_store_explicit(&w->last_cmd_id, c.id, memory_order_relaxed);
+            atomic_store_explicit(&w->last_cmd_block,
+                                  atomic_load_explicit(&w->audio.write, memory_order_relaxed),
+                                  memory_order_relaxed);
+            atomic_store_explicit(&w->last_cmd_id, c.id, memory_order_release);
         }
         dsp_bank_render(bank, slot, cfg->block_frames);
         if (cfg->test_slow_worker == index + 1)
