@@ -233,6 +233,10 @@ static void fft(double complex *a, size_t n) {
 
 double tu_band_fraction(const float *x, size_t n, size_t stride, double sr, double lo, double hi,
                         double *peak_hz) {
+    if (n < 2 || n > ((size_t)1 << 40)) {
+        fprintf(stderr, "tu_band_fraction: %zu samples is no signal\n", n);
+        abort(); /* a caller's size underflowed: fail loudly instead of looping */
+    }
     size_t m = 1;
     while (m * 2 <= n)
         m *= 2;
