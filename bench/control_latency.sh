@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# control_latency.sh [REQUESTS] — control latency while playing: farm --workers 2 --voices 500
+# into the null sink at 256 and 64 frames per block (ring depth 4), REQUESTS `set all freq`
+# requests each (default 300). Target: at most the ring depth plus one block.
+set -euo pipefail
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=${FARM_BIN:-$repo_root/build}
+n=${1:-300}
+tmp=$(mktemp -d)
+farm_pid=""
+cleanup() {
+    [ -n "$farm_pid" ] && kill "$farm_pid" 2>/dev/null && wait "$farm_pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+for frames in 256 64; do
+    "$bin/farm" --null-sink --workers 2 --voices 500 --buffersize "$frames" -q \
+        --control "ipc://$tmp/c.ipc" --telemetry "ipc://$tmp/t.ipc" 2>"$tmp/err" &
+    farm_pid=$!
+    for _ in $(seq 200); do [ -S "$tmp/c.ipc" ] && break; sleep 0.02; done
+    echo
+    echo "### $frames frames per block ($(awk -v f="$frames" 'BEGIN {printf "%.2f", f / 48}') ms), ring depth 4, $n requests"
+    echo
+    echo "| figure | median | p99 | max |"
+    echo "|---|---:|---:|---:|"
+    "$bin/bench/control_latency" --url "ipc://$tmp/c.ipc" --requests "$n"
+    kill "$farm_pid"
+    wait "$farm_pid" 2>/dev/null || true
+    farm_pid=""
+done
