@@ -69,10 +69,12 @@ static int number(const char *s, const char *what, double lo, double hi, double 
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno == ERANGE)
+    if (end == s || *end != '\0')
         return fail(err, esize, "%s: '%s' is not a number", what, s);
-    if (!isfinite(v))
+    if (!isfinite(v) || (errno == ERANGE && fabs(v) == HUGE_VAL))
         return fail(err, esize, "%s: '%s' is not a finite number", what, s);
+    if (v == 0)
+        v = 0; /* -0 and underflows read as plain 0 */
     if (v < lo || v > hi)
         return fail(err, esize, "%s: %s is out of range (%g to %g)", what, s, lo, hi);
     *out = v;
@@ -116,10 +118,13 @@ static int selector(const char *s, const farm_request_limits *lim, farm_request 
     memcpy(a, s, n);
     a[n] = '\0';
     uint32_t lo, hi;
+    const char *b = *dash == '-' ? dash + 1 : NULL;
+    if (a[0] < '0' || a[0] > '9' || (b != NULL && (*b < '0' || *b > '9' || strchr(b, '-'))))
+        return fail(err, esize, "'%s' is not a selector (all, N, A-B or worker:K)", s);
     if (whole(a, "voice", lim->voices, &lo, err, esize) != 0)
         return -1;
     hi = lo;
-    if (*dash == '-' && whole(dash + 1, "voice", lim->voices, &hi, err, esize) != 0)
+    if (b != NULL && whole(b, "voice", lim->voices, &hi, err, esize) != 0)
         return -1;
     if (hi < lo)
         return fail(err, esize, "voices %u-%u: the range runs backwards", lo, hi);
@@ -133,8 +138,10 @@ static int ramp(const tokens *t, int at, farm_request *r, char *err, size_t esiz
     r->ramp = -1; /* the default */
     if (t->count == at)
         return 0;
+    if (strcmp(t->text[at], "ramp") == 0 && t->count == at + 1)
+        return fail(err, esize, "'ramp' needs SECONDS");
     if (t->count != at + 2 || strcmp(t->text[at], "ramp") != 0)
-        return fail(err, esize, "after the value only 'ramp SECONDS' may follow");
+        return fail(err, esize, "unexpected '%s': only 'ramp SECONDS' may follow", t->text[at]);
     return number(t->text[at + 1], "ramp", 0, 60, &r->ramp, err, esize);
 }
 
@@ -148,10 +155,23 @@ static int play_or_stop(const char *s, farm_request *r, char *err, size_t esize)
     return 0;
 }
 
+static int parse(const char *text, size_t len, const farm_request_limits *lim, farm_request *r,
+                 char *err, size_t esize);
+
 int farm_request_parse(const char *text, size_t len, const farm_request_limits *lim,
-                       farm_request *r, char *err, size_t esize) {
-    memset(r, 0, sizeof *r);
-    r->ramp = -1;
+                       farm_request *out, char *err, size_t esize) {
+    /* into a local: a refused request leaves the caller's untouched, not half filled */
+    farm_request r;
+    memset(&r, 0, sizeof r);
+    r.ramp = -1;
+    if (parse(text, len, lim, &r, err, esize) != 0)
+        return -1;
+    *out = r;
+    return 0;
+}
+
+static int parse(const char *text, size_t len, const farm_request_limits *lim, farm_request *r,
+                 char *err, size_t esize) {
     if (len > FARM_REQUEST_MAX)
         return fail(err, esize, "request too long (%zu bytes; at most %d)", len, FARM_REQUEST_MAX);
     tokens t;

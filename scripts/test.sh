@@ -5,7 +5,7 @@
 # static checks. Exit status 0 only when all of it passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export FARM_EXTRA_PACKAGES="clang-format cppcheck ${FARM_EXTRA_PACKAGES:-}"
+export FARM_EXTRA_PACKAGES="clang-format cppcheck clang libclang-rt-14-dev ${FARM_EXTRA_PACKAGES:-}"
 
 step() { printf '\n==== %s\n' "$*"; }
 
@@ -20,6 +20,9 @@ ctest --test-dir build-asan --output-on-failure
 step "TSan build: the rings between threads and processes"
 scripts/setup.sh build-tsan Tsan
 ctest --test-dir build-tsan --output-on-failure -R '^ring_stress$'
+
+step "Fuzzing the control protocol's parser (libFuzzer, bounded)"
+scripts/fuzz.sh "${FARM_FUZZ_SECONDS:-60}"
 
 step "Static checks"
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')

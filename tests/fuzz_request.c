@@ -1,0 +1,155 @@
+/* libFuzzer target for the control protocol's request parser (coordinator/request.c): any bytes,
+ * under several sets of limits, must either parse into a request that lies within those limits
+ * or be refused with one non-empty line; anything else aborts. Built and run by scripts/fuzz.sh
+ * (clang, -fsanitize=fuzzer,address,undefined). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const farm_request_limits limit_sets[] = {
+    {.voices = 1000, .workers = 4, .channels = 2, .sample_rate = 48000},
+    {.voices = 1, .workers = 1, .channels = 1, .sample_rate = 44100},
+    {.voices = 64, .workers = 8, .channels = 8, .sample_rate = 96000},
+    /* the largest counts: ranges and indices near 2^32 */
+    {.voices = UINT32_MAX, .workers = 64, .channels = 2, .sample_rate = 192000},
+};
+
+#define ERR_SIZE 256
+#define GUARD 32
+
+static void violated(const char *what, const uint8_t *data, size_t size,
+                     const farm_request_limits *lim) {
+    fprintf(stderr,
+            "fuzz_request: invariant violated: %s\n  limits: %u voices, %u workers, %u "
+            "channels, %g Hz\n  input (%zu bytes): ",
+            what, lim->voices, lim->workers, lim->channels, lim->sample_rate, size);
+    for (size_t i = 0; i < size && i < 200; i++)
+        fprintf(stderr, data[i] >= 0x20 && data[i] < 0x7f ? "%c" : "\\x%02x", data[i]);
+    fputc('\n', stderr);
+    abort();
+}
+
+#define CHECK(cond, what)                                                                          \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            violated(what, data, size, lim);                                                       \
+    } while (0)
+
+static void check_accepted(const farm_request *r, const uint8_t *data, size_t size,
+                           const farm_request_limits *lim) {
+    CHECK(r->kind >= FARM_REQ_STATUS && r->kind <= FARM_REQ_HELP, "kind out of the enum");
+    CHECK(r->ramp == -1 || (r->ramp >= 0 && r->ramp <= 60), "ramp neither default nor in [0, 60]");
+    CHECK(isfinite(r->value), "value not finite");
+    switch (r->kind) {
+    case FARM_REQ_STATUS:
+    case FARM_REQ_QUIT:
+    case FARM_REQ_HELP:
+        CHECK(r->ramp == -1, "a ramp on a command that takes none");
+        break;
+    case FARM_REQ_GAIN:
+        CHECK(r->value >= 0 && r->value <= 1000, "gain out of [0, 1000]");
+        break;
+    case FARM_REQ_SET:
+    case FARM_REQ_VOICE:
+        if (r->whole_worker) {
+            CHECK(r->worker < lim->workers, "worker beyond the count");
+        } else {
+            CHECK(r->count >= 1, "an empty voice selection");
+            CHECK((uint64_t)r->first + r->count <= lim->voices, "voices beyond the total");
+        }
+        if (r->kind == FARM_REQ_VOICE) {
+            CHECK(r->play == 0 || r->play == 1, "play neither 0 nor 1");
+            break;
+        }
+        switch (r->param) {
+        case FARM_PARAM_FREQ:
+            CHECK(r->value >= 0 && r->value <= lim->sample_rate / 2, "freq out of [0, sr/2]");
+            break;
+        case FARM_PARAM_FEEDBACK:
+        case FARM_PARAM_AMP:
+            CHECK(r->value >= 0 && r->value <= 1, "feedback or amp out of [0, 1]");
+            break;
+        case FARM_PARAM_PAN:
+            if (lim->channels == 2)
+                CHECK(r->value >= 0 && r->value <= 1, "stereo pan out of [0, 1]");
+            else
+                CHECK(r->value >= 0 && r->value <= lim->channels - 1 && r->value == floor(r->value),
+                      "pan not a channel index");
+            break;
+        default:
+            CHECK(0, "param out of the enum");
+        }
+        break;
+    default:
+        CHECK(0, "kind out of the enum");
+    }
+}
+
+static int same_request(const farm_request *a, const farm_request *b) {
+    return a->kind == b->kind && a->param == b->param && a->first == b->first &&
+           a->count == b->count && a->whole_worker == b->whole_worker && a->worker == b->worker &&
+           a->play == b->play && memcmp(&a->value, &b->value, sizeof a->value) == 0 &&
+           memcmp(&a->ramp, &b->ramp, sizeof a->ramp) == 0;
+}
+
+static void check_refused(const char *err, size_t esize, const uint8_t *data, size_t size,
+                          const farm_request_limits *lim) {
+    const char *nul = memchr(err, '\0', esize);
+    CHECK(nul != NULL, "error not terminated");
+    CHECK(nul != err || esize <= 1, "empty error");
+    for (const char *p = err; p < nul; p++)
+        CHECK(*p >= 0x20 && *p < 0x7f, "error not one line of printable text");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    /* The parser gets exactly size bytes on the heap, not NUL-terminated, so ASan sees any read
+     * past the end; the copy with a newline appended must parse the same. */
+    char *text = malloc(size + 1);
+    if (text == NULL)
+        return 0;
+    if (size > 0)
+        memcpy(text, data, size);
+    for (size_t l = 0; l < sizeof limit_sets / sizeof limit_sets[0]; l++) {
+        const farm_request_limits *lim = &limit_sets[l];
+        farm_request r, again;
+        char err[ERR_SIZE + GUARD], err2[ERR_SIZE];
+        memset(err, 0x5a, sizeof err);
+        int rc = farm_request_parse(text, size, lim, &r, err, ERR_SIZE);
+        CHECK(rc == 0 || rc == -1, "return value neither 0 nor -1");
+        for (size_t i = ERR_SIZE; i < sizeof err; i++)
+            CHECK((unsigned char)err[i] == 0x5a, "wrote past errsize");
+        if (rc == 0)
+            check_accepted(&r, data, size, lim);
+        else
+            check_refused(err, ERR_SIZE, data, size, lim);
+
+        /* The same request with a trailing newline, when it still fits. */
+        if (size < FARM_REQUEST_MAX) {
+            text[size] = '\n';
+            int rc2 = farm_request_parse(text, size + 1, lim, &again, err2, sizeof err2);
+            CHECK(rc2 == rc, "a trailing newline changed the verdict");
+            if (rc == 0)
+                CHECK(same_request(&r, &again), "a trailing newline changed the request");
+            else
+                CHECK(strcmp(err, err2) == 0, "a trailing newline changed the error");
+        }
+
+        /* A tiny error buffer: still terminated, nothing written past it. */
+        char small[8 + GUARD];
+        memset(small, 0x5a, sizeof small);
+        int rc3 = farm_request_parse(text, size, lim, &again, small, 8);
+        CHECK(rc3 == rc, "the error buffer's size changed the verdict");
+        for (size_t i = 8; i < sizeof small; i++)
+            CHECK((unsigned char)small[i] == 0x5a, "wrote past a small errsize");
+        if (rc3 != 0)
+            CHECK(memchr(small, '\0', 8) != NULL, "a small error not terminated");
+    }
+    free(text);
+    return 0;
+}
