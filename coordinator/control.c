@@ -65,7 +65,12 @@ static int is_loopback_host(const char *host, size_t n) {
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i]) == n && strncmp(host, names[i], n) == 0)
             return 1;
-    return n > 4 && strncmp(host, "127.", 4) == 0;
+    if (n <= 4 || strncmp(host, "127.", 4) != 0)
+        return 0;
+    for (size_t i = 4; i < n; i++) /* 127.x.y.z, not a name that starts with "127." */
+        if (!(host[i] == '.' || (host[i] >= '0' && host[i] <= '9')))
+            return 0;
+    return 1;
 }
 
 /* ipc:// and inproc:// stay on the machine; tcp, ws and tls on a loopback address too. */
@@ -78,7 +83,7 @@ static int check_exposure(const char *url, int anywhere, const char *which) {
     size_t scheme = (size_t)(sep - url);
     if ((scheme == 3 && strncmp(url, "ipc", 3) == 0) ||
         (scheme == 6 && strncmp(url, "inproc", 6) == 0) ||
-        (scheme == 6 && strncmp(url, "abstract", 6) == 0))
+        (scheme == 8 && strncmp(url, "abstract", 8) == 0))
         return FARM_OK;
     const char *host = sep + 3;
     const char *end = host;
@@ -135,7 +140,9 @@ static int make_tls(farm_control *c) {
     return frv;
 }
 
-static int listen_on(farm_control *c, nng_socket s, const char *url, const char *which) {
+/* Listens on url; where it asked for port 0, rewrites url with the port it was given, so what
+ * farm prints and reports is where clients can reach it. */
+static int listen_on(farm_control *c, nng_socket s, char *url, size_t size, const char *which) {
     nng_listener l;
     int rv = nng_listener_create(&l, s, url);
     if (rv == 0 && c->tls != NULL && strncmp(url, "tls+", 4) == 0)
@@ -144,6 +151,12 @@ static int listen_on(farm_control *c, nng_socket s, const char *url, const char 
         rv = nng_listener_start(l, 0);
     if (rv != 0)
         return farm_fail(FARM_EUSAGE, "%s %s: %s", which, url, nng_strerror(rv));
+    size_t n = strlen(url);
+    if (n > 2 && strcmp(url + n - 2, ":0") == 0) {
+        int port = -1;
+        if (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0 && port > 0)
+            snprintf(url + n - 1, size - (n - 1), "%d", port);
+    }
     return FARM_OK;
 }
 
@@ -224,7 +237,10 @@ static int dispatch(farm_control *c, const farm_request *r, cJSON *reply, char *
             continue;
         }
         uint64_t b = atomic_load(&w->last_cmd_block);
-        from = b > from ? b : from;
+        /* in stream blocks, like gain's: each late block put this worker's ring one block
+         * behind the stream */
+        uint64_t stream_block = b + atomic_load(&w->late_blocks);
+        from = stream_block > from ? stream_block : from;
         uint64_t l = b > heard_at_request[i] ? b - heard_at_request[i] : 0;
         latency = l > latency ? l : latency;
     }
@@ -270,6 +286,11 @@ static void status_json(farm_control *c, cJSON *root) {
     cJSON_AddNumberToObject(cfg, "channels", o->channels);
     cJSON_AddNumberToObject(cfg, "ring_blocks", o->ring_blocks);
     cJSON_AddNumberToObject(cfg, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(cfg, "freq_min", o->freq_min);
+    cJSON_AddNumberToObject(cfg, "freq_max", o->freq_max);
+    cJSON_AddNumberToObject(cfg, "feedback", o->feedback);
+    cJSON_AddNumberToObject(cfg, "amp", o->amp);
+    cJSON_AddNumberToObject(cfg, "ramp_s", o->ramp);
     cJSON_AddStringToObject(cfg, "oscillator", o->oscillator ? "sine" : "sineloop");
     cJSON_AddStringToObject(cfg, "kernel", dsp_isa());
     cJSON_AddStringToObject(cfg, "output", farm_audio_describe(c->audio));
@@ -420,13 +441,20 @@ static void *pub_main(void *arg) {
     uint64_t next = shm_now_ns();
     while (!atomic_load(&c->stopping)) {
         next += period;
-        uint64_t now = shm_now_ns();
-        if (next > now)
-            sleep_us((unsigned)((next - now) / 1000 > 999999 ? 999999 : (next - now) / 1000));
-        else
-            next = now;
+        /* sleep in short steps to the next deadline, so a stop is noticed within 50 ms */
+        uint64_t now;
+        while ((now = shm_now_ns()) < next && !atomic_load(&c->stopping)) {
+            uint64_t left = next - now;
+            sleep_us((unsigned)(left > 50000000u ? 50000 : left / 1000));
+        }
+        if (atomic_load(&c->stopping))
+            break;
+        if (now > next + period)
+            next = now; /* fell behind (suspended?): do not burst to catch up */
         cJSON *root = cJSON_CreateObject();
-        cJSON_AddNumberToObject(root, "time", (double)time(NULL));
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        cJSON_AddNumberToObject(root, "time", (double)ts.tv_sec + ts.tv_nsec * 1e-9);
         farm_control_counters(c, root);
         char *json = cJSON_PrintUnformatted(root);
         cJSON_Delete(root);
@@ -494,10 +522,10 @@ int farm_control_start(farm_control **out, const farm_options *o, farm_procs *pr
         /* Requests over 64 KiB get an error reply; NNG itself drops what is over 1 MiB. */
         nng_socket_set_size(c->rep, NNG_OPT_RECVMAXSZ, 1 << 20);
         nng_socket_set_ms(c->rep, NNG_OPT_RECVTIMEO, 100);
-        rv = listen_on(c, c->rep, c->control_url, "--control");
+        rv = listen_on(c, c->rep, c->control_url, sizeof c->control_url, "--control");
     }
     if (rv == FARM_OK)
-        rv = listen_on(c, c->pub, c->telemetry_url, "--telemetry");
+        rv = listen_on(c, c->pub, c->telemetry_url, sizeof c->telemetry_url, "--telemetry");
     if (rv == FARM_OK) {
         remember_ipc(c, 0, c->control_url);
         remember_ipc(c, 1, c->telemetry_url);

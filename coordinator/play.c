@@ -283,10 +283,11 @@ int farm_play(const farm_options *o_in) {
     if (rv == FARM_OK)
         rv = farm_control_start(&control, o, &procs, &engine, audio);
     if (rv == FARM_OK && !o->quiet)
-        fprintf(stderr,
-                "farm: playing %u voices on %u workers through %s; Ctrl-C stops\n"
-                "farm: control %s  telemetry %s\n",
-                o->total_voices, o->workers, farm_audio_describe(audio), farm_control_url(control),
+        fprintf(stderr, "farm: playing %u voices on %u workers through %s; Ctrl-C stops\n",
+                o->total_voices, o->workers, farm_audio_describe(audio));
+    /* even with -q: without it no script could find the farm */
+    if (rv == FARM_OK)
+        fprintf(stderr, "farm: control %s  telemetry %s\n", farm_control_url(control),
                 farm_control_telemetry_url(control));
 
     shm_header *h = rv == FARM_OK ? shm_header_of(&procs.region) : NULL;

@@ -345,8 +345,13 @@ Test(nodevice, refused_real_time_gives_one_warning_and_plays_on) {
     for (const char *p = r.err; (p = strstr(p, "warning")) != NULL; p++)
         warnings++;
     cr_assert_eq(warnings, 1, "exactly one warning: %s", r.err);
+#if defined(__SANITIZE_ADDRESS__)
+    /* AddressSanitizer replaces mlockall with a no-op that succeeds */
+    cr_assert(strstr(r.err, "real-time scheduling refused") != NULL, "%s", r.err);
+#else
     cr_assert(strstr(r.err, "real-time scheduling refused and memory locking refused") != NULL,
               "%s", r.err);
+#endif
     cr_assert(strstr(r.out, "workers normal") != NULL, "%s", r.out);
     cr_assert_geq(tu_number_after(r.out, "callbacks "), 170, "it still played: %s", r.out);
 }

@@ -1,0 +1,709 @@
+/* farmctl — the command-line client for farm's control protocol (CONTROL.md).
+ *
+ *   farmctl [--url URL] [--timeout SECONDS] [--tls-ca FILE] COMMAND [ARGS...]
+ *   farmctl [--url URL] watch [--telemetry URL] [--once] [--timeout SECONDS]
+ *
+ * A request is COMMAND and ARGS joined with single spaces, sent over an NNG REQ socket; the
+ * reply (one JSON object) is printed on stdout as received. `watch` subscribes to the farm's
+ * telemetry and redraws a live view.
+ *
+ * Contract
+ * - Exit status: 0 the farm said "ok": true (watch: stopped by --once, Ctrl-C or SIGTERM);
+ *   1 the farm said "ok": false (its error is also printed on stderr) or the reply made no
+ *   sense; 2 bad usage (an option, a URL NNG cannot use, several farms to choose from);
+ *   3 no farm could be reached (none running, or nothing answered within the timeout).
+ * - Every wait is bounded: the dial never blocks, and the send and the receive share one
+ *   deadline of --timeout seconds.
+ * - Messages go to stderr, one line each, prefixed with "farmctl: ".
+ * - Sockets are never closed, only left to the exit: NNG 1.5.2 (Debian 12) can deadlock in
+ *   nng_close (nanomsg/nng#1543; seen here once, after `watch --once` over tls+tcp), and a
+ *   process that exits closes its connections anyway. NNG registers no exit handler.
+ */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    EXIT_OK = 0,
+    EXIT_REFUSED = 1,     /* the farm answered "ok": false */
+    EXIT_USAGE = 2,       /* bad usage */
+    EXIT_UNREACHABLE = 3, /* nothing to talk to, or no answer in time */
+};
+
+#define REQUEST_MAX 65536 /* farm refuses longer requests; NNG drops beyond 1 MiB silently */
+#define URL_MAX 1100
+
+static const char usage_text[] =
+    "usage: farmctl [--url URL] [--timeout SECONDS] [--tls-ca FILE] COMMAND [ARGS...]\n"
+    "       farmctl [--url URL] watch [--telemetry URL] [--once] [--timeout SECONDS]\n"
+    "\n"
+    "Sends one request to a running farm and prints its reply, one JSON object on one line.\n"
+    "COMMAND and ARGS are joined with single spaces into the request (see CONTROL.md):\n"
+    "\n"
+    "  status                                     configuration and live counters\n"
+    "  set SELECTOR PARAM VALUE [ramp SECONDS]    PARAM: freq (0..sr/2 Hz), feedback (0..1),\n"
+    "                                             amp (0..1), pan (stereo 0..1, otherwise a\n"
+    "                                             channel index)\n"
+    "  voice SELECTOR play|stop [ramp SECONDS]    start or silence voices\n"
+    "  worker K play|stop [ramp SECONDS]          all the voices of worker K\n"
+    "  gain VALUE [ramp SECONDS]                  master gain, 0..1000\n"
+    "  quit                                       fade out and stop the farm\n"
+    "  help                                       the farm's own one-line summary\n"
+    "\n"
+    "  SELECTOR is all, a voice N, a range A-B (inclusive) or worker:K. Ramps are linear,\n"
+    "  0.005 s unless given, at most 60 s. Every command sets absolute values, so repeating\n"
+    "  one is harmless.\n"
+    "\n"
+    "Options (before COMMAND)\n"
+    "  --url URL           the farm's control socket, as farm prints it when it starts\n"
+    "                      (\"farm: control ipc:///...\"). Default: $FARM_CONTROL if set, else\n"
+    "                      the one farm running as you (its socket is PID.control in\n"
+    "                      $XDG_RUNTIME_DIR/farm, or /tmp/farm-UID when XDG_RUNTIME_DIR is\n"
+    "                      unset). With several running, choose one with --url.\n"
+    "  --timeout SECONDS   how long to wait for the reply (default 2)\n"
+    "  --tls-ca FILE       for tls+tcp:// URLs: the PEM certificate (or its CA) that the\n"
+    "                      farm's --tls-cert must match\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "watch: a live view of the telemetry, redrawn at each message: the stream (seconds,\n"
+    "callbacks, underflows, late blocks, clipped samples, CPU load, callback time against\n"
+    "the block period) and one line per worker (load bar, peak load, late blocks, lowest ring\n"
+    "fill, voices playing). Ctrl-C leaves it.\n"
+    "  --telemetry URL     the farm's telemetry socket (default: asked of the farm with\n"
+    "                      `status` over the control URL, found as above)\n"
+    "  --once              print one view after the first message and exit 0 (for scripts)\n"
+    "  --timeout SECONDS   give up (exit 3) when no message comes for this long (default 3,\n"
+    "                      or the --timeout given before watch)\n"
+    "\n"
+    "Exit status: 0 ok; 1 the farm refused the request (its error is printed on stderr);\n"
+    "2 bad usage, or several farms to choose from; 3 no farm reached within the timeout.\n"
+    "\n"
+    "Examples\n"
+    "  farmctl status\n"
+    "  farmctl set all freq 440 ramp 2           all voices glide to 440 Hz over 2 s\n"
+    "  farmctl set 0-99 amp 0.002                 voices 0 to 99, quieter\n"
+    "  farmctl set worker:1 pan 0.8 ramp 0.5      worker 1's voices towards the right\n"
+    "  farmctl voice 10-19 stop ramp 1            fade ten voices out over a second\n"
+    "  farmctl worker 0 play\n"
+    "  farmctl gain 0.5 ramp 3\n"
+    "  farmctl --url tcp://127.0.0.1:5555 status  the farm started with that --control\n"
+    "  farmctl status | python3 -c 'import json,sys; "
+    "print(json.load(sys.stdin)[\"stream\"][\"cpu_load\"])'\n"
+    "  farmctl watch\n"
+    "  farmctl watch --once                       one snapshot, e.g. into a log\n";
+
+static void usage(FILE *to) {
+    fputs(usage_text, to);
+}
+
+static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void msg(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("farmctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line naming what was wrong, and where to look; always EXIT_USAGE. */
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("farmctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("; see farmctl --help\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- options ---- */
+
+/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past what it used.
+ * Returns 1 when matched (value set), 0 when argv[*i] is another word, -1 (after a message)
+ * when the value is missing. */
+static int option_value(int argc, char **argv, int *i, const char *name, const char **value) {
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        usage_error("%s needs a value", name);
+        return -1;
+    }
+    *i += 1;
+    *value = argv[*i];
+    return 1;
+}
+
+static int parse_seconds(const char *name, const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !(v > 0) || v > 86400)
+        return usage_error("%s '%s': give a number of seconds above 0 (at most 86400)", name, s);
+    *out = v;
+    return EXIT_OK;
+}
+
+typedef struct options {
+    const char *url; /* control URL given with --url; NULL: found */
+    const char *tls_ca;
+    double timeout;
+    int timeout_given;
+    const char *url_from; /* where the URL in use came from, for messages */
+} options;
+
+/* ---- finding the farm ---- */
+
+/* Where farm puts its default sockets: the same rule as farm's (control.c). */
+static void runtime_dir(char *out, size_t size) {
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (xdg != NULL && xdg[0] == '/')
+        snprintf(out, size, "%s/farm", xdg);
+    else
+        snprintf(out, size, "/tmp/farm-%ld", (long)getuid());
+}
+
+static int process_lives(long pid) {
+    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* "PID.control" -> PID, or -1 when the name is not of that form. */
+static long control_pid(const char *name) {
+    const char *dot = strchr(name, '.');
+    if (dot == NULL || dot == name || strcmp(dot, ".control") != 0)
+        return -1;
+    long pid = 0;
+    for (const char *p = name; p < dot; p++) {
+        if (*p < '0' || *p > '9' || pid > 100000000)
+            return -1;
+        pid = pid * 10 + (*p - '0');
+    }
+    return pid;
+}
+
+/* The control URL when --url was not given: $FARM_CONTROL, else the one live farm's socket in
+ * the runtime directory. */
+static int find_control_url(options *o, char *url, size_t size) {
+    if (o->url != NULL) {
+        snprintf(url, size, "%s", o->url);
+        o->url_from = "";
+        return EXIT_OK;
+    }
+    const char *env = getenv("FARM_CONTROL");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(url, size, "%s", env);
+        o->url_from = " (from $FARM_CONTROL)";
+        return EXIT_OK;
+    }
+    char dir[512];
+    runtime_dir(dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (d == NULL && errno != ENOENT) {
+        msg("cannot look for farms in %s: %s; give --url", dir, strerror(errno));
+        return EXIT_UNREACHABLE;
+    }
+    enum { MAX_SHOWN = 16 };
+    char found[MAX_SHOWN][1100]; /* "ipc://" and a path */
+    int live = 0, stale = 0;
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        long pid = control_pid(e->d_name);
+        if (pid < 0)
+            continue;
+        char path[1024];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        if (!process_lives(pid)) {
+            stale++; /* a farm that was killed and could not remove its socket */
+            continue;
+        }
+        if (live < MAX_SHOWN)
+            snprintf(found[live], sizeof found[live], "ipc://%s", path);
+        live++;
+    }
+    if (d != NULL)
+        closedir(d);
+    if (live == 0) {
+        if (stale > 0)
+            msg("no farm is running (no control socket in %s, only %d left by farms that "
+                "died); start one, or give --url",
+                dir, stale);
+        else
+            msg("no farm is running (no control socket in %s); start one, or give --url", dir);
+        return EXIT_UNREACHABLE;
+    }
+    if (live > 1) {
+        fprintf(stderr, "farmctl: several farms are running: ");
+        for (int k = 0; k < live && k < MAX_SHOWN; k++)
+            fprintf(stderr, "%s%s", k ? ", " : "", found[k]);
+        fprintf(stderr, "%s; choose one with --url\n", live > MAX_SHOWN ? ", ..." : "");
+        return EXIT_USAGE;
+    }
+    snprintf(url, size, "%s", found[0]);
+    o->url_from = "";
+    return EXIT_OK;
+}
+
+/* ---- sockets ---- */
+
+static void say_unreachable(const char *url, double timeout, const options *o) {
+    const char *hint = "";
+    if (strncmp(url, "tls+", 4) == 0 && o->tls_ca == NULL)
+        hint = "; for tls+tcp:// give --tls-ca with the farm's certificate";
+    msg("nothing answered at %s%s within %g s: is farm running there? (farm prints its control "
+        "URL when it starts: \"farm: control URL ...\")%s",
+        url, o->url_from ? o->url_from : "", timeout, hint);
+}
+
+/* An IPv4 or IPv6 address rather than a host name. */
+static int is_address(const char *host) {
+    if (strchr(host, ':') != NULL)
+        return 1; /* IPv6 */
+    for (const char *p = host; *p; p++)
+        if ((*p < '0' || *p > '9') && *p != '.')
+            return 0;
+    return host[0] != '\0';
+}
+
+/* Dials url on s without waiting for the connection (NNG keeps trying in the background;
+ * the caller's receive timeout bounds the wait). */
+static int dial(nng_socket s, const char *url, const options *o) {
+    nng_dialer d;
+    int rv = nng_dialer_create(&d, s, url);
+    nng_tls_config *tls = NULL;
+    if (rv == 0 && strncmp(url, "tls+", 4) == 0 && o->tls_ca != NULL) {
+        nng_url *u = NULL;
+        rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT);
+        if (rv == 0)
+            rv = nng_tls_config_ca_file(tls, o->tls_ca);
+        /* The certificate's name is checked against a host name; Debian's mbed TLS cannot
+         * match an address (127.0.0.1), so for one only the chain to --tls-ca is checked. */
+        if (rv == 0 && (rv = nng_url_parse(&u, url)) == 0) {
+            if (!is_address(u->u_hostname))
+                rv = nng_tls_config_server_name(tls, u->u_hostname);
+            nng_url_free(u);
+        }
+        if (rv == 0)
+            rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
+        if (tls != NULL)
+            nng_tls_config_free(tls); /* the dialer holds its own reference */
+        if (rv != 0) {
+            msg("--tls-ca %s: %s", o->tls_ca, nng_strerror(rv));
+            return EXIT_USAGE;
+        }
+    }
+    if (rv == 0)
+        rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        msg("cannot use %s: %s (a URL is like ipc:///path, tcp://127.0.0.1:5555 or "
+            "ws://127.0.0.1:5556/farm)",
+            url, nng_strerror(rv));
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static nng_duration ms_until(double deadline) {
+    double left = deadline - now_s();
+    return left <= 0 ? 1 : (nng_duration)(left * 1000 + 1);
+}
+
+/* Sends text to the farm at url and waits (at most timeout seconds in all) for the reply,
+ * which the caller frees with nng_free(*reply, *reply_len). */
+static int request(const char *url, const char *text, size_t len, double timeout, const options *o,
+                   char **reply, size_t *reply_len) {
+    nng_socket s;
+    int rv = nng_req0_open(&s);
+    if (rv != 0) {
+        msg("cannot open a request socket: %s", nng_strerror(rv));
+        return EXIT_UNREACHABLE;
+    }
+    const double deadline = now_s() + timeout;
+    int status = dial(s, url, o);
+    if (status == EXIT_OK) {
+        nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, ms_until(deadline));
+        rv = nng_send(s, (void *)text, len, 0);
+        if (rv == 0) {
+            nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, ms_until(deadline));
+            rv = nng_recv(s, reply, reply_len, NNG_FLAG_ALLOC);
+        }
+        if (rv == NNG_ETIMEDOUT) {
+            say_unreachable(url, timeout, o);
+            status = EXIT_UNREACHABLE;
+        } else if (rv != 0) {
+            msg("%s: %s", url, nng_strerror(rv));
+            status = EXIT_UNREACHABLE;
+        }
+    }
+    /* No nng_close: see the note at the top; the socket goes when farmctl exits. */
+    return status;
+}
+
+/* ---- one request ---- */
+
+static int run_request(options *o, int argc, char **argv) {
+    size_t len = 0;
+    for (int k = 0; k < argc; k++)
+        len += strlen(argv[k]) + 1;
+    if (len - 1 > REQUEST_MAX)
+        return usage_error("the request is %zu bytes; farm takes at most %d", len - 1, REQUEST_MAX);
+    for (int k = 1; k < argc; k++)
+        if (strncmp(argv[k], "--", 2) == 0 && argv[k][2] != '\0')
+            return usage_error("'%s' after the command: farmctl's options go before it, as "
+                               "in farmctl --url URL %s ...",
+                               argv[k], argv[0]);
+    char *text = malloc(len);
+    if (text == NULL) {
+        msg("out of memory");
+        return EXIT_REFUSED;
+    }
+    char *p = text;
+    for (int k = 0; k < argc; k++) {
+        size_t n = strlen(argv[k]);
+        memcpy(p, argv[k], n);
+        p += n;
+        *p++ = k + 1 < argc ? ' ' : '\0';
+    }
+    char url[URL_MAX];
+    int status = find_control_url(o, url, sizeof url);
+    char *reply = NULL;
+    size_t reply_len = 0;
+    if (status == EXIT_OK)
+        status = request(url, text, len - 1, o->timeout, o, &reply, &reply_len);
+    free(text);
+    if (status != EXIT_OK)
+        return status;
+
+    fwrite(reply, 1, reply_len, stdout);
+    if (reply_len == 0 || reply[reply_len - 1] != '\n')
+        fputc('\n', stdout);
+    fflush(stdout);
+    cJSON *root = cJSON_ParseWithLength(reply, reply_len);
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
+    if (cJSON_IsTrue(ok)) {
+        status = EXIT_OK;
+    } else if (cJSON_IsFalse(ok)) {
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
+        msg("%s", cJSON_IsString(err) ? err->valuestring : "the farm refused the request");
+        status = EXIT_REFUSED;
+    } else {
+        msg("the reply from %s is not a farm reply (no \"ok\" in a JSON object)", url);
+        status = EXIT_REFUSED;
+    }
+    cJSON_Delete(root);
+    nng_free(reply, reply_len);
+    return status;
+}
+
+/* ---- watch ---- */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) {
+    stop_signal = sig;
+}
+
+static double num(const cJSON *obj, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1.0;
+}
+
+static const char *str(const cJSON *obj, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(v) ? v->valuestring : "?";
+}
+
+/* [#####.....] for a fraction; full (and '>' at the end) beyond 1 */
+static void bar(FILE *f, double frac, int width) {
+    int n = frac <= 0 ? 0 : frac >= 1 ? width : (int)(frac * width + 0.5);
+    fputc('[', f);
+    for (int k = 0; k < width; k++)
+        fputc(k < n ? '#' : '.', f);
+    fputc(frac > 1 ? '>' : ']', f);
+}
+
+typedef struct view {
+    const char *url;
+    int tty;
+    double ring_blocks; /* from status, when known; else < 0 */
+} view;
+
+/* One frame of the live view from one telemetry object, into f. Lines end with ESC[K on a
+ * terminal so a shorter frame leaves no remnants of the one before. */
+static void draw(FILE *f, const view *v, const cJSON *root) {
+    const char *eol = v->tty ? "\033[K\n" : "\n";
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "stream");
+    const cJSON *cb = cJSON_GetObjectItemCaseSensitive(s, "callback_us");
+    const cJSON *ws = cJSON_GetObjectItemCaseSensitive(root, "workers");
+    char when[32] = "";
+    double t = num(root, "time");
+    if (t > 0) {
+        time_t tt = (time_t)t;
+        struct tm tm;
+        if (localtime_r(&tt, &tm) != NULL)
+            strftime(when, sizeof when, "%H:%M:%S", &tm);
+    }
+    fprintf(f, "farm %s   %s%s%s", v->url, when, v->tty ? "   (Ctrl-C to leave)" : "", eol);
+    fprintf(f, "%s", eol);
+    fprintf(f,
+            "stream    %.1f s   callbacks %.0f   underflows %.0f   late blocks %.0f   "
+            "clipped %.0f   cpu load %.1f%%",
+            num(s, "seconds"), num(s, "callbacks"), num(s, "underflows"), num(s, "late_blocks"),
+            num(s, "clipped"), 100 * num(s, "cpu_load"));
+    double dropped = num(s, "record_dropped");
+    if (dropped > 0)
+        fprintf(f, "   record dropped %.0f", dropped);
+    fprintf(f, "%s", eol);
+    double period = num(cb, "period");
+    fprintf(f, "callback  median %.1f us   p99 %.1f us   max %.1f us   of a %.1f us period",
+            num(cb, "median"), num(cb, "p99"), num(cb, "max"), period);
+    if (period > 0)
+        fprintf(f, "   (p99 %.1f%%)", 100 * num(cb, "p99") / period);
+    fprintf(f, "%s", eol);
+    fprintf(f, "%s", eol);
+    fprintf(f,
+            "worker  pid       cpu  state     load                          peak      late  "
+            "ring  playing%s",
+            eol);
+    const cJSON *w;
+    cJSON_ArrayForEach(w, ws) {
+        double load = num(w, "load"), fill = num(w, "lowest_ring_fill");
+        fprintf(f, "%6.0f  %-8.0f  %3.0f  %-8s  ", num(w, "id"), num(w, "pid"), num(w, "cpu"),
+                str(w, "state"));
+        bar(f, load, 20);
+        fprintf(f, " %5.1f%%   %5.1f%%  %6.0f  ", 100 * load, 100 * num(w, "load_peak"),
+                num(w, "late_blocks"));
+        if (fill < 0)
+            fprintf(f, "%4s", "-");
+        else if (v->ring_blocks > 0)
+            fprintf(f, "%2.0f/%-2.0f", fill, v->ring_blocks);
+        else
+            fprintf(f, "%4.0f", fill);
+        fprintf(f, "  %.0f/%.0f%s", num(w, "voices_playing"), num(w, "voices"), eol);
+    }
+}
+
+/* The telemetry URL from the farm itself: config.telemetry of a status reply. */
+static int telemetry_from_status(options *o, char *url, size_t size, double *ring_blocks) {
+    char control[URL_MAX];
+    int status = find_control_url(o, control, sizeof control);
+    if (status != EXIT_OK)
+        return status;
+    char *reply = NULL;
+    size_t reply_len = 0;
+    status = request(control, "status", 6, o->timeout, o, &reply, &reply_len);
+    if (status != EXIT_OK)
+        return status;
+    cJSON *root = cJSON_ParseWithLength(reply, reply_len);
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(root, "config");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "telemetry");
+    if (cJSON_IsString(t)) {
+        snprintf(url, size, "%s", t->valuestring);
+        *ring_blocks = num(cfg, "ring_blocks");
+    } else {
+        msg("the status reply from %s names no telemetry URL; give --telemetry", control);
+        status = EXIT_REFUSED;
+    }
+    cJSON_Delete(root);
+    nng_free(reply, reply_len);
+    return status;
+}
+
+static int run_watch(options *o, int argc, char **argv) {
+    const char *telemetry = NULL;
+    int once = 0;
+    double timeout = o->timeout_given ? o->timeout : 3.0;
+    for (int i = 1; i < argc; i++) {
+        const char *value;
+        int m;
+        if (strcmp(argv[i], "--once") == 0) {
+            once = 1;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if ((m = option_value(argc, argv, &i, "--telemetry", &value)) != 0) {
+            if (m < 0)
+                return EXIT_USAGE;
+            telemetry = value;
+        } else if ((m = option_value(argc, argv, &i, "--url", &value)) != 0) {
+            if (m < 0)
+                return EXIT_USAGE;
+            o->url = value;
+        } else if ((m = option_value(argc, argv, &i, "--timeout", &value)) != 0) {
+            if (m < 0 || parse_seconds("--timeout", value, &timeout) != EXIT_OK)
+                return EXIT_USAGE;
+        } else if ((m = option_value(argc, argv, &i, "--tls-ca", &value)) != 0) {
+            if (m < 0)
+                return EXIT_USAGE;
+            o->tls_ca = value;
+        } else {
+            return usage_error("watch: unknown option '%s'", argv[i]);
+        }
+    }
+    char url[URL_MAX];
+    view v = {.url = url, .tty = !once && isatty(STDOUT_FILENO), .ring_blocks = -1};
+    if (telemetry != NULL) {
+        snprintf(url, sizeof url, "%s", telemetry);
+    } else {
+        int status = telemetry_from_status(o, url, sizeof url, &v.ring_blocks);
+        if (status != EXIT_OK)
+            return status;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    nng_socket s;
+    int rv = nng_sub0_open(&s);
+    if (rv != 0) {
+        msg("cannot open a subscriber socket: %s", nng_strerror(rv));
+        return EXIT_UNREACHABLE;
+    }
+    int status = EXIT_OK;
+    if ((rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "stats ", 6)) != 0) {
+        msg("cannot subscribe: %s", nng_strerror(rv));
+        status = EXIT_UNREACHABLE;
+    }
+    if (status == EXIT_OK)
+        status = dial(s, url, o);
+    if (status == EXIT_OK && v.tty)
+        printf("\033[H\033[2Jwaiting for telemetry from %s ...\033[K\n", url);
+    fflush(stdout);
+    double deadline = now_s() + timeout;
+    int frames = 0;
+    while (status == EXIT_OK && !stop_signal) {
+        double left = deadline - now_s();
+        if (left <= 0) {
+            if (frames == 0)
+                msg("no telemetry from %s within %g s: is farm running there? (farm prints "
+                    "its telemetry URL when it starts; a farm with a low --telemetry-rate "
+                    "needs a longer --timeout)",
+                    url, timeout);
+            else
+                msg("the telemetry from %s stopped: nothing for %g s (did the farm stop?)", url,
+                    timeout);
+            status = EXIT_UNREACHABLE;
+            break;
+        }
+        /* short waits, so Ctrl-C is noticed within a tenth of a second */
+        nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, left > 0.1 ? 100 : (nng_duration)(left * 1000) + 1);
+        char *buf = NULL;
+        size_t len = 0;
+        rv = nng_recv(s, &buf, &len, NNG_FLAG_ALLOC);
+        if (rv == NNG_ETIMEDOUT)
+            continue;
+        if (rv != 0) {
+            msg("%s: %s", url, nng_strerror(rv));
+            status = EXIT_UNREACHABLE;
+            break;
+        }
+        cJSON *root = len > 6 ? cJSON_ParseWithLength(buf + 6, len - 6) : NULL;
+        nng_free(buf, len);
+        if (!cJSON_IsObject(root)) {
+            cJSON_Delete(root);
+            continue; /* not a stats message: wait for the next */
+        }
+        deadline = now_s() + timeout;
+        char *frame = NULL;
+        size_t frame_len = 0;
+        FILE *f = open_memstream(&frame, &frame_len);
+        if (f != NULL) {
+            if (v.tty)
+                fputs("\033[H", f);
+            else if (frames > 0)
+                fputc('\n', f);
+            draw(f, &v, root);
+            if (v.tty)
+                fputs("\033[J", f);
+            fclose(f);
+            fwrite(frame, 1, frame_len, stdout); /* the whole frame at once: no flicker */
+            fflush(stdout);
+            free(frame);
+        }
+        cJSON_Delete(root);
+        frames++;
+        if (once)
+            break;
+    }
+    if (ferror(stdout)) {
+        msg("cannot write to stdout");
+        return EXIT_REFUSED;
+    }
+    return status;
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv) {
+    options o = {.timeout = 2.0};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *value;
+        int m;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        } else if ((m = option_value(argc, argv, &i, "--url", &value)) != 0) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (value[0] == '\0')
+                return usage_error("--url needs a URL, like ipc:///path or tcp://127.0.0.1:5555");
+            o.url = value;
+        } else if ((m = option_value(argc, argv, &i, "--timeout", &value)) != 0) {
+            if (m < 0 || parse_seconds("--timeout", value, &o.timeout) != EXIT_OK)
+                return EXIT_USAGE;
+            o.timeout_given = 1;
+        } else if ((m = option_value(argc, argv, &i, "--tls-ca", &value)) != 0) {
+            if (m < 0)
+                return EXIT_USAGE;
+            o.tls_ca = value;
+        } else {
+            return usage_error("unknown option '%s'", argv[i]);
+        }
+    }
+    if (i >= argc)
+        return usage_error("no command given (for example: farmctl status)");
+    if (strcmp(argv[i], "watch") == 0)
+        return run_watch(&o, argc - i, argv + i);
+    return run_request(&o, argc - i, argv + i);
+}
