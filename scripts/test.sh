@@ -29,6 +29,6 @@ files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path
 clang-format --dry-run --Werror $files
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
   --suppress=missingIncludeSystem -I dsp -I shm -I worker -I coordinator \
-  dsp shm worker coordinator
+  dsp shm worker coordinator ctl bench
 
 step "all tests passed"

@@ -34,11 +34,7 @@ static void teardown(void) {
 TestSuite(control, .init = setup, .fini = teardown, .timeout = 60);
 
 static const char *path_in(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
+    return tu_path(dir, name);
 }
 
 typedef struct farm {

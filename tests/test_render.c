@@ -27,23 +27,11 @@ static void teardown(void) {
 }
 
 static const char *path_in(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
+    return tu_path(dir, name);
 }
 
-/* Files in the test's directory (the farm's own temporaries included). */
 static int files_in_dir(void) {
-    int n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
+    return tu_files_in(dir);
 }
 
 static void assert_nothing_left(const tu_run *r) {

@@ -10,6 +10,10 @@
 /* A fresh directory per test (Criterion runs tests in parallel); removed by tu_rmdir. */
 void tu_tmpdir(char *out, size_t size);
 void tu_rmdir(const char *dir);
+/* dir/name, in one of 4 rotating buffers (valid until the 4th next call). */
+const char *tu_path(const char *dir, const char *name);
+/* Files in dir, not counting the hidden ones the helpers use for farm's output. */
+int tu_files_in(const char *dir);
 
 typedef struct tu_run {
     int status;      /* exit status, or 128 + signal */
