@@ -37,6 +37,7 @@ static void without_jack(void) {
 }
 
 static void cleanup(void) {
+    tu_farm_cleanup();
     if (jackd_pid > 0)
         tu_jackd_stop(jackd_pid);
     tu_rmdir(dir);

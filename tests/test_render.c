@@ -23,6 +23,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
+    tu_farm_cleanup();
     tu_rmdir(dir);
 }
 

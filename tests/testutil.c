@@ -72,6 +72,24 @@ static void slurp(const char *path, char *buf, size_t size) {
 
 const char *const *tu_prefix;
 
+/* farms started and not yet waited for, so a failed test still stops them */
+static pid_t started[32];
+static int n_started;
+
+static void forget(pid_t pid) {
+    for (int i = 0; i < n_started; i++)
+        if (started[i] == pid)
+            started[i] = started[--n_started];
+}
+
+void tu_farm_cleanup(void) {
+    for (int i = 0; i < n_started; i++) {
+        kill(started[i], SIGKILL); /* its workers follow by PR_SET_PDEATHSIG */
+        waitpid(started[i], NULL, 0);
+    }
+    n_started = 0;
+}
+
 pid_t tu_farm_start(tu_run *r, const char *dir, const char *const *args, const char *const *env) {
     static int counter;
     snprintf(r->tag, sizeof r->tag, "farmtest-%ld-%d-%ld", (long)getpid(), counter++,
@@ -120,6 +138,8 @@ pid_t tu_farm_start(tu_run *r, const char *dir, const char *const *args, const c
         fprintf(stderr, "cannot start %s: %s\n", FARM_BIN, strerror(rv));
         abort();
     }
+    if (n_started < 32)
+        started[n_started++] = pid;
     return pid;
 }
 
@@ -127,6 +147,7 @@ void tu_farm_wait(tu_run *r, pid_t pid, const char *dir) {
     int status;
     while (waitpid(pid, &status, 0) < 0)
         ;
+    forget(pid);
     r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     char out[4200], err[4200];
     snprintf(out, sizeof out, "%s/.stdout", dir);

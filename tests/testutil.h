@@ -31,6 +31,9 @@ void tu_farm(tu_run *r, const char *const *args, const char *const *env);
 /* Starts farm without waiting; returns its pid. Output goes to files in dir. */
 pid_t tu_farm_start(tu_run *r, const char *dir, const char *const *args, const char *const *env);
 void tu_farm_wait(tu_run *r, pid_t pid, const char *dir);
+/* Kills every farm this test started and has not waited for (with its workers): call it from
+ * each suite's .fini, which Criterion runs after a failed assertion too. */
+void tu_farm_cleanup(void);
 
 /* Processes whose environment carries tag; the first pid found in *first (0 if none). */
 int tu_count_tagged(const char *tag, pid_t *first);
