@@ -74,6 +74,7 @@ typedef struct farm_options {
     const char *tls_cert, *tls_key;
     uint32_t test_slow_worker; /* 1 + index; test hook */
     uint32_t test_slow_us;
+    uint32_t test_slow_record_us; /* test hook: the recorder sleeps this long per block */
 } farm_options;
 
 /* Fills defaults for mode, parses argv (argv[0] is the subcommand or program name),

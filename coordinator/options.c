@@ -117,6 +117,7 @@ void farm_play_usage(FILE *to) {
     fputs(voice_help, to);
     fputs("\n"
           "      --test-slow-worker K:US  (tests) worker K sleeps US microseconds every block\n"
+          "      --test-slow-record US    (tests) the recorder sleeps US microseconds per block\n"
           "  -h, --help              this text\n"
           "\n"
           "Exit status: 0 done, 1 failed while running, 2 bad input (nothing started),\n"
@@ -214,6 +215,7 @@ enum {
     OPT_NO_MLOCK,
     OPT_NULL_SINK,
     OPT_TEST_SLOW,
+    OPT_TEST_SLOW_RECORD,
     OPT_CONTROL,
     OPT_TELEMETRY,
     OPT_LISTEN_ANYWHERE,
@@ -232,6 +234,7 @@ static const struct option all_options[] = {
     {"no-mlock", no_argument, NULL, OPT_NO_MLOCK},
     {"null-sink", no_argument, NULL, OPT_NULL_SINK},
     {"test-slow-worker", required_argument, NULL, OPT_TEST_SLOW},
+    {"test-slow-record", required_argument, NULL, OPT_TEST_SLOW_RECORD},
     {"control", required_argument, NULL, OPT_CONTROL},
     {"telemetry", required_argument, NULL, OPT_TELEMETRY},
     {"listen-anywhere", no_argument, NULL, OPT_LISTEN_ANYWHERE},
@@ -280,9 +283,9 @@ static const char *option_name(int ch, char *buf, size_t size) {
 static int play_only(int ch) {
     return ch == OPT_HOST || ch == OPT_DEVICE || ch == OPT_LATENCY || ch == OPT_RECORD ||
            ch == OPT_RT_PRIORITY || ch == OPT_NO_MLOCK || ch == OPT_NULL_SINK ||
-           ch == OPT_TEST_SLOW || ch == 'v' || ch == OPT_CONTROL || ch == OPT_TELEMETRY ||
-           ch == OPT_LISTEN_ANYWHERE || ch == OPT_TELEMETRY_RATE || ch == OPT_TLS_CERT ||
-           ch == OPT_TLS_KEY;
+           ch == OPT_TEST_SLOW || ch == OPT_TEST_SLOW_RECORD || ch == 'v' || ch == OPT_CONTROL ||
+           ch == OPT_TELEMETRY || ch == OPT_LISTEN_ANYWHERE || ch == OPT_TELEMETRY_RATE ||
+           ch == OPT_TLS_CERT || ch == OPT_TLS_KEY;
 }
 
 static int render_only(int ch) {
@@ -445,6 +448,9 @@ int farm_parse_options(farm_mode mode, int argc, char **argv, farm_options *o) {
             break;
         case OPT_TLS_KEY:
             o->tls_key = optarg;
+            break;
+        case OPT_TEST_SLOW_RECORD:
+            rv = parse_u32("--test-slow-record", optarg, 0, 10000000, &o->test_slow_record_us);
             break;
         case OPT_TEST_SLOW: {
             unsigned k, us;

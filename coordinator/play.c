@@ -18,6 +18,7 @@
 #define RECORD_SECONDS 4.0 /* how far the disk may fall behind before frames are dropped */
 
 typedef struct recorder {
+    uint32_t slow_us; /* test hook: a disk that falls behind */
     farm_outfile file;
     void *mem;
     shm_ring *ring;
@@ -44,6 +45,11 @@ static void *recorder_main(void *arg) {
         }
         if (r->rv == FARM_OK)
             r->rv = farm_outfile_write(&r->file, slot, r->frames_per_slot);
+        if (r->slow_us && !atomic_load_explicit(&r->done, memory_order_relaxed)) {
+            struct timespec ts = {(time_t)(r->slow_us / 1000000u),
+                                  (long)(r->slow_us % 1000000u) * 1000};
+            nanosleep(&ts, NULL);
+        }
         shm_ring_release(r->ring);
     }
     return NULL;
@@ -72,6 +78,7 @@ static int recorder_open(recorder *r, const farm_options *o) {
     r->ring = r->mem;
     shm_ring_init(r->ring, header, slots, slot_bytes);
     r->frames_per_slot = o->buffer_frames;
+    r->slow_us = o->test_slow_record_us;
     return FARM_OK;
 }
 

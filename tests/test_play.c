@@ -361,3 +361,34 @@ Test(nodevice, verbose_prints_a_status_line_every_second) {
     cr_assert(lines >= 3 && lines <= 4, "%d status lines in 3.5 s: %s", lines, r.err);
     cr_assert(strstr(r.err, "underflows") != NULL && strstr(r.err, "load") != NULL, "%s", r.err);
 }
+
+Test(nodevice, a_disk_that_falls_behind_loses_counted_frames_and_never_stalls_the_stream,
+     .timeout = 90) {
+    tu_run r;
+    const char *rec = path_in("slowdisk.wav");
+    /* the recorder's ring holds 5.5 s; one that takes 40 ms per 5.3 ms block fills it */
+    double wall =
+        play(&r,
+             (const char *[]){"--workers", "2", "--voices", "50", "--duration", "7", "--record",
+                              rec, "--test-slow-record", "40000", "--ring-blocks", "16", NULL},
+             alsa_none);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_lt(wall, 10, "the stream kept its pace: 7 s took %.1f s", wall);
+    /* "recorded 7.02 s to FILE (N frames dropped)": N is the number before the words */
+    const char *d = strstr(r.out, "frames dropped");
+    cr_assert_not_null(d, "%s", r.out);
+    while (d > r.out && d[-1] == ' ')
+        d--;
+    while (d > r.out && d[-1] >= '0' && d[-1] <= '9')
+        d--;
+    double dropped = strtod(d, NULL);
+    cr_assert_gt(dropped, 0, "the drops are counted: %s", r.out);
+    cr_assert_eq(tu_number_after(r.out, "late blocks "), 0, "%s", r.out);
+    double callbacks = tu_number_after(r.out, "callbacks ");
+    tu_audio a;
+    cr_assert_eq(tu_read(rec, &a), 0);
+    /* what was written plus what was dropped is what was played */
+    cr_assert_eq((double)a.frames + dropped, callbacks * 256, "%lld + %g vs %g callbacks",
+                 (long long)a.frames, dropped, callbacks);
+    tu_audio_free(&a);
+}
