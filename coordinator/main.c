@@ -53,6 +53,10 @@ int main(int argc, char **argv) {
             farm_usage(stdout);
         return 0;
     }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("farm %s (kernel %s)\n", FARM_VERSION, dsp_isa());
+        return 0;
+    }
     if (strcmp(cmd, "devices") == 0)
         return finish(farm_devices(argc - 1, argv + 1));
     if (strcmp(cmd, "probe") == 0)
@@ -69,10 +73,6 @@ int main(int argc, char **argv) {
             return finish(rv);
         farm_install_signal_handlers();
         return finish(farm_play(&opt));
-    }
-    if (strcmp(cmd, "--version") == 0) {
-        printf("farm %s (kernel %s)\n", FARM_VERSION, dsp_isa());
-        return 0;
     }
     if (strcmp(cmd, "render") == 0) {
         farm_options opt;

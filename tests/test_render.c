@@ -407,6 +407,9 @@ Test(render, help_teaches_every_option) {
                                  "--seed",         "--format",   "--sample-type"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         cr_expect(strstr(r.out, opts[i]) != NULL, "help lacks %s", opts[i]);
+    tu_farm(&r, (const char *[]){"--version", NULL}, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strncmp(r.out, "farm ", 5) == 0 && strstr(r.out, "kernel") != NULL, "%s", r.out);
     tu_farm(&r, (const char *[]){"frobnicate", NULL}, NULL);
     cr_assert_eq(r.status, 2);
     cr_assert_eq(tu_lines(r.err), 1, "%s", r.err);
