@@ -5,7 +5,9 @@
  * with an error reply, never met by allocating. See CONTROL.md for the protocol. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -41,6 +43,27 @@ struct farm_control {
 
 /* ---- URLs: private by default, the network only when asked ---- */
 
+/* A farm killed with SIGKILL cannot remove its sockets; the next one clears what dead farms
+ * left (PID.control, PID.telemetry whose PID is gone). */
+static void remove_stale_sockets(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (pid <= 0 || (strcmp(end, ".control") != 0 && strcmp(end, ".telemetry") != 0))
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
 static int runtime_dir(char *out, size_t size) {
     const char *xdg = getenv("XDG_RUNTIME_DIR");
     if (xdg != NULL && xdg[0] == '/')
@@ -53,6 +76,7 @@ static int runtime_dir(char *out, size_t size) {
     if (lstat(out, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
         (st.st_mode & 077) != 0)
         return farm_fail(FARM_EFAIL, "%s must be a directory that only you can enter", out);
+    remove_stale_sockets(out);
     return FARM_OK;
 }
 

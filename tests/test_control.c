@@ -437,6 +437,16 @@ Test(control, sockets_are_private_by_default_and_the_network_needs_consent) {
     cr_assert_eq(st.st_mode & 0777, 0700, "%s is mode %o", d, st.st_mode & 0777);
     farm_down(&f);
 
+    /* what a farm killed by SIGKILL left behind is cleared by the next */
+    char stale[1200];
+    snprintf(stale, sizeof stale, "%s/999999999.control", d);
+    FILE *sf = fopen(stale, "w");
+    cr_assert_not_null(sf);
+    fclose(sf);
+    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "1", NULL});
+    cr_assert_neq(access(stale, F_OK), 0, "the stale socket file was removed");
+    farm_down(&f);
+
     tu_run r;
     const char *env[] = {"ALSA_CONFIG_PATH=" FARM_TESTS_DIR "/alsa-none.conf", NULL};
     tu_farm(&r,
