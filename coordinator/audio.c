@@ -481,14 +481,21 @@ static int parse_listing_args(int argc, char **argv, const char *cmd, int *json,
     return FARM_OK;
 }
 
-static int print_json(cJSON *root) {
-    char *text = cJSON_Print(root);
+/* Ends a listing: the JSON document when asked for (the text was printed along the way), and
+ * PortAudio. Takes root. */
+static int finish_listing(int json, cJSON *root) {
+    int rv = FARM_OK;
+    if (json) {
+        char *text = cJSON_Print(root);
+        if (text == NULL)
+            rv = farm_fail(FARM_EFAIL, "out of memory");
+        else
+            puts(text);
+        free(text);
+    }
     cJSON_Delete(root);
-    if (text == NULL)
-        return farm_fail(FARM_EFAIL, "out of memory");
-    puts(text);
-    free(text);
-    return FARM_OK;
+    pa_end();
+    return rv;
 }
 
 int farm_devices(int argc, char **argv) {
@@ -555,12 +562,7 @@ int farm_devices(int argc, char **argv) {
     }
     if (!json && Pa_GetDeviceCount() == 0)
         printf("  (none: farm would play into its null sink)\n");
-    if (json)
-        rv = print_json(root);
-    else
-        cJSON_Delete(root);
-    pa_end();
-    return rv;
+    return finish_listing(json, root);
 }
 
 static const char *try_open(PaDeviceIndex in, PaDeviceIndex out, uint32_t sr, uint32_t frames,
@@ -648,10 +650,5 @@ int farm_probe(int argc, char **argv) {
     }
     if (!json && Pa_GetHostApiCount() == 0)
         printf("  (no host APIs)\n");
-    if (json)
-        rv = print_json(root);
-    else
-        cJSON_Delete(root);
-    pa_end();
-    return rv;
+    return finish_listing(json, root);
 }
