@@ -39,6 +39,8 @@ struct dsp_bank {
     float *acc;         /* [frame][channel][kernel width] */
     uint8_t *group_active;
     uint32_t voices, groups, channels, max_frames;
+    uint32_t playing; /* voices playing or fading out, kept as they change: the render loop
+                         reports it every block and must not count */
     double sample_rate;
     const dsp_kernel *kernel;
     void *arena;
@@ -284,6 +286,7 @@ static void gain_ramp_to(dsp_bank *b, uint32_t v, const float *target, uint32_t 
     if (ramp == 0 && c->stopping) {
         c->stopping = 0;
         c->playing = 0;
+        b->playing--;
     }
 }
 
@@ -376,6 +379,7 @@ void dsp_voice_play(dsp_bank *b, uint32_t v, uint32_t ramp) {
         b->soa.fb[v] = c->fb_target;
         b->soa.dfb[v] = 0;
         c->left_fb = 0;
+        b->playing++;
     }
     c->playing = 1;
     c->stopping = 0;
@@ -399,10 +403,7 @@ int dsp_voice_playing(const dsp_bank *b, uint32_t v) {
 }
 
 uint32_t dsp_bank_playing(const dsp_bank *b) {
-    uint32_t n = 0;
-    for (uint32_t v = 0; v < b->voices; v++)
-        n += b->ctl[v].playing;
-    return n;
+    return b->playing;
 }
 
 /* ---- rendering ---- */
@@ -466,6 +467,7 @@ static void segment_end(dsp_bank *b, uint32_t g, uint32_t m) {
             if (c->stopping) {
                 c->stopping = 0;
                 c->playing = 0;
+                b->playing--;
             }
         }
         any |= c->playing;
