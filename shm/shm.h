@@ -54,7 +54,6 @@ typedef enum shm_op {
     SHM_OP_SET_PHASE,
     SHM_OP_VOICE_PLAY,
     SHM_OP_VOICE_STOP,
-    SHM_OP_QUIT, /* finish the current block, then exit */
 } shm_op;
 
 typedef struct shm_cmd {

@@ -49,8 +49,6 @@ static void apply(dsp_bank *bank, const shm_worker *w, const shm_cmd *c) {
         case SHM_OP_VOICE_STOP:
             dsp_voice_stop(bank, v, c->ramp_frames);
             break;
-        case SHM_OP_QUIT:
-            break;
         }
     }
 }
@@ -112,8 +110,7 @@ int worker_run(shm_region *region, uint32_t index, int cpu) {
     atomic_store_explicit(&w->state, SHM_WORKER_RUNNING, memory_order_release);
     const uint64_t wait_ns = 50u * 1000u * 1000u; /* how soon quit or a dead parent is noticed */
     uint64_t blocks = 0;
-    int quitting = 0;
-    while (!quitting && !atomic_load_explicit(&h->quit, memory_order_acquire)) {
+    while (!atomic_load_explicit(&h->quit, memory_order_acquire)) {
         atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
         if (cfg->block_limit != 0 && blocks >= cfg->block_limit)
             break;
@@ -125,8 +122,6 @@ int worker_run(shm_region *region, uint32_t index, int cpu) {
         uint64_t t0 = shm_now_ns();
         shm_cmd c;
         while (shm_cmd_pop(w, region->base, &c)) {
-            if (c.op == SHM_OP_QUIT)
-                quitting = 1;
             apply(bank, w, &c);
             atomic_store_explicit(&w->last_cmd_block,
                                   atomic_load_explicit(&w->audio.write, memory_order_relaxed),

@@ -11,7 +11,7 @@
  * global index), sets its state to RUNNING and renders ahead until its ring is full, then sleeps on
  * the ring's futex (with a deadline, so it notices quit and a dead parent).
  * - Commands from its command ring apply at the start of the next block it renders.
- * - It exits 0 after the header's quit flag, a QUIT command, or block_limit blocks; 1 when it
+ * - It exits 0 after the header's quit flag or block_limit blocks; 1 when it
  *   could not set itself up (state FAILED, reason on stderr).
  * - The render loop allocates nothing, takes no lock and does no I/O.
  */
