@@ -138,7 +138,7 @@ static int case_create(bench_case *c, const char *isa, uint32_t voices) {
     c->name = isa;
     /* The bank takes its kernel when created, so forcing is only needed around the create. */
     int rv = dsp_force_isa(isa);
-    if (rv == DSP_OK) {
+    if (rv == FARM_OK) {
         dsp_bank_desc d = {.voices = voices,
                            .channels = CHANNELS,
                            .sample_rate = SAMPLE_RATE,
@@ -146,8 +146,9 @@ static int case_create(bench_case *c, const char *isa, uint32_t voices) {
         rv = dsp_bank_create(&d, &c->bank);
     }
     dsp_force_isa(NULL);
-    if (rv != DSP_OK) {
-        fprintf(stderr, "bench_kernel: %s bank of %u voices: %s\n", isa, voices, dsp_strerror(rv));
+    if (rv != FARM_OK) {
+        fprintf(stderr, "bench_kernel: %s bank of %u voices: %s\n", isa, voices,
+                farm_error_message());
         return -1;
     }
     for (uint32_t v = 0; v < voices; v++) {

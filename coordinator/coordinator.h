@@ -1,39 +1,31 @@
-/* coordinator — the `farm` program: parses what the user asked for, starts the workers, mixes
- * their blocks and writes (render) or plays the result.
+/* coordinator — the `farm` program: its command line, and the commands that put the modules
+ * together: render (the offline loop), play (the live session and its recorder), devices and
+ * probe.
  *
  * Contract
- * - Exit status: 0 done; 2 bad input (an option, a path, a worker that cannot start), with one
- *   line on stderr naming what was wrong and nothing left behind (no file, no process, no
- *   shared memory); 1 a failure while running (a worker died, the disk filled); 128+signal
- *   after SIGINT/SIGTERM, with the workers reaped and the output closed properly.
- * - Every function that can fail returns 0 or a farm_status code and leaves a message for
- *   farm_error_message(); main prints it once, prefixed with "farm: ".
+ * - Exit status (farm_exit_status): 0 done; 2 bad input (an option, a path, a worker that cannot
+ *   start), with one line on stderr naming what was wrong and nothing left behind (no file, no
+ *   process, no shared memory); 1 a failure while running (a worker died, the disk filled);
+ *   128+signal after SIGINT/SIGTERM, with the workers reaped and the output closed properly.
+ * - Every option is one row of the table in options.c: its name, kind, range, where it is
+ *   stored, which commands take it and its help. Defaults are filled in one place
+ *   (farm_options_defaults).
+ * - Errors as everywhere in farm (base.h); main prints the message once, prefixed "farm: ".
  */
 #ifndef FARM_COORDINATOR_H
 #define FARM_COORDINATOR_H
 
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdint.h>
-#include <sys/types.h>
+#include <stdio.h>
 
-#include "shm.h"
+#include "base.h"
 
-enum farm_status {
-    FARM_OK = 0,
-    FARM_EFAIL = 1,  /* failed while running */
-    FARM_EUSAGE = 2, /* bad input */
-};
-
-/* printf-style; keeps the first message of a failure, which names the cause. */
-int farm_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-const char *farm_error_message(void);
-void farm_error_clear(void);
-
-/* ---- options ---- */
-
-typedef enum farm_mode { FARM_RENDER, FARM_PLAY } farm_mode;
+typedef enum farm_mode {
+    FARM_PLAY = 1 << 0,
+    FARM_RENDER = 1 << 1,
+    FARM_DEVICES = 1 << 2,
+    FARM_PROBE = 1 << 3,
+} farm_mode;
 
 typedef struct farm_options {
     farm_mode mode;
@@ -48,7 +40,7 @@ typedef struct farm_options {
     uint32_t buffer_frames;
     uint32_t channels;
     uint32_t ring_blocks;
-    uint32_t oscillator; /* 0 SineLoop, 1 Sine */
+    uint32_t oscillator; /* shm_oscillator */
     double freq_min, freq_max;
     double feedback;
     double amp;
@@ -57,6 +49,7 @@ typedef struct farm_options {
     uint64_t seed;
     int quiet;
     int progress; /* -1 auto (on a terminal), 0 off, 1 on */
+    int json;     /* devices, probe */
     /* playing */
     const char *host;   /* host API name, NULL = PortAudio's default */
     const char *device; /* index or name, NULL = the host's default output */
@@ -72,195 +65,26 @@ typedef struct farm_options {
     int listen_anywhere;       /* allow tcp/ws on addresses beyond loopback */
     double telemetry_rate;     /* messages per second */
     const char *tls_cert, *tls_key;
-    uint32_t test_slow_worker; /* 1 + index; test hook */
-    uint32_t test_slow_us;
-    uint32_t test_slow_record_us; /* test hook: the recorder sleeps this long per block */
 } farm_options;
 
-/* Fills defaults for mode, parses argv (argv[0] is the subcommand or program name),
- * validates. On FARM_EUSAGE the message names the option. Returns 1 (not an error) when
- * --help was asked for. */
+void farm_options_defaults(farm_mode mode, farm_options *opt);
+/* Fills defaults for mode, parses argv (argv[0] is the subcommand or program name; options
+ * start at argv[1]), validates. FARM_EUSAGE names the option. Returns FARM_HELP_ASKED (not an
+ * error) when --help was asked for. */
+#define FARM_HELP_ASKED (-1)
 int farm_parse_options(farm_mode mode, int argc, char **argv, farm_options *opt);
-void farm_render_usage(FILE *to);
-void farm_play_usage(FILE *to);
-void farm_usage(FILE *to);
-uint32_t farm_usable_cpus(void);
+void farm_usage(farm_mode mode, FILE *to); /* one mode's options, from the table */
+void farm_overview(FILE *to);              /* farm --help */
 
-/* ---- workers ---- */
+/* The farm's shared configuration from the options; workers stop after block_limit blocks
+ * (0: never). */
+struct shm_config;
+struct shm_config farm_shm_config(const farm_options *opt, uint64_t block_limit);
 
-typedef struct farm_procs {
-    shm_region region;
-    uint32_t count;
-    pid_t pid[SHM_MAX_WORKERS];
-    int reaped[SHM_MAX_WORKERS];
-} farm_procs;
-
-/* Creates the shared region from opt and starts one farm-worker per worker, pinned round-robin
- * over the usable CPUs, then waits (bounded) until each is RUNNING. On failure everything
- * started is stopped again. block_limit: workers stop after that many blocks (0 = never). */
-int farm_procs_start(farm_procs *p, const farm_options *opt, uint64_t block_limit);
-/* Asks every worker to quit, waits a moment, kills what is left, reaps all, unmaps. Safe to
- * call twice. */
-void farm_procs_stop(farm_procs *p);
-/* Returns 0 while every worker lives; otherwise FARM_EFAIL naming the first that died. */
-int farm_procs_check(farm_procs *p);
-
-/* ---- mixing ---- */
-
-typedef struct farm_mix_stats {
-    uint64_t clipped;
-} farm_mix_stats;
-
-/* The master gain, ramping linearly towards target while left > 0 (frames). */
-typedef struct farm_gain {
-    float value, target, step;
-    uint32_t left;
-} farm_gain;
-
-/* out = limit(gain * sum of blocks[0..n-1], in that order), samples clamped to [-1, 1] and
- * counted; the gain steps once per frame. Real-time safe. */
-void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t frames,
-              uint32_t channels, farm_gain *gain, farm_mix_stats *stats);
-
-/* ---- sound files: whole or not at all ---- */
-
-typedef struct farm_outfile {
-    char path[4096];
-    char tmp[4096];
-    struct sf_private_tag *snd; /* SNDFILE, without making every includer include sndfile.h */
-    const char *type_name;      /* "float", "pcm16", "pcm24", "vorbis" */
-    uint64_t frames;
-} farm_outfile;
-
-/* Chooses the format from format (or path's extension) and sample_type, opens a temporary file
- * beside path. FARM_EUSAGE names what was wrong. */
-int farm_outfile_open(farm_outfile *f, const char *path, const char *format,
-                      const char *sample_type, uint32_t sample_rate, uint32_t channels);
-int farm_outfile_write(farm_outfile *f, const float *frames, uint64_t count);
-/* Closes; with keep renames the file into place, otherwise removes it. */
-int farm_outfile_finish(farm_outfile *f, int keep);
-
-/* ---- the real-time engine: what the audio callback runs ---- */
-
-typedef struct farm_engine {
-    shm_region *region;
-    shm_header *header;
-    uint32_t workers, channels, block_frames;
-    farm_gain gain;
-    const float **ins; /* one per worker, preallocated */
-    float *block;      /* the current mixed block */
-    float *silence;    /* a block of zeros for a late worker */
-    uint32_t pos;      /* frames of block already handed out */
-    /* fades: in at the start, out when stop is asked for */
-    _Atomic int stop_requested;
-    _Atomic int faded_out;
-    float fade, fade_step;
-    /* the thread the callbacks run on, published by the first one (pthread_self is no system
-     * call) so the main thread can read its scheduling */
-    pthread_t cb_thread;
-    _Atomic int cb_thread_known;
-    /* master gain from the control thread: target, ramp, and a sequence number that the
-     * callback acknowledges (with the stream block it started at) */
-    _Atomic uint32_t gain_target_bits; /* a float's bits */
-    _Atomic uint32_t gain_ramp_frames;
-    _Atomic uint32_t gain_seq, gain_seq_seen;
-    _Atomic uint64_t gain_block;
-    uint32_t gain_seq_applied;
-    uint64_t blocks_mixed;
-    /* recording: blocks go to a ring that a non-real-time thread drains */
-    shm_ring *rec_ring;
-    void *rec_base;
-} farm_engine;
-
-/* Allocates everything the callback will touch. rec_ring may be NULL (no recording). */
-int farm_engine_init(farm_engine *e, shm_region *region, const farm_options *o);
-void farm_engine_free(farm_engine *e);
-/* Fills out with frames interleaved frames. Real-time safe: never waits; a worker with no
- * block ready is silence and a late block. underflow: the host reported one. */
-void farm_engine_process(farm_engine *e, float *out, uint32_t frames, int underflow);
-
-/* ---- audio output: PortAudio or the null sink, one small ops table ---- */
-
-typedef struct farm_audio farm_audio;
-/* Chooses and checks the output (device, rate, channels) before anything starts; on a machine
- * with no output device, the null sink. FARM_EUSAGE names what was refused. */
-int farm_audio_open(farm_audio **out, const farm_options *o, farm_engine *e);
-int farm_audio_start(farm_audio *a);
-void farm_audio_stop(farm_audio *a);
-void farm_audio_close(farm_audio *a);
-int farm_audio_active(farm_audio *a);
-double farm_audio_cpu_load(farm_audio *a);
-const char *farm_audio_describe(farm_audio *a); /* "system (JACK Audio Connection Kit)" */
-
-int farm_devices(int argc, char **argv);
-int farm_probe(int argc, char **argv);
-
-/* ---- the control protocol (see CONTROL.md) ---- */
-
-#define FARM_REQUEST_MAX 65536 /* bytes; longer requests are refused */
-
-typedef enum farm_req_kind {
-    FARM_REQ_STATUS,
-    FARM_REQ_SET,
-    FARM_REQ_VOICE, /* voice SELECTOR play|stop, worker K play|stop */
-    FARM_REQ_GAIN,
-    FARM_REQ_QUIT,
-    FARM_REQ_HELP,
-} farm_req_kind;
-
-typedef enum farm_param {
-    FARM_PARAM_FREQ,
-    FARM_PARAM_FEEDBACK,
-    FARM_PARAM_AMP,
-    FARM_PARAM_PAN,
-} farm_param;
-
-typedef struct farm_request_limits {
-    uint32_t voices, workers, channels;
-    double sample_rate;
-} farm_request_limits;
-
-typedef struct farm_request {
-    farm_req_kind kind;
-    farm_param param;
-    uint32_t first, count; /* voices, when not whole_worker */
-    int whole_worker;
-    uint32_t worker;
-    int play;
-    double value;
-    double ramp; /* seconds; negative: the default */
-} farm_request;
-
-/* Parses one request line (len bytes, not necessarily NUL-terminated). 0 on success; -1 with a
- * one-line message in err naming what was wrong. Allocates nothing; safe on any bytes. */
-int farm_request_parse(const char *text, size_t len, const farm_request_limits *lim,
-                       farm_request *req, char *err, size_t errsize);
-
-/* ---- control over NNG (control.c) ---- */
-
-typedef struct farm_control farm_control;
-struct cJSON;
-/* Opens the REP and PUB sockets (default: ipc:// in a private directory) and their threads.
- * FARM_EUSAGE for a URL that cannot be used or would be exposed without --listen-anywhere. */
-int farm_control_start(farm_control **out, const farm_options *o, farm_procs *procs,
-                       farm_engine *engine, farm_audio *audio);
-void farm_control_stop(farm_control *c);
-int farm_control_quit_requested(const farm_control *c);
-const char *farm_control_url(const farm_control *c);
-const char *farm_control_telemetry_url(const farm_control *c);
-/* One request in, the JSON reply out (malloc'd). */
-char *farm_control_handle(farm_control *c, const char *text, size_t len);
-void farm_control_counters(farm_control *c, struct cJSON *root);
-/* The private directory for default ipc:// sockets ($XDG_RUNTIME_DIR/farm or /tmp/farm-UID). */
-int farm_control_dir(char *out, size_t size);
-
-/* ---- commands ---- */
-
+/* The commands. */
 int farm_render(const farm_options *opt);
 int farm_play(const farm_options *opt);
-
-/* Set by SIGINT/SIGTERM handlers; the loops poll it. */
-extern volatile sig_atomic_t farm_stop_signal;
-void farm_install_signal_handlers(void);
+int farm_list_devices(const farm_options *opt);
+int farm_list_probe(const farm_options *opt);
 
 #endif

@@ -1,9 +1,9 @@
 /* farm: the coordinator's entry point. See coordinator.h for the exit statuses. */
 #define _GNU_SOURCE
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "audio.h"
 #include "coordinator.h"
 #include "dsp.h"
 
@@ -11,81 +11,74 @@
 #define FARM_VERSION "0.1.0"
 #endif
 
-volatile sig_atomic_t farm_stop_signal;
-
-static void on_signal(int sig) {
-    farm_stop_signal = sig;
-}
-
-void farm_install_signal_handlers(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
+static const struct {
+    const char *name;
+    farm_mode mode;
+    int (*run)(const farm_options *opt);
+} commands[] = {
+    {"render", FARM_RENDER, farm_render},
+    {"devices", FARM_DEVICES, farm_list_devices},
+    {"probe", FARM_PROBE, farm_list_probe},
+    {"play", FARM_PLAY, farm_play},
+};
 
 static int finish(int rv) {
     if (rv != FARM_OK) {
         fprintf(stderr, "farm: %s\n", farm_error_message());
-        return rv;
+        return farm_exit_status(rv);
     }
     if (farm_stop_signal)
         return 128 + farm_stop_signal;
     return 0;
 }
 
+/* farm help [COMMAND] */
+static int help(int argc, char **argv) {
+    if (argc < 3) {
+        farm_overview(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[2], commands[i].name) == 0) {
+            farm_usage(commands[i].mode, stdout);
+            return 0;
+        }
+    return finish(
+        farm_fail(FARM_EUSAGE, "help: no command '%s' (play, render, devices or probe)", argv[2]));
+}
+
+/* argv[0] stands for the command: options start at argv[1]. */
+static int run(farm_mode mode, int (*body)(const farm_options *), int argc, char **argv) {
+    farm_options opt;
+    int rv = farm_parse_options(mode, argc, argv, &opt);
+    if (rv == FARM_HELP_ASKED) {
+        farm_usage(mode, stdout);
+        return 0;
+    }
+    if (rv != FARM_OK)
+        return finish(rv);
+    farm_catch_stop_signals();
+    return finish(body(&opt));
+}
+
 int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        farm_usage(stdout);
+        farm_overview(stdout);
         printf("\nPlaying options: farm help play. Render options: farm help render.\n");
         return 0;
     }
-    if (strcmp(cmd, "help") == 0) {
-        if (argc > 2 && strcmp(argv[2], "render") == 0)
-            farm_render_usage(stdout);
-        else if (argc > 2 && strcmp(argv[2], "play") == 0)
-            farm_play_usage(stdout);
-        else
-            farm_usage(stdout);
-        return 0;
-    }
+    if (strcmp(cmd, "help") == 0)
+        return help(argc, argv);
     if (strcmp(cmd, "--version") == 0) {
         printf("farm %s (kernel %s)\n", FARM_VERSION, dsp_isa());
         return 0;
     }
-    if (strcmp(cmd, "devices") == 0)
-        return finish(farm_devices(argc - 1, argv + 1));
-    if (strcmp(cmd, "probe") == 0)
-        return finish(farm_probe(argc - 1, argv + 1));
-    if (cmd[0] == '\0' || cmd[0] == '-') {
-        /* farm [options]: play. getopt starts at argv[1], so argv[0] stands in. */
-        farm_options opt;
-        int rv = farm_parse_options(FARM_PLAY, argc, argv, &opt);
-        if (rv == 1) {
-            farm_play_usage(stdout);
-            return 0;
-        }
-        if (rv != FARM_OK)
-            return finish(rv);
-        farm_install_signal_handlers();
-        return finish(farm_play(&opt));
-    }
-    if (strcmp(cmd, "render") == 0) {
-        farm_options opt;
-        int rv = farm_parse_options(FARM_RENDER, argc - 1, argv + 1, &opt);
-        if (rv == 1) {
-            farm_render_usage(stdout);
-            return 0;
-        }
-        if (rv != FARM_OK)
-            return finish(rv);
-        farm_install_signal_handlers();
-        return finish(farm_render(&opt));
-    }
+    if (cmd[0] == '\0' || cmd[0] == '-')
+        return run(FARM_PLAY, farm_play, argc, argv);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return run(commands[i].mode, commands[i].run, argc - 1, argv + 1);
     fprintf(stderr, "farm: unknown command '%s' (try farm --help)\n", cmd);
-    return FARM_EUSAGE;
+    return farm_exit_status(FARM_EUSAGE);
 }

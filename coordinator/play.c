@@ -1,6 +1,6 @@
-/* farm (playing): the workers render ahead; the audio callback (engine.c) takes one ready block
- * per worker and never waits; a recorder thread drains --record's ring to disk; this thread
- * watches, reports, and stops everything in order. */
+/* farm (playing): the workers render ahead; the audio callback (engine/) takes one ready block
+ * per worker and never waits; the recorder drains --record's ring to disk; this thread starts
+ * everything, watches, reports, and stops everything in order: a session of start, run, stop. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -9,108 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "audio.h"
+#include "control.h"
 #include "coordinator.h"
 #include "dsp.h"
+#include "engine.h"
+#include "recorder.h"
+#include "supervisor.h"
 
-#define RECORD_SECONDS 4.0 /* how far the disk may fall behind before frames are dropped */
-
-typedef struct recorder {
-    uint32_t slow_us; /* test hook: a disk that falls behind */
-    farm_outfile file;
-    void *mem;
-    shm_ring *ring;
-    size_t bytes;
-    uint32_t frames_per_slot;
-    pthread_t thread;
-    int started;
-    _Atomic int done;
-    int rv;
-} recorder;
-
-static void *recorder_main(void *arg) {
-    recorder *r = arg;
-    for (;;) {
-        const float *slot = shm_ring_begin_read(r->ring, r->mem);
-        if (slot == NULL) {
-            if (atomic_load_explicit(&r->done, memory_order_acquire) && shm_ring_fill(r->ring) == 0)
-                break;
-            /* Poll rather than sleep on the ring's futex: then the callback, which never sees
-             * this side asleep, makes no system call to wake it. The ring holds seconds. */
-            struct timespec ts = {0, 10 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-            continue;
-        }
-        if (r->rv == FARM_OK)
-            r->rv = farm_outfile_write(&r->file, slot, r->frames_per_slot);
-        if (r->slow_us && !atomic_load_explicit(&r->done, memory_order_relaxed)) {
-            struct timespec ts = {(time_t)(r->slow_us / 1000000u),
-                                  (long)(r->slow_us % 1000000u) * 1000};
-            nanosleep(&ts, NULL);
-        }
-        shm_ring_release(r->ring);
-    }
-    return NULL;
-}
-
-static int recorder_open(recorder *r, const farm_options *o) {
-    memset(r, 0, sizeof *r);
-    int rv = farm_outfile_open(&r->file, o->record, o->format, o->sample_type, o->sample_rate,
-                               o->channels);
-    if (rv != FARM_OK)
-        return rv;
-    uint32_t slots = 2;
-    while (slots < RECORD_SECONDS * o->sample_rate / o->buffer_frames)
-        slots *= 2;
-    uint32_t slot_bytes = o->buffer_frames * o->channels * (uint32_t)sizeof(float);
-    size_t header = (sizeof(shm_ring) + SHM_CACHE_LINE - 1) / SHM_CACHE_LINE * SHM_CACHE_LINE;
-    r->bytes = shm_ring_bytes(slots, slot_bytes);
-    /* Private and touched now: no page fault on the real-time path. */
-    r->mem = mmap(NULL, r->bytes, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (r->mem == MAP_FAILED) {
-        r->mem = NULL;
-        farm_outfile_finish(&r->file, 0);
-        return farm_fail(FARM_EFAIL, "cannot allocate the recording buffer: %s", strerror(errno));
-    }
-    r->ring = r->mem;
-    shm_ring_init(r->ring, header, slots, slot_bytes);
-    r->frames_per_slot = o->buffer_frames;
-    r->slow_us = o->test_slow_record_us;
-    return FARM_OK;
-}
-
-static int recorder_start(recorder *r) {
-    int rv = pthread_create(&r->thread, NULL, recorder_main, r);
-    if (rv != 0)
-        return farm_fail(FARM_EFAIL, "cannot start the recorder thread: %s", strerror(rv));
-    r->started = 1;
-    return FARM_OK;
-}
-
-/* Drains what is left, closes the file (kept unless it failed). */
-static int recorder_finish(recorder *r, int keep) {
-    if (r->started) {
-        atomic_store_explicit(&r->done, 1, memory_order_release);
-        pthread_join(r->thread, NULL);
-        r->started = 0;
-    }
-    int rv = r->rv;
-    int frv = farm_outfile_finish(&r->file, keep && rv == FARM_OK);
-    if (r->mem)
-        munmap(r->mem, r->bytes);
-    r->mem = NULL;
-    return rv != FARM_OK ? rv : frv;
-}
+#define WATCH_NS (20 * FARM_NS_PER_MS)          /* how often the main thread looks */
+#define STATUS_LINE_NS FARM_NS_PER_S            /* -v */
+#define CALLBACK_WAIT_NS FARM_NS_PER_S          /* for the first callback, to read its thread */
+#define PREFILL_WAIT_NS (2 * FARM_NS_PER_S)     /* for the workers to fill their rings */
+#define FADE_OUT_WAIT_NS (500 * FARM_NS_PER_MS) /* for the engine's fade to silence */
 
 /* ---- reporting ---- */
-
-static double worker_load(const shm_worker *w, double block_s, int peak) {
-    uint64_t ns = atomic_load(peak ? &w->render_ns_max : &w->render_ns_last);
-    return (double)ns * 1e-9 / block_s;
-}
 
 static void status_line(const farm_options *o, shm_region *region, farm_audio *a) {
     shm_header *h = shm_header_of(region);
@@ -126,7 +41,7 @@ static void status_line(const farm_options *o, shm_region *region, farm_audio *a
             (unsigned long long)(shm_cb_percentile_ns(st, 99) / 1000),
             100 * farm_audio_cpu_load(a));
     for (uint32_t k = 0; k < o->workers && k < 16; k++)
-        fprintf(stderr, " %.0f%%", 100 * worker_load(shm_worker_at(region, k), block_s, 0));
+        fprintf(stderr, " %.0f%%", 100 * shm_worker_load(shm_worker_at(region, k), block_s, 0));
     fputc('\n', stderr);
 }
 
@@ -149,9 +64,9 @@ static void summary(const farm_options *o, shm_region *region, farm_audio *a, re
     uint64_t under = atomic_load(&st->underflows);
     if (under > 0) {
         printf("  underflows at callback");
-        for (uint64_t i = 0; i < under && i < 8; i++)
+        for (uint64_t i = 0; i < under && i < SHM_UNDERFLOWS_KEPT; i++)
             printf(" %llu", (unsigned long long)atomic_load(&st->underflow_at[i]));
-        printf("%s of %llu\n", under > 8 ? " ..." : "",
+        printf("%s of %llu\n", under > SHM_UNDERFLOWS_KEPT ? " ..." : "",
                (unsigned long long)atomic_load(&st->callbacks));
     }
     printf("  callback duration: median %.0f us, p99 %.0f us, max %.1f us (block period %.0f us)\n",
@@ -166,19 +81,15 @@ static void summary(const farm_options *o, shm_region *region, farm_audio *a, re
         snprintf(fill_s, sizeof fill_s, min_fill == UINT32_MAX ? "-" : "%u", min_fill);
         printf("  worker %u  %-8s %6u voices  load %5.1f%% (peak %5.1f%%)  late %llu  lowest "
                "ring fill %s/%u\n",
-               k, cpu_s, w->voice_count, 100 * worker_load(w, block_s, 0),
-               100 * worker_load(w, block_s, 1), (unsigned long long)atomic_load(&w->late_blocks),
-               fill_s, o->ring_blocks);
+               k, cpu_s, w->voice_count, 100 * shm_worker_load(w, block_s, 0),
+               100 * shm_worker_load(w, block_s, 1),
+               (unsigned long long)atomic_load(&w->late_blocks), fill_s, o->ring_blocks);
     }
     if (rec != NULL)
-        printf("  recorded %.2f s to %s (%llu frames dropped)\n",
+        printf("  recorded %.2f s to %s (%llu frames dropped, %llu not written)\n",
                (double)rec->file.frames / o->sample_rate, o->record,
-               (unsigned long long)atomic_load(&st->record_dropped));
-}
-
-static void sleep_ms(unsigned ms) {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+               (unsigned long long)atomic_load(&st->record_dropped),
+               (unsigned long long)atomic_load(&rec->lost_frames));
 }
 
 typedef struct sched_report {
@@ -200,14 +111,15 @@ static void schedule_workers(const farm_options *o, farm_procs *p, farm_engine *
                              sched_report *r) {
     memset(r, 0, sizeof *r);
     r->stream_policy = SCHED_OTHER;
-    uint64_t deadline = shm_now_ns() + 1000000000ull;
-    while (!atomic_load_explicit(&e->cb_thread_known, memory_order_acquire) &&
-           shm_now_ns() < deadline)
-        sleep_ms(1);
-    if (o->rt_priority == 0 || !atomic_load(&e->cb_thread_known))
+    uint64_t deadline = farm_now_ns() + CALLBACK_WAIT_NS;
+    pthread_t cb;
+    int known;
+    while (!(known = farm_engine_callback_thread(e, &cb)) && farm_now_ns() < deadline)
+        farm_sleep_ns(FARM_NS_PER_MS);
+    if (o->rt_priority == 0 || !known)
         return;
     struct sched_param sp;
-    if (pthread_getschedparam(e->cb_thread, &r->stream_policy, &sp) != 0)
+    if (pthread_getschedparam(cb, &r->stream_policy, &sp) != 0)
         return;
     r->stream_priority = sp.sched_priority;
     if ((r->stream_policy != SCHED_FIFO && r->stream_policy != SCHED_RR) || r->stream_priority < 2)
@@ -241,117 +153,176 @@ static void warn_refused(const farm_options *o, shm_region *region, int coordina
 
 /* Lets the workers fill their rings before the first callback, so the start is not late. */
 static void wait_prefill(shm_region *region, uint32_t workers, uint32_t want) {
-    uint64_t deadline = shm_now_ns() + 2000000000ull;
+    uint64_t deadline = farm_now_ns() + PREFILL_WAIT_NS;
     for (uint32_t k = 0; k < workers; k++)
-        while (shm_ring_fill(&shm_worker_at(region, k)->audio) < want && shm_now_ns() < deadline &&
+        while (shm_ring_fill(&shm_worker_at(region, k)->audio) < want && farm_now_ns() < deadline &&
                !farm_stop_signal)
-            sleep_ms(1);
+            farm_sleep_ns(FARM_NS_PER_MS);
 }
 
-int farm_play(const farm_options *o_in) {
-    farm_options opt = *o_in, *o = &opt;
-    recorder rec, *recp = NULL;
-    int rv;
-    if (o->record != NULL) {
-        if ((rv = recorder_open(&rec, o)) != FARM_OK)
-            return rv;
-        recp = &rec;
-    }
-    /* The device is chosen and checked before any worker starts: a refusal leaves nothing. */
-    farm_engine engine;
-    memset(&engine, 0, sizeof engine);
-    farm_audio *audio = NULL;
-    if ((rv = farm_audio_open(&audio, o, &engine)) != FARM_OK) {
-        if (recp)
-            recorder_finish(recp, 0);
-        return rv;
-    }
-    int locked = o->lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) == 0;
-
+typedef struct session {
+    farm_options opt;
+    recorder rec, *recp;
+    farm_audio *audio;
+    farm_engine *engine;
     farm_procs procs;
-    rv = farm_procs_start(&procs, o, 0);
-    if (rv == FARM_OK)
-        rv = farm_engine_init(&engine, &procs.region, o);
-    if (rv == FARM_OK && recp) {
-        engine.rec_ring = rec.ring;
-        engine.rec_base = rec.mem;
-        rv = recorder_start(recp);
-    }
-    int started = 0;
-    sched_report sched = {0};
-    if (rv == FARM_OK) {
-        wait_prefill(&procs.region, o->workers, o->ring_blocks);
-        rv = farm_audio_start(audio);
-        started = rv == FARM_OK;
-    }
-    if (started) {
-        schedule_workers(o, &procs, &engine, &sched);
-        warn_refused(o, &procs.region, locked, &sched);
-    }
-    farm_control *control = NULL;
-    if (rv == FARM_OK)
-        rv = farm_control_start(&control, o, &procs, &engine, audio);
-    if (rv == FARM_OK && !o->quiet)
-        fprintf(stderr, "farm: playing %u voices on %u workers through %s; Ctrl-C stops\n",
-                o->total_voices, o->workers, farm_audio_describe(audio));
-    /* even with -q: without it no script could find the farm */
-    if (rv == FARM_OK)
-        fprintf(stderr, "farm: control %s  telemetry %s\n", farm_control_url(control),
-                farm_control_telemetry_url(control));
+    int procs_started;
+    farm_control *control;
+    int locked, started;
+    sched_report sched;
+    double cpu_load;
+} session;
 
-    shm_header *h = rv == FARM_OK ? shm_header_of(&procs.region) : NULL;
+static farm_audio_desc audio_desc(const farm_options *o) {
+    return (farm_audio_desc){.host = o->host,
+                             .device = o->device,
+                             .latency = o->latency,
+                             .null_sink = o->null_sink,
+                             .verbose = o->verbose,
+                             .sample_rate = o->sample_rate,
+                             .buffer_frames = o->buffer_frames,
+                             .channels = o->channels,
+                             .rt_priority = o->rt_priority};
+}
+
+static farm_control_desc control_desc(const farm_options *o) {
+    return (farm_control_desc){.control_url = o->control_url,
+                               .telemetry_url = o->telemetry_url,
+                               .listen_anywhere = o->listen_anywhere,
+                               .telemetry_rate = o->telemetry_rate,
+                               .tls_cert = o->tls_cert,
+                               .tls_key = o->tls_key};
+}
+
+/* What can be refused is checked before any worker starts: the recording's path, then the
+ * device. A refusal leaves nothing. */
+static int open_outputs(session *s) {
+    int rv;
+    if (s->opt.record != NULL) {
+        if ((rv = recorder_open(&s->rec, &s->opt)) != FARM_OK)
+            return rv;
+        s->recp = &s->rec;
+    }
+    farm_audio_desc ad = audio_desc(&s->opt);
+    /* The engine does not exist yet; the backend reaches it through this slot. */
+    return farm_audio_open(&s->audio, &ad, NULL);
+}
+
+static int start_workers(session *s) {
+    const farm_options *o = &s->opt;
+    shm_config cfg = farm_shm_config(o, 0);
+    int rv = farm_procs_start(&s->procs, &cfg);
+    if (rv != FARM_OK)
+        return rv;
+    s->procs_started = 1;
+    farm_engine_desc ed = {.region = &s->procs.region, .gain = (float)o->gain};
+    if ((rv = farm_engine_create(&s->engine, &ed)) != FARM_OK)
+        return rv;
+    farm_audio_set_engine(s->audio, s->engine);
+    if (s->recp && (rv = recorder_start(s->recp, s->engine)) != FARM_OK)
+        return rv;
+    return FARM_OK;
+}
+
+static int start_stream(session *s) {
+    const farm_options *o = &s->opt;
+    wait_prefill(&s->procs.region, o->workers, o->ring_blocks);
+    int rv = farm_audio_start(s->audio);
+    if (rv != FARM_OK)
+        return rv;
+    s->started = 1;
+    schedule_workers(o, &s->procs, s->engine, &s->sched);
+    warn_refused(o, &s->procs.region, s->locked, &s->sched);
+    farm_control_desc cd = control_desc(o);
+    if ((rv = farm_control_start(&s->control, &cd, &s->procs, s->engine, s->audio)) != FARM_OK)
+        return rv;
+    if (!o->quiet)
+        fprintf(stderr, "farm: playing %u voices on %u workers through %s; Ctrl-C stops\n",
+                o->total_voices, o->workers, farm_audio_describe(s->audio));
+    /* even with -q: without it no script could find the farm */
+    fprintf(stderr, "farm: control %s  telemetry %s\n", farm_control_url(s->control),
+            farm_control_telemetry_url(s->control));
+    return FARM_OK;
+}
+
+static int session_start(session *s) {
+    int rv;
+    if ((rv = open_outputs(s)) != FARM_OK)
+        return rv;
+    s->locked = s->opt.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) == 0;
+    if ((rv = start_workers(s)) != FARM_OK)
+        return rv;
+    return start_stream(s);
+}
+
+/* Until Ctrl-C, quit, --duration, or the stream failing. */
+static int session_run(session *s) {
+    const farm_options *o = &s->opt;
+    shm_header *h = shm_header_of(&s->procs.region);
     const uint64_t stop_frames = (uint64_t)(o->duration * o->sample_rate);
-    uint64_t next_status = shm_now_ns() + 1000000000ull;
-    double cpu_load = 0;
+    uint64_t next_status = farm_now_ns() + STATUS_LINE_NS;
     int warned_dead = 0;
-    while (rv == FARM_OK && !farm_stop_signal && !farm_control_quit_requested(control)) {
-        sleep_ms(20);
-        uint64_t played = atomic_load(&h->stream.frames);
-        if (stop_frames && played >= stop_frames)
+    while (!farm_stop_signal && !farm_control_quit_requested(s->control)) {
+        farm_sleep_ns(WATCH_NS);
+        if (stop_frames && atomic_load(&h->stream.frames) >= stop_frames)
             break;
-        if (!farm_audio_active(audio)) {
-            rv = farm_fail(FARM_EFAIL, "the stream on %s stopped by itself",
-                           farm_audio_describe(audio));
-            break;
-        }
-        if (!warned_dead && farm_procs_check(&procs) != FARM_OK) {
+        if (!farm_audio_active(s->audio))
+            return farm_fail(FARM_EFAIL, "the stream on %s stopped by itself",
+                             farm_audio_describe(s->audio));
+        if (!warned_dead && farm_procs_check(&s->procs) != FARM_OK) {
             /* Like JACK with a dead client: the stream goes on, that worker's voices go silent. */
             fprintf(stderr, "farm: warning: %s; its voices are silent\n", farm_error_message());
             farm_error_clear();
             warned_dead = 1;
         }
-        cpu_load = farm_audio_cpu_load(audio);
-        atomic_store(&h->stream.cpu_load_permille, (uint32_t)(cpu_load * 1000));
-        if (o->verbose && shm_now_ns() >= next_status) {
-            status_line(o, &procs.region, audio);
-            next_status += 1000000000ull;
+        s->cpu_load = farm_audio_cpu_load(s->audio);
+        atomic_store(&h->stream.cpu_load_permille, (uint32_t)(s->cpu_load * 1000));
+        if (o->verbose && farm_now_ns() >= next_status) {
+            status_line(o, &s->procs.region, s->audio);
+            next_status += STATUS_LINE_NS;
         }
     }
-    /* Fade out, then stop: the callback ramps to silence and says when it got there. */
-    if (h != NULL && farm_audio_active(audio)) {
-        atomic_store_explicit(&engine.stop_requested, 1, memory_order_release);
-        uint64_t deadline = shm_now_ns() + 500000000ull;
-        while (!atomic_load_explicit(&engine.faded_out, memory_order_acquire) &&
-               shm_now_ns() < deadline && farm_audio_active(audio))
-            sleep_ms(2);
+    return FARM_OK;
+}
+
+/* Fades out, then stops everything in order. rv: how the session went so far. */
+static int session_stop(session *s, int rv) {
+    if (s->started && farm_audio_active(s->audio)) {
+        farm_engine_request_stop(s->engine);
+        uint64_t deadline = farm_now_ns() + FADE_OUT_WAIT_NS;
+        while (!farm_engine_faded_out(s->engine) && farm_now_ns() < deadline &&
+               farm_audio_active(s->audio))
+            farm_sleep_ns(2 * FARM_NS_PER_MS);
     }
-    farm_audio_stop(audio);
-    farm_control_stop(control);
+    if (s->audio)
+        farm_audio_stop(s->audio);
+    farm_control_stop(s->control);
     /* A recording of a stream that played is kept even when something failed later: what was
      * heard is not thrown away. One that never started is removed. */
-    int rrv = recp ? recorder_finish(recp, started) : FARM_OK;
+    int rrv = s->recp ? recorder_finish(s->recp, s->started) : FARM_OK;
+    if (s->started && !s->opt.quiet && (rv == FARM_OK || rrv != FARM_OK)) {
+        summary(&s->opt, &s->procs.region, s->audio, s->recp, s->cpu_load);
+        printf("  scheduling: stream thread %s %d, workers %s %d\n",
+               policy_name(s->sched.stream_policy), s->sched.stream_priority,
+               s->sched.worker_priority ? "SCHED_FIFO" : "normal", s->sched.worker_priority);
+    }
     if (rv == FARM_OK)
         rv = rrv;
-    if (rv == FARM_OK && !o->quiet) {
-        summary(o, &procs.region, audio, recp, cpu_load);
-        printf("  scheduling: stream thread %s %d, workers %s %d\n",
-               policy_name(sched.stream_policy), sched.stream_priority,
-               sched.worker_priority ? "SCHED_FIFO" : "normal", sched.worker_priority);
-    }
-    farm_procs_stop(&procs);
-    farm_audio_close(audio);
-    farm_engine_free(&engine);
-    if (locked)
+    if (s->procs_started)
+        farm_procs_stop(&s->procs);
+    farm_audio_close(s->audio);
+    farm_engine_destroy(s->engine);
+    if (s->locked)
         munlockall();
     return rv;
+}
+
+int farm_play(const farm_options *o) {
+    session s;
+    memset(&s, 0, sizeof s);
+    s.opt = *o;
+    int rv = session_start(&s);
+    if (rv == FARM_OK)
+        rv = session_run(&s);
+    return session_stop(&s, rv);
 }

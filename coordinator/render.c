@@ -1,19 +1,16 @@
 /* farm render: the offline loop. There is no deadline here, so the coordinator waits for every
  * worker's block, which makes the output complete and repeatable. */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "coordinator.h"
 #include "dsp.h"
+#include "engine.h"
+#include "outfile.h"
+#include "supervisor.h"
 
 /* ---- progress and summary ---- */
 
@@ -42,9 +39,8 @@ static void summary(const farm_options *o, farm_procs *p, uint64_t frames, doubl
     double block_s = (double)o->buffer_frames / o->sample_rate;
     for (uint32_t i = 0; i < o->workers; i++) {
         shm_worker *w = shm_worker_at(&p->region, i);
-        uint64_t blocks = atomic_load(&w->blocks_rendered);
         double busy = (double)atomic_load(&w->render_ns_total) * 1e-9;
-        double load = blocks ? busy / ((double)blocks * block_s) : 0;
+        double load = shm_worker_load_average(w, block_s);
         int cpu = atomic_load(&w->cpu);
         char cpu_s[16];
         if (cpu >= 0)
@@ -60,6 +56,9 @@ static void summary(const farm_options *o, farm_procs *p, uint64_t frames, doubl
 
 /* ---- the loop ---- */
 
+#define CHECK_WORKERS_NS (100 * FARM_NS_PER_MS) /* how soon a dead worker or a stop is noticed */
+#define PROGRESS_NS (100 * FARM_NS_PER_MS)
+
 static const float *next_block(farm_procs *p, uint32_t k, int *rv) {
     shm_worker *w = shm_worker_at(&p->region, k);
     for (;;) {
@@ -70,8 +69,57 @@ static const float *next_block(farm_procs *p, uint32_t k, int *rv) {
             return NULL;
         if ((*rv = farm_procs_check(p)) != FARM_OK)
             return NULL;
-        shm_ring_wait_data(&w->audio, 100u * 1000u * 1000u);
+        shm_ring_wait_data(&w->audio, CHECK_WORKERS_NS);
     }
+}
+
+typedef struct render_loop {
+    const farm_options *o;
+    farm_procs *procs;
+    farm_outfile *file;
+    float *mixed;
+    const float **ins;
+    farm_mix_stats stats;
+    farm_gain gain;
+    uint64_t total_frames, written;
+    int show;
+} render_loop;
+
+/* One block: every worker's, mixed in order, written. */
+static int render_block(render_loop *l) {
+    const farm_options *o = l->o;
+    int rv = FARM_OK;
+    for (uint32_t k = 0; k < o->workers; k++)
+        if ((l->ins[k] = next_block(l->procs, k, &rv)) == NULL)
+            return rv;
+    farm_mix(l->mixed, l->ins, o->workers, o->buffer_frames, o->channels, &l->gain, &l->stats);
+    for (uint32_t k = 0; k < o->workers; k++)
+        shm_ring_release(&shm_worker_at(&l->procs->region, k)->audio);
+    uint64_t left = l->total_frames - l->written;
+    uint64_t frames = left < o->buffer_frames ? left : o->buffer_frames;
+    if ((rv = farm_outfile_write(l->file, l->mixed, frames)) != FARM_OK)
+        return rv;
+    l->written += frames;
+    return FARM_OK;
+}
+
+static int run_loop(render_loop *l, uint64_t blocks, double *wall) {
+    uint64_t t0 = farm_now_ns(), last_progress = 0;
+    int rv = FARM_OK;
+    for (uint64_t b = 0; b < blocks && rv == FARM_OK && !farm_stop_signal; b++) {
+        rv = render_block(l);
+        uint64_t now = farm_now_ns();
+        if (l->show && now - last_progress > PROGRESS_NS) {
+            progress((double)l->written / l->o->sample_rate, l->o->duration, (now - t0) * 1e-9);
+            last_progress = now;
+        }
+    }
+    *wall = (farm_now_ns() - t0) * 1e-9;
+    if (l->show) {
+        progress((double)l->written / l->o->sample_rate, l->o->duration, *wall);
+        fputc('\n', stderr);
+    }
+    return rv;
 }
 
 int farm_render(const farm_options *o) {
@@ -80,60 +128,31 @@ int farm_render(const farm_options *o) {
         farm_outfile_open(&f, o->output, o->format, o->sample_type, o->sample_rate, o->channels);
     if (rv != FARM_OK)
         return rv;
-
-    const uint64_t total_frames = (uint64_t)llround(o->duration * o->sample_rate);
-    const uint64_t blocks = (total_frames + o->buffer_frames - 1) / o->buffer_frames;
+    render_loop l = {.o = o,
+                     .file = &f,
+                     .total_frames = (uint64_t)llround(o->duration * o->sample_rate),
+                     .gain = {.value = (float)o->gain, .target = (float)o->gain},
+                     .show = !o->quiet && (o->progress == 1 || (o->progress == -1 && isatty(2)))};
+    const uint64_t blocks = (l.total_frames + o->buffer_frames - 1) / o->buffer_frames;
     farm_procs procs;
-    rv = farm_procs_start(&procs, o, blocks);
-    if (rv != FARM_OK) {
+    shm_config cfg = farm_shm_config(o, blocks);
+    if ((rv = farm_procs_start(&procs, &cfg)) != FARM_OK) {
         farm_outfile_finish(&f, 0);
         return rv;
     }
-    const uint32_t block_samples = o->buffer_frames * o->channels;
-    float *mixed = malloc(block_samples * sizeof(float));
-    const float **ins = calloc(o->workers, sizeof *ins);
-    if (mixed == NULL || ins == NULL)
-        rv = farm_fail(FARM_EFAIL, "out of memory");
-
-    const int show = !o->quiet && (o->progress == 1 || (o->progress == -1 && isatty(2)));
-    farm_mix_stats stats = {0};
-    farm_gain gain = {.value = (float)o->gain, .target = (float)o->gain};
-    uint64_t written = 0, t0 = shm_now_ns(), last_progress = 0;
-    for (uint64_t b = 0; b < blocks && rv == FARM_OK && !farm_stop_signal; b++) {
-        uint32_t k;
-        for (k = 0; k < o->workers; k++)
-            if ((ins[k] = next_block(&procs, k, &rv)) == NULL)
-                break;
-        if (k < o->workers)
-            break;
-        farm_mix(mixed, ins, o->workers, o->buffer_frames, o->channels, &gain, &stats);
-        for (k = 0; k < o->workers; k++)
-            shm_ring_release(&shm_worker_at(&procs.region, k)->audio);
-        uint64_t frames =
-            total_frames - written < o->buffer_frames ? total_frames - written : o->buffer_frames;
-        rv = farm_outfile_write(&f, mixed, frames);
-        written += frames;
-        uint64_t now = shm_now_ns();
-        if (show && now - last_progress > 100000000u) {
-            progress((double)written / o->sample_rate, o->duration, (now - t0) * 1e-9);
-            last_progress = now;
-        }
-    }
-    double wall = (shm_now_ns() - t0) * 1e-9;
-    if (show) {
-        progress((double)written / o->sample_rate, o->duration, wall);
-        fputc('\n', stderr);
-    }
+    l.procs = &procs;
+    l.mixed = malloc((size_t)o->buffer_frames * o->channels * sizeof(float));
+    l.ins = calloc(o->workers, sizeof *l.ins);
+    double wall = 0;
+    rv = l.mixed && l.ins ? run_loop(&l, blocks, &wall) : farm_fail(FARM_ENOMEM, "out of memory");
     /* Keep what was rendered when interrupted: the user asked to stop, not to lose it. */
-    int interrupted = farm_stop_signal != 0;
-    int keep = rv == FARM_OK;
-    int frv = farm_outfile_finish(&f, keep);
+    int frv = farm_outfile_finish(&f, rv == FARM_OK);
     if (rv == FARM_OK)
         rv = frv;
     if (rv == FARM_OK && !o->quiet)
-        summary(o, &procs, written, wall, f.type_name, stats.clipped, interrupted);
+        summary(o, &procs, l.written, wall, f.type_name, l.stats.clipped, farm_stop_signal != 0);
     farm_procs_stop(&procs);
-    free(mixed);
-    free(ins);
+    free(l.mixed);
+    free(l.ins);
     return rv;
 }

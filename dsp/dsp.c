@@ -46,22 +46,6 @@ struct dsp_bank {
     void *arena;
 };
 
-/* ---- errors ---- */
-
-const char *dsp_strerror(int err) {
-    switch (err) {
-    case DSP_OK:
-        return "no error";
-    case DSP_ENOMEM:
-        return "out of memory";
-    case DSP_EINVAL:
-        return "invalid argument";
-    case DSP_ENOISA:
-        return "instruction set not available on this CPU";
-    }
-    return "unknown dsp error";
-}
-
 /* ---- kernel choice ---- */
 
 static const dsp_kernel *const all_kernels[] = {
@@ -104,17 +88,17 @@ const char *dsp_isa(void) {
 int dsp_force_isa(const char *name) {
     if (name == NULL) {
         forced_kernel = NULL;
-        return DSP_OK;
+        return FARM_OK;
     }
     for (size_t i = 0; i < N_KERNELS; i++) {
         if (strcmp(all_kernels[i]->name, name) == 0) {
             if (!kernel_supported(all_kernels[i]))
-                return DSP_ENOISA;
+                return farm_fail(FARM_ENOISA, "kernel %s: this CPU cannot run it", name);
             forced_kernel = all_kernels[i];
-            return DSP_OK;
+            return FARM_OK;
         }
     }
-    return DSP_EINVAL;
+    return farm_fail(FARM_EINVAL, "kernel '%s' is not one of avx512, avx2, sse2, generic", name);
 }
 
 const char *const *dsp_isa_available(void) {
@@ -175,10 +159,6 @@ static void *arena_at(char *arena, size_t offset) {
     return arena + offset;
 }
 
-static size_t align_up(size_t n, size_t a) {
-    return (n + a - 1) / a * a;
-}
-
 int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
     *out = NULL;
     dsp_bank_desc d = *desc;
@@ -189,12 +169,14 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
     if (d.max_frames == 0)
         d.max_frames = 256;
     if (d.voices == 0 || d.channels > DSP_MAX_CHANNELS || !(d.sample_rate > 0) ||
-        d.max_frames > (1u << 20))
-        return DSP_EINVAL;
+        d.max_frames > DSP_MAX_FRAMES)
+        return farm_fail(FARM_EINVAL,
+                         "a bank of %u voices, %u channels, %g Hz, %u frames is out of range",
+                         d.voices, d.channels, d.sample_rate, d.max_frames);
 
     dsp_bank *b = calloc(1, sizeof *b);
     if (b == NULL)
-        return DSP_ENOMEM;
+        return farm_fail(FARM_ENOMEM, "out of memory for a bank of %u voices", d.voices);
     b->voices = d.voices;
     b->groups = (d.voices + DSP_GROUP - 1) / DSP_GROUP;
     b->channels = d.channels;
@@ -203,9 +185,9 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
     b->kernel = best_kernel();
 
     const size_t stride = (size_t)b->groups * DSP_GROUP;
-    const size_t vec = align_up(stride * 4, 64);
-    const size_t chan = align_up(stride * 4 * d.channels, 64);
-    const size_t acc = align_up((size_t)d.max_frames * d.channels * DSP_MAX_VW * 4, 64);
+    const size_t vec = farm_align_up(stride * 4, 64);
+    const size_t chan = farm_align_up(stride * 4 * d.channels, 64);
+    const size_t acc = farm_align_up((size_t)d.max_frames * d.channels * DSP_MAX_VW * 4, 64);
     const size_t total = 6 * vec + 3 * chan + acc;
     char *arena = aligned_alloc(64, total);
     b->ctl = calloc(stride, sizeof *b->ctl);
@@ -215,7 +197,7 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
         free(b->ctl);
         free(b->group_active);
         free(b);
-        return DSP_ENOMEM;
+        return farm_fail(FARM_ENOMEM, "out of memory for a bank of %u voices", d.voices);
     }
     memset(arena, 0, total);
     b->arena = arena;
@@ -239,7 +221,7 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
         dsp_voice_set_freq(b, v, 440.0, 0);
     }
     *out = b;
-    return DSP_OK;
+    return FARM_OK;
 }
 
 void dsp_bank_destroy(dsp_bank *b) {
@@ -249,10 +231,6 @@ void dsp_bank_destroy(dsp_bank *b) {
     free(b->ctl);
     free(b->group_active);
     free(b);
-}
-
-uint32_t dsp_bank_voices(const dsp_bank *b) {
-    return b->voices;
 }
 
 /* ---- setters ---- */

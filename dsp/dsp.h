@@ -14,22 +14,20 @@
  *   allocation, lock, I/O or system call. A bank belongs to one thread at a time.
  * - The kernel is chosen once, at run time, from the instruction sets the CPU has (AVX-512, AVX2
  *   with FMA, SSE2, or the portable build elsewhere); one binary runs on any x86-64.
- * - Errors: functions that can fail return 0 or a negative DSP_E* code; dsp_strerror names it.
+ * - Errors as everywhere in farm (base.h): FARM_OK or a farm_status code, with the calling
+ *   thread's message naming the cause.
  */
 #ifndef FARM_DSP_H
 #define FARM_DSP_H
 
 #include <stdint.h>
 
-#define DSP_MAX_CHANNELS 32
-#define DSP_GROUP 64 /* voices processed together; also the granularity of "stopped is free" */
+#include "base.h"
 
-enum {
-    DSP_OK = 0,
-    DSP_ENOMEM = -1,
-    DSP_EINVAL = -2,
-    DSP_ENOISA = -3,
-};
+#define DSP_MAX_CHANNELS 32
+#define DSP_MAX_FRAMES                                                                             \
+    (1u << 20)       /* the largest block a bank renders; max_frames above it is refused */
+#define DSP_GROUP 64 /* voices processed together; also the granularity of "stopped is free" */
 
 typedef struct dsp_bank dsp_bank;
 
@@ -41,11 +39,9 @@ typedef struct dsp_bank_desc {
     uint32_t max_frames; /* largest block dsp_bank_render is asked for */
 } dsp_bank_desc;
 
-const char *dsp_strerror(int err);
-
+/* FARM_EINVAL for a description out of range, FARM_ENOMEM. */
 int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out);
 void dsp_bank_destroy(dsp_bank *bank);
-uint32_t dsp_bank_voices(const dsp_bank *bank);
 
 /* Parameter setters; ramp_frames 0 applies at once. Out-of-range voice indices are ignored. */
 void dsp_voice_set_freq(dsp_bank *bank, uint32_t voice, double hz, uint32_t ramp_frames);
@@ -72,7 +68,8 @@ double dsp_voice_default_pan(uint64_t index, uint32_t channels);
 float dsp_sin_cycles(float x);
 
 /* Kernel selection: the name of the one in use, and a way to force one ("avx512", "avx2",
- * "sse2", "generic") for tests and benchmarks. Returns DSP_ENOISA when the CPU lacks it. */
+ * "sse2", "generic") for tests and benchmarks. FARM_ENOISA when the CPU lacks it, FARM_EINVAL for
+ * an unknown name. */
 const char *dsp_isa(void);
 int dsp_force_isa(const char *name);
 /* The names this CPU can run, best first, NULL-terminated. */

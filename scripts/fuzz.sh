@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# fuzz.sh [SECONDS] — fuzzes the control protocol's request parser (coordinator/request.c) with
+# fuzz.sh [SECONDS] — fuzzes the control protocol's request parser (proto/request.c) with
 # libFuzzer under AddressSanitizer + UndefinedBehaviorSanitizer for SECONDS (default 60).
 # Installs clang and its libFuzzer runtime if missing (Debian 12; root runs apt-get directly,
-# anyone else goes through sudo), builds tests/fuzz_request.c with request.c alone into
-# build-fuzz/, copies the seed corpus tests/fuzz-corpus/ into the working corpus
-# build-fuzz/corpus/ (which keeps what earlier runs found; tests/fuzz-corpus/ is never written),
+# anyone else goes through sudo), builds proto/fuzz_request.c with the parser and base/ alone
+# into build-fuzz/, copies the seed corpus proto/fuzz-corpus/ into the working corpus
+# build-fuzz/corpus/ (which keeps what earlier runs found; proto/fuzz-corpus/ is never written),
 # and runs. Exit status 0 only when no crash, leak, timeout or broken invariant was found;
 # otherwise the failing input is left in build-fuzz/artifacts/ and shown.
 set -euo pipefail
@@ -42,11 +42,11 @@ if ! fuzzer_links; then
 fi
 rm -f "$out/probe.c" "$out/probe"
 
-# request.c is pure (no I/O, no allocation): it and the target are the whole program.
+# The parser is pure (no I/O, no allocation): it, base and the target are the whole program.
 "$cc" -std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined -Wall -Wextra \
-  -I coordinator -I shm -I dsp \
-  tests/fuzz_request.c coordinator/request.c -lm -o "$out/fuzz_request"
+  -I proto -I base \
+  proto/fuzz_request.c proto/request.c base/base.c -lm -o "$out/fuzz_request"
 
 # The words of the protocol, so mutations reach past the command.
 cat >"$out/request.dict" <<'EOF'
@@ -85,7 +85,7 @@ cat >"$out/request.dict" <<'EOF'
 EOF
 
 mkdir -p "$out/corpus" "$out/artifacts"
-cp tests/fuzz-corpus/* "$out/corpus/"
+cp proto/fuzz-corpus/* "$out/corpus/"
 rm -f "$out/artifacts/"*
 
 echo "fuzz: running for ${seconds}s (working corpus $out/corpus)"

@@ -13,39 +13,30 @@
 
 #define CMD_SLOTS 256u
 
-static size_t round_up(size_t n, size_t a) {
-    return (n + a - 1) / a * a;
-}
-
-uint64_t shm_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- layout ---- */
 
 static size_t audio_slot_bytes(const shm_config *cfg) {
-    return round_up((size_t)cfg->block_frames * cfg->channels * sizeof(float), SHM_CACHE_LINE);
+    return farm_align_up((size_t)cfg->block_frames * cfg->channels * sizeof(float), SHM_CACHE_LINE);
 }
 
 static size_t layout(const shm_config *cfg, size_t *workers_off, size_t *per_worker_data) {
-    size_t off = round_up(sizeof(shm_header), SHM_CACHE_LINE);
+    size_t off = farm_align_up(sizeof(shm_header), SHM_CACHE_LINE);
     *workers_off = off;
-    off += round_up(sizeof(shm_worker) * cfg->workers, SHM_CACHE_LINE);
+    off += farm_align_up(sizeof(shm_worker) * cfg->workers, SHM_CACHE_LINE);
     *per_worker_data = audio_slot_bytes(cfg) * cfg->ring_blocks +
-                       round_up(sizeof(shm_cmd) * CMD_SLOTS, SHM_CACHE_LINE);
+                       farm_align_up(sizeof(shm_cmd) * CMD_SLOTS, SHM_CACHE_LINE);
     return off + *per_worker_data * cfg->workers;
 }
 
 static int map_fd(int fd, size_t size, shm_region *out) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
-        return -errno;
+        return farm_fail(FARM_ESYS, "cannot map %zu bytes of shared memory: %s", size,
+                         strerror(errno));
     out->base = p;
     out->size = size;
     out->fd = fd;
-    return 0;
+    return FARM_OK;
 }
 
 int shm_create(const shm_config *cfg, shm_region *out) {
@@ -54,22 +45,26 @@ int shm_create(const shm_config *cfg, shm_region *out) {
     if (cfg->workers == 0 || cfg->workers > SHM_MAX_WORKERS || cfg->channels == 0 ||
         cfg->block_frames == 0 || cfg->ring_blocks < 2 ||
         (cfg->ring_blocks & (cfg->ring_blocks - 1)) != 0)
-        return -EINVAL;
+        return farm_fail(FARM_EINVAL,
+                         "shared memory for %u workers, %u channels, %u frames, %u ring blocks "
+                         "is out of range",
+                         cfg->workers, cfg->channels, cfg->block_frames, cfg->ring_blocks);
     size_t workers_off, per_worker;
     size_t size = layout(cfg, &workers_off, &per_worker);
 
     /* Close-on-exec: a worker gets it only through the spawn's explicit dup2. */
     int fd = memfd_create("farm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
-        return -errno;
+        return farm_fail(FARM_ESYS, "cannot create shared memory: %s", strerror(errno));
     if (ftruncate(fd, (off_t)size) != 0 ||
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-        int e = -errno;
+        int rv = farm_fail(FARM_ESYS, "cannot size shared memory to %zu bytes: %s", size,
+                           strerror(errno));
         close(fd);
-        return e;
+        return rv;
     }
     int rv = map_fd(fd, size, out);
-    if (rv != 0) {
+    if (rv != FARM_OK) {
         close(fd);
         return rv;
     }
@@ -79,7 +74,7 @@ int shm_create(const shm_config *cfg, shm_region *out) {
     h->size = size;
     h->config = *cfg;
     h->workers_offset = workers_off;
-    size_t data = workers_off + round_up(sizeof(shm_worker) * cfg->workers, SHM_CACHE_LINE);
+    size_t data = workers_off + farm_align_up(sizeof(shm_worker) * cfg->workers, SHM_CACHE_LINE);
     for (uint32_t i = 0; i < cfg->workers; i++) {
         shm_worker *w = shm_worker_at(out, i);
         size_t base = data + per_worker * i;
@@ -91,7 +86,7 @@ int shm_create(const shm_config *cfg, shm_region *out) {
     }
     /* Touch every page now so no page fault lands on the real-time path later. */
     memset((char *)out->base + data, 0, size - data);
-    return 0;
+    return FARM_OK;
 }
 
 int shm_attach(int fd, shm_region *out) {
@@ -99,19 +94,20 @@ int shm_attach(int fd, shm_region *out) {
     out->fd = -1;
     struct stat st;
     if (fstat(fd, &st) != 0)
-        return -errno;
+        return farm_fail(FARM_ESYS, "fd %d: %s", fd, strerror(errno));
     if ((size_t)st.st_size < sizeof(shm_header))
-        return -EINVAL;
+        return farm_fail(FARM_EINVAL, "fd %d is not farm's shared memory", fd);
     int rv = map_fd(fd, (size_t)st.st_size, out);
-    if (rv != 0)
+    if (rv != FARM_OK)
         return rv;
     const shm_header *h = out->base;
     if (h->magic != SHM_MAGIC || h->version != SHM_VERSION || h->size != (uint64_t)st.st_size) {
         munmap(out->base, out->size);
         out->base = NULL;
-        return -EPROTO;
+        return farm_fail(FARM_EINVAL, "fd %d is not farm's shared memory of version %u", fd,
+                         SHM_VERSION);
     }
-    return 0;
+    return FARM_OK;
 }
 
 void shm_close(shm_region *r) {
@@ -135,7 +131,7 @@ shm_worker *shm_worker_at(const shm_region *r, uint32_t index) {
 /* ---- rings ---- */
 
 size_t shm_ring_bytes(uint32_t slot_count, uint32_t slot_bytes) {
-    return round_up(sizeof(shm_ring), SHM_CACHE_LINE) + (size_t)slot_count * slot_bytes;
+    return farm_align_up(sizeof(shm_ring), SHM_CACHE_LINE) + (size_t)slot_count * slot_bytes;
 }
 
 void shm_ring_init(shm_ring *r, uint64_t slots_offset, uint32_t slot_count, uint32_t slot_bytes) {
@@ -203,7 +199,7 @@ uint32_t shm_ring_fill(const shm_ring *r) {
  * slip between the check and the sleep: at worst futex returns at once with EAGAIN. */
 static int wait_until(shm_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *sleeping,
                       int (*ready)(const shm_ring *), uint64_t timeout_ns) {
-    uint64_t deadline = shm_now_ns() + timeout_ns;
+    uint64_t deadline = farm_now_ns() + timeout_ns;
     for (;;) {
         if (ready(r))
             return 1;
@@ -213,7 +209,7 @@ static int wait_until(shm_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *slee
             atomic_store_explicit(sleeping, 0, memory_order_relaxed);
             return 1;
         }
-        uint64_t now = shm_now_ns();
+        uint64_t now = farm_now_ns();
         if (now >= deadline) {
             atomic_store_explicit(sleeping, 0, memory_order_relaxed);
             return 0;
@@ -254,10 +250,10 @@ void shm_ring_wake(shm_ring *r) {
 int shm_cmd_push(shm_worker *w, void *base, const shm_cmd *cmd) {
     void *slot = shm_ring_begin_write(&w->cmds, base);
     if (slot == NULL)
-        return -EAGAIN;
+        return 0;
     memcpy(slot, cmd, sizeof *cmd);
     shm_ring_publish(&w->cmds);
-    return 0;
+    return 1;
 }
 
 int shm_cmd_pop(shm_worker *w, void *base, shm_cmd *cmd) {
@@ -300,4 +296,18 @@ uint64_t shm_cb_percentile_ns(const shm_stream_stats *s, double pct) {
             return shm_cb_bucket_upper_ns(b);
     }
     return shm_cb_bucket_upper_ns(SHM_CB_BUCKETS - 1);
+}
+
+/* ---- worker load ---- */
+
+double shm_worker_load(const shm_worker *w, double block_seconds, int peak) {
+    uint64_t ns =
+        atomic_load_explicit(peak ? &w->render_ns_max : &w->render_ns_last, memory_order_relaxed);
+    return (double)ns * 1e-9 / block_seconds;
+}
+
+double shm_worker_load_average(const shm_worker *w, double block_seconds) {
+    uint64_t blocks = atomic_load_explicit(&w->blocks_rendered, memory_order_relaxed);
+    double busy = (double)atomic_load_explicit(&w->render_ns_total, memory_order_relaxed) * 1e-9;
+    return blocks ? busy / ((double)blocks * block_seconds) : 0;
 }

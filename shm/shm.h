@@ -13,7 +13,8 @@
  *   publish and acquire loads to observe (PipeWire's SPA ring is the model). Non-blocking calls are
  *   real-time safe. The wait calls sleep on a process-shared futex and always have a deadline;
  *   the side that frees space or publishes data wakes the other only when it is asleep.
- * - Errors: functions that can fail return 0 or -errno.
+ * - Errors as everywhere in farm (base.h): FARM_OK or a farm_status code with the calling
+ *   thread's message. The ring calls cannot fail: full and empty are answers, not errors.
  */
 #ifndef FARM_SHM_H
 #define FARM_SHM_H
@@ -23,8 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base.h"
+
 #define SHM_MAGIC 0x6d726166u /* "farm" */
-#define SHM_VERSION 1u
+#define SHM_VERSION 2u
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_WORKERS 256
 
@@ -51,7 +54,6 @@ typedef enum shm_op {
     SHM_OP_SET_FEEDBACK,
     SHM_OP_SET_AMP,
     SHM_OP_SET_PAN,
-    SHM_OP_SET_PHASE,
     SHM_OP_VOICE_PLAY,
     SHM_OP_VOICE_STOP,
 } shm_op;
@@ -78,7 +80,6 @@ typedef struct shm_worker {
     alignas(SHM_CACHE_LINE) _Atomic uint32_t state;
     _Atomic int32_t pid;
     _Atomic int32_t cpu; /* the core it pinned itself to, -1 when pinning failed */
-    _Atomic uint64_t heartbeat;
     /* written by the worker only, read by anyone */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t blocks_rendered;
     _Atomic uint64_t render_ns_last;
@@ -97,9 +98,15 @@ typedef struct shm_worker {
     uint32_t voice_count;
 } shm_worker;
 
+/* A worker's load: render time over the block period, of its last block or (peak) the longest
+ * since it started; the average is all render time over the audio time rendered. */
+double shm_worker_load(const shm_worker *w, double block_seconds, int peak);
+double shm_worker_load_average(const shm_worker *w, double block_seconds);
+
 /* Histogram of callback durations: 1 us buckets below 256 us, then 64 us buckets; the last
  * bucket holds everything longer. */
 #define SHM_CB_BUCKETS 512
+#define SHM_UNDERFLOWS_KEPT 8 /* where the first underflows fell tells start-up from overload */
 uint32_t shm_cb_bucket(uint64_t ns);
 uint64_t shm_cb_bucket_upper_ns(uint32_t bucket);
 
@@ -115,12 +122,17 @@ typedef struct shm_stream_stats {
     _Atomic uint64_t cb_ns_last;
     _Atomic uint64_t cb_ns_max;
     _Atomic uint32_t cpu_load_permille; /* PortAudio's estimate, written by the main thread */
-    _Atomic uint64_t underflow_at[8];   /* callback numbers of the first underflows */
+    _Atomic uint64_t underflow_at[SHM_UNDERFLOWS_KEPT]; /* callback numbers of the first ones */
     _Atomic uint64_t cb_hist[SHM_CB_BUCKETS];
 } shm_stream_stats;
 
 /* Percentile (0..100) of callback duration from the histogram, in ns (a bucket's upper edge). */
 uint64_t shm_cb_percentile_ns(const shm_stream_stats *s, double pct);
+
+typedef enum shm_oscillator {
+    SHM_OSC_SINELOOP = 0, /* pyo's SineLoop */
+    SHM_OSC_SINE = 1,     /* pyo's Sine: SineLoop without feedback */
+} shm_oscillator;
 
 /* Configuration: written by the coordinator before spawning, read-only afterwards. */
 typedef struct shm_config {
@@ -129,16 +141,14 @@ typedef struct shm_config {
     uint32_t block_frames;
     uint32_t ring_blocks;
     uint32_t total_voices;
-    uint32_t oscillator; /* 0 SineLoop, 1 Sine */
+    uint32_t oscillator; /* shm_oscillator */
     double sample_rate;
     double freq_min, freq_max;
     double feedback, amp;
     double ramp_seconds;
     uint64_t seed;
-    uint64_t block_limit;      /* workers stop after this many blocks; 0 = unlimited */
-    uint32_t lock_memory;      /* workers mlockall */
-    uint32_t test_slow_worker; /* test hook: 1 + index of a worker that sleeps each block */
-    uint32_t test_slow_us;
+    uint64_t block_limit; /* workers stop after this many blocks; 0 = unlimited */
+    uint32_t lock_memory; /* workers mlockall */
 } shm_config;
 
 typedef struct shm_header {
@@ -158,9 +168,11 @@ typedef struct shm_region {
 } shm_region;
 
 /* Creates the mapping for cfg (workers, channels, block_frames, ring_blocks set; ring_blocks a
- * power of two) and lays out the header, the workers and their rings. */
+ * power of two) and lays out the header, the workers and their rings. FARM_EINVAL for a cfg out
+ * of range, FARM_ESYS when the system refuses the memory. */
 int shm_create(const shm_config *cfg, shm_region *out);
-/* Maps an existing region from an inherited descriptor and checks its header. */
+/* Maps an existing region from an inherited descriptor and checks its header: FARM_ESYS when it
+ * cannot be mapped, FARM_EINVAL when it is not a farm mapping of this version. */
 int shm_attach(int fd, shm_region *out);
 void shm_close(shm_region *r);
 
@@ -186,10 +198,8 @@ int shm_ring_wait_data(shm_ring *ring, uint64_t timeout_ns);
 /* Wakes whichever side sleeps on the ring, so it re-checks its conditions (quit) now. */
 void shm_ring_wake(shm_ring *ring);
 
-/* Convenience for the command ring: 0 on success, -EAGAIN when full. */
+/* Convenience for the command ring: 1 pushed, 0 full. */
 int shm_cmd_push(shm_worker *w, void *base, const shm_cmd *cmd);
 int shm_cmd_pop(shm_worker *w, void *base, shm_cmd *cmd); /* 1 popped, 0 empty */
-
-uint64_t shm_now_ns(void); /* CLOCK_MONOTONIC */
 
 #endif

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -437,15 +439,25 @@ Test(control, sockets_are_private_by_default_and_the_network_needs_consent) {
     cr_assert_eq(st.st_mode & 0777, 0700, "%s is mode %o", d, st.st_mode & 0777);
     farm_down(&f);
 
-    /* what a farm killed by SIGKILL left behind is cleared by the next */
-    char stale[1200];
+    /* what a farm killed by SIGKILL left behind (a socket whose pid is gone) is cleared by the
+     * next; a regular file that only looks like one is not touched */
+    char stale[1200], lookalike[1200];
     snprintf(stale, sizeof stale, "%s/999999999.control", d);
-    FILE *sf = fopen(stale, "w");
+    snprintf(lookalike, sizeof lookalike, "%s/999999998.control", d);
+    int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    cr_assert_lt(strlen(stale), sizeof sun.sun_path);
+    strcpy(sun.sun_path, stale);
+    cr_assert_eq(bind(sock, (struct sockaddr *)&sun, sizeof sun), 0, "bind %s", stale);
+    close(sock); /* the socket file stays, with nobody behind it */
+    FILE *sf = fopen(lookalike, "w");
     cr_assert_not_null(sf);
     fclose(sf);
     farm_up(&f, (const char *[]){"--workers", "1", "--voices", "1", NULL});
-    cr_assert_neq(access(stale, F_OK), 0, "the stale socket file was removed");
+    cr_assert_neq(access(stale, F_OK), 0, "the stale socket was removed");
+    cr_assert_eq(access(lookalike, F_OK), 0, "a regular file is not a socket: it stays");
     farm_down(&f);
+    unlink(lookalike);
 
     tu_run r;
     const char *env[] = {"ALSA_CONFIG_PATH=" FARM_TESTS_DIR "/alsa-none.conf", NULL};
@@ -459,6 +471,30 @@ Test(control, sockets_are_private_by_default_and_the_network_needs_consent) {
     tu_farm(&r, (const char *[]){"--null-sink", "--duration", "1", "--control", "bogus", NULL},
             env);
     cr_assert_eq(r.status, 2, "%s", r.err);
+    tu_farm(&r,
+            (const char *[]){"--null-sink", "--duration", "1", "--control", "garbage://x", NULL},
+            env);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "unknown scheme 'garbage'") != NULL, "%s", r.err);
+
+    /* --control ipc://PATH over something that is not a socket: refused, the file untouched */
+    char precious[1200], url[1300];
+    snprintf(precious, sizeof precious, "%s/precious.txt", dir);
+    sf = fopen(precious, "w");
+    cr_assert_not_null(sf);
+    fputs("keep me", sf);
+    fclose(sf);
+    snprintf(url, sizeof url, "ipc://%s", precious);
+    tu_farm(&r, (const char *[]){"--null-sink", "--duration", "1", "--control", url, NULL}, env);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "is not a socket") != NULL, "%s", r.err);
+    cr_assert_eq(tu_lines(r.err), 1, "%s", r.err);
+    char buf[16] = "";
+    sf = fopen(precious, "r");
+    cr_assert_not_null(sf, "the file is still there");
+    cr_assert_not_null(fgets(buf, sizeof buf, sf));
+    fclose(sf);
+    cr_assert_str_eq(buf, "keep me");
 }
 
 Test(control, tcp_on_loopback_works) {

@@ -57,15 +57,20 @@ static double seconds_now(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Runs farm with the test's audio environment; returns the wall time. */
-static double play(tu_run *r, const char *const *args, const char *alsa) {
-    const char *env[] = {jack_env, alsa, "JACK_NO_START_SERVER=1", NULL};
+/* Runs farm with the test's audio environment and one more variable (extra, may be NULL);
+ * returns the wall time. */
+static double play_with(tu_run *r, const char *const *args, const char *alsa, const char *extra) {
+    const char *env[] = {jack_env, alsa, "JACK_NO_START_SERVER=1", extra, NULL};
     double t0 = seconds_now();
     tu_farm(r, args, env);
     double wall = seconds_now() - t0;
     int left = tu_count_tagged(r->tag, NULL);
     cr_assert_eq(left, 0, "%d processes of this farm are still running", left);
     return wall;
+}
+
+static double play(tu_run *r, const char *const *args, const char *alsa) {
+    return play_with(r, args, alsa, NULL);
 }
 
 /* Lowest RMS over 5 ms windows (two periods of the lowest voice) of channel c between from and
@@ -136,11 +141,11 @@ Test(jack, a_slow_worker_is_late_while_the_stream_and_the_other_worker_keep_thei
     const char *rec = path_in("slow.wav");
     /* voice 0 (worker 0) on the left, voice 1 (worker 1) on the right; worker 0 takes 8 ms
      * per 5.3 ms block */
-    double wall = play(&r,
-                       (const char *[]){"--workers", "2", "--total-voices", "2", "--amp", "0.5",
-                                        "--feedback", "0", "--duration", "3", "--record", rec,
-                                        "--test-slow-worker", "0:8000", "--ring-blocks", "8", NULL},
-                       alsa_none);
+    double wall = play_with(&r,
+                            (const char *[]){"--workers", "2", "--total-voices", "2", "--amp",
+                                             "0.5", "--feedback", "0", "--duration", "3",
+                                             "--record", rec, "--ring-blocks", "8", NULL},
+                            alsa_none, "FARM_TEST_SLOW_WORKER=0:8000");
     cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
     cr_assert_lt(wall, 6.0, "the stream kept its pace: 3 s took %.2f s", wall);
     const char *w0 = strstr(r.out, "worker 0"), *w1 = strstr(r.out, "worker 1");
@@ -367,11 +372,10 @@ Test(nodevice, a_disk_that_falls_behind_loses_counted_frames_and_never_stalls_th
     tu_run r;
     const char *rec = path_in("slowdisk.wav");
     /* the recorder's ring holds 5.5 s; one that takes 40 ms per 5.3 ms block fills it */
-    double wall =
-        play(&r,
-             (const char *[]){"--workers", "2", "--voices", "50", "--duration", "7", "--record",
-                              rec, "--test-slow-record", "40000", "--ring-blocks", "16", NULL},
-             alsa_none);
+    double wall = play_with(&r,
+                            (const char *[]){"--workers", "2", "--voices", "50", "--duration", "7",
+                                             "--record", rec, "--ring-blocks", "16", NULL},
+                            alsa_none, "FARM_TEST_SLOW_RECORD=40000");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_lt(wall, 10, "the stream kept its pace: 7 s took %.1f s", wall);
     /* "recorded 7.02 s to FILE (N frames dropped)": N is the number before the words */

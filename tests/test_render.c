@@ -124,7 +124,7 @@ static void compare_with_in_process(uint32_t workers, uint32_t total, uint32_t b
 
     dsp_bank *bank;
     dsp_bank_desc d = {.voices = total, .channels = 2, .sample_rate = 48000, .max_frames = block};
-    cr_assert_eq(dsp_bank_create(&d, &bank), DSP_OK);
+    cr_assert_eq(dsp_bank_create(&d, &bank), FARM_OK);
     for (uint32_t v = 0; v < total; v++) {
         dsp_voice_set_freq(bank, v, dsp_voice_default_freq(77, v, 400, 800), 0);
         dsp_voice_set_feedback(bank, v, 0.1, 0);

@@ -61,9 +61,9 @@ int main(int argc, char **argv) {
 
     shm_region region;
     int rv = shm_attach((int)fd, &region);
-    if (rv != 0) {
-        fprintf(stderr, "farm-worker %ld: cannot map the shared memory on fd %ld: %s\n", index, fd,
-                strerror(-rv));
+    if (rv != FARM_OK) {
+        fprintf(stderr, "farm-worker %ld: cannot map the shared memory: %s\n", index,
+                farm_error_message());
         return 1;
     }
     rv = worker_run(&region, (uint32_t)index, (int)cpu);

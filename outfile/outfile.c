@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "coordinator.h"
+#include "outfile.h"
 
 /* ---- output format ---- */
 

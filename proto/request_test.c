@@ -1,13 +1,14 @@
-/* The control protocol's request parser (coordinator/request.c): every command, every selector
+/* The control protocol's request parser (proto/request.c): every command, every selector
  * resolved against the limits, the boundaries, and every kind of bad input refused with one line
  * that names the problem. The parser is pure, so these tests call it directly. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator.h"
+#include "proto.h"
 
 static const farm_request_limits stereo = {
     .voices = 1000, .workers = 4, .channels = 2, .sample_rate = 48000};
@@ -26,8 +27,9 @@ typedef struct parsed {
 static parsed parse_n(const farm_request_limits *lim, const char *text, size_t len) {
     parsed p;
     memset(&p.req, 0xa5, sizeof p.req);
-    memset(p.err, 'x', sizeof p.err);
-    p.rc = farm_request_parse(text, len, lim, &p.req, p.err, sizeof p.err);
+    farm_error_clear();
+    p.rc = farm_request_parse(text, len, lim, &p.req);
+    snprintf(p.err, sizeof p.err, "%s", p.rc == FARM_OK ? "" : farm_error_message());
     return p;
 }
 
@@ -61,11 +63,11 @@ static void kind_is(const char *text, farm_req_kind want) {
     cr_assert_eq(r.kind, want, "'%s': kind %d, not %d", text, (int)r.kind, (int)want);
 }
 
-/* Refused: -1 and one non-empty, terminated line in err that contains want. */
+/* Refused: FARM_EUSAGE and one non-empty, terminated line in err that contains want. */
 static void refused_n(const farm_request_limits *lim, const char *text, size_t len,
                       const char *want) {
     parsed p = parse_n(lim, text, len);
-    cr_assert_eq(p.rc, -1, "'%.*s' was accepted", (int)len, text);
+    cr_assert_eq(p.rc, FARM_EUSAGE, "'%.*s' was accepted", (int)len, text);
     const char *nul = memchr(p.err, '\0', sizeof p.err);
     cr_assert_not_null(nul, "'%.*s': the error is not terminated", (int)len, text);
     cr_assert_gt(strlen(p.err), 0, "'%.*s': the error is empty", (int)len, text);
@@ -543,7 +545,7 @@ Test(bytes, a_request_of_65536_bytes_is_read_and_one_more_is_too_long) {
 
 /* ---- what a refusal leaves ---- */
 
-Test(refusals, every_refusal_returns_minus_1_and_one_nonempty_line) {
+Test(refusals, every_refusal_returns_eusage_and_one_nonempty_line) {
     static const char *const bad[] = {"",
                                       "set",
                                       "set 0 amp 2",
@@ -561,14 +563,17 @@ Test(refusals, every_refusal_returns_minus_1_and_one_nonempty_line) {
         refused(bad[i], "");
 }
 
-Test(refusals, a_short_error_buffer_gets_a_truncated_terminated_message) {
+Test(refusals, each_thread_keeps_its_own_message) {
     farm_request r;
-    char err[12];
-    memset(err, 'x', sizeof err);
-    int rc = farm_request_parse("bogus command", 13, &stereo, &r, err, 8);
-    cr_assert_eq(rc, -1);
-    cr_assert_eq(strlen(err), 7, "'%s'", err);
-    cr_assert_eq(err[8], 'x', "wrote past errsize");
+    farm_error_clear();
+    cr_assert_eq(farm_request_parse("bogus command", 13, &stereo, &r), FARM_EUSAGE);
+    cr_assert_not_null(strstr(farm_error_message(), "unknown command 'bogus'"));
+    /* the first message since the last clear is the one kept: it names the cause */
+    cr_assert_eq(farm_request_parse("set 0 amp 2", 11, &stereo, &r), FARM_EUSAGE);
+    cr_assert_not_null(strstr(farm_error_message(), "unknown command 'bogus'"));
+    farm_error_clear();
+    cr_assert_eq(farm_request_parse("set 0 amp 2", 11, &stereo, &r), FARM_EUSAGE);
+    cr_assert_not_null(strstr(farm_error_message(), "amp: 2 is out of range"));
 }
 
 /* A refused request should leave nothing that could pass for a request: today the parser
@@ -582,7 +587,7 @@ Test(refusals, a_refused_request_leaves_the_callers_request_untouched) {
         farm_request before;
         memset(&before, 0xa5, sizeof before);
         parsed p = parse_n(&stereo, bad[i], strlen(bad[i]));
-        cr_assert_eq(p.rc, -1, "%s", bad[i]);
+        cr_assert_eq(p.rc, FARM_EUSAGE, "%s", bad[i]);
         cr_assert_eq(memcmp(&p.req, &before, sizeof before), 0, "'%s' left a partial request",
                      bad[i]);
     }

@@ -9,16 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "coordinator.h"
+#include "supervisor.h"
 
 extern char **environ;
 
-#define WORKER_FD 3                     /* where each worker finds the mapping */
-#define START_TIMEOUT_NS 10000000000ull /* a worker that is not running by then failed */
-#define STOP_GRACE_NS 2000000000ull     /* then SIGKILL */
+#define WORKER_FD 3                           /* where each worker finds the mapping */
+#define START_TIMEOUT_NS (10 * FARM_NS_PER_S) /* a worker that is not running by then failed */
+#define STOP_GRACE_NS (2 * FARM_NS_PER_S)     /* then SIGKILL */
 
 /* farm-worker lives beside farm; FARM_WORKER overrides (tests, installs elsewhere). */
 static int worker_path(char *out, size_t size) {
@@ -34,11 +33,6 @@ static int worker_path(char *out, size_t size) {
     self[n] = '\0';
     snprintf(out, size, "%s/farm-worker", dirname(self));
     return FARM_OK;
-}
-
-static void sleep_ns(uint64_t ns) {
-    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-    nanosleep(&ts, NULL);
 }
 
 static const char *describe_exit(int status, char *buf, size_t size) {
@@ -102,35 +96,69 @@ static int usable_cpu_list(int *cpus, int max) {
 }
 
 static int wait_running(farm_procs *p) {
-    uint64_t deadline = shm_now_ns() + START_TIMEOUT_NS;
+    uint64_t deadline = farm_now_ns() + START_TIMEOUT_NS;
     for (uint32_t i = 0; i < p->count; i++) {
         shm_worker *w = shm_worker_at(&p->region, i);
         for (;;) {
             uint32_t st = atomic_load_explicit(&w->state, memory_order_acquire);
-            if (st == SHM_WORKER_RUNNING)
+            /* a very short render: the worker may have rendered all it had to already */
+            if (st == SHM_WORKER_RUNNING || st == SHM_WORKER_STOPPED)
                 break;
             int status;
             pid_t r = waitpid(p->pid[i], &status, WNOHANG);
             if (r == p->pid[i]) {
                 p->reaped[i] = 1;
+                if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                    atomic_load_explicit(&w->state, memory_order_acquire) == SHM_WORKER_STOPPED)
+                    break;
                 char why[96];
                 return farm_fail(FARM_EUSAGE, "worker %u cannot start: it %s", i,
                                  describe_exit(status, why, sizeof why));
             }
             if (st == SHM_WORKER_FAILED)
                 return farm_fail(FARM_EUSAGE, "worker %u cannot start (see its message above)", i);
-            if (shm_now_ns() > deadline)
+            if (farm_now_ns() > deadline)
                 return farm_fail(FARM_EUSAGE, "worker %u cannot start: not running after %llu s", i,
-                                 START_TIMEOUT_NS / 1000000000ull);
+                                 START_TIMEOUT_NS / FARM_NS_PER_S);
             if (farm_stop_signal)
                 return farm_fail(FARM_EFAIL, "interrupted while starting the workers");
-            sleep_ns(1000000);
+            farm_sleep_ns(FARM_NS_PER_MS);
         }
     }
     return FARM_OK;
 }
 
-int farm_procs_start(farm_procs *p, const farm_options *opt, uint64_t block_limit) {
+/* Voices shared out in order: the first total % workers workers take one more. */
+static void share_voices(farm_procs *p, const shm_config *cfg) {
+    uint32_t base = cfg->total_voices / cfg->workers, extra = cfg->total_voices % cfg->workers;
+    uint32_t first = 0;
+    for (uint32_t i = 0; i < cfg->workers; i++) {
+        shm_worker *w = shm_worker_at(&p->region, i);
+        w->voice_first = first;
+        w->voice_count = base + (i < extra ? 1 : 0);
+        first += w->voice_count;
+    }
+}
+
+static int spawn_all(farm_procs *p, const char *path, uint32_t workers) {
+    /* Above WORKER_FD, so the spawn's dup2 always makes a fresh copy at WORKER_FD. */
+    int fd = fcntl(p->region.fd, F_DUPFD_CLOEXEC, WORKER_FD + 1);
+    if (fd < 0)
+        return farm_fail(FARM_ESYS, "cannot duplicate the shared memory descriptor: %s",
+                         strerror(errno));
+    int cpus[CPU_SETSIZE];
+    int ncpu = usable_cpu_list(cpus, CPU_SETSIZE);
+    int rv = FARM_OK;
+    for (uint32_t i = 0; i < workers && rv == FARM_OK; i++) {
+        rv = spawn_one(p, i, path, fd, ncpu > 0 ? cpus[i % (uint32_t)ncpu] : -1);
+        if (rv == FARM_OK)
+            p->count = i + 1;
+    }
+    close(fd);
+    return rv;
+}
+
+int farm_procs_start(farm_procs *p, const shm_config *cfg) {
     memset(p, 0, sizeof *p);
     p->region.fd = -1;
     char path[PATH_MAX];
@@ -139,56 +167,10 @@ int farm_procs_start(farm_procs *p, const farm_options *opt, uint64_t block_limi
         return rv;
     if (access(path, X_OK) != 0)
         return farm_fail(FARM_EUSAGE, "worker 0 cannot start: %s: %s", path, strerror(errno));
-
-    shm_config cfg = {
-        .workers = opt->workers,
-        .channels = opt->channels,
-        .block_frames = opt->buffer_frames,
-        .ring_blocks = opt->ring_blocks,
-        .total_voices = opt->total_voices,
-        .oscillator = opt->oscillator,
-        .sample_rate = opt->sample_rate,
-        .freq_min = opt->freq_min,
-        .freq_max = opt->freq_max,
-        .feedback = opt->feedback,
-        .amp = opt->amp,
-        .ramp_seconds = opt->ramp,
-        .seed = opt->seed,
-        .block_limit = block_limit,
-        .lock_memory = opt->mode == FARM_PLAY && opt->lock_memory,
-        .test_slow_worker = opt->test_slow_worker,
-        .test_slow_us = opt->test_slow_us,
-    };
-    rv = shm_create(&cfg, &p->region);
-    if (rv != 0)
-        return farm_fail(FARM_EFAIL, "cannot create the shared memory (%u workers): %s",
-                         opt->workers, strerror(-rv));
-    /* Voices shared out in order: the first total % workers workers take one more. */
-    uint32_t base = opt->total_voices / opt->workers, extra = opt->total_voices % opt->workers;
-    uint32_t first = 0;
-    for (uint32_t i = 0; i < opt->workers; i++) {
-        shm_worker *w = shm_worker_at(&p->region, i);
-        w->voice_first = first;
-        w->voice_count = base + (i < extra ? 1 : 0);
-        first += w->voice_count;
-    }
-
-    int fd = fcntl(p->region.fd, F_DUPFD_CLOEXEC, WORKER_FD + 1);
-    if (fd < 0) {
-        rv = farm_fail(FARM_EFAIL, "cannot duplicate the shared memory descriptor: %s",
-                       strerror(errno));
-        shm_close(&p->region);
+    if ((rv = shm_create(cfg, &p->region)) != FARM_OK)
         return rv;
-    }
-    int cpus[CPU_SETSIZE];
-    int ncpu = usable_cpu_list(cpus, CPU_SETSIZE);
-    for (uint32_t i = 0; i < opt->workers && rv == FARM_OK; i++) {
-        rv = spawn_one(p, i, path, fd, ncpu > 0 ? cpus[i % (uint32_t)ncpu] : -1);
-        if (rv == FARM_OK)
-            p->count = i + 1;
-    }
-    close(fd);
-    if (rv == FARM_OK)
+    share_voices(p, cfg);
+    if ((rv = spawn_all(p, path, cfg->workers)) == FARM_OK)
         rv = wait_running(p);
     if (rv != FARM_OK)
         farm_procs_stop(p);
@@ -205,23 +187,35 @@ void farm_procs_stop(farm_procs *p) {
         shm_worker *w = shm_worker_at(&p->region, i);
         shm_ring_wake(&w->audio);
     }
-    uint64_t deadline = shm_now_ns() + STOP_GRACE_NS;
+    uint64_t deadline = farm_now_ns() + STOP_GRACE_NS;
     for (uint32_t i = 0; i < p->count; i++) {
         while (!p->reaped[i]) {
             pid_t r = waitpid(p->pid[i], NULL, WNOHANG);
             if (r == p->pid[i] || (r < 0 && errno == ECHILD)) {
                 p->reaped[i] = 1;
-            } else if (shm_now_ns() > deadline) {
+            } else if (farm_now_ns() > deadline) {
                 kill(p->pid[i], SIGKILL);
                 waitpid(p->pid[i], NULL, 0);
                 p->reaped[i] = 1;
             } else {
-                sleep_ns(1000000);
+                farm_sleep_ns(FARM_NS_PER_MS);
             }
         }
     }
     shm_close(&p->region);
     p->count = 0;
+}
+
+int farm_procs_alive(const farm_procs *p, uint32_t k) {
+    return k < p->count && !p->reaped[k];
+}
+
+uint32_t farm_usable_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? (uint32_t)n : 1;
 }
 
 int farm_procs_check(farm_procs *p) {

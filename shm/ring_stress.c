@@ -74,7 +74,7 @@ int main(void) {
             }
         shm_ring_release(&w->audio);
         shm_cmd c = {.op = SHM_OP_SET_AMP, .id = cmd_id};
-        if (shm_cmd_push(w, region.base, &c) == 0)
+        if (shm_cmd_push(w, region.base, &c))
             cmd_id++;
         i++;
     }

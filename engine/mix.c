@@ -1,4 +1,4 @@
-#include "coordinator.h"
+#include "engine.h"
 
 void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t frames,
               uint32_t channels, farm_gain *gain, farm_mix_stats *stats) {

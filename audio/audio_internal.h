@@ -1,0 +1,39 @@
+/* Shared by the backends (portaudio.c, nullsink.c), the chooser (audio.c) and the listings
+ * (devices.c). Not part of the module's contract. */
+#ifndef FARM_AUDIO_INTERNAL_H
+#define FARM_AUDIO_INTERNAL_H
+
+#include <portaudio.h>
+
+#include "audio.h"
+
+/* Each backend's state struct starts with this one (libsoundio's shape). */
+typedef struct farm_audio_ops {
+    int (*start)(farm_audio *a);
+    void (*stop)(farm_audio *a);
+    void (*close)(farm_audio *a); /* stops, frees the backend's state and a itself */
+    int (*active)(farm_audio *a);
+    double (*cpu_load)(farm_audio *a);
+} farm_audio_ops;
+
+struct farm_audio {
+    const farm_audio_ops *ops;
+    farm_engine *engine;
+    char description[256];
+};
+
+int farm_null_sink_open(farm_audio **out, const farm_audio_desc *d, farm_engine *e);
+int farm_pa_stream_open(farm_audio **out, const farm_audio_desc *d, farm_engine *e,
+                        PaDeviceIndex dev);
+
+/* PortAudio, started once and quietly (see portaudio.c). */
+int farm_pa_start(int verbose);
+void farm_pa_end(void);
+int farm_quiet_begin(int verbose); /* stderr to /dev/null until farm_quiet_end */
+void farm_quiet_end(int saved);
+const char *farm_pa_host_short_name(PaHostApiTypeId type);
+int farm_pa_find_host(const char *name, PaHostApiIndex *out);
+int farm_pa_find_device(const char *spec, PaHostApiIndex host, PaDeviceIndex *out);
+const char *farm_pa_hint(PaError err); /* NULL when there is none */
+
+#endif

@@ -1,0 +1,41 @@
+/* control — the farm's control server over NNG: a REP socket takes one-line requests (proto/
+ * parses them; CONTROL.md is the reference) and a PUB socket publishes the live counters.
+ *
+ * Contract
+ * - Sockets are private by default: ipc:// in farm_runtime_dir() (a 0700 directory, created
+ *   here; sockets that farms killed with SIGKILL left there are removed), named by farm's pid.
+ *   tcp://, ws:// and tls+tcp:// listen only on loopback unless desc->listen_anywhere.
+ *   FARM_EUSAGE for a URL that cannot be used or would be exposed without consent.
+ * - Both sockets run on threads of their own, never on the audio callback: a request becomes
+ *   fixed-size commands in the workers' command rings (applied at their next block, ramped) or
+ *   a gain for the engine; a full ring is refused as busy, never met by allocating.
+ * - A client that sends and never reads cannot stall the others: replies it does not take are
+ *   dropped and counted.
+ * - Main thread: start, stop, quit_requested, the URL getters. Errors as in base.h.
+ */
+#ifndef FARM_CONTROL_H
+#define FARM_CONTROL_H
+
+#include "audio.h"
+#include "engine.h"
+#include "supervisor.h"
+
+typedef struct farm_control farm_control;
+
+typedef struct farm_control_desc {
+    const char *control_url;   /* NULL: ipc:// in the runtime directory */
+    const char *telemetry_url; /* likewise */
+    int listen_anywhere;       /* allow tcp/ws/tls on addresses beyond loopback */
+    double telemetry_rate;     /* messages per second */
+    const char *tls_cert, *tls_key;
+} farm_control_desc;
+
+/* procs, engine and audio outlive the server; the configuration comes from procs' mapping. */
+int farm_control_start(farm_control **out, const farm_control_desc *desc, farm_procs *procs,
+                       farm_engine *engine, farm_audio *audio);
+void farm_control_stop(farm_control *c); /* NULL is fine */
+int farm_control_quit_requested(const farm_control *c);
+const char *farm_control_url(const farm_control *c);
+const char *farm_control_telemetry_url(const farm_control *c);
+
+#endif

@@ -1,0 +1,246 @@
+/* The audio callback's work. Everything here runs on the real-time thread: no allocation, no
+ * lock, no I/O, no wait. The only system call is the futex wake inside shm_ring_release, and
+ * only when a worker sleeps on a full ring. */
+#define _GNU_SOURCE
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsp.h"
+
+#define DEFAULT_FADE_SECONDS 0.01
+
+struct farm_engine {
+    shm_region *region;
+    shm_header *header;
+    uint32_t workers, channels, block_frames;
+    farm_gain gain;
+    const float **ins; /* one per worker, preallocated */
+    float *block;      /* the current mixed block */
+    float *silence;    /* a block of zeros for a late worker */
+    uint32_t pos;      /* frames of block already handed out */
+    /* fades: in at the start, out when stop is asked for */
+    _Atomic int stop_requested;
+    _Atomic int faded_out;
+    float fade, fade_step;
+    /* the thread the callbacks run on, published by the first one (pthread_self is no system
+     * call) so the main thread can read its scheduling */
+    pthread_t cb_thread;
+    _Atomic int cb_thread_known;
+    /* master gain from another thread: target, ramp, and a ticket that the callback
+     * acknowledges with the stream block it started at */
+    _Atomic uint32_t gain_target_bits; /* a float's bits: atomics of float are not lock-free
+                                          everywhere */
+    _Atomic uint32_t gain_ramp_frames;
+    _Atomic uint32_t gain_seq, gain_seq_seen;
+    _Atomic uint64_t gain_block;
+    uint32_t gain_seq_applied;
+    _Atomic uint64_t blocks_mixed;
+    /* recording: blocks go to a ring that a non-real-time thread drains */
+    shm_ring *rec_ring;
+    void *rec_base;
+};
+
+static uint32_t float_bits(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+
+static float bits_float(uint32_t bits) {
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+int farm_engine_create(farm_engine **out, const farm_engine_desc *d) {
+    *out = NULL;
+    farm_engine *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return farm_fail(FARM_ENOMEM, "out of memory for the engine");
+    const shm_config *cfg = &shm_header_of(d->region)->config;
+    e->region = d->region;
+    e->header = shm_header_of(d->region);
+    e->workers = cfg->workers;
+    e->channels = cfg->channels;
+    e->block_frames = cfg->block_frames;
+    e->gain.value = e->gain.target = d->gain;
+    atomic_store(&e->gain_target_bits, float_bits(d->gain));
+    size_t samples = (size_t)cfg->block_frames * cfg->channels;
+    e->ins = calloc(cfg->workers, sizeof *e->ins);
+    e->block = calloc(samples, sizeof(float));
+    e->silence = calloc(samples, sizeof(float));
+    if (e->ins == NULL || e->block == NULL || e->silence == NULL) {
+        farm_engine_destroy(e);
+        return farm_fail(FARM_ENOMEM, "out of memory for the engine");
+    }
+    e->pos = e->block_frames; /* empty: the first callback mixes a block */
+    e->fade = 0.0f;           /* fade in from silence */
+    double fade_s = d->fade_seconds > 0 ? d->fade_seconds : DEFAULT_FADE_SECONDS;
+    e->fade_step = (float)(1.0 / (fade_s * cfg->sample_rate));
+    *out = e;
+    return FARM_OK;
+}
+
+void farm_engine_destroy(farm_engine *e) {
+    if (e == NULL)
+        return;
+    free(e->ins);
+    free(e->block);
+    free(e->silence);
+    free(e);
+}
+
+void farm_engine_attach_recorder(farm_engine *e, shm_ring *ring, void *base) {
+    e->rec_ring = ring;
+    e->rec_base = base;
+}
+
+/* A new gain from another thread starts ramping at this block. */
+static void take_new_gain(farm_engine *e) {
+    uint32_t seq = atomic_load_explicit(&e->gain_seq, memory_order_acquire);
+    if (seq == e->gain_seq_applied)
+        return;
+    uint32_t ramp = atomic_load_explicit(&e->gain_ramp_frames, memory_order_relaxed);
+    e->gain.target = bits_float(atomic_load_explicit(&e->gain_target_bits, memory_order_relaxed));
+    e->gain.left = ramp;
+    if (ramp == 0)
+        e->gain.value = e->gain.target;
+    else
+        e->gain.step = (e->gain.target - e->gain.value) / (float)ramp;
+    e->gain_seq_applied = seq;
+    atomic_store_explicit(&e->gain_block,
+                          atomic_load_explicit(&e->blocks_mixed, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&e->gain_seq_seen, seq, memory_order_release);
+}
+
+static void mix_next_block(farm_engine *e) {
+    shm_stream_stats *st = &e->header->stream;
+    for (uint32_t k = 0; k < e->workers; k++) {
+        shm_worker *w = shm_worker_at(e->region, k);
+        uint32_t fill = shm_ring_fill(&w->audio);
+        if (fill < atomic_load_explicit(&w->min_fill, memory_order_relaxed))
+            atomic_store_explicit(&w->min_fill, fill, memory_order_relaxed);
+        const float *b = shm_ring_begin_read(&w->audio, e->region->base);
+        if (b == NULL) {
+            /* Never wait for a worker: its voices are silent for this block. */
+            e->ins[k] = e->silence;
+            atomic_fetch_add_explicit(&w->late_blocks, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&st->late_blocks, 1, memory_order_relaxed);
+        } else {
+            e->ins[k] = b;
+        }
+    }
+    take_new_gain(e);
+    farm_mix_stats ms = {0};
+    farm_mix(e->block, e->ins, e->workers, e->block_frames, e->channels, &e->gain, &ms);
+    atomic_fetch_add_explicit(&e->blocks_mixed, 1, memory_order_release);
+    for (uint32_t k = 0; k < e->workers; k++)
+        if (e->ins[k] != e->silence)
+            shm_ring_release(&shm_worker_at(e->region, k)->audio);
+    if (ms.clipped)
+        atomic_fetch_add_explicit(&st->clipped, ms.clipped, memory_order_relaxed);
+
+    /* Fades, per frame, so starting and stopping never click. */
+    int stopping = atomic_load_explicit(&e->stop_requested, memory_order_acquire);
+    if (stopping || e->fade < 1.0f) {
+        for (uint32_t i = 0; i < e->block_frames; i++) {
+            if (stopping)
+                e->fade = e->fade > e->fade_step ? e->fade - e->fade_step : 0.0f;
+            else
+                e->fade = e->fade + e->fade_step < 1.0f ? e->fade + e->fade_step : 1.0f;
+            for (uint32_t c = 0; c < e->channels; c++)
+                e->block[i * e->channels + c] *= e->fade;
+        }
+        if (stopping && e->fade == 0.0f)
+            atomic_store_explicit(&e->faded_out, 1, memory_order_release);
+    }
+
+    if (e->rec_ring != NULL) {
+        float *slot = shm_ring_begin_write(e->rec_ring, e->rec_base);
+        if (slot == NULL) {
+            atomic_fetch_add_explicit(&st->record_dropped, e->block_frames, memory_order_relaxed);
+        } else {
+            memcpy(slot, e->block, (size_t)e->block_frames * e->channels * sizeof(float));
+            shm_ring_publish(e->rec_ring);
+        }
+    }
+    e->pos = 0;
+}
+
+void farm_engine_process(farm_engine *e, float *out, uint32_t frames, int underflow) {
+    uint64_t t0 = farm_now_ns(); /* vDSO: no system call */
+    dsp_enable_ftz();
+    if (!atomic_load_explicit(&e->cb_thread_known, memory_order_relaxed)) {
+        e->cb_thread = pthread_self();
+        atomic_store_explicit(&e->cb_thread_known, 1, memory_order_release);
+    }
+    shm_stream_stats *st = &e->header->stream;
+    if (underflow) {
+        uint64_t n = atomic_fetch_add_explicit(&st->underflows, 1, memory_order_relaxed);
+        if (n < SHM_UNDERFLOWS_KEPT)
+            atomic_store_explicit(&st->underflow_at[n],
+                                  atomic_load_explicit(&st->callbacks, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+    }
+    uint32_t done = 0;
+    while (done < frames) {
+        if (e->pos == e->block_frames)
+            mix_next_block(e);
+        uint32_t n = e->block_frames - e->pos;
+        if (n > frames - done)
+            n = frames - done;
+        memcpy(out + (size_t)done * e->channels, e->block + (size_t)e->pos * e->channels,
+               (size_t)n * e->channels * sizeof(float));
+        e->pos += n;
+        done += n;
+    }
+    atomic_fetch_add_explicit(&st->callbacks, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->frames, frames, memory_order_relaxed);
+    uint64_t dt = farm_now_ns() - t0;
+    atomic_store_explicit(&st->cb_ns_last, dt, memory_order_relaxed);
+    farm_store_max(&st->cb_ns_max, dt);
+    atomic_fetch_add_explicit(&st->cb_hist[shm_cb_bucket(dt)], 1, memory_order_relaxed);
+}
+
+/* ---- calls from other threads ---- */
+
+uint32_t farm_engine_set_gain(farm_engine *e, float gain, uint32_t ramp_frames) {
+    /* Stores before the release of the ticket, which the callback acquires. Only one thread
+     * (control's) sets the gain, so the fetch_add needs no retry loop. */
+    atomic_store_explicit(&e->gain_target_bits, float_bits(gain), memory_order_relaxed);
+    atomic_store_explicit(&e->gain_ramp_frames, ramp_frames, memory_order_relaxed);
+    return atomic_fetch_add_explicit(&e->gain_seq, 1, memory_order_release) + 1;
+}
+
+int farm_engine_gain_applied(farm_engine *e, uint32_t ticket, uint64_t *block) {
+    if (atomic_load_explicit(&e->gain_seq_seen, memory_order_acquire) != ticket)
+        return 0;
+    *block = atomic_load_explicit(&e->gain_block, memory_order_relaxed);
+    return 1;
+}
+
+float farm_engine_gain(farm_engine *e) {
+    return bits_float(atomic_load_explicit(&e->gain_target_bits, memory_order_relaxed));
+}
+
+uint64_t farm_engine_stream_block(farm_engine *e) {
+    return atomic_load_explicit(&e->blocks_mixed, memory_order_acquire);
+}
+
+void farm_engine_request_stop(farm_engine *e) {
+    atomic_store_explicit(&e->stop_requested, 1, memory_order_release);
+}
+
+int farm_engine_faded_out(farm_engine *e) {
+    return atomic_load_explicit(&e->faded_out, memory_order_acquire);
+}
+
+int farm_engine_callback_thread(farm_engine *e, pthread_t *out) {
+    if (!atomic_load_explicit(&e->cb_thread_known, memory_order_acquire))
+        return 0;
+    *out = e->cb_thread;
+    return 1;
+}

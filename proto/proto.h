@@ -1,0 +1,99 @@
+/* proto — farm's control protocol, shared by the farm (server), farmctl and any other client:
+ * the request parser, one table of commands and parameters with their ranges, the size limit,
+ * the telemetry topic, and where a farm's default sockets live. CONTROL.md is the reference for
+ * users; this header is the one place the facts live in code.
+ *
+ * Contract
+ * - farm_request_parse is pure: no I/O, no allocation, no global state but the calling thread's
+ *   error message (base.h), safe on any bytes; it is fuzzed (fuzz_request.c).
+ * - A refused request returns FARM_EUSAGE with a one-line message for farm_error_message()
+ *   naming what was wrong, and leaves *out untouched.
+ * - Nothing here opens a socket or creates a directory: farm_runtime_dir only names it.
+ */
+#ifndef FARM_PROTO_H
+#define FARM_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base.h"
+
+#define FARM_REQUEST_MAX 65536  /* bytes; longer requests are refused */
+#define FARM_RECV_MAX (1 << 20) /* NNG drops longer messages before farm sees them */
+/* Every telemetry message is this topic followed by one JSON object. */
+#define FARM_TELEMETRY_TOPIC "stats "
+#define FARM_TELEMETRY_TOPIC_LEN (sizeof FARM_TELEMETRY_TOPIC - 1)
+/* Default sockets: PID.control and PID.telemetry in farm_runtime_dir(). */
+#define FARM_CONTROL_SUFFIX ".control"
+#define FARM_TELEMETRY_SUFFIX ".telemetry"
+#define FARM_RAMP_MAX_S 60.0
+#define FARM_GAIN_MAX 1000.0
+
+typedef enum farm_req_kind {
+    FARM_REQ_STATUS,
+    FARM_REQ_SET,
+    FARM_REQ_VOICE, /* voice SELECTOR play|stop, worker K play|stop */
+    FARM_REQ_GAIN,
+    FARM_REQ_QUIT,
+    FARM_REQ_HELP,
+} farm_req_kind;
+
+/* The commands, in the order help lists them. */
+typedef struct farm_command_info {
+    const char *name;
+    farm_req_kind kind;
+    const char *synopsis; /* the words after the name */
+    const char *summary;
+} farm_command_info;
+extern const farm_command_info farm_commands[];
+extern const size_t farm_command_count;
+
+typedef enum farm_param {
+    FARM_PARAM_FREQ,
+    FARM_PARAM_FEEDBACK,
+    FARM_PARAM_AMP,
+    FARM_PARAM_PAN,
+    FARM_PARAM_COUNT,
+} farm_param;
+
+typedef struct farm_param_info {
+    const char *name;
+    const char *range; /* for people: "0..sr/2 Hz" */
+} farm_param_info;
+extern const farm_param_info farm_params[FARM_PARAM_COUNT];
+
+/* What a farm has, which bounds what a request may name. */
+typedef struct farm_request_limits {
+    uint32_t voices, workers, channels;
+    double sample_rate;
+} farm_request_limits;
+
+/* The range of param's values on a farm with these limits. */
+void farm_param_range(farm_param p, const farm_request_limits *lim, double *lo, double *hi);
+
+typedef struct farm_request {
+    farm_req_kind kind;
+    farm_param param;
+    uint32_t first, count; /* voices, when not whole_worker */
+    int whole_worker;
+    uint32_t worker;
+    int play;
+    double value;
+    double ramp; /* seconds; negative: the default */
+} farm_request;
+
+/* Parses one request line (len bytes, not necessarily NUL-terminated). */
+int farm_request_parse(const char *text, size_t len, const farm_request_limits *lim,
+                       farm_request *out);
+
+/* The reply to `help`: every command and selector on one line, from the tables. */
+void farm_help_line(char *out, size_t size);
+
+/* The directory of a farm's default ipc:// sockets: $XDG_RUNTIME_DIR/farm when that is an
+ * absolute path, else /tmp/farm-UID. Names it only. */
+void farm_runtime_dir(char *out, size_t size);
+/* The pid in a socket's file name "PID" suffix (e.g. "123.control"), or -1 when name is not of
+ * that form. */
+long farm_socket_pid(const char *name, const char *suffix);
+
+#endif
