@@ -49,7 +49,7 @@ static void *recorder_main(void *arg) {
 int recorder_open(recorder *r, const farm_options *o) {
     memset(r, 0, sizeof *r);
     int rv = farm_outfile_open(&r->file, o->record, o->format, o->sample_type, o->sample_rate,
-                               o->channels);
+                               o->channels, 0);
     if (rv != FARM_OK)
         return rv;
     uint32_t slots = 2;
@@ -76,6 +76,10 @@ int recorder_open(recorder *r, const farm_options *o) {
 }
 
 int recorder_start(recorder *r, farm_engine *e) {
+    /* From now on the file is under its own name, its header current: a crash keeps it. */
+    int prv = farm_outfile_publish(&r->file);
+    if (prv != FARM_OK)
+        return prv;
     farm_engine_attach_recorder(e, r->ring, r->mem);
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -123,14 +123,15 @@ static int run_loop(render_loop *l, uint64_t blocks, double *wall) {
 }
 
 int farm_render(const farm_options *o) {
+    const uint64_t total_frames = (uint64_t)llround(o->duration * o->sample_rate);
     farm_outfile f;
-    int rv =
-        farm_outfile_open(&f, o->output, o->format, o->sample_type, o->sample_rate, o->channels);
+    int rv = farm_outfile_open(&f, o->output, o->format, o->sample_type, o->sample_rate,
+                               o->channels, total_frames);
     if (rv != FARM_OK)
         return rv;
     render_loop l = {.o = o,
                      .file = &f,
-                     .total_frames = (uint64_t)llround(o->duration * o->sample_rate),
+                     .total_frames = total_frames,
                      .gain = {.value = (float)o->gain, .target = (float)o->gain},
                      .show = !o->quiet && (o->progress == 1 || (o->progress == -1 && isatty(2)))};
     const uint64_t blocks = (l.total_frames + o->buffer_frames - 1) / o->buffer_frames;
