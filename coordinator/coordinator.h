@@ -124,20 +124,45 @@ void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t frame
 
 /* ---- sound files: whole or not at all ---- */
 
+/* Where the output goes: a regular file is written under a temporary name beside it and put in
+ * place when finished (keeping an existing file's mode, owner and hard links); a symbolic link
+ * is followed to its final target, so the link stays a link; a character device (/dev/null) is
+ * written in place. FIFOs, sockets and block devices are refused: a sound file's header is
+ * patched at the end by seeking back. A wav known to fit in 4 GiB is plain WAV; one longer or
+ * of unknown length is RF64, which stays a RIFF WAVE file (WAVE_FORMAT_EXTENSIBLE) if it ends
+ * under 4 GiB. Other formats refuse a length they cannot hold, at open or when it is reached. */
 typedef struct farm_outfile {
-    char path[4096];
-    char tmp[4096];
+    char path[4096];            /* as named, for messages */
+    char target[4096];          /* path, or the final target of the symbolic link path */
+    char tmp[4096];             /* the temporary beside target; "" once in place or direct */
     struct sf_private_tag *snd; /* SNDFILE, without making every includer include sndfile.h */
+    int fd;                     /* the descriptor libsndfile writes */
+    int direct;                 /* a character device, written in place */
+    int published;              /* in place while writing; the header follows the frames */
     const char *type_name;      /* "float", "pcm16", "pcm24", "vorbis" */
+    const char *format_name;    /* "wav", "aiff", ... as named */
+    uint32_t sample_rate;
     uint64_t frames;
+    uint64_t max_frames;    /* what the format can hold; 0: no limit */
+    uint64_t header_frames; /* frames when the header was last brought up to date */
+    uint32_t header_every;  /* frames between header updates once published; 0: none */
 } farm_outfile;
 
-/* Chooses the format from format (or path's extension) and sample_type, opens a temporary file
- * beside path. FARM_EUSAGE names what was wrong. */
+/* Chooses the format from format (or path's extension) and sample_type, checks what is at path
+ * (see above) and opens a temporary file beside it (or the device). expected_frames: how long
+ * the file will be, 0 if not known; a format that cannot hold that many is refused here.
+ * FARM_EUSAGE names what was wrong; FARM_EFAIL for a device that fails (/dev/full). */
 int farm_outfile_open(farm_outfile *f, const char *path, const char *format,
-                      const char *sample_type, uint32_t sample_rate, uint32_t channels);
+                      const char *sample_type, uint32_t sample_rate, uint32_t channels,
+                      uint64_t expected_frames);
+/* FARM_EFAIL naming the file and the reason (a full disk) or that the format is full. */
 int farm_outfile_write(farm_outfile *f, const float *frames, uint64_t count);
-/* Closes; with keep renames the file into place, otherwise removes it. */
+/* Puts the file in place now, while it is still being written, and from then on keeps its
+ * header up to date (at most header_every frames behind), so the file is readable under its
+ * own name even if the process is killed. For a live recording; render does not call it. */
+int farm_outfile_publish(farm_outfile *f);
+/* Closes; with keep puts the file in place, otherwise removes it. After publish it only
+ * closes: the file stays, with keep or not. */
 int farm_outfile_finish(farm_outfile *f, int keep);
 
 /* ---- the real-time engine: what the audio callback runs ---- */

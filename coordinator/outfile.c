@@ -1,14 +1,17 @@
-/* Sound files written whole or not at all: under a temporary name beside the target, renamed
- * into place when finished, removed on failure. Used by render and by --record. */
+/* Sound files written whole or not at all: under a temporary name beside the target, put in
+ * place when finished, removed on failure; or, for a live recording, put in place early with a
+ * header kept up to date. Used by render and by --record. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "coordinator.h"
@@ -48,7 +51,7 @@ static int major_format(const char *name) {
 
 static int choose_format(const char *path, const char *format, const char *sample_type,
                          uint32_t sample_rate, uint32_t channels, SF_INFO *info,
-                         const char **type_name) {
+                         const char **type_name, const char **format_name) {
     const char *name = format ? format : extension_of(path);
     if (name == NULL)
         return farm_fail(FARM_EUSAGE,
@@ -79,49 +82,372 @@ static int choose_format(const char *path, const char *format, const char *sampl
         return farm_fail(FARM_EUSAGE, "%s cannot hold %u channels of %s samples at %u Hz", name,
                          channels, t, sample_rate);
     *type_name = t;
+    *format_name = name;
+    return FARM_OK;
+}
+
+/* ---- what a format can hold ---- */
+
+#define HEADER_ROOM 65536u /* bytes left for a header below a 32-bit size */
+
+/* The most frames the format holds, 0 for no limit. libsndfile writes a size that does not fit
+ * without complaint, and the file is corrupt (a 4.4 GB wav whose header says 21 s). */
+static uint64_t format_max_frames(int major, uint64_t frame_bytes) {
+    switch (major) {
+    case SF_FORMAT_RAW:
+    case SF_FORMAT_W64:
+    case SF_FORMAT_RF64:
+    case SF_FORMAT_CAF:
+    case SF_FORMAT_OGG:
+    case SF_FORMAT_NIST:  /* the count is text */
+    case SF_FORMAT_IRCAM: /* no size in the header */
+    case SF_FORMAT_PVF:   /* likewise */
+    case SF_FORMAT_AU:    /* past 2 GiB libsndfile writes the size as unknown: read to the end */
+        return 0;
+    case SF_FORMAT_FLAC: /* STREAMINFO counts frames in 36 bits */
+        return (UINT64_C(1) << 36) - 1;
+    case SF_FORMAT_SDS: /* a 21-bit sample count */
+        return (UINT64_C(1) << 21) - 1;
+    case SF_FORMAT_VOC: /* a 24-bit block size */
+        return (UINT64_C(0xffffff) - 16) / frame_bytes;
+    case SF_FORMAT_WAV:
+    case SF_FORMAT_WAVEX:
+    case SF_FORMAT_AIFF:
+        return (UINT64_C(0xffffffff) - HEADER_ROOM) / frame_bytes;
+    default: /* sizes in signed 32-bit fields, or not known to be wider */
+        return (UINT64_C(0x7fffffff) - HEADER_ROOM) / frame_bytes;
+    }
+}
+
+static uint64_t bytes_per_sample(int format) {
+    switch (format & SF_FORMAT_SUBMASK) {
+    case SF_FORMAT_PCM_16:
+        return 2;
+    case SF_FORMAT_PCM_24:
+        return 3;
+    default:
+        return 4;
+    }
+}
+
+/* Formats whose frames go straight to the file, so a header rewritten now describes them. */
+static int header_follows_frames(int major) {
+    return major != SF_FORMAT_FLAC && major != SF_FORMAT_OGG;
+}
+
+/* ---- what is at the path ---- */
+
+static const char *kind_of(mode_t mode) {
+    return S_ISFIFO(mode)   ? "FIFO"
+           : S_ISSOCK(mode) ? "socket"
+           : S_ISBLK(mode)  ? "block device"
+           : S_ISCHR(mode)  ? "character device"
+           : S_ISDIR(mode)  ? "directory"
+           : S_ISLNK(mode)  ? "symbolic link"
+           : S_ISREG(mode)  ? "regular file"
+                            : "special file";
+}
+
+/* A symbolic link's final target, when that does not exist yet (a dangling link): writing
+ * creates it there, as a shell's > would. */
+static int dangling_target(const char *path, char *out, size_t size) {
+    char cur[4096], link[4096];
+    snprintf(cur, sizeof cur, "%s", path);
+    for (int hops = 0; hops < 40; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) {
+            if (strlen(cur) >= size)
+                return farm_fail(FARM_EUSAGE, "cannot write %s: path too long", path);
+            snprintf(out, size, "%s", cur);
+            return FARM_OK;
+        }
+        ssize_t n = readlink(cur, link, sizeof link - 1);
+        if (n < 0)
+            return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
+        link[n] = '\0';
+        if (link[0] == '/') {
+            snprintf(cur, sizeof cur, "%s", link);
+        } else {
+            char *slash = strrchr(cur, '/');
+            size_t dir = slash ? (size_t)(slash - cur) + 1 : 0;
+            if (dir + (size_t)n >= sizeof cur)
+                return farm_fail(FARM_EUSAGE, "cannot write %s: path too long", path);
+            memcpy(cur + dir, link, (size_t)n + 1);
+        }
+    }
+    return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(ELOOP));
+}
+
+/* Decides where the file goes: f->target (path, or a symbolic link's final target), and
+ * whether it is a character device written in place. Refuses what cannot hold a sound file. */
+static int resolve(farm_outfile *f, const char *path) {
+    struct stat lst, st;
+    snprintf(f->target, sizeof f->target, "%s", path);
+    if (lstat(path, &lst) != 0) {
+        if (errno == ENOENT)
+            return FARM_OK; /* created beside; a missing directory is named then */
+        return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
+    }
+    if (!S_ISLNK(lst.st_mode)) {
+        st = lst;
+    } else if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return dangling_target(path, f->target, sizeof f->target);
+        return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return farm_fail(FARM_EUSAGE, "cannot write %s: it is a directory", path);
+    if (S_ISCHR(st.st_mode)) {
+        f->direct = 1;
+        return FARM_OK;
+    }
+    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+        return farm_fail(FARM_EUSAGE,
+                         "cannot write %s: it is a %s, and a sound file's header is patched at "
+                         "the end by seeking back, which a %s cannot do",
+                         path, kind_of(st.st_mode), kind_of(st.st_mode));
+    if (!S_ISREG(st.st_mode))
+        return farm_fail(FARM_EUSAGE,
+                         "cannot write %s: it is a %s; sound files go to regular files or "
+                         "character devices",
+                         path, kind_of(st.st_mode));
+    if (S_ISLNK(lst.st_mode) && realpath(path, f->target) == NULL)
+        return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
+    return FARM_OK;
+}
+
+/* Opens the character device at path for writing in place; it must be able to seek. */
+static int open_device(farm_outfile *f) {
+    int fd = open(f->path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return farm_fail(FARM_EUSAGE, "cannot write %s: %s", f->path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode)) {
+        close(fd);
+        return farm_fail(FARM_EUSAGE, "cannot write %s: it changed while being opened", f->path);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (lseek(fd, 0, SEEK_CUR) < 0) {
+        close(fd);
+        return farm_fail(FARM_EUSAGE,
+                         "cannot write %s: this device cannot seek, and a sound file's header "
+                         "is patched at the end by seeking back",
+                         f->path);
+    }
+    f->fd = fd;
+    return FARM_OK;
+}
+
+/* Copies the temporary's bytes into the existing file at target, which keeps its inode (so its
+ * hard links, mode and owner). Room is reserved first where the file system can, so a full disk
+ * leaves the existing file as it was. live: libsndfile goes on writing, now into target. */
+static int copy_in_place(farm_outfile *f, int live) {
+    struct stat st;
+    if (fstat(f->fd, &st) != 0)
+        return farm_fail(FARM_EFAIL, "cannot write %s: %s", f->path, strerror(errno));
+    int dst = open(f->target, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (dst < 0)
+        return farm_fail(FARM_EFAIL, "cannot write %s: %s", f->path, strerror(errno));
+    struct stat dst_st;
+    if (fstat(dst, &dst_st) != 0 || !S_ISREG(dst_st.st_mode)) {
+        close(dst);
+        return farm_fail(FARM_EFAIL, "cannot write %s: it changed while being written", f->path);
+    }
+    int rv = FARM_OK;
+    if (st.st_size > 0 && fallocate(dst, FALLOC_FL_KEEP_SIZE, 0, st.st_size) != 0 &&
+        (errno == ENOSPC || errno == EDQUOT))
+        rv = farm_fail(FARM_EFAIL, "cannot write %s: %s", f->path, strerror(errno));
+    char buf[1 << 16];
+    for (off_t off = 0; rv == FARM_OK && off < st.st_size;) {
+        ssize_t n = pread(f->fd, buf, sizeof buf, off);
+        if (n <= 0) {
+            rv = farm_fail(FARM_EFAIL, "cannot read back %s: %s", f->tmp,
+                           n < 0 ? strerror(errno) : "it is shorter than it was");
+            break;
+        }
+        for (ssize_t done = 0; rv == FARM_OK && done < n;) {
+            ssize_t w = pwrite(dst, buf + done, (size_t)(n - done), off + done);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                rv = farm_fail(FARM_EFAIL, "cannot write %s: %s", f->path,
+                               w < 0 ? strerror(errno) : "nothing written");
+            else
+                done += w;
+        }
+        off += n;
+    }
+    if (rv == FARM_OK && ftruncate(dst, st.st_size) != 0)
+        rv = farm_fail(FARM_EFAIL, "cannot write %s: %s", f->path, strerror(errno));
+    if (rv == FARM_OK && live) {
+        off_t pos = lseek(f->fd, 0, SEEK_CUR);
+        if (pos < 0 || lseek(dst, pos, SEEK_SET) != pos || dup3(dst, f->fd, O_CLOEXEC) < 0)
+            rv = farm_fail(FARM_EFAIL, "cannot write %s: %s", f->path, strerror(errno));
+    }
+    if (close(dst) != 0 && rv == FARM_OK)
+        rv = farm_fail(FARM_EFAIL, "cannot write %s: %s", f->path, strerror(errno));
+    return rv;
+}
+
+/* Puts the temporary in place at target: renamed over nothing or over a regular file (taking
+ * its mode and owner), copied into a regular file with other hard links, then removed. On
+ * failure the temporary stays, for the caller to remove. live: libsndfile goes on writing. */
+static int put_in_place(farm_outfile *f, int live) {
+    struct stat st;
+    int exists = lstat(f->target, &st) == 0;
+    if (!exists && errno != ENOENT)
+        return farm_fail(FARM_EFAIL, "cannot write %s: %s", f->path, strerror(errno));
+    if (!exists) {
+        /* nothing there: the mode chosen at open stands */
+    } else if (!S_ISREG(st.st_mode)) {
+        return farm_fail(FARM_EFAIL, "cannot write %s: it has become a %s", f->path,
+                         kind_of(st.st_mode));
+    } else if (st.st_nlink > 1) {
+        int rv = copy_in_place(f, live);
+        if (rv == FARM_OK) {
+            unlink(f->tmp);
+            f->tmp[0] = '\0';
+        }
+        return rv;
+    } else {
+        /* The owner first: changing it clears set-user-ID bits that the mode then restores.
+         * Only root can give a file away; a group of one's own is allowed to anyone. */
+        if ((st.st_uid != geteuid() || st.st_gid != getegid()) &&
+            fchown(f->fd, st.st_uid, st.st_gid) != 0)
+            (void)!fchown(f->fd, (uid_t)-1, st.st_gid);
+        fchmod(f->fd, st.st_mode & 07777);
+    }
+    if (rename(f->tmp, f->target) != 0)
+        return farm_fail(FARM_EFAIL, "cannot rename %s to %s: %s", f->tmp, f->target,
+                         strerror(errno));
+    f->tmp[0] = '\0';
     return FARM_OK;
 }
 
 /* ---- the file ---- */
 
 int farm_outfile_open(farm_outfile *f, const char *path, const char *format,
-                      const char *sample_type, uint32_t sample_rate, uint32_t channels) {
+                      const char *sample_type, uint32_t sample_rate, uint32_t channels,
+                      uint64_t expected_frames) {
     memset(f, 0, sizeof *f);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return farm_fail(FARM_EUSAGE, "cannot write %s: it is a directory", path);
-    SF_INFO sfinfo = {0}, *info = &sfinfo;
-    int rv = choose_format(path, format, sample_type, sample_rate, channels, info, &f->type_name);
+    f->fd = -1;
+    if (strlen(path) >= sizeof f->path)
+        return farm_fail(FARM_EUSAGE, "cannot write %.64s...: path too long", path);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    int rv = resolve(f, f->path);
     if (rv != FARM_OK)
         return rv;
-    int n = snprintf(f->tmp, sizeof f->tmp, "%s.farm-XXXXXX", path);
-    if (n < 0 || (size_t)n >= sizeof f->tmp)
-        return farm_fail(FARM_EUSAGE, "%s: path too long", path);
-    snprintf(f->path, sizeof f->path, "%s", path);
-    int fd = mkstemp(f->tmp);
-    if (fd < 0)
-        return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    f->snd = sf_open_fd(fd, SFM_WRITE, info, SF_TRUE);
+    SF_INFO info = {0};
+    rv = choose_format(f->path, format, sample_type, sample_rate, channels, &info, &f->type_name,
+                       &f->format_name);
+    if (rv != FARM_OK)
+        return rv;
+    const int major = info.format & SF_FORMAT_TYPEMASK;
+    f->sample_rate = sample_rate;
+    f->max_frames = format_max_frames(major, bytes_per_sample(info.format) * channels);
+    /* A wav of unknown or too great a length is RF64, which libsndfile writes as a RIFF WAVE
+     * file (WAVE_FORMAT_EXTENSIBLE) when it ends under 4 GiB. One known to fit stays plain
+     * WAV, byte for byte as before. */
+    const int rf64 =
+        major == SF_FORMAT_WAV && (expected_frames == 0 || expected_frames > f->max_frames);
+    if (rf64) {
+        info.format = SF_FORMAT_RF64 | (info.format & SF_FORMAT_SUBMASK);
+        f->max_frames = 0;
+    }
+    if (f->max_frames != 0 && expected_frames > f->max_frames)
+        return farm_fail(FARM_EUSAGE,
+                         "%s cannot hold %.1f s of %u channels of %s at %u Hz, only %.1f s: "
+                         "use wav, w64 or caf",
+                         f->format_name, (double)expected_frames / sample_rate, channels,
+                         f->type_name, sample_rate, (double)f->max_frames / sample_rate);
+
+    if (f->direct) {
+        if ((rv = open_device(f)) != FARM_OK)
+            return rv;
+    } else {
+        int n = snprintf(f->tmp, sizeof f->tmp, "%s.farm-XXXXXX", f->target);
+        if (n < 0 || (size_t)n >= sizeof f->tmp) {
+            f->tmp[0] = '\0';
+            return farm_fail(FARM_EUSAGE, "cannot write %s: path too long", path);
+        }
+        int fd = mkostemp(f->tmp, O_CLOEXEC);
+        if (fd < 0) {
+            f->tmp[0] = '\0';
+            return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
+        }
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
+        f->fd = fd;
+    }
+    /* The descriptor stays ours: publish may move libsndfile onto another file under it. */
+    errno = 0;
+    f->snd = sf_open_fd(f->fd, SFM_WRITE, &info, SF_FALSE);
     if (f->snd == NULL) {
-        rv = farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, sf_strerror(NULL));
-        close(fd);
-        unlink(f->tmp);
+        int err = errno;
+        if (sf_error(NULL) == SF_ERR_SYSTEM) /* the disk or device failed: /dev/full */
+            rv = farm_fail(FARM_EFAIL, "cannot write %s: %s", path,
+                           err ? strerror(err) : sf_strerror(NULL));
+        else
+            rv = farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, sf_strerror(NULL));
+        close(f->fd);
+        f->fd = -1;
+        if (f->tmp[0] != '\0')
+            unlink(f->tmp);
+        f->tmp[0] = '\0';
         return rv;
     }
     /* libsndfile's PEAK chunk carries a time stamp; without it two renders are identical. */
     sf_command(f->snd, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
-    if ((info->format & SF_FORMAT_SUBMASK) != SF_FORMAT_FLOAT)
+    if (rf64)
+        sf_command(f->snd, SFC_RF64_AUTO_DOWNGRADE, NULL, SF_TRUE);
+    if ((info.format & SF_FORMAT_SUBMASK) != SF_FORMAT_FLOAT)
         sf_command(f->snd, SFC_SET_CLIPPING, NULL, SF_TRUE);
+    /* Once published, the header is rewritten every 50 ms of audio. Measured with 256-frame
+     * stereo float blocks on tmpfs: SFC_SET_UPDATE_HEADER_AUTO (a stat, three seeks and a write
+     * after every write) cost about 2.7 us more CPU per block; this, under 1 us. Both are far
+     * below a block's 5.3 ms; the price of the cheaper is that a SIGKILL may lose the last
+     * 50 ms. */
+    if (header_follows_frames(major) && !f->direct)
+        f->header_every = sample_rate / 20 > 0 ? sample_rate / 20 : 1;
     return FARM_OK;
 }
 
 int farm_outfile_write(farm_outfile *f, const float *frames, uint64_t count) {
-    if (sf_writef_float(f->snd, frames, (sf_count_t)count) != (sf_count_t)count)
-        return farm_fail(FARM_EFAIL, "cannot write %s: %s", f->path, sf_strerror(f->snd));
-    f->frames += count;
+    if (f->max_frames != 0 && count > f->max_frames - f->frames)
+        return farm_fail(FARM_EFAIL, "cannot write more to %s: %s holds at most %.1f s of it",
+                         f->path, f->format_name, (double)f->max_frames / f->sample_rate);
+    errno = 0;
+    sf_count_t n = sf_writef_float(f->snd, frames, (sf_count_t)count);
+    int err = errno;
+    if (n > 0)
+        f->frames += (uint64_t)n;
+    if (n != (sf_count_t)count)
+        return farm_fail(FARM_EFAIL, "cannot write %s: %s", f->path,
+                         sf_error(f->snd) == SF_ERR_SYSTEM && err != 0 ? strerror(err)
+                                                                       : sf_strerror(f->snd));
+    if (f->published && f->header_every != 0 && f->frames - f->header_frames >= f->header_every) {
+        sf_command(f->snd, SFC_UPDATE_HEADER_NOW, NULL, 0);
+        f->header_frames = f->frames;
+    }
+    return FARM_OK;
+}
+
+int farm_outfile_publish(farm_outfile *f) {
+    if (f->snd == NULL)
+        return farm_fail(FARM_EFAIL, "cannot publish %s: it is not open", f->path);
+    if (f->published)
+        return FARM_OK;
+    if (f->tmp[0] != '\0') {
+        int rv = put_in_place(f, 1);
+        if (rv != FARM_OK)
+            return rv;
+    }
+    f->published = 1;
+    if (f->header_every != 0) {
+        sf_command(f->snd, SFC_UPDATE_HEADER_NOW, NULL, 0);
+        f->header_frames = f->frames;
+    }
     return FARM_OK;
 }
 
@@ -132,9 +458,13 @@ int farm_outfile_finish(farm_outfile *f, int keep) {
     if (sf_close(f->snd) != 0)
         rv = farm_fail(FARM_EFAIL, "cannot finish %s: %s", f->path, sf_strerror(NULL));
     f->snd = NULL;
-    if (rv == FARM_OK && keep && rename(f->tmp, f->path) != 0)
-        rv = farm_fail(FARM_EFAIL, "cannot rename %s to %s: %s", f->tmp, f->path, strerror(errno));
-    if (rv != FARM_OK || !keep)
+    if (rv == FARM_OK && keep && f->tmp[0] != '\0')
+        rv = put_in_place(f, 0);
+    if (close(f->fd) != 0 && rv == FARM_OK)
+        rv = farm_fail(FARM_EFAIL, "cannot finish %s: %s", f->path, strerror(errno));
+    f->fd = -1;
+    if (f->tmp[0] != '\0')
         unlink(f->tmp);
+    f->tmp[0] = '\0';
     return rv;
 }

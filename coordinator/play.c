@@ -58,7 +58,7 @@ static void *recorder_main(void *arg) {
 static int recorder_open(recorder *r, const farm_options *o) {
     memset(r, 0, sizeof *r);
     int rv = farm_outfile_open(&r->file, o->record, o->format, o->sample_type, o->sample_rate,
-                               o->channels);
+                               o->channels, 0);
     if (rv != FARM_OK)
         return rv;
     uint32_t slots = 2;

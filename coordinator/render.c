@@ -75,13 +75,13 @@ static const float *next_block(farm_procs *p, uint32_t k, int *rv) {
 }
 
 int farm_render(const farm_options *o) {
+    const uint64_t total_frames = (uint64_t)llround(o->duration * o->sample_rate);
     farm_outfile f;
-    int rv =
-        farm_outfile_open(&f, o->output, o->format, o->sample_type, o->sample_rate, o->channels);
+    int rv = farm_outfile_open(&f, o->output, o->format, o->sample_type, o->sample_rate,
+                               o->channels, total_frames);
     if (rv != FARM_OK)
         return rv;
 
-    const uint64_t total_frames = (uint64_t)llround(o->duration * o->sample_rate);
     const uint64_t blocks = (total_frames + o->buffer_frames - 1) / o->buffer_frames;
     farm_procs procs;
     rv = farm_procs_start(&procs, o, blocks);
