@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -46,6 +47,7 @@ enum {
 
 #define REQUEST_MAX 65536 /* farm refuses longer requests; NNG drops beyond 1 MiB silently */
 #define URL_MAX 1100
+#define TELEMETRY_TOPIC "stats " /* every telemetry message: this, then one JSON object */
 
 static const char usage_text[] =
     "usage: farmctl [--url URL] [--timeout SECONDS] [--tls-ca FILE] COMMAND [ARGS...]\n"
@@ -142,29 +144,6 @@ static double now_s(void) {
 
 /* ---- options ---- */
 
-/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past what it used.
- * Returns 1 when matched (value set), 0 when argv[*i] is another word, -1 (after a message)
- * when the value is missing. */
-static int option_value(int argc, char **argv, int *i, const char *name, const char **value) {
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *value = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        usage_error("%s needs a value", name);
-        return -1;
-    }
-    *i += 1;
-    *value = argv[*i];
-    return 1;
-}
-
 static int parse_seconds(const char *name, const char *s, double *out) {
     char *end;
     errno = 0;
@@ -182,6 +161,117 @@ typedef struct options {
     int timeout_given;
     const char *url_from; /* where the URL in use came from, for messages */
 } options;
+
+/* getopt_long's answers for the long options with no short form */
+enum { OPT_URL = 256, OPT_TIMEOUT, OPT_TLS_CA, OPT_TELEMETRY, OPT_ONCE };
+
+/* Before COMMAND. A leading '+' stops at the first word that is not an option (COMMAND: what
+ * follows is the request's, "-5" included); ':' reports a missing value apart. */
+static const char global_short[] = "+:h";
+static const struct option global_long[] = {
+    {"url", required_argument, NULL, OPT_URL},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* After watch. */
+static const char watch_short[] = "+:h";
+static const struct option watch_long[] = {
+    {"telemetry", required_argument, NULL, OPT_TELEMETRY},
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"url", required_argument, NULL, OPT_URL},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The name of the long option that getopt_long answers with val, or NULL. */
+static const char *long_name(const struct option *longopts, int val) {
+    for (; longopts->name != NULL; longopts++)
+        if (longopts->val == val)
+            return longopts->name;
+    return NULL;
+}
+
+/* How many long options "--NAME[=VALUE]" abbreviates (getopt_long takes unique prefixes). */
+static int prefix_matches(const struct option *longopts, const char *word) {
+    size_t n = strcspn(word + 2, "=");
+    int count = 0;
+    for (; n > 0 && longopts->name != NULL; longopts++)
+        count += strncmp(longopts->name, word + 2, n) == 0;
+    return count;
+}
+
+/* Our one line for what getopt_long refused (c: '?' or ':') in word; always EXIT_USAGE. */
+static int option_error(int c, const char *word, const struct option *longopts, const char *where) {
+    const char *name = long_name(longopts, optopt);
+    if (c == ':' && name != NULL)
+        return usage_error("%s--%s needs a value", where, name);
+    if (c == ':' || strncmp(word, "--", 2) != 0)
+        return usage_error("%sunknown option '-%c'", where, optopt);
+    if (name != NULL)
+        return usage_error("%s'%s': --%s takes no value", where, word, name);
+    if (prefix_matches(longopts, word) > 1)
+        return usage_error("%sambiguous option '%s'", where, word);
+    return usage_error("%sunknown option '%s'", where, word);
+}
+
+/* The next option from getopt_long (optarg its value), -1 at the first word that is not one
+ * (optind its index), or '?' after our message for a bad one (getopt's own are off). */
+static int next_option(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                       const char *where) {
+    opterr = 0;
+    int at = optind > 0 ? optind : 1; /* the word getopt_long looks at */
+    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (c == '?' || c == ':') {
+        option_error(c, argv[at], longopts, where);
+        return '?';
+    }
+    return c;
+}
+
+/* --url, --timeout (into *timeout) and --tls-ca, before COMMAND or after watch; EXIT_USAGE
+ * after a message when the value will not do. */
+static int connection_option(options *o, int c, const char *value, double *timeout) {
+    switch (c) {
+    case OPT_URL:
+        if (value[0] == '\0')
+            return usage_error("--url needs a URL, like ipc:///path or tcp://127.0.0.1:5555");
+        o->url = value;
+        return EXIT_OK;
+    case OPT_TIMEOUT:
+        return parse_seconds("--timeout", value, timeout);
+    case OPT_TLS_CA:
+        o->tls_ca = value;
+        return EXIT_OK;
+    default:
+        return usage_error("unexpected option %d", c); /* not in the tables above */
+    }
+}
+
+enum { GO_ON = -1 }; /* a parse's answer when the command is to run; else an exit status */
+
+/* The options before COMMAND into o, and *command: COMMAND's index in argv (argc: none). */
+static int parse_global_options(int argc, char **argv, options *o, int *command) {
+    optind = 0; /* a fresh scan (glibc, musl) */
+    int c;
+    while ((c = next_option(argc, argv, global_short, global_long, "")) != -1) {
+        if (c == '?')
+            return EXIT_USAGE;
+        if (c == 'h') {
+            usage(stdout);
+            return EXIT_OK;
+        }
+        if (connection_option(o, c, optarg, &o->timeout) != EXIT_OK)
+            return EXIT_USAGE;
+        o->timeout_given |= c == OPT_TIMEOUT;
+    }
+    *command = optind;
+    return GO_ON;
+}
 
 /* ---- finding the farm ---- */
 
@@ -524,7 +614,7 @@ static int telemetry_from_status(options *o, char *url, size_t size, double *rin
         return status;
     char *reply = NULL;
     size_t reply_len = 0;
-    status = request(control, "status", 6, o->timeout, o, &reply, &reply_len);
+    status = request(control, "status", strlen("status"), o->timeout, o, &reply, &reply_len);
     if (status != EXIT_OK)
         return status;
     cJSON *root = cJSON_ParseWithLength(reply, reply_len);
@@ -542,126 +632,170 @@ static int telemetry_from_status(options *o, char *url, size_t size, double *rin
     return status;
 }
 
-static int run_watch(options *o, int argc, char **argv) {
-    const char *telemetry = NULL;
-    int once = 0;
-    double timeout = o->timeout_given ? o->timeout : 3.0;
-    for (int i = 1; i < argc; i++) {
-        const char *value;
-        int m;
-        if (strcmp(argv[i], "--once") == 0) {
-            once = 1;
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+typedef struct watch_setup {
+    const char *telemetry; /* --telemetry; NULL: asked of the farm */
+    int once;
+    double timeout; /* give up after this long with no message */
+} watch_setup;
+
+/* watch's own options (argv[0] is "watch") into w, and the connection's into o. */
+static int parse_watch_options(options *o, int argc, char **argv, watch_setup *w) {
+    *w = (watch_setup){.timeout = o->timeout_given ? o->timeout : 3.0};
+    optind = 0; /* a fresh scan (glibc, musl) */
+    int c;
+    while ((c = next_option(argc, argv, watch_short, watch_long, "watch: ")) != -1) {
+        if (c == '?')
+            return EXIT_USAGE;
+        if (c == 'h') {
             usage(stdout);
             return EXIT_OK;
-        } else if ((m = option_value(argc, argv, &i, "--telemetry", &value)) != 0) {
-            if (m < 0)
-                return EXIT_USAGE;
-            telemetry = value;
-        } else if ((m = option_value(argc, argv, &i, "--url", &value)) != 0) {
-            if (m < 0)
-                return EXIT_USAGE;
-            o->url = value;
-        } else if ((m = option_value(argc, argv, &i, "--timeout", &value)) != 0) {
-            if (m < 0 || parse_seconds("--timeout", value, &timeout) != EXIT_OK)
-                return EXIT_USAGE;
-        } else if ((m = option_value(argc, argv, &i, "--tls-ca", &value)) != 0) {
-            if (m < 0)
-                return EXIT_USAGE;
-            o->tls_ca = value;
-        } else {
-            return usage_error("watch: unknown option '%s'", argv[i]);
         }
+        if (c == OPT_TELEMETRY)
+            w->telemetry = optarg;
+        else if (c == OPT_ONCE)
+            w->once = 1;
+        else if (connection_option(o, c, optarg, &w->timeout) != EXIT_OK)
+            return EXIT_USAGE;
     }
-    char url[URL_MAX];
-    view v = {.url = url, .tty = !once && isatty(STDOUT_FILENO), .ring_blocks = -1};
-    if (telemetry != NULL) {
-        snprintf(url, sizeof url, "%s", telemetry);
-    } else {
-        int status = telemetry_from_status(o, url, sizeof url, &v.ring_blocks);
-        if (status != EXIT_OK)
-            return status;
-    }
+    if (optind < argc)
+        return usage_error("watch: unexpected '%s' (watch takes options only)", argv[optind]);
+    return GO_ON;
+}
 
+/* The telemetry URL: --telemetry, else the one the farm names in its status. */
+static int find_telemetry_url(options *o, const watch_setup *w, char *url, size_t size, view *v) {
+    if (w->telemetry != NULL) {
+        snprintf(url, size, "%s", w->telemetry);
+        return EXIT_OK;
+    }
+    return telemetry_from_status(o, url, size, &v->ring_blocks);
+}
+
+/* Ctrl-C and SIGTERM end the watch (exit 0) instead of the process. */
+static void catch_stop_signals(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
 
-    nng_socket s;
-    int rv = nng_sub0_open(&s);
+/* A subscriber socket *s for the telemetry at url, dialled without waiting. */
+static int subscribe(nng_socket *s, const char *url, const options *o) {
+    int rv = nng_sub0_open(s);
     if (rv != 0) {
         msg("cannot open a subscriber socket: %s", nng_strerror(rv));
         return EXIT_UNREACHABLE;
     }
-    int status = EXIT_OK;
-    if ((rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "stats ", 6)) != 0) {
+    rv = nng_socket_set(*s, NNG_OPT_SUB_SUBSCRIBE, TELEMETRY_TOPIC, sizeof TELEMETRY_TOPIC - 1);
+    if (rv != 0) {
         msg("cannot subscribe: %s", nng_strerror(rv));
-        status = EXIT_UNREACHABLE;
+        return EXIT_UNREACHABLE;
     }
-    if (status == EXIT_OK)
-        status = dial(s, url, o);
+    return dial(*s, url, o);
+}
+
+/* Waits at most left seconds, and at most 0.1 s so that Ctrl-C is noticed soon, for one
+ * telemetry message. *root: its JSON object, or NULL when none came or it was not one. */
+static int receive_telemetry(nng_socket s, const char *url, double left, cJSON **root) {
+    *root = NULL;
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, left > 0.1 ? 100 : (nng_duration)(left * 1000) + 1);
+    char *buf = NULL;
+    size_t len = 0;
+    int rv = nng_recv(s, &buf, &len, NNG_FLAG_ALLOC);
+    if (rv == NNG_ETIMEDOUT)
+        return EXIT_OK;
+    if (rv != 0) {
+        msg("%s: %s", url, nng_strerror(rv));
+        return EXIT_UNREACHABLE;
+    }
+    const size_t topic = sizeof TELEMETRY_TOPIC - 1;
+    cJSON *j = len > topic ? cJSON_ParseWithLength(buf + topic, len - topic) : NULL;
+    nng_free(buf, len);
+    if (cJSON_IsObject(j))
+        *root = j;
+    else
+        cJSON_Delete(j); /* not a stats message: the caller waits for the next */
+    return EXIT_OK;
+}
+
+/* One frame on stdout, written at once (no flicker): over the one before on a terminal,
+ * after it (a blank line between) otherwise. */
+static void show_frame(const view *v, const cJSON *root, int first) {
+    char *frame = NULL;
+    size_t frame_len = 0;
+    FILE *f = open_memstream(&frame, &frame_len);
+    if (f == NULL)
+        return;
+    if (v->tty)
+        fputs("\033[H", f);
+    else if (!first)
+        fputc('\n', f);
+    draw(f, v, root);
+    if (v->tty)
+        fputs("\033[J", f);
+    fclose(f);
+    fwrite(frame, 1, frame_len, stdout);
+    fflush(stdout);
+    free(frame);
+}
+
+static void say_telemetry_silent(const char *url, double timeout, int frames) {
+    if (frames == 0)
+        msg("no telemetry from %s within %g s: is farm running there? (farm prints its "
+            "telemetry URL when it starts; a farm with a low --telemetry-rate needs a longer "
+            "--timeout)",
+            url, timeout);
+    else
+        msg("the telemetry from %s stopped: nothing for %g s (did the farm stop?)", url, timeout);
+}
+
+/* Draws a frame at each message until a signal, --once's first frame, or w->timeout
+ * seconds without a message (EXIT_UNREACHABLE). */
+static int receive_and_draw(nng_socket s, const view *v, const watch_setup *w) {
+    double deadline = now_s() + w->timeout;
+    int frames = 0;
+    while (!stop_signal) {
+        double left = deadline - now_s();
+        if (left <= 0) {
+            say_telemetry_silent(v->url, w->timeout, frames);
+            return EXIT_UNREACHABLE;
+        }
+        cJSON *root;
+        int status = receive_telemetry(s, v->url, left, &root);
+        if (status != EXIT_OK)
+            return status;
+        if (root == NULL)
+            continue;
+        deadline = now_s() + w->timeout;
+        show_frame(v, root, frames == 0);
+        cJSON_Delete(root);
+        frames++;
+        if (w->once)
+            break;
+    }
+    return EXIT_OK;
+}
+
+static int run_watch(options *o, int argc, char **argv) {
+    watch_setup w;
+    int status = parse_watch_options(o, argc, argv, &w);
+    if (status != GO_ON)
+        return status;
+    char url[URL_MAX];
+    view v = {.url = url, .tty = !w.once && isatty(STDOUT_FILENO), .ring_blocks = -1};
+    status = find_telemetry_url(o, &w, url, sizeof url, &v);
+    if (status != EXIT_OK)
+        return status;
+    catch_stop_signals();
+    nng_socket s;
+    status = subscribe(&s, url, o);
     if (status == EXIT_OK && v.tty)
         printf("\033[H\033[2Jwaiting for telemetry from %s ...\033[K\n", url);
     fflush(stdout);
-    double deadline = now_s() + timeout;
-    int frames = 0;
-    while (status == EXIT_OK && !stop_signal) {
-        double left = deadline - now_s();
-        if (left <= 0) {
-            if (frames == 0)
-                msg("no telemetry from %s within %g s: is farm running there? (farm prints "
-                    "its telemetry URL when it starts; a farm with a low --telemetry-rate "
-                    "needs a longer --timeout)",
-                    url, timeout);
-            else
-                msg("the telemetry from %s stopped: nothing for %g s (did the farm stop?)", url,
-                    timeout);
-            status = EXIT_UNREACHABLE;
-            break;
-        }
-        /* short waits, so Ctrl-C is noticed within a tenth of a second */
-        nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, left > 0.1 ? 100 : (nng_duration)(left * 1000) + 1);
-        char *buf = NULL;
-        size_t len = 0;
-        rv = nng_recv(s, &buf, &len, NNG_FLAG_ALLOC);
-        if (rv == NNG_ETIMEDOUT)
-            continue;
-        if (rv != 0) {
-            msg("%s: %s", url, nng_strerror(rv));
-            status = EXIT_UNREACHABLE;
-            break;
-        }
-        cJSON *root = len > 6 ? cJSON_ParseWithLength(buf + 6, len - 6) : NULL;
-        nng_free(buf, len);
-        if (!cJSON_IsObject(root)) {
-            cJSON_Delete(root);
-            continue; /* not a stats message: wait for the next */
-        }
-        deadline = now_s() + timeout;
-        char *frame = NULL;
-        size_t frame_len = 0;
-        FILE *f = open_memstream(&frame, &frame_len);
-        if (f != NULL) {
-            if (v.tty)
-                fputs("\033[H", f);
-            else if (frames > 0)
-                fputc('\n', f);
-            draw(f, &v, root);
-            if (v.tty)
-                fputs("\033[J", f);
-            fclose(f);
-            fwrite(frame, 1, frame_len, stdout); /* the whole frame at once: no flicker */
-            fflush(stdout);
-            free(frame);
-        }
-        cJSON_Delete(root);
-        frames++;
-        if (once)
-            break;
-    }
+    if (status == EXIT_OK)
+        status = receive_and_draw(s, &v, &w);
     if (ferror(stdout)) {
         msg("cannot write to stdout");
         return EXIT_REFUSED;
@@ -673,37 +807,13 @@ static int run_watch(options *o, int argc, char **argv) {
 
 int main(int argc, char **argv) {
     options o = {.timeout = 2.0};
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        const char *value;
-        int m;
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (strcmp(argv[i], "--") == 0) {
-            i++;
-            break;
-        } else if ((m = option_value(argc, argv, &i, "--url", &value)) != 0) {
-            if (m < 0)
-                return EXIT_USAGE;
-            if (value[0] == '\0')
-                return usage_error("--url needs a URL, like ipc:///path or tcp://127.0.0.1:5555");
-            o.url = value;
-        } else if ((m = option_value(argc, argv, &i, "--timeout", &value)) != 0) {
-            if (m < 0 || parse_seconds("--timeout", value, &o.timeout) != EXIT_OK)
-                return EXIT_USAGE;
-            o.timeout_given = 1;
-        } else if ((m = option_value(argc, argv, &i, "--tls-ca", &value)) != 0) {
-            if (m < 0)
-                return EXIT_USAGE;
-            o.tls_ca = value;
-        } else {
-            return usage_error("unknown option '%s'", argv[i]);
-        }
-    }
-    if (i >= argc)
+    int command;
+    int status = parse_global_options(argc, argv, &o, &command);
+    if (status != GO_ON)
+        return status;
+    if (command >= argc)
         return usage_error("no command given (for example: farmctl status)");
-    if (strcmp(argv[i], "watch") == 0)
-        return run_watch(&o, argc - i, argv + i);
-    return run_request(&o, argc - i, argv + i);
+    if (strcmp(argv[command], "watch") == 0)
+        return run_watch(&o, argc - command, argv + command);
+    return run_request(&o, argc - command, argv + command);
 }

@@ -585,3 +585,40 @@ Test(control, tcp_port_0_reports_the_port_it_got) {
     expect_ok(&f, "status");
     farm_down(&f);
 }
+
+Test(control, farmctl_takes_its_options_in_either_form_and_before_the_command_only) {
+    farm f;
+    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "2", NULL});
+    char out[16384];
+    int rv = shell(out, sizeof out, "%s --url=%s --timeout=0.5 status", FARMCTL_BIN, f.control);
+    cr_assert_eq(rv, 0, "--url=URL --timeout=0.5: %s", out);
+    cJSON *j = cJSON_Parse(out);
+    cr_assert(j != NULL && ok(j), "%s", out);
+    cJSON_Delete(j);
+    /* a negative number after the command is a word of the request, not an option */
+    rv = shell(out, sizeof out, "%s --url %s set 0 freq -5", FARMCTL_BIN, f.control);
+    cr_assert_eq(rv, 1, "the farm refused it: %s", out);
+    cr_assert(strstr(out, "-5 is out of range") != NULL, "the farm saw -5: %s", out);
+    /* an option after the command is refused before anything is sent */
+    rv = shell(out, sizeof out, "%s --url %s status --timeout 1", FARMCTL_BIN, f.control);
+    cr_assert_eq(rv, 2, "%s", out);
+    cr_assert_eq(tu_lines(out), 1, "one line: %s", out);
+    cr_assert(strstr(out, "'--timeout' after the command") != NULL, "%s", out);
+    farm_down(&f);
+}
+
+Test(control, farmctl_refuses_an_unknown_option_in_one_line) {
+    char out[4096];
+    int rv = shell(out, sizeof out, "%s --bogus status", FARMCTL_BIN);
+    cr_assert_eq(rv, 2, "%s", out);
+    cr_assert_eq(tu_lines(out), 1, "one line: %s", out);
+    cr_assert(strstr(out, "'--bogus'") && strstr(out, "see farmctl --help"), "%s", out);
+    rv = shell(out, sizeof out, "%s watch --bogus", FARMCTL_BIN);
+    cr_assert_eq(rv, 2, "%s", out);
+    cr_assert_eq(tu_lines(out), 1, "one line: %s", out);
+    cr_assert(strstr(out, "'--bogus'") && strstr(out, "see farmctl --help"), "%s", out);
+    rv = shell(out, sizeof out, "%s --url", FARMCTL_BIN);
+    cr_assert_eq(rv, 2, "%s", out);
+    cr_assert_eq(tu_lines(out), 1, "one line: %s", out);
+    cr_assert(strstr(out, "--url needs a value") != NULL, "%s", out);
+}
