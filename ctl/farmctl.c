@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto.h"
+
 enum {
     EXIT_OK = 0,
     EXIT_REFUSED = 1,     /* the farm answered "ok": false */
@@ -45,9 +47,7 @@ enum {
     EXIT_UNREACHABLE = 3, /* nothing to talk to, or no answer in time */
 };
 
-#define REQUEST_MAX 65536 /* farm refuses longer requests; NNG drops beyond 1 MiB silently */
 #define URL_MAX 1100
-#define TELEMETRY_TOPIC "stats " /* every telemetry message: this, then one JSON object */
 
 static const char usage_text[] =
     "usage: farmctl [--url URL] [--timeout SECONDS] [--tls-ca FILE] COMMAND [ARGS...]\n"
@@ -275,31 +275,8 @@ static int parse_global_options(int argc, char **argv, options *o, int *command)
 
 /* ---- finding the farm ---- */
 
-/* Where farm puts its default sockets: the same rule as farm's (control.c). */
-static void runtime_dir(char *out, size_t size) {
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    if (xdg != NULL && xdg[0] == '/')
-        snprintf(out, size, "%s/farm", xdg);
-    else
-        snprintf(out, size, "/tmp/farm-%ld", (long)getuid());
-}
-
 static int process_lives(long pid) {
     return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
-/* "PID.control" -> PID, or -1 when the name is not of that form. */
-static long control_pid(const char *name) {
-    const char *dot = strchr(name, '.');
-    if (dot == NULL || dot == name || strcmp(dot, ".control") != 0)
-        return -1;
-    long pid = 0;
-    for (const char *p = name; p < dot; p++) {
-        if (*p < '0' || *p > '9' || pid > 100000000)
-            return -1;
-        pid = pid * 10 + (*p - '0');
-    }
-    return pid;
 }
 
 /* The control URL when --url was not given: $FARM_CONTROL, else the one live farm's socket in
@@ -317,7 +294,7 @@ static int find_control_url(options *o, char *url, size_t size) {
         return EXIT_OK;
     }
     char dir[512];
-    runtime_dir(dir, sizeof dir);
+    farm_runtime_dir(dir, sizeof dir);
     DIR *d = opendir(dir);
     if (d == NULL && errno != ENOENT) {
         msg("cannot look for farms in %s: %s; give --url", dir, strerror(errno));
@@ -328,7 +305,7 @@ static int find_control_url(options *o, char *url, size_t size) {
     int live = 0, stale = 0;
     struct dirent *e;
     while (d != NULL && (e = readdir(d)) != NULL) {
-        long pid = control_pid(e->d_name);
+        long pid = farm_socket_pid(e->d_name, FARM_CONTROL_SUFFIX);
         if (pid < 0)
             continue;
         char path[1024];
@@ -468,8 +445,9 @@ static int run_request(options *o, int argc, char **argv) {
     size_t len = 0;
     for (int k = 0; k < argc; k++)
         len += strlen(argv[k]) + 1;
-    if (len - 1 > REQUEST_MAX)
-        return usage_error("the request is %zu bytes; farm takes at most %d", len - 1, REQUEST_MAX);
+    if (len - 1 > FARM_REQUEST_MAX)
+        return usage_error("the request is %zu bytes; farm takes at most %d", len - 1,
+                           FARM_REQUEST_MAX);
     for (int k = 1; k < argc; k++)
         if (strncmp(argv[k], "--", 2) == 0 && argv[k][2] != '\0')
             return usage_error("'%s' after the command: farmctl's options go before it, as "
@@ -688,7 +666,7 @@ static int subscribe(nng_socket *s, const char *url, const options *o) {
         msg("cannot open a subscriber socket: %s", nng_strerror(rv));
         return EXIT_UNREACHABLE;
     }
-    rv = nng_socket_set(*s, NNG_OPT_SUB_SUBSCRIBE, TELEMETRY_TOPIC, sizeof TELEMETRY_TOPIC - 1);
+    rv = nng_socket_set(*s, NNG_OPT_SUB_SUBSCRIBE, FARM_TELEMETRY_TOPIC, FARM_TELEMETRY_TOPIC_LEN);
     if (rv != 0) {
         msg("cannot subscribe: %s", nng_strerror(rv));
         return EXIT_UNREACHABLE;
@@ -710,7 +688,7 @@ static int receive_telemetry(nng_socket s, const char *url, double left, cJSON *
         msg("%s: %s", url, nng_strerror(rv));
         return EXIT_UNREACHABLE;
     }
-    const size_t topic = sizeof TELEMETRY_TOPIC - 1;
+    const size_t topic = FARM_TELEMETRY_TOPIC_LEN;
     cJSON *j = len > topic ? cJSON_ParseWithLength(buf + topic, len - topic) : NULL;
     nng_free(buf, len);
     if (cJSON_IsObject(j))
