@@ -326,6 +326,66 @@ static int put_in_place(farm_outfile *f, int live) {
 
 /* ---- the file ---- */
 
+/* The temporary file beside the target, with the mode a new file would get. */
+static int open_temporary(farm_outfile *f, const char *path) {
+    int n = snprintf(f->tmp, sizeof f->tmp, "%s.farm-XXXXXX", f->target);
+    if (n < 0 || (size_t)n >= sizeof f->tmp) {
+        f->tmp[0] = '\0';
+        return farm_fail(FARM_EUSAGE, "cannot write %s: path too long", path);
+    }
+    int fd = mkostemp(f->tmp, O_CLOEXEC);
+    if (fd < 0) {
+        f->tmp[0] = '\0';
+        return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0) {
+        int rv = farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
+        close(fd);
+        unlink(f->tmp);
+        f->tmp[0] = '\0';
+        return rv;
+    }
+    f->fd = fd;
+    return FARM_OK;
+}
+
+/* libsndfile on the open descriptor, with farm's settings. */
+static int open_sound(farm_outfile *f, const char *path, SF_INFO *info, int rf64) {
+    /* The descriptor stays ours: publish may move libsndfile onto another file under it. */
+    errno = 0;
+    f->snd = sf_open_fd(f->fd, SFM_WRITE, info, SF_FALSE);
+    if (f->snd == NULL) {
+        int err = errno, rv;
+        if (sf_error(NULL) == SF_ERR_SYSTEM) /* the disk or device failed: /dev/full */
+            rv = farm_fail(FARM_EFAIL, "cannot write %s: %s", path,
+                           err ? strerror(err) : sf_strerror(NULL));
+        else
+            rv = farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, sf_strerror(NULL));
+        close(f->fd);
+        f->fd = -1;
+        if (f->tmp[0] != '\0')
+            unlink(f->tmp);
+        f->tmp[0] = '\0';
+        return rv;
+    }
+    /* libsndfile's PEAK chunk carries a time stamp; without it two renders are identical. */
+    sf_command(f->snd, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
+    if (rf64)
+        sf_command(f->snd, SFC_RF64_AUTO_DOWNGRADE, NULL, SF_TRUE);
+    if ((info->format & SF_FORMAT_SUBMASK) != SF_FORMAT_FLOAT)
+        sf_command(f->snd, SFC_SET_CLIPPING, NULL, SF_TRUE);
+    /* Once published, the header is rewritten every 50 ms of audio. Measured with 256-frame
+     * stereo float blocks on tmpfs: SFC_SET_UPDATE_HEADER_AUTO (a stat, three seeks and a write
+     * after every write) cost about 2.7 us more CPU per block; this, under 1 us. Both are far
+     * below a block's 5.3 ms; the price of the cheaper is that a SIGKILL may lose the last
+     * 50 ms. */
+    if (header_follows_frames(info->format & SF_FORMAT_TYPEMASK) && !f->direct)
+        f->header_every = f->sample_rate / 20 > 0 ? f->sample_rate / 20 : 1;
+    return FARM_OK;
+}
+
 int farm_outfile_open(farm_outfile *f, const char *path, const char *format,
                       const char *sample_type, uint32_t sample_rate, uint32_t channels,
                       uint64_t expected_frames) {
@@ -360,57 +420,10 @@ int farm_outfile_open(farm_outfile *f, const char *path, const char *format,
                          "use wav, w64 or caf",
                          f->format_name, (double)expected_frames / sample_rate, channels,
                          f->type_name, sample_rate, (double)f->max_frames / sample_rate);
-
-    if (f->direct) {
-        if ((rv = open_device(f)) != FARM_OK)
-            return rv;
-    } else {
-        int n = snprintf(f->tmp, sizeof f->tmp, "%s.farm-XXXXXX", f->target);
-        if (n < 0 || (size_t)n >= sizeof f->tmp) {
-            f->tmp[0] = '\0';
-            return farm_fail(FARM_EUSAGE, "cannot write %s: path too long", path);
-        }
-        int fd = mkostemp(f->tmp, O_CLOEXEC);
-        if (fd < 0) {
-            f->tmp[0] = '\0';
-            return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
-        }
-        mode_t mask = umask(0);
-        umask(mask);
-        fchmod(fd, 0666 & ~mask);
-        f->fd = fd;
-    }
-    /* The descriptor stays ours: publish may move libsndfile onto another file under it. */
-    errno = 0;
-    f->snd = sf_open_fd(f->fd, SFM_WRITE, &info, SF_FALSE);
-    if (f->snd == NULL) {
-        int err = errno;
-        if (sf_error(NULL) == SF_ERR_SYSTEM) /* the disk or device failed: /dev/full */
-            rv = farm_fail(FARM_EFAIL, "cannot write %s: %s", path,
-                           err ? strerror(err) : sf_strerror(NULL));
-        else
-            rv = farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, sf_strerror(NULL));
-        close(f->fd);
-        f->fd = -1;
-        if (f->tmp[0] != '\0')
-            unlink(f->tmp);
-        f->tmp[0] = '\0';
+    rv = f->direct ? open_device(f) : open_temporary(f, path);
+    if (rv != FARM_OK)
         return rv;
-    }
-    /* libsndfile's PEAK chunk carries a time stamp; without it two renders are identical. */
-    sf_command(f->snd, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
-    if (rf64)
-        sf_command(f->snd, SFC_RF64_AUTO_DOWNGRADE, NULL, SF_TRUE);
-    if ((info.format & SF_FORMAT_SUBMASK) != SF_FORMAT_FLOAT)
-        sf_command(f->snd, SFC_SET_CLIPPING, NULL, SF_TRUE);
-    /* Once published, the header is rewritten every 50 ms of audio. Measured with 256-frame
-     * stereo float blocks on tmpfs: SFC_SET_UPDATE_HEADER_AUTO (a stat, three seeks and a write
-     * after every write) cost about 2.7 us more CPU per block; this, under 1 us. Both are far
-     * below a block's 5.3 ms; the price of the cheaper is that a SIGKILL may lose the last
-     * 50 ms. */
-    if (header_follows_frames(major) && !f->direct)
-        f->header_every = sample_rate / 20 > 0 ? sample_rate / 20 : 1;
-    return FARM_OK;
+    return open_sound(f, path, &info, rf64);
 }
 
 int farm_outfile_write(farm_outfile *f, const float *frames, uint64_t count) {
