@@ -41,6 +41,7 @@ struct dsp_bank {
     uint32_t voices, groups, channels, max_frames;
     uint32_t playing; /* voices playing or fading out, kept as they change: the render loop
                          reports it every block and must not count */
+    uint64_t epoch;   /* bumped by every change but the phases' own advance (see save) */
     double sample_rate;
     const dsp_kernel *kernel;
     void *arena;
@@ -270,6 +271,7 @@ static void gain_ramp_to(dsp_bank *b, uint32_t v, const float *target, uint32_t 
 
 static void update_gains(dsp_bank *b, uint32_t v, uint32_t ramp) {
     voice_ctl *c = &b->ctl[v];
+    b->epoch++;
     if (!c->playing || c->stopping)
         return; /* applied when the voice plays again */
     float g[DSP_MAX_CHANNELS];
@@ -281,6 +283,7 @@ void dsp_voice_set_freq(dsp_bank *b, uint32_t v, double hz, uint32_t ramp) {
     if (v >= b->voices || !isfinite(hz))
         return;
     voice_ctl *c = &b->ctl[v];
+    b->epoch++;
     uint64_t target = cycles_to_fixed(hz / b->sample_rate);
     c->inc_target = target;
     if (ramp == 0 || !c->playing) {
@@ -300,6 +303,7 @@ void dsp_voice_set_feedback(dsp_bank *b, uint32_t v, double fb, uint32_t ramp) {
         return;
     float f = (float)(fb < 0 ? 0 : fb > 1 ? 1 : fb);
     voice_ctl *c = &b->ctl[v];
+    b->epoch++;
     c->fb_target = f;
     if (ramp == 0 || !c->playing) {
         b->soa.fb[v] = f;
@@ -334,6 +338,7 @@ void dsp_voice_set_phase(dsp_bank *b, uint32_t v, double phase) {
     if (v >= b->voices || !isfinite(phase))
         return;
     voice_ctl *c = &b->ctl[v];
+    b->epoch++;
     uint64_t off = cycles_to_fixed(phase);
     c->phase += off - c->phase_offset;
     c->phase_offset = off;
@@ -345,6 +350,7 @@ void dsp_voice_play(dsp_bank *b, uint32_t v, uint32_t ramp) {
     voice_ctl *c = &b->ctl[v];
     if (c->playing && !c->stopping)
         return;
+    b->epoch++;
     if (!c->playing) {
         /* A fresh start: phase and feedback state reset, gains rise from silence. */
         c->phase = c->phase_offset;
@@ -371,6 +377,7 @@ void dsp_voice_stop(dsp_bank *b, uint32_t v, uint32_t ramp) {
     voice_ctl *c = &b->ctl[v];
     if (!c->playing || c->stopping)
         return;
+    b->epoch++;
     static const float silence[DSP_MAX_CHANNELS];
     c->stopping = 1;
     gain_ramp_to(b, v, silence, ramp);
@@ -469,6 +476,8 @@ void dsp_bank_render(dsp_bank *b, float *out, uint32_t frames) {
             if (left && left < m)
                 m = left;
             segment_begin(b, g);
+            if (left != 0)
+                b->epoch++; /* a ramp moves more than the phases */
             k->run(&b->soa, g * DSP_GROUP, m, b->acc + f * frame_stride, left != 0);
             segment_end(b, g, m);
             f += m;
@@ -477,4 +486,95 @@ void dsp_bank_render(dsp_bank *b, float *out, uint32_t frames) {
         }
     }
     k->reduce(b->acc, frames, b->channels, out);
+}
+
+/* ---- state that outlives the process ---- */
+
+#define STATE_MAGIC 0x64737073u /* "dsps" */
+
+/* A snapshot: this header, then ctl[voices], then y, fb, dfb [stride] and gain, dgain,
+ * gain_target [channels * stride], then group_active[groups]. The float arrays are the kernel's
+ * working state (fb and the gains move while they ramp); the 32-bit phases and increments are
+ * not kept: segment_begin derives them from ctl before every segment. */
+typedef struct state_header {
+    uint32_t magic, voices, channels, stride;
+    uint32_t playing, pad;
+    uint64_t writer; /* who wrote the full part, and at which of its epochs */
+    uint64_t epoch;
+} state_header;
+
+typedef struct state_layout {
+    size_t ctl, y, fb, dfb, gain, dgain, gain_target, group_active, total;
+} state_layout;
+
+static state_layout layout_of(uint32_t voices, uint32_t channels) {
+    const size_t groups = (voices + DSP_GROUP - 1) / DSP_GROUP, stride = groups * DSP_GROUP;
+    const size_t vec = farm_align_up(stride * sizeof(float), 64);
+    const size_t chan = farm_align_up(stride * channels * sizeof(float), 64);
+    state_layout l;
+    l.ctl = farm_align_up(sizeof(state_header), 64);
+    l.y = l.ctl + farm_align_up(voices * sizeof(voice_ctl), 64);
+    l.fb = l.y + vec;
+    l.dfb = l.fb + vec;
+    l.gain = l.dfb + vec;
+    l.dgain = l.gain + chan;
+    l.gain_target = l.dgain + chan;
+    l.group_active = l.gain_target + chan;
+    l.total = farm_align_up(l.group_active + groups, 64);
+    return l;
+}
+
+size_t dsp_state_bytes(uint32_t voices, uint32_t channels) {
+    return layout_of(voices, channels).total;
+}
+
+void dsp_bank_save(const dsp_bank *b, void *dst, uint64_t writer) {
+    char *d = dst;
+    state_header *h = dst;
+    const state_layout l = layout_of(b->voices, b->channels);
+    const size_t st = b->soa.stride, chan = st * b->channels * sizeof(float);
+    memcpy(d + l.y, b->soa.y, st * sizeof(float));
+    if (h->magic == STATE_MAGIC && h->writer == writer && h->epoch == b->epoch) {
+        /* Only the phases moved since this snapshot's full part was written. */
+        voice_ctl *c = (voice_ctl *)(void *)(d + l.ctl);
+        for (uint32_t v = 0; v < b->voices; v++)
+            c[v].phase = b->ctl[v].phase;
+        return;
+    }
+    *h = (state_header){.magic = STATE_MAGIC,
+                        .voices = b->voices,
+                        .channels = b->channels,
+                        .stride = (uint32_t)st,
+                        .playing = b->playing,
+                        .writer = writer,
+                        .epoch = b->epoch};
+    memcpy(d + l.ctl, b->ctl, b->voices * sizeof(voice_ctl));
+    memcpy(d + l.fb, b->soa.fb, st * sizeof(float));
+    memcpy(d + l.dfb, b->soa.dfb, st * sizeof(float));
+    memcpy(d + l.gain, b->soa.gain, chan);
+    memcpy(d + l.dgain, b->soa.dgain, chan);
+    memcpy(d + l.gain_target, b->gain_target, chan);
+    memcpy(d + l.group_active, b->group_active, b->groups);
+}
+
+int dsp_bank_load(dsp_bank *b, const void *src) {
+    const char *s = src;
+    const state_header *h = src;
+    const state_layout l = layout_of(b->voices, b->channels);
+    const size_t st = b->soa.stride, chan = st * b->channels * sizeof(float);
+    if (h->magic != STATE_MAGIC || h->voices != b->voices || h->channels != b->channels ||
+        h->stride != st)
+        return farm_fail(FARM_EINVAL, "the saved state is not of a bank of %u voices, %u channels",
+                         b->voices, b->channels);
+    memcpy(b->ctl, s + l.ctl, b->voices * sizeof(voice_ctl));
+    memcpy(b->soa.y, s + l.y, st * sizeof(float));
+    memcpy(b->soa.fb, s + l.fb, st * sizeof(float));
+    memcpy(b->soa.dfb, s + l.dfb, st * sizeof(float));
+    memcpy(b->soa.gain, s + l.gain, chan);
+    memcpy(b->soa.dgain, s + l.dgain, chan);
+    memcpy(b->gain_target, s + l.gain_target, chan);
+    memcpy(b->group_active, s + l.group_active, b->groups);
+    b->playing = h->playing;
+    b->epoch = h->epoch + 1; /* the next save by anyone is a full one */
+    return FARM_OK;
 }

@@ -64,6 +64,19 @@ void dsp_bank_render(dsp_bank *bank, float *out, uint32_t frames);
 double dsp_voice_default_freq(uint64_t seed, uint64_t index, double freq_min, double freq_max);
 double dsp_voice_default_pan(uint64_t index, uint32_t channels);
 
+/* ---- state that outlives its process ----
+ * A bank's whole state (phases, feedback state, parameters, ramps, play/stop) as plain bytes, so
+ * that a bank created with the same description in another process and loaded from it renders
+ * exactly the samples this one would have rendered next. farm keeps one per block in shared
+ * memory, so a worker that dies is replaced where it was. */
+size_t dsp_state_bytes(uint32_t voices, uint32_t channels);
+/* Writes the state into dst (dsp_state_bytes of the bank's size). writer names the saver; when
+ * dst already holds this writer's snapshot of the same parameters and only the phases have
+ * moved since (the usual block), only they are written. Real-time safe. */
+void dsp_bank_save(const dsp_bank *bank, void *dst, uint64_t writer);
+/* FARM_EINVAL when src is not a snapshot of a bank of this size. Real-time safe. */
+int dsp_bank_load(dsp_bank *bank, const void *src);
+
 /* sin(2*pi*x) for x in cycles, |x| <= 2^22, by the kernel's polynomial (error < 1e-6). */
 float dsp_sin_cycles(float x);
 

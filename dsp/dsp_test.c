@@ -425,3 +425,104 @@ Test(voices, depend_only_on_seed_and_index) {
     cr_assert_eq(dsp_voice_default_pan(5, 4), 1.0);
     cr_assert_eq(dsp_voice_default_pan(6, 4), 2.0);
 }
+
+/* ---- state that outlives the process ---- */
+
+/* Some voices ramping, some stopping, some stopped: every kind of state a snapshot must keep. */
+static dsp_bank *busy_bank(uint32_t voices, uint32_t channels) {
+    dsp_bank_desc d = {.voices = voices, .channels = channels, .sample_rate = SR, .max_frames = 256};
+    dsp_bank *b;
+    cr_assert_eq(dsp_bank_create(&d, &b), FARM_OK);
+    for (uint32_t v = 0; v < voices; v++) {
+        dsp_voice_set_freq(b, v, dsp_voice_default_freq(7, v, 200, 2000), 0);
+        dsp_voice_set_feedback(b, v, 0.1 + 0.001 * v, 0);
+        dsp_voice_set_amp(b, v, 0.01, 0);
+        dsp_voice_play(b, v, 0);
+    }
+    return b;
+}
+
+static void command(dsp_bank *b, uint32_t voices, int step) {
+    for (uint32_t v = (uint32_t)step % 7; v < voices; v += 7) {
+        dsp_voice_set_freq(b, v, 300 + 10.0 * step + v, 1000); /* ramps over several blocks */
+        dsp_voice_set_pan(b, v, (step % 3) * 0.4, 300);
+    }
+    if (step == 3)
+        for (uint32_t v = 0; v < voices; v += 5)
+            dsp_voice_stop(b, v, 2000);
+    if (step == 6)
+        for (uint32_t v = 0; v < voices; v += 10)
+            dsp_voice_play(b, v, 100);
+}
+
+static void continues_exactly_body(const char *isa) {
+    enum { VOICES = 150, BLOCKS = 40, FRAMES = 256 };
+    const uint32_t channels = 2;
+    dsp_bank *a = busy_bank(VOICES, channels);
+    size_t bytes = dsp_state_bytes(VOICES, channels);
+    char *slot[2] = {calloc(1, bytes), calloc(1, bytes)};
+    float ref[FRAMES * 2], out[FRAMES * 2];
+    /* Blocks saved alternately into two slots, as a worker does; the phases-only path is taken
+     * whenever nothing but the phases moved (the blocks between ramps). Every fourth block, a
+     * new bank loads the last snapshot and must render exactly what the original renders next,
+     * commands and all; the original then goes on, its next saves landing on stale slots. */
+    for (int k = 0; k < BLOCKS; k++) {
+        if (k % 5 == 1)
+            command(a, VOICES, k);
+        dsp_bank_render(a, ref, FRAMES);
+        dsp_bank_save(a, slot[k % 2], 42);
+        if (k % 4 != 3)
+            continue;
+        dsp_bank *b = busy_bank(VOICES, channels);
+        cr_assert_eq(dsp_bank_load(b, slot[k % 2]), FARM_OK);
+        cr_assert_eq(dsp_bank_playing(b), dsp_bank_playing(a));
+        for (int j = 0; j < 6; j++) {
+            if (j == 3) {
+                command(a, VOICES, k + j);
+                command(b, VOICES, k + j);
+            }
+            dsp_bank_render(a, ref, FRAMES);
+            dsp_bank_render(b, out, FRAMES);
+            cr_assert_eq(memcmp(ref, out, sizeof ref), 0, "%s: block %d after a load at %d", isa,
+                         j, k);
+        }
+        dsp_bank_destroy(b);
+    }
+    /* and once more from a snapshot taken on the phases-only path, with commands after it */
+    dsp_bank_render(a, ref, FRAMES);
+    dsp_bank_save(a, slot[0], 42);
+    dsp_bank_render(a, ref, FRAMES);
+    dsp_bank_save(a, slot[0], 42);
+    dsp_bank *b = busy_bank(VOICES, channels);
+    cr_assert_eq(dsp_bank_load(b, slot[0]), FARM_OK);
+    for (int j = 0; j < 8; j++) {
+        if (j == 2) {
+            command(a, VOICES, 6);
+            command(b, VOICES, 6);
+        }
+        dsp_bank_render(a, ref, FRAMES);
+        dsp_bank_render(b, out, FRAMES);
+        cr_assert_eq(memcmp(ref, out, sizeof ref), 0, "%s: block %d after the last load", isa, j);
+    }
+    dsp_bank_destroy(a);
+    dsp_bank_destroy(b);
+    free(slot[0]);
+    free(slot[1]);
+}
+
+Test(state, a_loaded_bank_continues_exactly_where_the_saved_one_was) {
+    each_isa(continues_exactly_body);
+}
+
+Test(state, a_snapshot_of_another_size_is_refused) {
+    dsp_bank *a = busy_bank(64, 2), *b = busy_bank(65, 2);
+    char *slot = calloc(1, dsp_state_bytes(64, 2));
+    dsp_bank_save(a, slot, 1);
+    farm_error_clear();
+    cr_assert_eq(dsp_bank_load(b, slot), FARM_EINVAL);
+    memset(slot, 0, 64); /* no snapshot at all */
+    cr_assert_eq(dsp_bank_load(a, slot), FARM_EINVAL);
+    free(slot);
+    dsp_bank_destroy(a);
+    dsp_bank_destroy(b);
+}
