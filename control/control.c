@@ -391,8 +391,18 @@ static void add_stream(farm_control *c, cJSON *root) {
 static const char *worker_state(farm_control *c, uint32_t k) {
     static const char *const states[] = {"starting", "running", "stopped", "failed"};
     uint32_t st = atomic_load(&shm_worker_at(&c->procs->region, k)->state);
-    if (!farm_procs_alive(c->procs, k))
+    switch (farm_procs_health(c->procs, k)) {
+    case FARM_WORKER_GIVEN_UP:
         return "dead";
+    case FARM_WORKER_REPLACING:
+        return "replacing";
+    case FARM_WORKER_DONE:
+        return "stopped";
+    case FARM_WORKER_UP:
+        break;
+    }
+    if (st == SHM_WORKER_RUNNING && farm_procs_stalled(c->procs, k))
+        return "stalled";
     return st < sizeof states / sizeof states[0] ? states[st] : "unknown";
 }
 
@@ -407,6 +417,9 @@ static void add_workers(farm_control *c, cJSON *root) {
         cJSON_AddNumberToObject(o, "pid", atomic_load(&w->pid));
         cJSON_AddNumberToObject(o, "cpu", atomic_load(&w->cpu));
         cJSON_AddStringToObject(o, "state", worker_state(c, k));
+        cJSON_AddNumberToObject(o, "restarts", farm_procs_restarts(c->procs, k));
+        cJSON_AddNumberToObject(o, "blocks_missed",
+                                (double)farm_procs_blocks_missed(c->procs, k));
         cJSON_AddNumberToObject(o, "voices", w->voice_count);
         cJSON_AddNumberToObject(o, "voices_playing", atomic_load(&w->voices_playing));
         cJSON_AddNumberToObject(o, "first_voice", w->voice_first);

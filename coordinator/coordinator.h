@@ -65,6 +65,9 @@ typedef struct farm_options {
     int listen_anywhere;       /* allow tcp/ws on addresses beyond loopback */
     double telemetry_rate;     /* messages per second */
     const char *tls_cert, *tls_key;
+    /* healing */
+    double watchdog;       /* seconds a worker may go without a block while its ring has room */
+    uint32_t max_restarts; /* replacements of one worker within 60 s, at most */
 } farm_options;
 
 void farm_options_defaults(farm_mode mode, farm_options *opt);
@@ -80,6 +83,10 @@ void farm_overview(FILE *to);              /* farm --help */
  * (0: never). */
 struct shm_config;
 struct shm_config farm_shm_config(const farm_options *opt, uint64_t block_limit);
+
+/* How the supervisor heals, from the options. */
+struct farm_heal_desc;
+struct farm_heal_desc farm_heal_config(const farm_options *opt);
 
 /* The commands. */
 int farm_render(const farm_options *opt);

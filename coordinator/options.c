@@ -103,6 +103,14 @@ static const opt_spec table[] = {
      "PEM certificate for tls+tcp://"},
     {"tls-key", 0, OPT_STRING, PLAY, AT(tls_key), 0, 0, 0, NULL, NULL, "Control", "FILE",
      "its PEM private key"},
+    {"watchdog", 0, OPT_DOUBLE, PLAY | RENDER, AT(watchdog), 0, 3600, 0, NULL, NULL,
+     "Healing (a worker that dies or hangs is replaced where it was)", "SECONDS",
+     "a worker that publishes no block for this long while its ring has room is\n"
+     "killed and replaced (default 0.5; 0 turns the watchdog off)"},
+    {"max-restarts", 0, OPT_U32, PLAY | RENDER, AT(max_restarts), 0, FARM_MAX_RESTARTS_LIMIT, 0,
+     NULL, NULL, "Healing", "N",
+     "a worker that dies more than N times within 60 s is left dead, its voices\n"
+     "silent (render: the render fails)"},
     {"workers", 0, OPT_U32, PLAY | RENDER, AT(workers), 1, SHM_MAX_WORKERS, 0, NULL, NULL,
      "Voices (the same seed gives the same voices whatever the worker count)", "N",
      "worker processes, one per core (default: usable cores)"},
@@ -167,6 +175,8 @@ void farm_options_defaults(farm_mode mode, farm_options *o) {
     o->ramp = 0.005;
     o->seed = 1;
     o->progress = -1;
+    o->watchdog = 0.5;
+    o->max_restarts = 5;
 }
 
 static const char *mode_name(farm_mode mode) {
@@ -491,4 +501,11 @@ shm_config farm_shm_config(const farm_options *o, uint64_t block_limit) {
         .block_limit = block_limit,
         .lock_memory = o->mode == FARM_PLAY && o->lock_memory,
     };
+}
+
+farm_heal_desc farm_heal_config(const farm_options *o) {
+    return (farm_heal_desc){.watchdog_s = o->watchdog,
+                            .max_restarts = o->max_restarts,
+                            .restart_window_s = 60,
+                            .render = o->mode == FARM_RENDER};
 }

@@ -45,8 +45,9 @@ static void status_line(const farm_options *o, shm_region *region, farm_audio *a
     fputc('\n', stderr);
 }
 
-static void summary(const farm_options *o, shm_region *region, farm_audio *a, recorder *rec,
+static void summary(const farm_options *o, farm_procs *p, farm_audio *a, recorder *rec,
                     double cpu_load) {
+    shm_region *region = &p->region;
     shm_header *h = shm_header_of(region);
     const shm_stream_stats *st = &h->stream;
     double block_s = (double)o->buffer_frames / o->sample_rate;
@@ -80,10 +81,16 @@ static void summary(const farm_options *o, shm_region *region, farm_audio *a, re
         snprintf(cpu_s, sizeof cpu_s, cpu >= 0 ? "cpu %d" : "unpinned", cpu);
         snprintf(fill_s, sizeof fill_s, min_fill == UINT32_MAX ? "-" : "%u", min_fill);
         printf("  worker %u  %-8s %6u voices  load %5.1f%% (peak %5.1f%%)  late %llu  lowest "
-               "ring fill %s/%u\n",
+               "ring fill %s/%u",
                k, cpu_s, w->voice_count, 100 * shm_worker_load(w, block_s, 0),
                100 * shm_worker_load(w, block_s, 1),
                (unsigned long long)atomic_load(&w->late_blocks), fill_s, o->ring_blocks);
+        uint32_t restarts = farm_procs_restarts(p, k);
+        if (restarts > 0 || farm_procs_health(p, k) == FARM_WORKER_GIVEN_UP)
+            printf("  restarts %u  blocks lost %llu%s", restarts,
+                   (unsigned long long)farm_procs_blocks_missed(p, k),
+                   farm_procs_health(p, k) == FARM_WORKER_GIVEN_UP ? "  (left dead)" : "");
+        putchar('\n');
     }
     if (rec != NULL)
         printf("  recorded %.2f s to %s (%llu frames dropped, %llu not written)\n",
@@ -125,11 +132,7 @@ static void schedule_workers(const farm_options *o, farm_procs *p, farm_engine *
     if ((r->stream_policy != SCHED_FIFO && r->stream_policy != SCHED_RR) || r->stream_priority < 2)
         return;
     int prio = r->stream_priority - 1;
-    for (uint32_t k = 0; k < p->count; k++) {
-        struct sched_param wp = {.sched_priority = prio};
-        if (sched_setscheduler(p->pid[k], SCHED_FIFO | SCHED_RESET_ON_FORK, &wp) != 0)
-            r->refused++;
-    }
+    r->refused = farm_procs_set_priority(p, prio);
     r->worker_priority = r->refused == p->count ? 0 : prio;
 }
 
@@ -211,7 +214,8 @@ static int open_outputs(session *s) {
 static int start_workers(session *s) {
     const farm_options *o = &s->opt;
     shm_config cfg = farm_shm_config(o, 0);
-    int rv = farm_procs_start(&s->procs, &cfg);
+    farm_heal_desc heal = farm_heal_config(o);
+    int rv = farm_procs_start(&s->procs, &cfg, &heal);
     if (rv != FARM_OK)
         return rv;
     s->procs_started = 1;
@@ -261,7 +265,6 @@ static int session_run(session *s) {
     shm_header *h = shm_header_of(&s->procs.region);
     const uint64_t stop_frames = (uint64_t)(o->duration * o->sample_rate);
     uint64_t next_status = farm_now_ns() + STATUS_LINE_NS;
-    int warned_dead = 0;
     while (!farm_stop_signal && !farm_control_quit_requested(s->control)) {
         farm_sleep_ns(WATCH_NS);
         if (stop_frames && atomic_load(&h->stream.frames) >= stop_frames)
@@ -269,12 +272,6 @@ static int session_run(session *s) {
         if (!farm_audio_active(s->audio))
             return farm_fail(FARM_EFAIL, "the stream on %s stopped by itself",
                              farm_audio_describe(s->audio));
-        if (!warned_dead && farm_procs_check(&s->procs) != FARM_OK) {
-            /* Like JACK with a dead client: the stream goes on, that worker's voices go silent. */
-            fprintf(stderr, "farm: warning: %s; its voices are silent\n", farm_error_message());
-            farm_error_clear();
-            warned_dead = 1;
-        }
         s->cpu_load = farm_audio_cpu_load(s->audio);
         atomic_store(&h->stream.cpu_load_permille, (uint32_t)(s->cpu_load * 1000));
         if (o->verbose && farm_now_ns() >= next_status) {
@@ -301,7 +298,7 @@ static int session_stop(session *s, int rv) {
      * heard is not thrown away. One that never started is removed. */
     int rrv = s->recp ? recorder_finish(s->recp, s->started) : FARM_OK;
     if (s->started && !s->opt.quiet && (rv == FARM_OK || rrv != FARM_OK)) {
-        summary(&s->opt, &s->procs.region, s->audio, s->recp, s->cpu_load);
+        summary(&s->opt, &s->procs, s->audio, s->recp, s->cpu_load);
         printf("  scheduling: stream thread %s %d, workers %s %d\n",
                policy_name(s->sched.stream_policy), s->sched.stream_priority,
                s->sched.worker_priority ? "SCHED_FIFO" : "normal", s->sched.worker_priority);

@@ -47,8 +47,11 @@ static void summary(const farm_options *o, farm_procs *p, uint64_t frames, doubl
             snprintf(cpu_s, sizeof cpu_s, "cpu %d", cpu);
         else
             snprintf(cpu_s, sizeof cpu_s, "unpinned");
-        printf("  worker %u  %-8s %6u voices  load %5.1f%% of real time  busy %5.1f%% of wall\n", i,
+        printf("  worker %u  %-8s %6u voices  load %5.1f%% of real time  busy %5.1f%% of wall", i,
                cpu_s, w->voice_count, 100 * load, wall > 0 ? 100 * busy / wall : 0);
+        if (farm_procs_restarts(p, i) > 0)
+            printf("  restarts %u", farm_procs_restarts(p, i));
+        putchar('\n');
     }
     if (clipped)
         printf("  clipped samples: %llu (lower --amp or --gain)\n", (unsigned long long)clipped);
@@ -137,7 +140,8 @@ int farm_render(const farm_options *o) {
     const uint64_t blocks = (l.total_frames + o->buffer_frames - 1) / o->buffer_frames;
     farm_procs procs;
     shm_config cfg = farm_shm_config(o, blocks);
-    if ((rv = farm_procs_start(&procs, &cfg)) != FARM_OK) {
+    farm_heal_desc heal = farm_heal_config(o);
+    if ((rv = farm_procs_start(&procs, &cfg, &heal)) != FARM_OK) {
         farm_outfile_finish(&f, 0);
         return rv;
     }

@@ -17,6 +17,8 @@ struct farm_engine {
     uint32_t workers, channels, block_frames;
     farm_gain gain;
     const float **ins; /* one per worker, preallocated */
+    float *last;       /* [worker][block]: each worker's block as last mixed */
+    uint8_t *missing;  /* per worker: its voices are out (dead, stopped or late) */
     float *block;      /* the current mixed block */
     float *silence;    /* a block of zeros for a late worker */
     uint32_t pos;      /* frames of block already handed out */
@@ -69,9 +71,12 @@ int farm_engine_create(farm_engine **out, const farm_engine_desc *d) {
     atomic_store(&e->gain_target_bits, float_bits(d->gain));
     size_t samples = (size_t)cfg->block_frames * cfg->channels;
     e->ins = calloc(cfg->workers, sizeof *e->ins);
+    e->last = calloc(samples * cfg->workers, sizeof(float));
+    e->missing = calloc(cfg->workers, 1);
     e->block = calloc(samples, sizeof(float));
     e->silence = calloc(samples, sizeof(float));
-    if (e->ins == NULL || e->block == NULL || e->silence == NULL) {
+    if (e->ins == NULL || e->last == NULL || e->missing == NULL || e->block == NULL ||
+        e->silence == NULL) {
         farm_engine_destroy(e);
         return farm_fail(FARM_ENOMEM, "out of memory for the engine");
     }
@@ -87,6 +92,8 @@ void farm_engine_destroy(farm_engine *e) {
     if (e == NULL)
         return;
     free(e->ins);
+    free(e->last);
+    free(e->missing);
     free(e->block);
     free(e->silence);
     free(e);
@@ -116,30 +123,68 @@ static void take_new_gain(farm_engine *e) {
     atomic_store_explicit(&e->gain_seq_seen, seq, memory_order_release);
 }
 
+/* A worker's voices that go missing (late, stopped, dead) do not drop to silence in one sample:
+ * its last block is played backwards, which starts on the very sample it ended with, while it
+ * fades out. Its return fades in over one block. */
+static void fade_out_backwards(float *b, uint32_t frames, uint32_t channels) {
+    for (uint32_t i = 0; i < frames / 2; i++)
+        for (uint32_t c = 0; c < channels; c++) {
+            float t = b[i * channels + c];
+            b[i * channels + c] = b[(frames - 1 - i) * channels + c];
+            b[(frames - 1 - i) * channels + c] = t;
+        }
+    for (uint32_t i = 0; i < frames; i++) {
+        float g = 1.0f - (float)(i + 1) / (float)frames;
+        for (uint32_t c = 0; c < channels; c++)
+            b[i * channels + c] *= g;
+    }
+}
+
+static void copy_fading_in(float *dst, const float *src, uint32_t frames, uint32_t channels) {
+    for (uint32_t i = 0; i < frames; i++) {
+        float g = (float)(i + 1) / (float)frames;
+        for (uint32_t c = 0; c < channels; c++)
+            dst[i * channels + c] = src[i * channels + c] * g;
+    }
+}
+
+/* Worker k's block for this callback, never waited for. */
+static const float *take_block(farm_engine *e, uint32_t k) {
+    shm_stream_stats *st = &e->header->stream;
+    shm_worker *w = shm_worker_at(e->region, k);
+    const size_t samples = (size_t)e->block_frames * e->channels;
+    float *last = e->last + samples * k;
+    uint32_t fill = shm_ring_fill(&w->audio);
+    if (fill < atomic_load_explicit(&w->min_fill, memory_order_relaxed))
+        atomic_store_explicit(&w->min_fill, fill, memory_order_relaxed);
+    const float *b = shm_ring_begin_read(&w->audio, e->region->base);
+    if (b == NULL) {
+        atomic_fetch_add_explicit(&w->late_blocks, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->late_blocks, 1, memory_order_relaxed);
+        if (e->missing[k])
+            return e->silence;
+        e->missing[k] = 1;
+        fade_out_backwards(last, e->block_frames, e->channels);
+        return last;
+    }
+    if (e->missing[k])
+        copy_fading_in(last, b, e->block_frames, e->channels);
+    else
+        memcpy(last, b, samples * sizeof(float));
+    e->missing[k] = 0;
+    /* Copied: the slot goes back to the worker now, a block earlier than it would. */
+    shm_ring_release(&w->audio);
+    return last;
+}
+
 static void mix_next_block(farm_engine *e) {
     shm_stream_stats *st = &e->header->stream;
-    for (uint32_t k = 0; k < e->workers; k++) {
-        shm_worker *w = shm_worker_at(e->region, k);
-        uint32_t fill = shm_ring_fill(&w->audio);
-        if (fill < atomic_load_explicit(&w->min_fill, memory_order_relaxed))
-            atomic_store_explicit(&w->min_fill, fill, memory_order_relaxed);
-        const float *b = shm_ring_begin_read(&w->audio, e->region->base);
-        if (b == NULL) {
-            /* Never wait for a worker: its voices are silent for this block. */
-            e->ins[k] = e->silence;
-            atomic_fetch_add_explicit(&w->late_blocks, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&st->late_blocks, 1, memory_order_relaxed);
-        } else {
-            e->ins[k] = b;
-        }
-    }
+    for (uint32_t k = 0; k < e->workers; k++)
+        e->ins[k] = take_block(e, k);
     take_new_gain(e);
     farm_mix_stats ms = {0};
     farm_mix(e->block, e->ins, e->workers, e->block_frames, e->channels, &e->gain, &ms);
     atomic_fetch_add_explicit(&e->blocks_mixed, 1, memory_order_release);
-    for (uint32_t k = 0; k < e->workers; k++)
-        if (e->ins[k] != e->silence)
-            shm_ring_release(&shm_worker_at(e->region, k)->audio);
     if (ms.clipped)
         atomic_fetch_add_explicit(&st->clipped, ms.clipped, memory_order_relaxed);
 

@@ -24,7 +24,8 @@ static size_t layout(const shm_config *cfg, size_t *workers_off, size_t *per_wor
     *workers_off = off;
     off += farm_align_up(sizeof(shm_worker) * cfg->workers, SHM_CACHE_LINE);
     *per_worker_data = audio_slot_bytes(cfg) * cfg->ring_blocks +
-                       farm_align_up(sizeof(shm_cmd) * CMD_SLOTS, SHM_CACHE_LINE);
+                       farm_align_up(sizeof(shm_cmd) * CMD_SLOTS, SHM_CACHE_LINE) +
+                       2 * farm_align_up(cfg->state_bytes, SHM_CACHE_LINE);
     return off + *per_worker_data * cfg->workers;
 }
 
@@ -79,8 +80,13 @@ int shm_create(const shm_config *cfg, shm_region *out) {
         shm_worker *w = shm_worker_at(out, i);
         size_t base = data + per_worker * i;
         shm_ring_init(&w->audio, base, cfg->ring_blocks, (uint32_t)audio_slot_bytes(cfg));
-        shm_ring_init(&w->cmds, base + audio_slot_bytes(cfg) * cfg->ring_blocks, CMD_SLOTS,
-                      sizeof(shm_cmd));
+        size_t cmds = base + audio_slot_bytes(cfg) * cfg->ring_blocks;
+        shm_ring_init(&w->cmds, cmds, CMD_SLOTS, sizeof(shm_cmd));
+        size_t snaps = cmds + farm_align_up(sizeof(shm_cmd) * CMD_SLOTS, SHM_CACHE_LINE);
+        for (uint32_t j = 0; j < 2; j++) {
+            w->snap[j].data_offset = snaps + j * farm_align_up(cfg->state_bytes, SHM_CACHE_LINE);
+            atomic_store(&w->snap[j].block, SHM_NO_SNAPSHOT);
+        }
         atomic_store(&w->cpu, -1);
         atomic_store(&w->min_fill, UINT32_MAX);
     }
@@ -254,6 +260,31 @@ int shm_cmd_push(shm_worker *w, void *base, const shm_cmd *cmd) {
     memcpy(slot, cmd, sizeof *cmd);
     shm_ring_publish(&w->cmds);
     return 1;
+}
+
+int shm_cmd_peek(shm_worker *w, void *base, uint32_t i, shm_cmd *cmd) {
+    shm_ring *r = &w->cmds;
+    uint64_t rd = atomic_load_explicit(&r->read, memory_order_relaxed) + i;
+    if (rd >= r->write_cache) {
+        r->write_cache = atomic_load_explicit(&r->write, memory_order_acquire);
+        if (rd >= r->write_cache)
+            return 0;
+    }
+    memcpy(cmd, slot_at(r, base, rd), sizeof *cmd);
+    return 1;
+}
+
+void shm_cmd_release(shm_worker *w, uint32_t n) {
+    if (n == 0)
+        return;
+    shm_ring *r = &w->cmds;
+    uint64_t rd = atomic_load_explicit(&r->read, memory_order_relaxed);
+    atomic_store_explicit(&r->read, rd + n, memory_order_release);
+    wake_if_sleeping(&r->space_seq, &r->producer_sleeping);
+}
+
+void *shm_snapshot_data(const shm_region *r, const shm_worker *w, uint32_t i) {
+    return (char *)r->base + w->snap[i].data_offset;
 }
 
 int shm_cmd_pop(shm_worker *w, void *base, shm_cmd *cmd) {

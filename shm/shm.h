@@ -7,8 +7,10 @@
  * - Inside there are no pointers, only offsets from the mapping's start, so every process may
  *   map it at a different address.
  * - Per worker: a ring of whole audio blocks (worker -> coordinator), a ring of commands
- *   (coordinator -> worker), a state word, a heartbeat and counters, each side's hot words on
- *   cache lines of their own.
+ *   (coordinator -> worker), a state word and counters, each side's hot words on cache lines of
+ *   their own, and two snapshots of its voices' state (dsp_bank_save), so that a replacement
+ *   continues where a dead worker was: the snapshot for the block at the audio ring's write
+ *   position is always whole (see shm_snapshot).
  * - Rings are single producer, single consumer: free-running 64-bit counters, release stores to
  *   publish and acquire loads to observe (PipeWire's SPA ring is the model). Non-blocking calls are
  *   real-time safe. The wait calls sleep on a process-shared futex and always have a deadline;
@@ -74,6 +76,18 @@ typedef enum shm_worker_state {
     SHM_WORKER_FAILED, /* could not set itself up; the reason is on its stderr */
 } shm_worker_state;
 
+/* A snapshot of a worker's voices as they are at the start of block `block` (the audio ring's
+ * index), with the command ring's read position that goes with them. A worker writes block k+1's
+ * snapshot into slot (k+1) % 2 after rendering block k and before publishing it, and releases
+ * the commands it applied only after that, so whatever moment it dies at, the slot for the
+ * ring's write position is whole and the commands after it are still in their ring. */
+typedef struct shm_snapshot {
+    _Atomic uint64_t block; /* SHM_NO_SNAPSHOT while being written */
+    uint64_t cmd_read;
+    uint64_t data_offset; /* fixed at creation: from the mapping's start */
+} shm_snapshot;
+#define SHM_NO_SNAPSHOT UINT64_MAX
+
 typedef struct shm_worker {
     shm_ring audio; /* worker -> coordinator, slots of block_frames * channels floats */
     shm_ring cmds;  /* coordinator -> worker, slots of shm_cmd */
@@ -93,6 +107,10 @@ typedef struct shm_worker {
     /* written by the stream callback only (the ring's consumer) */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t late_blocks; /* callbacks that found no block */
     _Atomic uint32_t min_fill;                            /* lowest ring fill a callback saw */
+    /* written by the coordinator's supervisor */
+    alignas(SHM_CACHE_LINE) _Atomic uint32_t restarts; /* times it was replaced */
+    /* the worker's voices, twice (see shm_snapshot) */
+    alignas(SHM_CACHE_LINE) shm_snapshot snap[2];
     /* fixed at creation */
     alignas(SHM_CACHE_LINE) uint32_t voice_first;
     uint32_t voice_count;
@@ -149,6 +167,7 @@ typedef struct shm_config {
     uint64_t seed;
     uint64_t block_limit; /* workers stop after this many blocks; 0 = unlimited */
     uint32_t lock_memory; /* workers mlockall */
+    uint32_t state_bytes; /* room for one snapshot of a worker's voices (dsp_state_bytes) */
 } shm_config;
 
 typedef struct shm_header {
@@ -201,5 +220,12 @@ void shm_ring_wake(shm_ring *ring);
 /* Convenience for the command ring: 1 pushed, 0 full. */
 int shm_cmd_push(shm_worker *w, void *base, const shm_cmd *cmd);
 int shm_cmd_pop(shm_worker *w, void *base, shm_cmd *cmd); /* 1 popped, 0 empty */
+/* The worker's side when it must not lose commands: the i-th command not yet released (1), or
+ * none (0); then release n of them once their effect is safe in a snapshot. */
+int shm_cmd_peek(shm_worker *w, void *base, uint32_t i, shm_cmd *cmd);
+void shm_cmd_release(shm_worker *w, uint32_t n);
+
+/* The snapshot data of slot i (0 or 1), state_bytes long. */
+void *shm_snapshot_data(const shm_region *r, const shm_worker *w, uint32_t i);
 
 #endif

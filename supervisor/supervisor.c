@@ -7,10 +7,14 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dsp.h"
 #include "supervisor.h"
 
 extern char **environ;
@@ -18,6 +22,9 @@ extern char **environ;
 #define WORKER_FD 3                           /* where each worker finds the mapping */
 #define START_TIMEOUT_NS (10 * FARM_NS_PER_S) /* a worker that is not running by then failed */
 #define STOP_GRACE_NS (2 * FARM_NS_PER_S)     /* then SIGKILL */
+#define TICK_MS 2                  /* the watch's pace: deaths wake it at once, hangs by this */
+#define STALLED_BLOCKS 4           /* no block for this many periods with room: "stalled" */
+#define DEFAULT_WINDOW_S 60.0
 
 /* farm-worker lives beside farm; FARM_WORKER overrides (tests, installs elsewhere). */
 static int worker_path(char *out, size_t size) {
@@ -46,7 +53,7 @@ static const char *describe_exit(int status, char *buf, size_t size) {
     return buf;
 }
 
-static int spawn_one(farm_procs *p, uint32_t i, const char *path, int fd, int cpu) {
+static int spawn_one(farm_procs *p, uint32_t i, int cpu, pid_t *pid) {
     char a_fd[16], a_index[16], a_parent[24], a_cpu[16];
     snprintf(a_fd, sizeof a_fd, "%d", WORKER_FD);
     snprintf(a_index, sizeof a_index, "%u", i);
@@ -59,9 +66,10 @@ static int spawn_one(farm_procs *p, uint32_t i, const char *path, int fd, int cp
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
-    /* fd is close-on-exec and not WORKER_FD, so dup2 gives the worker exactly one copy. */
-    posix_spawn_file_actions_adddup2(&fa, fd, WORKER_FD);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    /* spawn_fd is close-on-exec and not WORKER_FD, so dup2 gives the worker exactly one copy. */
+    int rv = posix_spawn_file_actions_adddup2(&fa, p->spawn_fd, WORKER_FD);
+    if (rv == 0)
+        rv = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     /* Its own process group: the terminal's Ctrl-C reaches only the coordinator, which then
      * stops the workers in order; PR_SET_PDEATHSIG covers a coordinator that dies. */
     sigset_t none, dflt;
@@ -75,11 +83,12 @@ static int spawn_one(farm_procs *p, uint32_t i, const char *path, int fd, int cp
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
                                         POSIX_SPAWN_SETSIGDEF);
-    int rv = posix_spawn(&p->pid[i], path, &fa, &attr, argv, environ);
+    if (rv == 0)
+        rv = posix_spawn(pid, p->path, &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rv != 0)
-        return farm_fail(FARM_EUSAGE, "worker %u cannot start: %s: %s", i, path, strerror(rv));
+        return farm_fail(FARM_EUSAGE, "worker %u cannot start: %s: %s", i, p->path, strerror(rv));
     return FARM_OK;
 }
 
@@ -95,6 +104,37 @@ static int usable_cpu_list(int *cpus, int max) {
     return n;
 }
 
+static int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+/* Starts worker k's process (the first or a replacement) and notes how to watch it. */
+static int launch(farm_procs *p, uint32_t k) {
+    farm_worker_watch *x = &p->watch[k];
+    shm_worker *w = shm_worker_at(&p->region, k);
+    atomic_store(&w->state, SHM_WORKER_STARTING);
+    int rv = spawn_one(p, k, x->cpu, &x->pid);
+    if (rv != FARM_OK)
+        return rv;
+    atomic_store(&w->pid, (int32_t)x->pid);
+    x->pidfd = open_pidfd(x->pid);
+    x->progress = atomic_load(&w->blocks_rendered);
+    x->progress_at = farm_now_ns();
+    x->late_at_progress = atomic_load(&w->late_blocks);
+    x->watchdog_killed = 0;
+    int prio = atomic_load(&p->rt_priority);
+    if (prio > 0) {
+        struct sched_param sp = {.sched_priority = prio};
+        sched_setscheduler(x->pid, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
+    }
+    return FARM_OK;
+}
+
 static int wait_running(farm_procs *p) {
     uint64_t deadline = farm_now_ns() + START_TIMEOUT_NS;
     for (uint32_t i = 0; i < p->count; i++) {
@@ -105,9 +145,9 @@ static int wait_running(farm_procs *p) {
             if (st == SHM_WORKER_RUNNING || st == SHM_WORKER_STOPPED)
                 break;
             int status;
-            pid_t r = waitpid(p->pid[i], &status, WNOHANG);
-            if (r == p->pid[i]) {
-                p->reaped[i] = 1;
+            pid_t r = waitpid(p->watch[i].pid, &status, WNOHANG);
+            if (r == p->watch[i].pid) {
+                atomic_store(&p->health[i], FARM_WORKER_DONE);
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
                     atomic_load_explicit(&w->state, memory_order_acquire) == SHM_WORKER_STOPPED)
                     break;
@@ -140,41 +180,250 @@ static void share_voices(farm_procs *p, const shm_config *cfg) {
     }
 }
 
-static int spawn_all(farm_procs *p, const char *path, uint32_t workers) {
-    /* Above WORKER_FD, so the spawn's dup2 always makes a fresh copy at WORKER_FD. */
-    int fd = fcntl(p->region.fd, F_DUPFD_CLOEXEC, WORKER_FD + 1);
-    if (fd < 0)
-        return farm_fail(FARM_ESYS, "cannot duplicate the shared memory descriptor: %s",
-                         strerror(errno));
+static int spawn_all(farm_procs *p, uint32_t workers) {
     int cpus[CPU_SETSIZE];
     int ncpu = usable_cpu_list(cpus, CPU_SETSIZE);
-    int rv = FARM_OK;
-    for (uint32_t i = 0; i < workers && rv == FARM_OK; i++) {
-        rv = spawn_one(p, i, path, fd, ncpu > 0 ? cpus[i % (uint32_t)ncpu] : -1);
-        if (rv == FARM_OK)
-            p->count = i + 1;
+    for (uint32_t i = 0; i < workers; i++) {
+        p->watch[i].cpu = ncpu > 0 ? cpus[i % (uint32_t)ncpu] : -1;
+        p->watch[i].pidfd = -1;
+        int rv = launch(p, i);
+        if (rv != FARM_OK)
+            return rv;
+        atomic_store(&p->health[i], FARM_WORKER_UP);
+        p->count = i + 1;
     }
-    close(fd);
-    return rv;
+    return FARM_OK;
 }
 
-int farm_procs_start(farm_procs *p, const shm_config *cfg) {
+/* ---- healing: the supervisor's thread ---- */
+
+static double block_seconds(const farm_procs *p) {
+    const shm_config *cfg = &shm_header_of(&p->region)->config;
+    return p->heal.block_seconds > 0 ? p->heal.block_seconds
+                                     : (double)cfg->block_frames / cfg->sample_rate;
+}
+
+/* Deaths within the window, this one included. */
+static uint32_t recent_deaths(farm_procs *p, uint32_t k, uint64_t now) {
+    farm_worker_watch *x = &p->watch[k];
+    const uint32_t ring = FARM_MAX_RESTARTS_LIMIT + 1;
+    x->deaths[x->death_count++ % ring] = now;
+    uint64_t window = (uint64_t)(p->heal.restart_window_s * (double)FARM_NS_PER_S);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ring && i < x->death_count; i++)
+        n += now - x->deaths[i] <= window;
+    return n;
+}
+
+/* The fault that is being healed is over: one line, with what it cost. */
+static void report_fault(farm_procs *p, uint32_t k, const char *how_it_ended) {
+    farm_worker_watch *x = &p->watch[k];
+    uint64_t late = atomic_load(&shm_worker_at(&p->region, k)->late_blocks);
+    uint64_t missed = late - x->late_at_fault;
+    atomic_fetch_add(&p->blocks_missed[k], missed);
+    fprintf(stderr, "farm: worker %u %s; %s, its voices missed %llu blocks (%.1f ms)\n", k,
+            x->fault, how_it_ended, (unsigned long long)missed,
+            1e3 * (double)missed * block_seconds(p));
+}
+
+static void replace(farm_procs *p, uint32_t k, uint64_t now) {
+    farm_worker_watch *x = &p->watch[k];
+    shm_worker *w = shm_worker_at(&p->region, k);
+    if (recent_deaths(p, k, now) > p->heal.max_restarts) {
+        atomic_store(&p->health[k], FARM_WORKER_GIVEN_UP);
+        atomic_store(&w->state, SHM_WORKER_FAILED);
+        fprintf(stderr,
+                "farm: warning: worker %u %s, more than %u times within %g s: left dead, its %u "
+                "voices are silent\n",
+                k, x->fault, p->heal.max_restarts, p->heal.restart_window_s, w->voice_count);
+        return;
+    }
+    atomic_fetch_add(&w->restarts, 1);
+    x->resume_block = atomic_load(&w->audio.write);
+    if (launch(p, k) != FARM_OK) {
+        atomic_store(&p->health[k], FARM_WORKER_GIVEN_UP);
+        fprintf(stderr, "farm: warning: worker %u %s and cannot be replaced: %s\n", k, x->fault,
+                farm_error_message());
+        farm_error_clear();
+        return;
+    }
+    atomic_store(&p->health[k], FARM_WORKER_REPLACING);
+}
+
+/* Worker k's process has ended with status. */
+static void on_worker_exit(farm_procs *p, uint32_t k, int status) {
+    farm_worker_watch *x = &p->watch[k];
+    shm_worker *w = shm_worker_at(&p->region, k);
+    if (x->pidfd >= 0)
+        close(x->pidfd);
+    x->pidfd = -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+        atomic_load(&w->state) == SHM_WORKER_STOPPED) {
+        atomic_store(&p->health[k], FARM_WORKER_DONE); /* finished its block_limit */
+        return;
+    }
+    if (atomic_load(&p->health[k]) == FARM_WORKER_REPLACING)
+        report_fault(p, k, "its replacement died before playing");
+    char why[96];
+    uint64_t now = farm_now_ns();
+    if (x->watchdog_killed)
+        snprintf(x->fault, sizeof x->fault, "(pid %ld) published no block for %.2f s: killed by "
+                 "the watchdog", (long)x->pid, (double)(now - x->progress_at) * 1e-9);
+    else
+        snprintf(x->fault, sizeof x->fault, "(pid %ld) %s", (long)x->pid,
+                 describe_exit(status, why, sizeof why));
+    x->late_at_fault = x->watchdog_killed ? x->late_at_progress : atomic_load(&w->late_blocks);
+    replace(p, k, now);
+}
+
+/* A replacement is back once the stream has taken its first block. */
+static void check_back(farm_procs *p, uint32_t k) {
+    farm_worker_watch *x = &p->watch[k];
+    shm_worker *w = shm_worker_at(&p->region, k);
+    if (atomic_load(&w->audio.read) <= x->resume_block)
+        return;
+    char how[64];
+    snprintf(how, sizeof how, "replaced by pid %ld (restart %u)", (long)x->pid,
+             atomic_load(&w->restarts));
+    report_fault(p, k, how);
+    atomic_store(&p->health[k], FARM_WORKER_UP);
+}
+
+/* A worker alive but not rendering while its ring has room: stalled, then killed. */
+static void watchdog(farm_procs *p, uint32_t k, uint64_t now) {
+    farm_worker_watch *x = &p->watch[k];
+    shm_worker *w = shm_worker_at(&p->region, k);
+    uint64_t progress = atomic_load(&w->blocks_rendered);
+    int room = shm_ring_fill(&w->audio) < w->audio.slot_count;
+    if (progress != x->progress || !room || atomic_load(&w->state) != SHM_WORKER_RUNNING) {
+        x->progress = progress;
+        x->progress_at = now;
+        x->late_at_progress = atomic_load(&w->late_blocks);
+        atomic_store(&p->stalled[k], 0);
+        return;
+    }
+    uint64_t idle = now - x->progress_at;
+    double block_ns = block_seconds(p) * (double)FARM_NS_PER_S;
+    atomic_store(&p->stalled[k], (double)idle > STALLED_BLOCKS * block_ns);
+    if (p->heal.watchdog_s > 0 && !x->watchdog_killed &&
+        (double)idle > p->heal.watchdog_s * (double)FARM_NS_PER_S) {
+        x->watchdog_killed = 1;
+        kill(x->pid, SIGKILL); /* a stopped process dies too */
+    }
+}
+
+static void poll_deaths(farm_procs *p) {
+    struct pollfd fds[SHM_MAX_WORKERS + 1];
+    nfds_t n = 0;
+    fds[n++] = (struct pollfd){.fd = p->wake_fd, .events = POLLIN};
+    for (uint32_t k = 0; k < p->count; k++)
+        if (p->watch[k].pidfd >= 0)
+            fds[n++] = (struct pollfd){.fd = p->watch[k].pidfd, .events = POLLIN};
+    poll(fds, n, TICK_MS); /* a death wakes it at once; either way every worker is checked */
+}
+
+static void reap_and_heal(farm_procs *p) {
+    uint64_t now = farm_now_ns();
+    for (uint32_t k = 0; k < p->count; k++) {
+        int h = atomic_load(&p->health[k]);
+        if (h == FARM_WORKER_GIVEN_UP || h == FARM_WORKER_DONE)
+            continue;
+        int status;
+        if (waitpid(p->watch[k].pid, &status, WNOHANG) == p->watch[k].pid) {
+            on_worker_exit(p, k, status);
+            continue;
+        }
+        if (h == FARM_WORKER_REPLACING)
+            check_back(p, k);
+        watchdog(p, k, now);
+    }
+}
+
+static void *watch_main(void *arg) {
+    farm_procs *p = arg;
+    while (!atomic_load(&p->stopping)) {
+        poll_deaths(p);
+        if (!atomic_load(&p->stopping))
+            reap_and_heal(p);
+    }
+    return NULL;
+}
+
+static int start_watch(farm_procs *p) {
+    p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (p->wake_fd < 0)
+        return farm_fail(FARM_ESYS, "cannot make the supervisor's event: %s", strerror(errno));
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    int rv = pthread_create(&p->thread, &attr, watch_main, p);
+    pthread_attr_destroy(&attr);
+    if (rv != 0)
+        return farm_fail(FARM_ESYS, "cannot start the supervisor's thread: %s", strerror(rv));
+    p->thread_started = 1;
+    return FARM_OK;
+}
+
+/* ---- start and stop ---- */
+
+int farm_procs_start(farm_procs *p, const shm_config *cfg_in, const farm_heal_desc *heal) {
     memset(p, 0, sizeof *p);
-    p->region.fd = -1;
-    char path[PATH_MAX];
-    int rv = worker_path(path, sizeof path);
+    p->region.fd = p->spawn_fd = p->wake_fd = -1;
+    p->heal = *heal;
+    if (p->heal.restart_window_s <= 0)
+        p->heal.restart_window_s = DEFAULT_WINDOW_S;
+    if (p->heal.max_restarts > FARM_MAX_RESTARTS_LIMIT)
+        p->heal.max_restarts = FARM_MAX_RESTARTS_LIMIT;
+    int rv = worker_path(p->path, sizeof p->path);
     if (rv != FARM_OK)
         return rv;
-    if (access(path, X_OK) != 0)
-        return farm_fail(FARM_EUSAGE, "worker 0 cannot start: %s: %s", path, strerror(errno));
-    if ((rv = shm_create(cfg, &p->region)) != FARM_OK)
+    if (access(p->path, X_OK) != 0)
+        return farm_fail(FARM_EUSAGE, "worker 0 cannot start: %s: %s", p->path, strerror(errno));
+    shm_config cfg = *cfg_in;
+    uint32_t most = (cfg.total_voices + cfg.workers - 1) / cfg.workers;
+    cfg.state_bytes = (uint32_t)dsp_state_bytes(most, cfg.channels);
+    if ((rv = shm_create(&cfg, &p->region)) != FARM_OK)
         return rv;
-    share_voices(p, cfg);
-    if ((rv = spawn_all(p, path, cfg->workers)) == FARM_OK)
+    share_voices(p, &cfg);
+    /* Above WORKER_FD, so the spawn's dup2 always makes a fresh copy at WORKER_FD. */
+    p->spawn_fd = fcntl(p->region.fd, F_DUPFD_CLOEXEC, WORKER_FD + 1);
+    if (p->spawn_fd < 0)
+        rv = farm_fail(FARM_ESYS, "cannot duplicate the shared memory descriptor: %s",
+                       strerror(errno));
+    if (rv == FARM_OK)
+        rv = spawn_all(p, cfg.workers);
+    if (rv == FARM_OK)
         rv = wait_running(p);
+    if (rv == FARM_OK)
+        rv = start_watch(p);
     if (rv != FARM_OK)
         farm_procs_stop(p);
     return rv;
+}
+
+static void reap_all(farm_procs *p) {
+    uint64_t deadline = farm_now_ns() + STOP_GRACE_NS;
+    for (uint32_t i = 0; i < p->count; i++) {
+        int h = atomic_load(&p->health[i]);
+        if (h == FARM_WORKER_GIVEN_UP || h == FARM_WORKER_DONE)
+            continue;
+        pid_t pid = p->watch[i].pid;
+        for (;;) {
+            pid_t r = waitpid(pid, NULL, WNOHANG);
+            if (r == pid || (r < 0 && errno == ECHILD))
+                break;
+            if (farm_now_ns() > deadline) {
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                break;
+            }
+            farm_sleep_ns(FARM_NS_PER_MS);
+        }
+        atomic_store(&p->health[i], FARM_WORKER_DONE);
+        if (p->watch[i].pidfd >= 0)
+            close(p->watch[i].pidfd);
+        p->watch[i].pidfd = -1;
+    }
 }
 
 void farm_procs_stop(farm_procs *p) {
@@ -182,32 +431,72 @@ void farm_procs_stop(farm_procs *p) {
         return;
     shm_header *h = shm_header_of(&p->region);
     atomic_store_explicit(&h->quit, 1, memory_order_release);
-    for (uint32_t i = 0; i < p->count; i++) {
-        /* A worker asleep on a full ring wakes at once instead of at its next deadline. */
-        shm_worker *w = shm_worker_at(&p->region, i);
-        shm_ring_wake(&w->audio);
-    }
-    uint64_t deadline = farm_now_ns() + STOP_GRACE_NS;
-    for (uint32_t i = 0; i < p->count; i++) {
-        while (!p->reaped[i]) {
-            pid_t r = waitpid(p->pid[i], NULL, WNOHANG);
-            if (r == p->pid[i] || (r < 0 && errno == ECHILD)) {
-                p->reaped[i] = 1;
-            } else if (farm_now_ns() > deadline) {
-                kill(p->pid[i], SIGKILL);
-                waitpid(p->pid[i], NULL, 0);
-                p->reaped[i] = 1;
-            } else {
-                farm_sleep_ns(FARM_NS_PER_MS);
-            }
+    if (p->thread_started) {
+        /* No replacement from here on. The thread exits before the workers are reaped: a worker
+         * it started dies with it (PR_SET_PDEATHSIG follows the thread), which is what stop asks
+         * for anyway, after the grace below for the others. */
+        atomic_store(&p->stopping, 1);
+        uint64_t one = 1;
+        if (write(p->wake_fd, &one, sizeof one) < 0) { /* it wakes within a tick anyway */
         }
+        pthread_join(p->thread, NULL);
+        p->thread_started = 0;
     }
+    for (uint32_t i = 0; i < p->count; i++)
+        /* A worker asleep on a full ring wakes at once instead of at its next deadline. */
+        shm_ring_wake(&shm_worker_at(&p->region, i)->audio);
+    reap_all(p);
+    if (p->wake_fd >= 0)
+        close(p->wake_fd);
+    if (p->spawn_fd >= 0)
+        close(p->spawn_fd);
+    p->wake_fd = p->spawn_fd = -1;
     shm_close(&p->region);
     p->count = 0;
 }
 
+/* ---- what others may ask ---- */
+
+int farm_procs_check(farm_procs *p) {
+    for (uint32_t k = 0; k < p->count; k++)
+        if (atomic_load(&p->health[k]) == FARM_WORKER_GIVEN_UP)
+            return farm_fail(FARM_EFAIL, "worker %u %s, and was not replaced again", k,
+                             p->watch[k].fault);
+    return FARM_OK;
+}
+
+uint32_t farm_procs_set_priority(farm_procs *p, int prio) {
+    atomic_store(&p->rt_priority, prio);
+    uint32_t refused = 0;
+    for (uint32_t k = 0; k < p->count; k++) {
+        struct sched_param sp = {.sched_priority = prio};
+        pid_t pid = (pid_t)atomic_load(&shm_worker_at(&p->region, k)->pid);
+        if (sched_setscheduler(pid, (prio > 0 ? SCHED_FIFO : SCHED_OTHER) | SCHED_RESET_ON_FORK,
+                               &sp) != 0)
+            refused++;
+    }
+    return refused;
+}
+
+farm_worker_health farm_procs_health(const farm_procs *p, uint32_t k) {
+    return (farm_worker_health)atomic_load(&p->health[k]);
+}
+
 int farm_procs_alive(const farm_procs *p, uint32_t k) {
-    return k < p->count && !p->reaped[k];
+    int h = atomic_load(&p->health[k]);
+    return k < p->count && (h == FARM_WORKER_UP || h == FARM_WORKER_REPLACING);
+}
+
+int farm_procs_stalled(const farm_procs *p, uint32_t k) {
+    return atomic_load(&p->stalled[k]);
+}
+
+uint32_t farm_procs_restarts(const farm_procs *p, uint32_t k) {
+    return atomic_load(&shm_worker_at(&p->region, k)->restarts);
+}
+
+uint64_t farm_procs_blocks_missed(const farm_procs *p, uint32_t k) {
+    return atomic_load(&p->blocks_missed[k]);
 }
 
 uint32_t farm_usable_cpus(void) {
@@ -216,24 +505,4 @@ uint32_t farm_usable_cpus(void) {
         return 1;
     int n = CPU_COUNT(&set);
     return n > 0 ? (uint32_t)n : 1;
-}
-
-int farm_procs_check(farm_procs *p) {
-    for (uint32_t i = 0; i < p->count; i++) {
-        if (p->reaped[i])
-            continue;
-        int status;
-        pid_t r = waitpid(p->pid[i], &status, WNOHANG);
-        if (r == p->pid[i]) {
-            p->reaped[i] = 1;
-            shm_worker *w = shm_worker_at(&p->region, i);
-            if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-                atomic_load(&w->state) == SHM_WORKER_STOPPED)
-                continue; /* finished its block_limit */
-            char why[96];
-            return farm_fail(FARM_EFAIL, "worker %u (pid %ld) %s", i, (long)p->pid[i],
-                             describe_exit(status, why, sizeof why));
-        }
-    }
-    return FARM_OK;
 }
