@@ -418,8 +418,7 @@ static void add_workers(farm_control *c, cJSON *root) {
         cJSON_AddNumberToObject(o, "cpu", atomic_load(&w->cpu));
         cJSON_AddStringToObject(o, "state", worker_state(c, k));
         cJSON_AddNumberToObject(o, "restarts", farm_procs_restarts(c->procs, k));
-        cJSON_AddNumberToObject(o, "blocks_missed",
-                                (double)farm_procs_blocks_missed(c->procs, k));
+        cJSON_AddNumberToObject(o, "blocks_missed", (double)farm_procs_blocks_missed(c->procs, k));
         cJSON_AddNumberToObject(o, "voices", w->voice_count);
         cJSON_AddNumberToObject(o, "voices_playing", atomic_load(&w->voices_playing));
         cJSON_AddNumberToObject(o, "first_voice", w->voice_first);

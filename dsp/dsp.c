@@ -533,14 +533,22 @@ void dsp_bank_save(const dsp_bank *b, void *dst, uint64_t writer) {
     state_header *h = dst;
     const state_layout l = layout_of(b->voices, b->channels);
     const size_t st = b->soa.stride, chan = st * b->channels * sizeof(float);
-    memcpy(d + l.y, b->soa.y, st * sizeof(float));
     if (h->magic == STATE_MAGIC && h->writer == writer && h->epoch == b->epoch) {
-        /* Only the phases moved since this snapshot's full part was written. */
+        /* Only the phases and the feedback state moved since this snapshot's full part was
+         * written, and only in the groups that play: a stopped group costs nothing here either. */
         voice_ctl *c = (voice_ctl *)(void *)(d + l.ctl);
-        for (uint32_t v = 0; v < b->voices; v++)
-            c[v].phase = b->ctl[v].phase;
+        float *y = (float *)(void *)(d + l.y);
+        for (uint32_t g = 0; g < b->groups; g++) {
+            if (!b->group_active[g])
+                continue;
+            uint32_t end = (g + 1) * DSP_GROUP < b->voices ? (g + 1) * DSP_GROUP : b->voices;
+            for (uint32_t v = g * DSP_GROUP; v < end; v++)
+                c[v].phase = b->ctl[v].phase;
+            memcpy(y + g * DSP_GROUP, b->soa.y + g * DSP_GROUP, DSP_GROUP * sizeof(float));
+        }
         return;
     }
+    memcpy(d + l.y, b->soa.y, st * sizeof(float));
     *h = (state_header){.magic = STATE_MAGIC,
                         .voices = b->voices,
                         .channels = b->channels,

@@ -22,8 +22,8 @@ extern char **environ;
 #define WORKER_FD 3                           /* where each worker finds the mapping */
 #define START_TIMEOUT_NS (10 * FARM_NS_PER_S) /* a worker that is not running by then failed */
 #define STOP_GRACE_NS (2 * FARM_NS_PER_S)     /* then SIGKILL */
-#define TICK_MS 2                  /* the watch's pace: deaths wake it at once, hangs by this */
-#define STALLED_BLOCKS 4           /* no block for this many periods with room: "stalled" */
+#define TICK_MS 2        /* the watch's pace: deaths wake it at once, hangs by this */
+#define STALLED_BLOCKS 4 /* no block for this many periods with room: "stalled" */
 #define DEFAULT_WINDOW_S 60.0
 
 /* farm-worker lives beside farm; FARM_WORKER overrides (tests, installs elsewhere). */
@@ -232,6 +232,8 @@ static void replace(farm_procs *p, uint32_t k, uint64_t now) {
     if (recent_deaths(p, k, now) > p->heal.max_restarts) {
         atomic_store(&p->health[k], FARM_WORKER_GIVEN_UP);
         atomic_store(&w->state, SHM_WORKER_FAILED);
+        if (p->heal.render)
+            return; /* the render fails, and says so itself */
         fprintf(stderr,
                 "farm: warning: worker %u %s, more than %u times within %g s: left dead, its %u "
                 "voices are silent\n",
@@ -267,8 +269,10 @@ static void on_worker_exit(farm_procs *p, uint32_t k, int status) {
     char why[96];
     uint64_t now = farm_now_ns();
     if (x->watchdog_killed)
-        snprintf(x->fault, sizeof x->fault, "(pid %ld) published no block for %.2f s: killed by "
-                 "the watchdog", (long)x->pid, (double)(now - x->progress_at) * 1e-9);
+        snprintf(x->fault, sizeof x->fault,
+                 "(pid %ld) published no block for %.2f s: killed by "
+                 "the watchdog",
+                 (long)x->pid, (double)(now - x->progress_at) * 1e-9);
     else
         snprintf(x->fault, sizeof x->fault, "(pid %ld) %s", (long)x->pid,
                  describe_exit(status, why, sizeof why));
@@ -460,8 +464,9 @@ void farm_procs_stop(farm_procs *p) {
 int farm_procs_check(farm_procs *p) {
     for (uint32_t k = 0; k < p->count; k++)
         if (atomic_load(&p->health[k]) == FARM_WORKER_GIVEN_UP)
-            return farm_fail(FARM_EFAIL, "worker %u %s, and was not replaced again", k,
-                             p->watch[k].fault);
+            return farm_fail(FARM_EFAIL,
+                             "worker %u %s; it died more than --max-restarts %u times within %g s",
+                             k, p->watch[k].fault, p->heal.max_restarts, p->heal.restart_window_s);
     return FARM_OK;
 }
 

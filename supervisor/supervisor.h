@@ -43,22 +43,22 @@ typedef struct farm_heal_desc {
 } farm_heal_desc;
 
 typedef enum farm_worker_health {
-    FARM_WORKER_UP,         /* its process runs */
-    FARM_WORKER_REPLACING,  /* died; a replacement is starting or not yet heard */
-    FARM_WORKER_GIVEN_UP,   /* died too often: left dead, its voices silent */
-    FARM_WORKER_DONE,       /* finished its block_limit (render) */
+    FARM_WORKER_UP,        /* its process runs */
+    FARM_WORKER_REPLACING, /* died; a replacement is starting or not yet heard */
+    FARM_WORKER_GIVEN_UP,  /* died too often: left dead, its voices silent */
+    FARM_WORKER_DONE,      /* finished its block_limit (render) */
 } farm_worker_health;
 
 typedef struct farm_worker_watch {
     pid_t pid;
-    int pidfd;                 /* -1 where pidfd_open is not available: waitpid is polled */
-    int cpu;                   /* the core it is started on, -1 unpinned */
+    int pidfd; /* -1 where pidfd_open is not available: waitpid is polled */
+    int cpu;   /* the core it is started on, -1 unpinned */
     uint64_t deaths[FARM_MAX_RESTARTS_LIMIT + 1]; /* when it died lately (ns), a ring */
     uint32_t death_count;
     uint64_t progress, progress_at; /* blocks_rendered, and when it last moved */
     uint64_t late_at_progress;      /* its late blocks then: a hang's cost counts from there */
     int watchdog_killed;
-    char fault[192];          /* the fault being healed, reported when it is over */
+    char fault[192]; /* the fault being healed, reported when it is over */
     uint64_t late_at_fault, resume_block;
 } farm_worker_watch;
 
@@ -71,7 +71,7 @@ typedef struct farm_procs {
     _Atomic int health[SHM_MAX_WORKERS];
     _Atomic int stalled[SHM_MAX_WORKERS]; /* alive, room in its ring, no block lately */
     _Atomic uint64_t blocks_missed[SHM_MAX_WORKERS];
-    _Atomic int rt_priority; /* SCHED_FIFO priority for workers, 0 normal */
+    _Atomic int rt_priority;                  /* SCHED_FIFO priority for workers, 0 normal */
     farm_worker_watch watch[SHM_MAX_WORKERS]; /* the supervisor thread's, after start */
     pthread_t thread;
     int thread_started;

@@ -435,11 +435,14 @@ static long long temp_bytes(void) {
     return size;
 }
 
-static pid_t start_long_render(tu_run *r, const char *out) {
-    pid_t pid = tu_farm_start(r, dir,
-                              (const char *[]){"render", "-o", out, "--duration", "3600",
-                                               "--workers", "2", "--voices", "2000", "-q", NULL},
-                              NULL);
+/* max_restarts: "0" for a farm that does not heal, NULL for the default */
+static pid_t start_long_render(tu_run *r, const char *out, const char *max_restarts) {
+    const char *args[] = {"render",         "-o",         out,        "--duration", "3600",
+                          "--workers",      "2",          "--voices", "2000",       "-q",
+                          "--max-restarts", max_restarts, NULL};
+    if (max_restarts == NULL)
+        args[10] = NULL;
+    pid_t pid = tu_farm_start(r, dir, args, NULL);
     /* wait until both workers are up (they carry the tag too) */
     for (int i = 0; i < 500 && tu_count_tagged(r->tag, NULL) < 3; i++)
         usleep(10000);
@@ -454,7 +457,7 @@ static pid_t start_long_render(tu_run *r, const char *out) {
 static void interrupted_by(int sig) {
     tu_run r;
     const char *out = path_in("long.wav");
-    pid_t pid = start_long_render(&r, out);
+    pid_t pid = start_long_render(&r, out, NULL);
     kill(pid, sig);
     tu_farm_wait(&r, pid, dir);
     cr_assert_eq(r.status, 128 + sig, "status %d: %s", r.status, r.err);
@@ -477,10 +480,11 @@ Test(render, sigterm_stops_workers_and_keeps_a_proper_file) {
     interrupted_by(SIGTERM);
 }
 
-Test(render, a_worker_that_dies_fails_the_render_and_leaves_nothing) {
+/* With --max-restarts 0 a dead worker is not replaced (test_heal.c has the replacements). */
+Test(render, a_worker_that_dies_and_may_not_be_replaced_fails_the_render_and_leaves_nothing) {
     tu_run r;
     const char *out = path_in("dies.wav");
-    pid_t pid = start_long_render(&r, out);
+    pid_t pid = start_long_render(&r, out, "0");
     /* find a worker: a tagged process that is not the farm itself */
     pid_t victim = 0;
     DIR *d = opendir("/proc");
@@ -520,7 +524,7 @@ Test(render, a_worker_that_dies_fails_the_render_and_leaves_nothing) {
 Test(render, killing_the_coordinator_takes_the_workers_with_it) {
     tu_run r;
     const char *out = path_in("orphan.wav");
-    pid_t pid = start_long_render(&r, out);
+    pid_t pid = start_long_render(&r, out, NULL);
     kill(pid, SIGKILL);
     tu_farm_wait(&r, pid, dir);
     for (int i = 0; i < 200 && tu_count_tagged(r.tag, NULL) > 0; i++)

@@ -385,3 +385,52 @@ double tu_number_after(const char *text, const char *label) {
         return -1;
     return strtod(p + strlen(label), NULL);
 }
+
+int tu_wait_control_url(const char *dir, char *out, size_t size) {
+    char path[600], buf[8192];
+    snprintf(path, sizeof path, "%s/.stderr", dir);
+    for (int i = 0; i < 500; i++) {
+        slurp(path, buf, sizeof buf);
+        const char *c = strstr(buf, "control "), *t = strstr(buf, "telemetry ");
+        if (c && t && strchr(t, '\n')) {
+            size_t n = strcspn(c + 8, " \n");
+            if (n >= size)
+                return 0;
+            memcpy(out, c + 8, n);
+            out[n] = '\0';
+            return 1;
+        }
+        usleep(10000);
+    }
+    return 0;
+}
+
+int tu_children(pid_t parent, const char *name, pid_t *out, int max) {
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL && n < max) {
+        pid_t p = (pid_t)atoi(de->d_name);
+        char path[64], line[256], comm[64] = "";
+        if (p <= 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/status", p);
+        FILE *f = fopen(path, "r");
+        long ppid = -1;
+        while (f && fgets(line, sizeof line, f)) {
+            if (strncmp(line, "Name:", 5) == 0)
+                sscanf(line + 5, "%63s", comm);
+            if (strncmp(line, "PPid:", 5) == 0)
+                ppid = atol(line + 5);
+            if (strncmp(line, "State:", 6) == 0 && strchr(line, 'Z'))
+                ppid = -1; /* a zombie is not alive */
+        }
+        if (f)
+            fclose(f);
+        if (ppid == parent && strcmp(comm, name) == 0)
+            out[n++] = p;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}

@@ -35,6 +35,12 @@ void tu_farm_wait(tu_run *r, pid_t pid, const char *dir);
  * each suite's .fini, which Criterion runs after a failed assertion too. */
 void tu_farm_cleanup(void);
 
+/* Waits (up to 5 s) for the farm started with output in dir to print its control URL; 1 when
+ * it did, with the URL in out. */
+int tu_wait_control_url(const char *dir, char *out, size_t size);
+/* The live children of parent whose name (comm) is name, up to max; returns how many. */
+int tu_children(pid_t parent, const char *name, pid_t *out, int max);
+
 /* Processes whose environment carries tag; the first pid found in *first (0 if none). */
 int tu_count_tagged(const char *tag, pid_t *first);
 /* Number of lines in s (a last line without newline counts). */

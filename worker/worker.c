@@ -116,8 +116,7 @@ static crash_hook crash_hook_for(uint32_t index, uint32_t restarts) {
     unsigned k, sig;
     unsigned long long block;
     char every[8] = "";
-    if (env == NULL ||
-        sscanf(env, "%u:%llu:%u:%7s", &k, &block, &sig, every) < 3 || k != index)
+    if (env == NULL || sscanf(env, "%u:%llu:%u:%7s", &k, &block, &sig, every) < 3 || k != index)
         return h;
     h.every = strcmp(every, "every") == 0;
     if (restarts > 0 && !h.every)
@@ -130,8 +129,7 @@ static crash_hook crash_hook_for(uint32_t index, uint32_t restarts) {
 /* Applies the commands waiting, without releasing them: they are released only once a
  * snapshot holds their effect, so a worker that dies in between leaves them to its
  * replacement. Returns how many. */
-static uint32_t apply_commands(shm_region *region, dsp_bank *bank, shm_worker *w,
-                               uint64_t block) {
+static uint32_t apply_commands(shm_region *region, dsp_bank *bank, shm_worker *w, uint64_t block) {
     shm_cmd c;
     uint32_t n = 0;
     while (shm_cmd_peek(w, region->base, n, &c)) {
