@@ -4,7 +4,10 @@
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -47,11 +50,14 @@ typedef struct farm {
     nng_socket req;
 } farm;
 
-/* Starts farm with args and waits for it to print its control URLs. */
-static void farm_up(farm *f, const char *const *args) {
+/* Starts farm with args (and FARM_ISA=isa when isa is not NULL) and waits for it to print its
+ * control URLs. */
+static void farm_up_isa(farm *f, const char *const *args, const char *isa) {
     memset(f, 0, sizeof *f);
+    static char isa_var[64];
+    snprintf(isa_var, sizeof isa_var, "FARM_ISA=%s", isa ? isa : "");
     const char *env[] = {"ALSA_CONFIG_PATH=" FARM_TESTS_DIR "/alsa-none.conf",
-                         "JACK_NO_START_SERVER=1", NULL};
+                         "JACK_NO_START_SERVER=1", isa ? isa_var : NULL, NULL};
     /* A deep ring: these tests are about control, and a stall of this shared machine long
      * enough to make a block late would put a click in the recording that no ramp made. */
     const char *all[32] = {"--null-sink", "--ring-blocks", "16"};
@@ -60,9 +66,10 @@ static void farm_up(farm *f, const char *const *args) {
         all[n++] = args[i];
     all[n] = NULL;
     f->pid = tu_farm_start(&f->run, dir, all, env);
-    char err_path[600], buf[4096];
+    char err_path[600], buf[4096] = "";
     snprintf(err_path, sizeof err_path, "%s/.stderr", dir);
-    for (int i = 0; i < 500; i++) {
+    /* bounded in time, not in tries: a loaded machine starts the farm slowly */
+    for (double end = tu_seconds() + 30; tu_seconds() < end;) {
         FILE *e = fopen(err_path, "r");
         size_t len = e ? fread(buf, 1, sizeof buf - 1, e) : 0;
         if (e)
@@ -74,6 +81,10 @@ static void farm_up(farm *f, const char *const *args) {
             sscanf(t + 10, "%511s", f->telemetry);
             break;
         }
+        siginfo_t info = {0};
+        if (waitid(P_PID, (id_t)f->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            info.si_pid == f->pid)
+            break; /* it exited (left for tu_farm_cleanup to reap): its stderr says why */
         usleep(10000);
     }
     cr_assert(f->control[0], "farm printed its control URL: %s", buf);
@@ -81,6 +92,10 @@ static void farm_up(farm *f, const char *const *args) {
     nng_socket_set_ms(f->req, NNG_OPT_RECVTIMEO, 5000);
     nng_socket_set_ms(f->req, NNG_OPT_SENDTIMEO, 5000);
     cr_assert_eq(nng_dial(f->req, f->control, NULL, 0), 0, "dial %s", f->control);
+}
+
+static void farm_up(farm *f, const char *const *args) {
+    farm_up_isa(f, args, NULL);
 }
 
 /* Sends bytes, returns the parsed reply (caller deletes). */
@@ -125,36 +140,139 @@ static void farm_down(farm *f) {
         cr_assert_neq(access(f->control + 6, F_OK), 0, "the socket file is removed");
 }
 
-static double peak_hz(const tu_audio *a, int64_t from, int64_t frames, int c) {
-    double hz = 0;
-    tu_band_fraction(a->data + from * a->channels + c, (size_t)frames, (size_t)a->channels,
-                     a->samplerate, 0, 24000, &hz);
-    return hz;
+static cJSON *item(const cJSON *o, const char *name) {
+    cJSON *i = cJSON_GetObjectItem(o, name);
+    cr_assert_not_null(i, "the reply has '%s'", name);
+    return i;
 }
 
-Test(control, set_all_freq_1000_moves_the_played_peak_to_1000_hz) {
+static cJSON *worker_of(const cJSON *status, int k) {
+    return cJSON_GetArrayItem(item(status, "workers"), k);
+}
+
+/* Frames the stream has played, from status. */
+static double played_frames(farm *f) {
+    cJSON *st = ask(f, "status");
+    double frames = item(item(st, "stream"), "seconds")->valuedouble *
+                    item(item(st, "config"), "sample_rate")->valuedouble;
+    cJSON_Delete(st);
+    return frames;
+}
+
+/* Waits until the stream has played at least frames, polling status: the recording then holds
+ * them, however slowly this machine ran until now. Bounded, so a farm that stopped playing
+ * fails the test instead of hanging it. */
+static void wait_played(farm *f, double frames) {
+    double end = tu_seconds() + 30, now = 0;
+    while ((now = played_frames(f)) < frames && tu_seconds() < end)
+        usleep(20000);
+    cr_assert_geq(now, frames, "the stream played %g frames of %g within 30 s", now, frames);
+}
+
+/* Waits until worker k reports voices_playing == want; returns what it reported last. */
+static int wait_voices_playing(farm *f, int k, int want) {
+    int got = -1;
+    for (double end = tu_seconds() + 10; tu_seconds() < end; usleep(10000)) {
+        cJSON *st = ask(f, "status");
+        got = item(worker_of(st, k), "voices_playing")->valueint;
+        cJSON_Delete(st);
+        if (got == want)
+            break;
+    }
+    return got;
+}
+
+/* The stream block from which a voice change sounds, from its reply. */
+static int64_t from_block(const cJSON *reply) {
+    const cJSON *b = cJSON_GetObjectItem(reply, "from_block");
+    cr_assert(cJSON_IsNumber(b), "the change was applied and says from which block");
+    return (int64_t)b->valuedouble;
+}
+
+#define BLOCK 256 /* farm's default buffersize, which these tests keep */
+
+/* The frequency change, checked in what was played. All the voices of a channel end at 1000 Hz
+ * with phases that depend on the block the request lands in, and 20 sines of one frequency can
+ * nearly cancel: for about one landing block in 14, a channel's second harmonic is then
+ * stronger than its fundamental (the failure seen on a machine with AVX-512, where the request
+ * kept landing in such a block). So nothing here is about the strongest bin.
+ * Before: the power is the voices' own, in 400-800 Hz. After: it is all within 5 Hz of 1000 Hz
+ * and its harmonics, and what is at 1000 Hz outweighs what is left in 400-800 Hz by 10^4. That
+ * fails for a voice left behind (about 1/20 of the power stays in 400-800 Hz), for voices moved
+ * to 2000 Hz (nothing at 1000) or to 1008 Hz; by chance, only if the sines cancelled to 10^-12
+ * of their power (what is left in 400-800 Hz is the window's leakage and float rounding,
+ * 10^-13 to 10^-16 of the total), far rarer than once in 10^9. */
+static void freq_change(const char *isa) {
+    const char *name = isa ? isa : "default";
     farm f;
     const char *rec = path_in("freq.wav");
-    farm_up(&f, (const char *[]){"--workers", "2", "--voices", "20", "--record", rec, NULL});
-    usleep(1000000);
+    farm_up_isa(&f, (const char *[]){"--workers", "2", "--voices", "20", "--record", rec, NULL},
+                isa);
+    /* enough played before the change for a 32768-frame window after the fade-in */
+    wait_played(&f, 4800 + 32768 + BLOCK);
     cJSON *r = ask(&f, "set all freq 1000 ramp 0.02");
     cr_assert(ok(r));
-    cr_assert_eq(cJSON_GetObjectItem(r, "voices")->valueint, 40);
-    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "workers")), 2);
+    cr_assert_eq(item(r, "voices")->valueint, 40);
+    cr_assert_eq(cJSON_GetArraySize(item(r, "workers")), 2);
     /* it says from which block, and it came within the ring's depth and one block */
-    cr_assert_not_null(cJSON_GetObjectItem(r, "from_block"));
-    cr_assert_leq(cJSON_GetObjectItem(r, "latency_blocks")->valuedouble, 16 + 1);
+    int64_t change = from_block(r) * BLOCK;
+    cr_assert_leq(item(r, "latency_blocks")->valuedouble, 16 + 1);
     cJSON_Delete(r);
-    usleep(1500000);
+    /* after the 0.02 s ramp and a block, a 32768-frame window, then the quit's fade */
+    const int64_t after = change + 960 + BLOCK;
+    wait_played(&f, (double)(after + 32768 + 4800));
     farm_down(&f);
     tu_audio a;
     cr_assert_eq(tu_read(rec, &a), 0);
-    cr_assert_gt(a.frames, 2 * 48000);
-    double before = peak_hz(&a, 4800, 32768, 0);
-    double after = peak_hz(&a, a.frames - 40000, 32768, 0);
-    cr_assert(before > 400 && before < 800, "before: peak at %g Hz", before);
-    cr_assert_float_eq(after, 1000, 3, "after: peak at %g Hz", after);
+    cr_assert_geq(a.frames, after + 32768 + 4800);
+    for (int c = 0; c < 2; c++) {
+        const float *x = a.data + c;
+        double peak = 0;
+        double before_band = tu_band_fraction(x + 4800 * 2, (size_t)(change - 4800 - BLOCK), 2,
+                                              48000, 395, 805, &peak);
+        cr_assert_gt(before_band, 0.85, "%s, channel %d before: %g of the power in 400-800 Hz",
+                     name, c, before_band);
+        const size_t n = (size_t)(a.frames - 4800 - after);
+        double harmonics = tu_harmonic_fraction(x + after * 2, n, 2, 48000, 1000, 5);
+        double at_1000 = tu_band_fraction(x + after * 2, n, 2, 48000, 995, 1005, &peak);
+        double left = tu_band_fraction(x + after * 2, n, 2, 48000, 395, 805, NULL);
+        cr_assert_gt(harmonics, 0.999,
+                     "%s, channel %d after: %g of the power at 1000 Hz and its harmonics "
+                     "(strongest bin %g Hz)",
+                     name, c, harmonics, peak);
+        cr_assert_gt(at_1000, 1e4 * left,
+                     "%s, channel %d after: %g of the power at 1000 Hz, %g left in 400-800 Hz",
+                     name, c, at_1000, left);
+    }
     tu_audio_free(&a);
+}
+
+Test(control, set_all_freq_1000_moves_the_played_power_to_1000_hz) {
+    freq_change(NULL);
+}
+
+/* The same with each kernel this CPU can run, forced in the workers by FARM_ISA. */
+typedef struct isa_param {
+    char name[16];
+} isa_param;
+
+static void free_isa_params(struct criterion_test_params *p) {
+    cr_free(p->params);
+}
+
+ParameterizedTestParameters(control, set_all_freq_1000_with_each_kernel) {
+    const char *const *names = dsp_isa_available();
+    size_t n = 0;
+    while (names[n] != NULL)
+        n++;
+    isa_param *p = cr_malloc(sizeof *p * n);
+    for (size_t i = 0; i < n; i++)
+        snprintf(p[i].name, sizeof p[i].name, "%s", names[i]);
+    return cr_make_param_array(isa_param, p, n, free_isa_params);
+}
+
+ParameterizedTest(isa_param *p, control, set_all_freq_1000_with_each_kernel) {
+    freq_change(p->name);
 }
 
 /* voice 0 is worker 0's (left), voice 1 worker 1's (right) */
@@ -167,46 +285,68 @@ Test(control, worker_stop_silences_its_voices_and_its_load_goes_to_zero) {
     memcpy(args, two_voices, sizeof two_voices);
     args[9] = path_in("stop.wav");
     farm_up(&f, args);
-    usleep(800000);
-    expect_ok(&f, "worker 0 stop ramp 0.01");
-    usleep(800000);
+    wait_played(&f, 4800 + 24000 + BLOCK);
+    cJSON *r = ask(&f, "worker 0 stop ramp 0.01");
+    cr_assert(ok(r));
+    int64_t stop = from_block(r) * BLOCK;
+    cJSON_Delete(r);
+    /* a state, so polled for: the 10 ms fade ends within a few blocks of the reply */
+    cr_assert_eq(wait_voices_playing(&f, 0, 0), 0, "worker 0's voice stopped");
     cJSON *st = ask(&f, "status");
-    cJSON *w0 = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "workers"), 0);
-    cJSON *w1 = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "workers"), 1);
-    cr_assert_eq(cJSON_GetObjectItem(w0, "voices_playing")->valueint, 0);
-    cr_assert_eq(cJSON_GetObjectItem(w1, "voices_playing")->valueint, 1);
+    cr_assert_eq(item(worker_of(st, 1), "voices_playing")->valueint, 1);
     cJSON_Delete(st);
+    /* the fade (480 frames) and a block, then half a second of silence before the quit's fade */
+    const int64_t silent = stop + 480 + BLOCK, tail = 24000;
+    wait_played(&f, (double)(silent + tail + 4800));
     farm_down(&f);
     tu_audio a;
     cr_assert_eq(tu_read(args[9], &a), 0);
-    int64_t tail = 24000, from = a.frames - tail - 4800;
-    cr_assert_lt(tu_rms(a.data + from * 2, (size_t)tail, 2), 1e-6, "left is silent");
-    cr_assert_float_eq(tu_rms(a.data + from * 2 + 1, (size_t)tail, 2), 0.5 / sqrt(2), 0.01,
+    cr_assert_geq(a.frames, silent + tail + 4800);
+    cr_assert_lt(tu_rms(a.data + silent * 2, (size_t)tail, 2), 1e-6, "left is silent");
+    cr_assert_float_eq(tu_rms(a.data + silent * 2 + 1, (size_t)tail, 2), 0.5 / sqrt(2), 0.01,
                        "right plays on");
     cr_assert_float_eq(tu_rms(a.data + 4800 * 2, 24000, 2), 0.5 / sqrt(2), 0.01,
                        "left played before");
     tu_audio_free(&a);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median over 15 status replies of each worker's "load" (its last block's render time over the
+ * block's period). A median, because one sample is one block: a worker preempted while it
+ * renders (this machine is shared) reports that block's wall time, many times its work. */
+static void median_loads(farm *f, double *load0, double *load1) {
+    enum { N = 15 };
+    double l0[N], l1[N];
+    for (int i = 0; i < N; i++) {
+        cJSON *st = ask(f, "status");
+        l0[i] = item(worker_of(st, 0), "load")->valuedouble;
+        l1[i] = item(worker_of(st, 1), "load")->valuedouble;
+        cJSON_Delete(st);
+        usleep(20000); /* a few blocks apart */
+    }
+    qsort(l0, N, sizeof l0[0], cmp_double);
+    qsort(l1, N, sizeof l1[0], cmp_double);
+    *load0 = l0[N / 2];
+    *load1 = l1[N / 2];
+}
+
 Test(control, a_stopped_worker_costs_nothing) {
     farm f;
     farm_up(&f, (const char *[]){"--workers", "2", "--voices", "3000", NULL});
-    usleep(500000);
+    wait_played(&f, 48000 / 4);
+    /* playing, both work alike: so the check after the stop can fail */
+    double load0, load1;
+    median_loads(&f, &load0, &load1);
+    cr_assert_gt(load0, 0.3 * load1, "both play 3000 voices: loads %g and %g", load0, load1);
     expect_ok(&f, "worker 0 stop ramp 0.01");
-    usleep(500000);
-    /* the peak since the start still holds the playing load; "load" is the last block's */
-    double load0 = 0, load1 = 0;
-    for (int i = 0; i < 5; i++) {
-        cJSON *st = ask(&f, "status");
-        cJSON *ws = cJSON_GetObjectItem(st, "workers");
-        load0 += cJSON_GetObjectItem(cJSON_GetArrayItem(ws, 0), "load")->valuedouble;
-        load1 += cJSON_GetObjectItem(cJSON_GetArrayItem(ws, 1), "load")->valuedouble;
-        cJSON_Delete(st);
-        usleep(50000);
-    }
+    cr_assert_eq(wait_voices_playing(&f, 0, 0), 0, "worker 0's voices stopped");
+    median_loads(&f, &load0, &load1);
     cr_assert_gt(load1, 0, "the playing worker works");
-    cr_assert_lt(load0, 0.05 * load1, "stopped costs nothing: load %g against %g", load0 / 5,
-                 load1 / 5);
+    cr_assert_lt(load0, 0.05 * load1, "stopped costs nothing: load %g against %g", load0, load1);
     farm_down(&f);
 }
 
@@ -226,20 +366,34 @@ Test(control, a_ramp_arrives_without_a_click_and_a_jump_would_show) {
         memcpy(args, two_voices, sizeof two_voices);
         args[9] = path_in(ramped ? "ramp.wav" : "jump.wav");
         farm_up(&f, args);
-        usleep(600000);
-        /* down and up again, many times, so some change lands near a peak */
-        for (int i = 0; i < 10; i++) {
-            expect_ok(&f, ramped ? "set 1 amp 0.05 ramp 0.02" : "set 1 amp 0.05 ramp 0");
-            usleep(30000);
-            expect_ok(&f, ramped ? "set 1 amp 0.5 ramp 0.02" : "set 1 amp 0.5 ramp 0");
+        wait_played(&f, 4800 + BLOCK);
+        /* down and up again, many times, so some change lands near a peak; where each lands
+         * is in its reply, and the steps are looked for there: a block made late by a stall of
+         * this machine elsewhere in the recording is no ramp's click */
+        enum { CHANGES = 20 };
+        int64_t at[CHANGES];
+        for (int i = 0; i < CHANGES; i++) {
+            const char *amp = i % 2 ? "0.5" : "0.05";
+            char line[64];
+            snprintf(line, sizeof line, "set 1 amp %s ramp %s", amp, ramped ? "0.02" : "0");
+            cJSON *r = ask(&f, line);
+            cr_assert(ok(r), "%s", line);
+            at[i] = from_block(r) * BLOCK;
+            cJSON_Delete(r);
             usleep(30000);
         }
+        wait_played(&f, (double)(at[CHANGES - 1] + 960 + 2 * BLOCK));
         farm_down(&f);
         tu_audio a;
         cr_assert_eq(tu_read(args[9], &a), 0);
         double f1 = dsp_voice_default_freq(1, 1, 400, 800);
         double smooth = 2 * 3.14159265358979323846 * f1 / 48000 * 0.5; /* the sine's own slope */
-        double step = max_step(&a, 1, 4800, a.frames - 4800);
+        double step = 0;
+        for (int i = 0; i < CHANGES; i++) {
+            /* from a block before the change to a block after its ramp */
+            double s = max_step(&a, 1, at[i] - BLOCK, at[i] + 960 + BLOCK);
+            step = s > step ? s : step;
+        }
         if (ramped)
             cr_assert_lt(step, smooth * 1.1, "ramped: largest step %g, sine's %g", step, smooth);
         else
@@ -250,10 +404,12 @@ Test(control, a_ramp_arrives_without_a_click_and_a_jump_would_show) {
 
 Test(control, status_reports_the_truth) {
     farm f;
+    double started = tu_seconds();
     farm_up(&f, (const char *[]){"--workers", "3", "--total-voices", "100", "--sr", "44100",
                                  "--buffersize", "128", NULL});
-    usleep(300000);
+    wait_played(&f, 0.3 * 44100);
     cJSON *st = ask(&f, "status");
+    double asked = tu_seconds();
     cr_assert(ok(st));
     cJSON *cfg = cJSON_GetObjectItem(st, "config");
     cr_assert_eq(cJSON_GetObjectItem(cfg, "workers")->valueint, 3);
@@ -280,9 +436,28 @@ Test(control, status_reports_the_truth) {
     cr_assert_eq(sum, 100);
     cJSON *s = cJSON_GetObjectItem(st, "stream");
     double secs = cJSON_GetObjectItem(s, "seconds")->valuedouble;
-    cr_assert(secs > 0.1 && secs < 5, "stream seconds %g", secs);
-    cr_assert_eq(cJSON_GetObjectItem(s, "late_blocks")->valueint, 0);
+    double callbacks = cJSON_GetObjectItem(s, "callbacks")->valuedouble;
+    /* played at least what was waited for, and no faster than the clock that paces it */
+    cr_assert(secs >= 0.3 && secs <= asked - started + 0.05, "stream seconds %g in %g s", secs,
+              asked - started);
+    /* the null sink plays one block per callback (read apart: one may come in between) */
+    cr_assert(fabs(secs * 44100 - callbacks * 128) <= 128, "%g s and %g callbacks of 128 frames",
+              secs, callbacks);
     cJSON_Delete(st);
+    /* late blocks: the stream's count is the workers' counts together. A late block (this
+     * machine may stall a worker) can fall between the reads of one reply: ask again. */
+    double stream_late = -1, workers_late = -2;
+    for (int i = 0; i < 10 && stream_late != workers_late; i++) {
+        st = ask(&f, "status");
+        stream_late = item(item(st, "stream"), "late_blocks")->valuedouble;
+        workers_late = 0;
+        cJSON_ArrayForEach(w, item(st, "workers")) {
+            workers_late += item(w, "late_blocks")->valuedouble;
+        }
+        cJSON_Delete(st);
+    }
+    cr_assert_eq(stream_late, workers_late, "late blocks: stream %g, workers %g", stream_late,
+                 workers_late);
     farm_down(&f);
 }
 
@@ -293,20 +468,21 @@ Test(control, telemetry_arrives_at_its_rate) {
     nng_socket sub;
     cr_assert_eq(nng_sub0_open(&sub), 0);
     nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "stats ", 6);
-    nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 2000);
+    /* generous: the first may take a moment to connect on a loaded machine */
+    nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 10000);
     cr_assert_eq(nng_dial(sub, f.telemetry, NULL, 0), 0);
-    /* the first may take a moment to connect */
     char *buf = NULL;
     size_t size = 0;
     cr_assert_eq(nng_recv(sub, &buf, &size, NNG_FLAG_ALLOC), 0);
     nng_free(buf, size);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Count for 3 s (60 expected). The rate is the point, so the bounds say 20 Hz and not 10 or
+     * 25, but they are 15% wide: this process, or the publisher, may be held up for a moment on
+     * a busy machine, which moves a few messages across the ends of the window; the publisher
+     * keeps its deadlines, so it does not drift. */
+    const double window = 3.0;
+    double t0 = tu_seconds();
     int count = 0;
-    for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        if ((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9 >= 2.0)
-            break;
+    while (tu_seconds() - t0 < window) {
         cr_assert_eq(nng_recv(sub, &buf, &size, NNG_FLAG_ALLOC), 0);
         cr_assert(size > 6 && memcmp(buf, "stats {", 7) == 0);
         char *json = strndup(buf + 6, size - 6);
@@ -319,7 +495,7 @@ Test(control, telemetry_arrives_at_its_rate) {
         nng_free(buf, size);
         count++;
     }
-    cr_assert(count >= 36 && count <= 44, "%d messages in 2 s at 20 Hz", count);
+    cr_assert(count >= 51 && count <= 69, "%d messages in %g s at 20 Hz", count, window);
     nng_close(sub);
     farm_down(&f);
 }
@@ -387,18 +563,20 @@ Test(control, bad_requests_get_error_replies_and_change_nothing) {
     cr_assert(strstr(cJSON_GetObjectItem(r, "error")->valuestring, "too long") != NULL);
     cJSON_Delete(r);
 
-    /* nothing changed and the farm kept playing */
+    /* nothing changed and the farm kept playing: both workers alive and running all their
+     * voices, the gain where it was, and the stream going on for another second (waited for,
+     * not slept: a second of sleep is not a second played on a loaded machine) */
     cJSON *st = ask(&f, "status");
     cJSON *w;
     cJSON_ArrayForEach(w, cJSON_GetObjectItem(st, "workers")) {
         cr_assert_eq(cJSON_GetObjectItem(w, "voices_playing")->valueint, 20);
+        cr_assert_str_eq(cJSON_GetObjectItem(w, "state")->valuestring, "running");
+        cr_assert_eq(kill((pid_t)cJSON_GetObjectItem(w, "pid")->valueint, 0), 0);
     }
-    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "stream"), "late_blocks")->valueint,
-                 0);
     cr_assert_float_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "config"), "gain")->valuedouble,
                        1.0, 1e-9);
     cJSON_Delete(st);
-    usleep(1500000);
+    wait_played(&f, played_frames(&f) + 48000);
     farm_down(&f);
     tu_audio a;
     cr_assert_eq(tu_read(rec, &a), 0);
@@ -418,9 +596,12 @@ Test(control, a_request_delivered_twice_does_no_harm) {
         expect_ok(&f, "voice 3-7 stop");
         expect_ok(&f, "set worker:1 freq 700");
     }
+    /* the stop's 5 ms fade ends a block or two after the reply: polled for */
+    cr_assert_eq(wait_voices_playing(&f, 0, 5), 5, "voices 3-7 of worker 0 stopped, once");
     cJSON *st = ask(&f, "status");
     cJSON *ws = cJSON_GetObjectItem(st, "workers");
     cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(ws, 0), "voices_playing")->valueint, 5);
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(ws, 1), "voices_playing")->valueint, 10);
     cr_assert_float_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "config"), "gain")->valuedouble,
                        0.5, 1e-6);
     cJSON_Delete(st);
@@ -499,8 +680,15 @@ Test(control, sockets_are_private_by_default_and_the_network_needs_consent) {
 
 Test(control, tcp_on_loopback_works) {
     farm f;
+    /* a port nobody holds now (one derived from the pid may be taken on a shared machine) */
+    int sock = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    cr_assert_eq(bind(sock, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(getsockname(sock, (struct sockaddr *)&sa, &len), 0);
+    close(sock);
     char url[64];
-    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", 40000 + (int)(getpid() % 20000));
+    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
     farm_up(&f, (const char *[]){"--workers", "1", "--voices", "4", "--control", url, NULL});
     cr_assert_str_eq(f.control, url);
     expect_ok(&f, "set all freq 500");

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PI_D 3.14159265358979323846
@@ -207,6 +208,12 @@ int tu_count_tagged(const char *tag, pid_t *first) {
     return count;
 }
 
+double tu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 int tu_lines(const char *s) {
     int n = 0;
     size_t len = strlen(s);
@@ -273,8 +280,11 @@ static void fft(double complex *a, size_t n) {
     }
 }
 
-double tu_band_fraction(const float *x, size_t n, size_t stride, double sr, double lo, double hi,
-                        double *peak_hz) {
+/* The Hann-windowed power spectrum of x (mean removed) over the largest power of two <= n:
+ * bins 1 .. m/2 - 1 in *power (caller frees), their count in the return value, the bin width in
+ * *bin_hz. */
+static size_t power_spectrum(const float *x, size_t n, size_t stride, double sr, double **power,
+                             double *bin_hz) {
     if (n < 2 || n > ((size_t)1 << 40)) {
         fprintf(stderr, "tu_band_fraction: %zu samples is no signal\n", n);
         abort(); /* a caller's size underflowed: fail loudly instead of looping */
@@ -292,21 +302,48 @@ double tu_band_fraction(const float *x, size_t n, size_t stride, double sr, doub
         a[i] = w * (x[i * stride] - mean);
     }
     fft(a, m);
+    double *p = calloc(m / 2, sizeof *p);
+    for (size_t k = 1; k < m / 2; k++)
+        p[k] = creal(a[k]) * creal(a[k]) + cimag(a[k]) * cimag(a[k]);
+    free(a);
+    *power = p;
+    *bin_hz = sr / (double)m;
+    return m / 2;
+}
+
+double tu_band_fraction(const float *x, size_t n, size_t stride, double sr, double lo, double hi,
+                        double *peak_hz) {
+    double *p, bin;
+    size_t bins = power_spectrum(x, n, stride, sr, &p, &bin);
     double total = 0, band = 0, best = -1;
-    for (size_t k = 1; k < m / 2; k++) {
-        double p = creal(a[k]) * creal(a[k]) + cimag(a[k]) * cimag(a[k]);
-        double f = (double)k * sr / (double)m;
-        total += p;
+    for (size_t k = 1; k < bins; k++) {
+        double f = (double)k * bin;
+        total += p[k];
         if (f >= lo && f <= hi)
-            band += p;
-        if (p > best) {
-            best = p;
+            band += p[k];
+        if (p[k] > best) {
+            best = p[k];
             if (peak_hz)
                 *peak_hz = f;
         }
     }
-    free(a);
+    free(p);
     return total > 0 ? band / total : 0;
+}
+
+double tu_harmonic_fraction(const float *x, size_t n, size_t stride, double sr, double f0,
+                            double halfwidth) {
+    double *p, bin;
+    size_t bins = power_spectrum(x, n, stride, sr, &p, &bin);
+    double total = 0, near = 0;
+    for (size_t k = 1; k < bins; k++) {
+        double f = (double)k * bin, h = floor(f / f0 + 0.5);
+        total += p[k];
+        if (h >= 1 && fabs(f - h * f0) <= halfwidth)
+            near += p[k];
+    }
+    free(p);
+    return total > 0 ? near / total : 0;
 }
 
 double tu_tone(const double *x, size_t n, double sr, double f) {
@@ -354,15 +391,20 @@ pid_t tu_jackd_start(char *name, size_t size, int rate, int period) {
             fprintf(stderr, "tests need jackd (Debian's jackd2): %s\n", strerror(rv));
             abort();
         }
-        for (int i = 0; i < 250; i++) {
+        /* bounded in time, not in tries: on a loaded machine jackd, and each jack_lsp that
+         * asks for it, start slowly */
+        int exited = 0;
+        for (double end = tu_seconds() + 15; !exited && tu_seconds() < end;) {
             if (jack_ready(name))
                 return pid;
-            if (waitpid(pid, NULL, WNOHANG) == pid)
-                break; /* refused -R: try without */
-            usleep(20000);
+            exited = waitpid(pid, NULL, WNOHANG) == pid; /* refused -R: try without */
+            if (!exited)
+                usleep(20000);
         }
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        if (!exited) { /* not one that exited: reaped, its pid may be another process's now */
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
     }
     fprintf(stderr, "jackd -d dummy did not start\n");
     abort();

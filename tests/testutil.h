@@ -43,6 +43,9 @@ int tu_children(pid_t parent, const char *name, pid_t *out, int max);
 
 /* Processes whose environment carries tag; the first pid found in *first (0 if none). */
 int tu_count_tagged(const char *tag, pid_t *first);
+/* Seconds on CLOCK_MONOTONIC, for waits bounded in time rather than in tries. */
+double tu_seconds(void);
+
 /* Number of lines in s (a last line without newline counts). */
 int tu_lines(const char *s);
 
@@ -63,6 +66,11 @@ double tu_rms(const float *x, size_t n, size_t stride);
  * the lowest bins). peak_hz gets the strongest bin's frequency. */
 double tu_band_fraction(const float *x, size_t n, size_t stride, double sr, double lo, double hi,
                         double *peak_hz);
+/* Fraction of the power of x, measured as tu_band_fraction does, within halfwidth Hz of a
+ * multiple of f0 (f0, 2 f0, 3 f0, ...): near 1 for any periodic signal of fundamental f0,
+ * whatever the phases of the sines that make it up. */
+double tu_harmonic_fraction(const float *x, size_t n, size_t stride, double sr, double f0,
+                            double halfwidth);
 /* Magnitude of the frequency component f in x (Goertzel), normalised so a sine of amplitude A
  * gives about A. */
 double tu_tone(const double *x, size_t n, double sr, double f);

@@ -9,7 +9,31 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "dsp.h"
 #include "worker.h"
+
+/* FARM_ISA=NAME (tests, benchmarks): render with that kernel instead of the best this CPU has.
+ * A name dsp does not know, or one this CPU cannot run, is an error: the worker names the kernels
+ * it could use and exits 1, so farm reports that the worker cannot start. */
+static void force_isa_from_env(long index) {
+    const char *isa = getenv("FARM_ISA");
+    if (isa == NULL || isa[0] == '\0')
+        return;
+    int rv = dsp_force_isa(isa);
+    if (rv == FARM_OK)
+        return;
+    char names[128] = "";
+    size_t len = 0;
+    for (const char *const *n = dsp_isa_available(); *n != NULL; n++) {
+        int w = snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", *n);
+        if (w < 0 || (size_t)w >= sizeof names - len)
+            break;
+        len += (size_t)w;
+    }
+    fprintf(stderr, "farm-worker %ld: FARM_ISA=%s: %s (this CPU runs %s)\n", index, isa,
+            rv == FARM_ENOISA ? "this CPU cannot run that kernel" : "unknown kernel", names);
+    exit(1);
+}
 
 static long parse_long(const char *s, const char *what) {
     char *end;
@@ -55,6 +79,7 @@ int main(int argc, char **argv) {
                         "not meant to be run by hand)\n");
         return 1;
     }
+    force_isa_from_env(index);
     /* Die with the coordinator; and if it died before this line, go now. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != (pid_t)parent)
         return 1;
