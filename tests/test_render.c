@@ -603,7 +603,7 @@ Test(render, farm_isa_naming_no_kernel_this_cpu_runs_is_refused) {
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         int rv = dsp_force_isa(names[i]); /* in this process: can this CPU run it? */
         dsp_force_isa(NULL);
-        if (rv == DSP_OK)
+        if (rv == FARM_OK)
             continue;
         tried++;
         char var[64], named[64];
