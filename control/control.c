@@ -243,14 +243,20 @@ static shm_op op_of(const farm_request *r) {
 }
 
 /* The workers that hold some of voices [lo, hi), after checking each has room in its command
- * ring: a request applies whole or not at all. */
-static int find_targets(farm_control *c, uint64_t lo, uint64_t hi, uint32_t *targets, uint32_t *n) {
+ * ring: a request applies whole or not at all. A worker left dead (it died too often) gets
+ * nothing: its voices are silent, and its ring would only fill; it is named in *dead. */
+static int find_targets(farm_control *c, uint64_t lo, uint64_t hi, uint32_t *targets, uint32_t *n,
+                        uint32_t *dead, uint32_t *n_dead) {
     farm_procs *p = c->procs;
-    *n = 0;
+    *n = *n_dead = 0;
     for (uint32_t k = 0; k < p->count; k++) {
         shm_worker *w = shm_worker_at(&p->region, k);
         if (w->voice_first >= hi || w->voice_first + (uint64_t)w->voice_count <= lo)
             continue;
+        if (farm_procs_health(p, k) == FARM_WORKER_GIVEN_UP) {
+            dead[(*n_dead)++] = k;
+            continue;
+        }
         if (shm_ring_fill(&w->cmds) >= w->cmds.slot_count)
             return farm_fail(FARM_EUSAGE, "busy: worker %u has %u commands waiting; try again", k,
                              w->cmds.slot_count);
@@ -277,8 +283,11 @@ static applied wait_applied(farm_control *c, const uint32_t *targets, uint32_t n
     applied a = {.all = 1};
     for (uint32_t i = 0; i < n; i++) {
         shm_worker *w = shm_worker_at(&c->procs->region, targets[i]);
+        /* Not for one that is being replaced or is stopped: it applies the command when it
+         * plays again, and the reply says so at once. */
         while (atomic_load(&w->last_cmd_id) < id && farm_now_ns() < deadline &&
-               farm_procs_alive(c->procs, targets[i]))
+               farm_procs_health(c->procs, targets[i]) == FARM_WORKER_UP &&
+               !farm_procs_stalled(c->procs, targets[i]))
             farm_sleep_ns(200 * FARM_NS_PER_US);
         if (atomic_load(&w->last_cmd_id) < id) {
             a.all = 0;
@@ -300,8 +309,8 @@ static int dispatch(farm_control *c, const farm_request *r, cJSON *reply) {
         lo = w->voice_first;
         hi = lo + w->voice_count;
     }
-    uint32_t targets[SHM_MAX_WORKERS], n;
-    int rv = find_targets(c, lo, hi, targets, &n);
+    uint32_t targets[SHM_MAX_WORKERS], n, dead[SHM_MAX_WORKERS], n_dead;
+    int rv = find_targets(c, lo, hi, targets, &n, dead, &n_dead);
     if (rv != FARM_OK)
         return rv;
     uint64_t id = ++c->next_id;
@@ -322,13 +331,19 @@ static int dispatch(farm_control *c, const farm_request *r, cJSON *reply) {
     cJSON *ws = cJSON_AddArrayToObject(reply, "workers");
     for (uint32_t i = 0; i < n; i++)
         cJSON_AddItemToArray(ws, cJSON_CreateNumber(targets[i]));
+    if (n_dead > 0) {
+        cJSON *ds = cJSON_AddArrayToObject(reply, "dead_workers");
+        for (uint32_t i = 0; i < n_dead; i++)
+            cJSON_AddItemToArray(ds, cJSON_CreateNumber(dead[i]));
+    }
     if (a.all) {
         cJSON_AddNumberToObject(reply, "from_block", (double)a.from_block);
         cJSON_AddNumberToObject(reply, "latency_blocks", (double)a.latency);
         cJSON_AddNumberToObject(reply, "latency_ms", 1000.0 * (double)a.latency * block_seconds(c));
     } else {
         cJSON_AddStringToObject(reply, "pending",
-                                "not applied yet (a worker is stopped, slow or dead)");
+                                "not applied yet: a worker is being replaced, stalled or slow; "
+                                "it applies the change when it plays again");
     }
     return FARM_OK;
 }
