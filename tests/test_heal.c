@@ -5,11 +5,14 @@
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -319,5 +322,45 @@ Test(heal, a_crash_loop_fails_the_render_and_leaves_nothing) {
     cr_assert_eq(r.status, 1, "%s", r.err);
     cr_assert(strstr(r.err, "--max-restarts 3") != NULL, "%s", r.err);
     cr_assert_eq(tu_files_in(dir), 0, "no file");
+    cr_assert_eq(tu_count_tagged(r.tag, NULL), 0);
+}
+
+/* ---- a disk that fills while recording ---- */
+
+Test(heal, a_full_disk_stops_the_recording_not_the_music) {
+    if (geteuid() != 0)
+        cr_skip_test("a full disk needs root to mount a small tmpfs");
+    char small[300];
+    snprintf(small, sizeof small, "%s/small", dir);
+    cr_assert_eq(mkdir(small, 0700), 0);
+    if (unshare(CLONE_NEWNS) != 0)
+        cr_skip_test("no private mount namespace here: %s", strerror(errno));
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", small, "tmpfs", 0, "size=1m") != 0)
+        cr_skip_test("cannot mount a small tmpfs here: %s", strerror(errno));
+    char rec[400];
+    snprintf(rec, sizeof rec, "%s/full.wav", small);
+    /* 1 MiB holds 2.7 s of stereo float; it plays 5 */
+    const char *env[] = {alsa_none, "JACK_NO_START_SERVER=1", NULL};
+    tu_run r;
+    tu_farm(&r,
+            (const char *[]){"--null-sink", "--workers", "2", "--voices", "10", "--duration", "5",
+                             "--record", rec, NULL},
+            env);
+    tu_audio a;
+    int readable = tu_read(rec, &a) == 0;
+    umount2(small, MNT_DETACH);
+    cr_assert(readable, "what was written is a readable, properly closed file");
+    cr_assert(a.frames > 2 * 48000 && a.frames < 3 * 48000, "%lld frames kept",
+              (long long)a.frames);
+    cr_assert_gt(tu_rms(a.data + 9600 * 2, 48000, 2), 0.001, "and it holds the music");
+    tu_audio_free(&a);
+    cr_assert_eq(r.status, 1, "a recording that stopped early is a failure: %s", r.err);
+    const char *line = strstr(r.err, "farm: recording stopped: ");
+    cr_assert_not_null(line, "said at once: %s", r.err);
+    cr_assert(strstr(line, "No space left") != NULL, "and why: %s", r.err);
+    cr_assert(strstr(r.out, "played 5.0") != NULL, "the music played on to the end: %s", r.out);
+    double lost = tu_number_after(r.out, "frames dropped, ");
+    cr_assert_gt(lost, 48000, "what was not written is counted: %s", r.out);
     cr_assert_eq(tu_count_tagged(r.tag, NULL), 0);
 }
