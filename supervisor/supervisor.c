@@ -277,18 +277,23 @@ static void on_worker_exit(farm_procs *p, uint32_t k, int status) {
         snprintf(x->fault, sizeof x->fault, "(pid %ld) %s", (long)x->pid,
                  describe_exit(status, why, sizeof why));
     x->late_at_fault = x->watchdog_killed ? x->late_at_progress : atomic_load(&w->late_blocks);
+    x->died_at = now;
+    x->rendering_at = 0;
     replace(p, k, now);
 }
 
 /* A replacement is back once the stream has taken its first block. */
-static void check_back(farm_procs *p, uint32_t k) {
+static void check_back(farm_procs *p, uint32_t k, uint64_t now) {
     farm_worker_watch *x = &p->watch[k];
     shm_worker *w = shm_worker_at(&p->region, k);
+    if (x->rendering_at == 0 && atomic_load(&w->blocks_rendered) > x->resume_block)
+        x->rendering_at = now;
     if (atomic_load(&w->audio.read) <= x->resume_block)
         return;
-    char how[64];
-    snprintf(how, sizeof how, "replaced by pid %ld (restart %u)", (long)x->pid,
-             atomic_load(&w->restarts));
+    char how[96];
+    snprintf(how, sizeof how, "replaced by pid %ld (restart %u), rendering %.1f ms after",
+             (long)x->pid, atomic_load(&w->restarts),
+             (double)((x->rendering_at ? x->rendering_at : now) - x->died_at) * 1e-6);
     report_fault(p, k, how);
     atomic_store(&p->health[k], FARM_WORKER_UP);
 }
@@ -338,7 +343,7 @@ static void reap_and_heal(farm_procs *p) {
             continue;
         }
         if (h == FARM_WORKER_REPLACING)
-            check_back(p, k);
+            check_back(p, k, now);
         watchdog(p, k, now);
     }
 }

@@ -60,6 +60,7 @@ typedef struct farm_worker_watch {
     int watchdog_killed;
     char fault[192]; /* the fault being healed, reported when it is over */
     uint64_t late_at_fault, resume_block;
+    uint64_t died_at, rendering_at; /* when it died, and when its replacement first rendered */
 } farm_worker_watch;
 
 typedef struct farm_procs {
