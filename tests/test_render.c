@@ -352,6 +352,9 @@ Test(render, every_bad_input_is_refused_cleanly) {
         {{"--format", "flac", "--sample-type", "float", NULL}, NULL, "flac"},
         {{"--oscillator", "saw", NULL}, NULL, "--oscillator"},
         {{"--ring-blocks", "3", NULL}, NULL, "--ring-blocks"},
+        {{"--watchdog", "-1", NULL}, NULL, "--watchdog"},
+        {{"--max-restarts", "1000", NULL}, NULL, "--max-restarts"},
+        {{"--host", "jack", NULL}, NULL, "--host"}, /* playing's, not render's */
         {{"--no-such-option", NULL}, NULL, "--no-such-option"},
         {{"--workers", NULL}, NULL, "--workers"},
         {{"stray", NULL}, NULL, "stray"},
@@ -636,4 +639,33 @@ Test(render, farm_isa_naming_no_kernel_this_cpu_runs_is_refused) {
         cr_expect_eq(files_in_dir(), 0, "%s: nothing written", var);
     }
     cr_assert_geq(tried, 2, "at least 'nosuch' and 'AVX2' are refused");
+}
+
+Test(render, a_very_short_render_is_not_taken_for_a_worker_that_cannot_start) {
+    tu_run r;
+    const char *out = path_in("short.wav");
+    tu_farm(&r, (const char *[]){"render", "-o", out, "--duration", "0.01", "-q", NULL}, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_audio a;
+    cr_assert_eq(tu_read(out, &a), 0);
+    cr_assert_eq(a.frames, 480);
+    tu_audio_free(&a);
+}
+
+Test(render, the_commands_beside_render_refuse_bad_input_too) {
+    tu_run r;
+    const char *env[] = {"ALSA_CONFIG_PATH=" FARM_TESTS_DIR "/alsa-none.conf", NULL};
+    const char *const *cases[] = {
+        (const char *const[]){"probe", "--sr", "1", NULL},
+        (const char *const[]){"devices", "--sr", "banana", NULL},
+        (const char *const[]){"probe", "--bogus", NULL},
+        (const char *const[]){"help", "nosuch", NULL},
+        (const char *const[]){"--null-sink", "--host", "alsa", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tu_farm(&r, cases[i], env);
+        cr_expect_eq(r.status, 2, "farm %s %s: status %d: %s", cases[i][0], cases[i][1], r.status,
+                     r.err);
+        cr_expect_eq(tu_lines(r.err), 1, "one line: %s", r.err);
+    }
 }
