@@ -186,6 +186,8 @@ const char *farm_pa_hint(PaError err) {
 typedef struct pa_backend {
     farm_audio base;
     PaStream *stream;
+    int started;
+    int stopped; /* by us: Pa_StopStream returned */
 } pa_backend;
 
 static PaStream *stream_of(farm_audio *a) {
@@ -204,6 +206,7 @@ static int pa_callback(const void *in, void *out, unsigned long frames,
 
 static int pa_stream_start(farm_audio *a) {
     PaError err = Pa_StartStream(stream_of(a));
+    ((pa_backend *)a)->started = err == paNoError;
     if (err != paNoError)
         return farm_fail(FARM_EFAIL, "cannot start the stream on %s: %s", a->description,
                          Pa_GetErrorText(err));
@@ -211,14 +214,23 @@ static int pa_stream_start(farm_audio *a) {
 }
 
 static void pa_stream_stop(farm_audio *a) {
-    if (Pa_IsStreamActive(stream_of(a)) == 1)
-        Pa_StopStream(stream_of(a));
+    pa_backend *b = (pa_backend *)a;
+    if (Pa_IsStreamActive(b->stream) == 1 && Pa_StopStream(b->stream) == paNoError)
+        b->stopped = 1;
 }
 
 static void pa_stream_close(farm_audio *a) {
+    pa_backend *b = (pa_backend *)a;
     pa_stream_stop(a);
+    /* A stream that stopped by itself lost its server (jackd killed): PortAudio's JACK host
+     * then waits forever in Pa_CloseStream for a process thread that will never answer. Left
+     * as it is: the process is about to exit, and exiting is what must not hang. */
+    if (b->started && !b->stopped) {
+        free(a);
+        return;
+    }
     int q = farm_quiet_begin(0);
-    Pa_CloseStream(stream_of(a));
+    Pa_CloseStream(b->stream);
     farm_quiet_end(q);
     farm_pa_end();
     free(a);

@@ -210,6 +210,22 @@ Test(jack, sigint_fades_out_and_stops_everything) {
     cr_assert_eq(files_in_dir(), 1);
 }
 
+Test(jack, a_jack_server_that_dies_ends_the_farm_in_one_line_and_leaves_nothing) {
+    tu_run r;
+    const char *env[] = {jack_env, alsa_none, "JACK_NO_START_SERVER=1", NULL};
+    pid_t pid =
+        tu_farm_start(&r, dir, (const char *[]){"--workers", "2", "--voices", "10", NULL}, env);
+    char url[600];
+    cr_assert(tu_wait_control_url(dir, url, sizeof url), "farm is playing");
+    kill(jackd_pid, SIGKILL);
+    waitpid(jackd_pid, NULL, 0);
+    jackd_pid = 0;
+    tu_farm_wait(&r, pid, dir); /* the suite's timeout fails a farm that hangs here */
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "stopped by itself") != NULL, "%s", r.err);
+    cr_assert_eq(tu_count_tagged(r.tag, NULL), 0, "nothing left running");
+}
+
 Test(jack, devices_and_probe_see_jack) {
     tu_run r;
     play(&r, (const char *[]){"devices", "--json", NULL}, alsa_none);
