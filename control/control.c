@@ -29,6 +29,8 @@
 #define APPLY_WAIT_MARGIN_NS (50 * FARM_NS_PER_MS)
 #define GAIN_WAIT_NS (500 * FARM_NS_PER_MS)
 #define TLS_FILE_MAX (1 << 20)
+#define REPLY_WAIT_MS 100 /* see send_reply */
+#define DEAF_PIPES 64
 
 struct farm_control {
     farm_control_desc desc;
@@ -48,7 +50,9 @@ struct farm_control {
     _Atomic uint64_t telemetry_dropped; /* messages the PUB socket could not take */
     char control_url[512];
     char telemetry_url[512];
-    char ipc_paths[2][512]; /* socket files to remove at the end */
+    char ipc_paths[2][512];    /* socket files to remove at the end */
+    uint32_t deaf[DEAF_PIPES]; /* pipes of clients that do not read their replies */
+    uint32_t deaf_next;
 };
 
 /* ---- URLs: private by default, the network only when asked ---- */
@@ -530,21 +534,55 @@ static char *handle(farm_control *c, const char *text, size_t len) {
 
 /* ---- threads ---- */
 
+/* A client that sends and never reads would block the REP thread in its send, and every other
+ * client with it. A reply gets REPLY_WAIT_MS to leave (a client that reads takes it at once;
+ * the wait only covers NNG finishing the previous reply on that pipe); one that does not leave
+ * is dropped, counted, and its pipe marked deaf: until a reply to it leaves at once again, its
+ * replies are dropped without waiting. */
+static int is_deaf(const farm_control *c, uint32_t pipe) {
+    for (int i = 0; i < DEAF_PIPES; i++)
+        if (c->deaf[i] == pipe)
+            return 1;
+    return 0;
+}
+
+static void set_deaf(farm_control *c, uint32_t pipe, int deaf) {
+    for (int i = 0; i < DEAF_PIPES; i++)
+        if (c->deaf[i] == pipe)
+            c->deaf[i] = 0;
+    if (deaf)
+        c->deaf[c->deaf_next++ % DEAF_PIPES] = pipe;
+}
+
+static void send_reply(farm_control *c, nng_msg *req, const char *reply) {
+    uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(req));
+    int deaf = is_deaf(c, pipe);
+    nng_msg_clear(req); /* the request's message carries the reply: NNG routes it back */
+    if (reply == NULL || nng_msg_append(req, reply, strlen(reply)) != 0) {
+        nng_msg_free(req);
+        atomic_fetch_add(&c->replies_dropped, 1);
+        return;
+    }
+    int rv = nng_sendmsg(c->rep, req, deaf ? NNG_FLAG_NONBLOCK : 0);
+    if (rv != 0) {
+        nng_msg_free(req);
+        atomic_fetch_add(&c->replies_dropped, 1);
+    }
+    if ((rv != 0) != deaf)
+        set_deaf(c, pipe, rv != 0);
+}
+
 static void *rep_main(void *arg) {
     farm_control *c = arg;
     while (!atomic_load(&c->stopping)) {
-        char *buf = NULL;
-        size_t size = 0;
-        int rv = nng_recv(c->rep, &buf, &size, NNG_FLAG_ALLOC);
+        nng_msg *req = NULL;
+        int rv = nng_recvmsg(c->rep, &req, 0);
         if (rv == NNG_ETIMEDOUT)
             continue;
         if (rv != 0)
             break; /* closed */
-        char *reply = handle(c, buf, size);
-        nng_free(buf, size);
-        /* Never block on a client that does not read its replies: it would stall everyone. */
-        if (reply == NULL || nng_send(c->rep, reply, strlen(reply), NNG_FLAG_NONBLOCK) != 0)
-            atomic_fetch_add(&c->replies_dropped, 1);
+        char *reply = handle(c, nng_msg_body(req), nng_msg_len(req));
+        send_reply(c, req, reply);
         free(reply);
     }
     return NULL;
@@ -630,7 +668,8 @@ static int open_sockets(farm_control *c) {
     c->pub_open = 1;
     /* Requests over FARM_REQUEST_MAX get an error reply; NNG drops what is over this. */
     if ((e = nng_socket_set_size(c->rep, NNG_OPT_RECVMAXSZ, FARM_RECV_MAX)) != 0 ||
-        (e = nng_socket_set_ms(c->rep, NNG_OPT_RECVTIMEO, RECV_POLL_MS)) != 0)
+        (e = nng_socket_set_ms(c->rep, NNG_OPT_RECVTIMEO, RECV_POLL_MS)) != 0 ||
+        (e = nng_socket_set_ms(c->rep, NNG_OPT_SENDTIMEO, REPLY_WAIT_MS)) != 0)
         return farm_fail(FARM_EFAIL, "cannot set up the control socket: %s", nng_strerror(e));
     if ((rv = listen_on(c, c->rep, c->control_url, sizeof c->control_url, "--control")) != FARM_OK)
         return rv;

@@ -810,3 +810,44 @@ Test(control, farmctl_refuses_an_unknown_option_in_one_line) {
     cr_assert_eq(tu_lines(out), 1, "one line: %s", out);
     cr_assert(strstr(out, "--url needs a value") != NULL, "%s", out);
 }
+
+/* A local client that pipelines requests and reads no reply (a raw REQ socket may send without
+ * waiting) must not lock the others out: its replies are dropped, and counted. */
+Test(control, a_client_that_never_reads_cannot_lock_the_others_out) {
+    farm f;
+    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "10", NULL});
+    nng_socket raw;
+    cr_assert_eq(nng_req0_open_raw(&raw), 0);
+    nng_socket_set_ms(raw, NNG_OPT_SENDTIMEO, 100);
+    cr_assert_eq(nng_dial(raw, f.control, NULL, 0), 0);
+    int sent = 0;
+    for (uint32_t i = 0; i < 600; i++) {
+        nng_msg *m;
+        cr_assert_eq(nng_msg_alloc(&m, 0), 0);
+        nng_msg_header_append_u32(m, 0x80000000u | i); /* a raw request carries its own id */
+        nng_msg_append(m, "status", 6);
+        if (nng_sendmsg(raw, m, 0) != 0) {
+            nng_msg_free(m);
+            break;
+        }
+        sent++;
+    }
+    cr_assert_gt(sent, 300, "the greedy client got its requests in");
+    /* everyone else is still answered, at once */
+    double t0 = tu_seconds();
+    cJSON *st = ask(&f, "status");
+    cr_assert(ok(st));
+    cr_assert_lt(tu_seconds() - t0, 2.0, "answered within 2 s");
+    cJSON_Delete(st);
+    /* and the dropped replies are counted (the farm answers in order: wait for it to get there) */
+    double dropped = 0;
+    for (double end = tu_seconds() + 10; dropped == 0 && tu_seconds() < end; usleep(50000)) {
+        st = ask(&f, "status");
+        dropped =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(st, "stream"), "replies_dropped")->valuedouble;
+        cJSON_Delete(st);
+    }
+    cr_assert_gt(dropped, 0, "replies nobody read were dropped and counted");
+    nng_close(raw);
+    farm_down(&f);
+}

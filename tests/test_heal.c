@@ -249,7 +249,21 @@ Test(heal, a_worker_that_keeps_dying_is_left_dead_and_the_farm_plays_on) {
     cr_assert_eq(num(worker_of(st, 0), "restarts"), 2);
     cr_assert_str_eq(str(worker_of(st, 1), "state"), "running");
     cJSON_Delete(st);
-    usleep(300000);
+    /* requests skip the dead worker: no waiting for it, no queue of its filling up to "busy"
+     * (its queue holds 256), and the reply names it */
+    char cmd[4096], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "for i in $(seq 300); do %s --url %s set all freq 500 >/dev/null || exit 1; done; "
+             "%s --url %s set all freq 600",
+             FARMCTL_BIN, p.control, FARMCTL_BIN, p.control);
+    double t0 = tu_seconds();
+    FILE *f = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    cr_assert_eq(WEXITSTATUS(pclose(f)), 0, "301 requests were all taken: %s", out);
+    cr_assert(strstr(out, "\"dead_workers\":[0]") != NULL, "%s", out);
+    cr_assert(strstr(out, "pending") == NULL, "%s", out);
+    cr_assert_lt(tu_seconds() - t0, 30, "none of them waited for the dead worker");
     stop(&p);
     cr_assert(strstr(p.run.err, "left dead") != NULL, "%s", p.run.err);
 }
