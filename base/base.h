@@ -82,6 +82,15 @@ static inline void farm_store_max(_Atomic uint64_t *slot, uint64_t v) {
         atomic_store_explicit(slot, v, memory_order_relaxed);
 }
 
+/* The one rule for sharing `total` voices out over `workers` in order: the first total % workers
+ * workers take one more. Worker k holds voices [*first, *first + *count). */
+static inline void farm_voice_share(uint32_t total, uint32_t workers, uint32_t k, uint32_t *first,
+                                    uint32_t *count) {
+    uint32_t base = total / workers, extra = total % workers;
+    *count = base + (k < extra ? 1 : 0);
+    *first = k * base + (k < extra ? k : extra);
+}
+
 /* Numbers as the user typed them, each failure naming what: "--sr: 'x' is not a number". All
  * return FARM_OK or FARM_EUSAGE. Whole numbers take no sign and no spaces. */
 int farm_parse_double(const char *what, const char *s, double lo, double hi, double *out);

@@ -35,6 +35,10 @@ int farm_control_start(farm_control **out, const farm_control_desc *desc, farm_p
                        farm_engine *engine, farm_audio *audio);
 void farm_control_stop(farm_control *c); /* NULL is fine */
 int farm_control_quit_requested(const farm_control *c);
+/* One message in (a request, a setv, or a batch of lines; CONTROL.md), its JSON reply out
+ * (malloc'd, the caller frees; NULL only when out of memory). Any thread: requests are taken
+ * one at a time, whichever transport brought them. Never waits for a worker. */
+char *farm_control_request(farm_control *c, const char *text, size_t len);
 const char *farm_control_url(const farm_control *c);
 const char *farm_control_telemetry_url(const farm_control *c);
 

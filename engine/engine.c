@@ -35,6 +35,7 @@ struct farm_engine {
     _Atomic uint32_t gain_target_bits; /* a float's bits: atomics of float are not lock-free
                                           everywhere */
     _Atomic uint32_t gain_ramp_frames;
+    _Atomic uint64_t gain_at;
     _Atomic uint32_t gain_seq, gain_seq_seen;
     _Atomic uint64_t gain_block;
     uint32_t gain_seq_applied;
@@ -107,7 +108,9 @@ void farm_engine_attach_recorder(farm_engine *e, shm_ring *ring, void *base) {
 /* A new gain from another thread starts ramping at this block. */
 static void take_new_gain(farm_engine *e) {
     uint32_t seq = atomic_load_explicit(&e->gain_seq, memory_order_acquire);
-    if (seq == e->gain_seq_applied)
+    if (seq == e->gain_seq_applied ||
+        atomic_load_explicit(&e->gain_at, memory_order_relaxed) >
+            atomic_load_explicit(&e->blocks_mixed, memory_order_relaxed))
         return;
     uint32_t ramp = atomic_load_explicit(&e->gain_ramp_frames, memory_order_relaxed);
     e->gain.target = bits_float(atomic_load_explicit(&e->gain_target_bits, memory_order_relaxed));
@@ -252,11 +255,12 @@ void farm_engine_process(farm_engine *e, float *out, uint32_t frames, int underf
 
 /* ---- calls from other threads ---- */
 
-uint32_t farm_engine_set_gain(farm_engine *e, float gain, uint32_t ramp_frames) {
+uint32_t farm_engine_set_gain(farm_engine *e, float gain, uint32_t ramp_frames, uint64_t at_block) {
     /* Stores before the release of the ticket, which the callback acquires. Only one thread
      * (control's) sets the gain, so the fetch_add needs no retry loop. */
     atomic_store_explicit(&e->gain_target_bits, float_bits(gain), memory_order_relaxed);
     atomic_store_explicit(&e->gain_ramp_frames, ramp_frames, memory_order_relaxed);
+    atomic_store_explicit(&e->gain_at, at_block, memory_order_relaxed);
     return atomic_fetch_add_explicit(&e->gain_seq, 1, memory_order_release) + 1;
 }
 

@@ -61,9 +61,9 @@ void farm_engine_attach_recorder(farm_engine *e, shm_ring *ring, void *base);
  * device ran dry before this callback. */
 void farm_engine_process(farm_engine *e, float *out, uint32_t frames, int underflow);
 
-/* any thread: a new master gain target, ramped over ramp_frames from the next block mixed.
- * Returns a ticket for farm_engine_gain_applied. */
-uint32_t farm_engine_set_gain(farm_engine *e, float gain, uint32_t ramp_frames);
+/* any thread: a new master gain target, ramped over ramp_frames from stream block at_block (or
+ * the next block mixed, when that is later). Returns a ticket for farm_engine_gain_applied. */
+uint32_t farm_engine_set_gain(farm_engine *e, float gain, uint32_t ramp_frames, uint64_t at_block);
 /* any thread: 1 when the callback has taken the ticket's gain, with the stream block it starts
  * at in *block; 0 while not yet. */
 int farm_engine_gain_applied(farm_engine *e, uint32_t ticket, uint64_t *block);

@@ -40,50 +40,69 @@ static void violated(const char *what, const uint8_t *data, size_t size,
             violated(what, data, size, lim);                                                       \
     } while (0)
 
+static void check_value(double v, const farm_request *r, const uint8_t *data, size_t size,
+                        const farm_request_limits *lim) {
+    CHECK(isfinite(v), "value not finite");
+    switch (r->param) {
+    case FARM_PARAM_FREQ:
+        CHECK(v >= 0 && v <= lim->sample_rate / 2 * (1 + 1e-6), "freq out of [0, sr/2]");
+        break;
+    case FARM_PARAM_FEEDBACK:
+    case FARM_PARAM_AMP:
+        CHECK(v >= 0 && v <= 1 + 1e-6, "feedback or amp out of [0, 1]");
+        break;
+    case FARM_PARAM_PAN:
+        if (lim->channels == 2)
+            CHECK(v >= 0 && v <= 1 + 1e-6, "stereo pan out of [0, 1]");
+        else
+            CHECK(v >= 0 && v <= lim->channels - 1 && v == floor(v), "pan not a channel index");
+        break;
+    default:
+        CHECK(0, "param out of the enum");
+    }
+}
+
+/* Every value a set gives, as the farm will send it: each in range, no read past the bytes. */
+static void check_values(const farm_request *r, const uint8_t *data, size_t size,
+                         const farm_request_limits *lim) {
+    static float v[1 << 16];
+    if (r->form == FARM_FORM_ONE) {
+        check_value(r->value, r, data, size, lim);
+        return;
+    }
+    /* the first values and the last ones (a selection may hold 2^32 voices) */
+    uint32_t n = r->count < (1u << 15) ? r->count : 1u << 15;
+    farm_request_values(r, 0, n, v);
+    if (r->count > n)
+        farm_request_values(r, r->count - n, n, v + n);
+    for (uint32_t i = 0; i < (r->count > n ? 2 * n : n); i++)
+        check_value((double)v[i], r, data, size, lim);
+}
+
 static void check_accepted(const farm_request *r, const uint8_t *data, size_t size,
                            const farm_request_limits *lim) {
-    CHECK(r->kind >= FARM_REQ_STATUS && r->kind <= FARM_REQ_HELP, "kind out of the enum");
+    CHECK(r->kind >= FARM_REQ_STATUS && r->kind <= FARM_REQ_GET, "kind out of the enum");
     CHECK(r->ramp == -1 || (r->ramp >= 0 && r->ramp <= 60), "ramp neither default nor in [0, 60]");
-    CHECK(isfinite(r->value), "value not finite");
     switch (r->kind) {
     case FARM_REQ_STATUS:
     case FARM_REQ_QUIT:
     case FARM_REQ_HELP:
-        CHECK(r->ramp == -1, "a ramp on a command that takes none");
+        CHECK(r->ramp == -1 && !r->has_at, "a ramp or a block on a command that takes none");
         break;
     case FARM_REQ_GAIN:
         CHECK(r->value >= 0 && r->value <= 1000, "gain out of [0, 1000]");
         break;
+    case FARM_REQ_GET:
     case FARM_REQ_SET:
     case FARM_REQ_VOICE:
-        if (r->whole_worker) {
+        CHECK(r->count >= 1, "an empty voice selection");
+        CHECK((uint64_t)r->first + r->count <= lim->voices, "voices beyond the total");
+        if (r->whole_worker)
             CHECK(r->worker < lim->workers, "worker beyond the count");
-        } else {
-            CHECK(r->count >= 1, "an empty voice selection");
-            CHECK((uint64_t)r->first + r->count <= lim->voices, "voices beyond the total");
-        }
-        if (r->kind == FARM_REQ_VOICE) {
+        if (r->kind == FARM_REQ_VOICE)
             CHECK(r->play == 0 || r->play == 1, "play neither 0 nor 1");
-            break;
-        }
-        switch (r->param) {
-        case FARM_PARAM_FREQ:
-            CHECK(r->value >= 0 && r->value <= lim->sample_rate / 2, "freq out of [0, sr/2]");
-            break;
-        case FARM_PARAM_FEEDBACK:
-        case FARM_PARAM_AMP:
-            CHECK(r->value >= 0 && r->value <= 1, "feedback or amp out of [0, 1]");
-            break;
-        case FARM_PARAM_PAN:
-            if (lim->channels == 2)
-                CHECK(r->value >= 0 && r->value <= 1, "stereo pan out of [0, 1]");
-            else
-                CHECK(r->value >= 0 && r->value <= lim->channels - 1 && r->value == floor(r->value),
-                      "pan not a channel index");
-            break;
-        default:
-            CHECK(0, "param out of the enum");
-        }
+        if (r->kind == FARM_REQ_SET)
+            check_values(r, data, size, lim);
         break;
     default:
         CHECK(0, "kind out of the enum");
@@ -127,8 +146,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         else
             check_refused(err, sizeof err, data, size, lim);
 
+        /* The same bytes as a message (a batch when they hold newlines): every line accepted
+         * lies within the limits, or the whole is refused with one line of text. */
+        farm_request batch[FARM_BATCH_MAX];
+        size_t nb = 0;
+        farm_error_clear();
+        int rcb = farm_message_parse(text, size, lim, batch, FARM_BATCH_MAX, &nb);
+        CHECK(rcb == FARM_OK || rcb == FARM_EUSAGE, "message: neither FARM_OK nor FARM_EUSAGE");
+        if (rcb == FARM_OK) {
+            CHECK(nb >= 1 && nb <= FARM_BATCH_MAX, "a batch of no line or too many");
+            for (size_t i = 0; i < nb; i++)
+                check_accepted(&batch[i], data, size, lim);
+        } else {
+            snprintf(err2, sizeof err2, "%s", farm_error_message());
+            check_refused(err2, sizeof err2, data, size, lim);
+        }
+
         /* The same request with a trailing newline, when it still fits. */
-        if (size < FARM_REQUEST_MAX) {
+        /* (not for setv, whose bytes after its first line are values, newlines or not) */
+        int setv = size >= 5 && memcmp(text, "setv", 4) == 0 && (text[4] == ' ' || text[4] == '\t');
+        if (size < FARM_REQUEST_MAX && !setv) {
             text[size] = '\n';
             farm_error_clear();
             int rc2 = farm_request_parse(text, size + 1, lim, &again);

@@ -18,8 +18,11 @@
 
 #include "base.h"
 
-#define FARM_REQUEST_MAX 65536  /* bytes; longer requests are refused */
-#define FARM_RECV_MAX (1 << 20) /* NNG drops longer messages before farm sees them */
+#define FARM_REQUEST_MAX 65536 /* bytes of text; longer requests are refused */
+#define FARM_RECV_MAX                                                                              \
+    (1 << 20)              /* NNG drops longer messages before farm sees them: the most a          \
+                              setv message may be (262,000-odd voices) */
+#define FARM_BATCH_MAX 256 /* request lines in one message */
 /* Every telemetry message is this topic followed by one JSON object. */
 #define FARM_TELEMETRY_TOPIC "stats "
 #define FARM_TELEMETRY_TOPIC_LEN (sizeof FARM_TELEMETRY_TOPIC - 1)
@@ -36,7 +39,18 @@ typedef enum farm_req_kind {
     FARM_REQ_GAIN,
     FARM_REQ_QUIT,
     FARM_REQ_HELP,
+    FARM_REQ_GET, /* get SELECTOR PARAM|playing */
 } farm_req_kind;
+
+/* How a set gives its values: one for all, one per selected voice, or a spread over them. */
+typedef enum farm_form {
+    FARM_FORM_ONE,      /* VALUE */
+    FARM_FORM_LIST,     /* V1,V2,...,VN: text, one per selected voice */
+    FARM_FORM_LIN,      /* lin A B: A for the first selected voice, B for the last */
+    FARM_FORM_EXP,      /* exp A B: likewise, geometrically */
+    FARM_FORM_HARMONIC, /* harmonic F0: the k-th selected voice, from 0, gets F0 * (k + 1) */
+    FARM_FORM_VECTOR,   /* setv: little-endian float32, one per selected voice */
+} farm_form;
 
 /* The commands, in the order help lists them. */
 typedef struct farm_command_info {
@@ -60,6 +74,8 @@ typedef struct farm_param_info {
     const char *name;
     const char *range; /* for people: "0..sr/2 Hz" */
 } farm_param_info;
+/* "playing", what get reads besides the parameters */
+#define FARM_PLAYING_NAME "playing"
 extern const farm_param_info farm_params[FARM_PARAM_COUNT];
 
 /* What a farm has, which bounds what a request may name. */
@@ -74,17 +90,36 @@ void farm_param_range(farm_param p, const farm_request_limits *lim, double *lo, 
 typedef struct farm_request {
     farm_req_kind kind;
     farm_param param;
-    uint32_t first, count; /* voices, when not whole_worker */
+    uint32_t first, count; /* the selected voices; worker:K resolves to its voices too */
     int whole_worker;
     uint32_t worker;
     int play;
-    double value;
-    double ramp; /* seconds; negative: the default */
+    int get_playing; /* get SELECTOR playing */
+    farm_form form;
+    double value, value2; /* ONE: value; LIN, EXP: value .. value2; HARMONIC: value is F0 */
+    const char *list;     /* LIST: the comma-separated values, in the caller's text */
+    size_t list_len;
+    const unsigned char *vector; /* VECTOR: count float32s, in the caller's bytes */
+    double ramp;                 /* seconds; negative: the default */
+    int has_at;
+    uint64_t at; /* the stream block to apply from */
 } farm_request;
 
-/* Parses one request line (len bytes, not necessarily NUL-terminated). */
+/* Parses one request line (len bytes, not necessarily NUL-terminated), or a setv message (its
+ * first line, a newline, then 4 bytes per selected voice). The request may point into text:
+ * keep text while it is used. */
 int farm_request_parse(const char *text, size_t len, const farm_request_limits *lim,
                        farm_request *out);
+/* A whole message: one request, a setv message, or a batch of lines (separated by newlines, at
+ * most FARM_BATCH_MAX) that applies whole or not at all. *n gets how many; a refusal names the
+ * line ("line 2: ..."). */
+int farm_message_parse(const char *text, size_t len, const farm_request_limits *lim,
+                       farm_request *out, size_t max, size_t *n);
+/* The values a set gives voices first + from .. first + from + n - 1 of its selection (from
+ * counted within the selection), into out; a parsed request's values are all valid. */
+void farm_request_values(const farm_request *r, uint32_t from, uint32_t n, float *out);
+/* The value of the k-th selected voice for the spreads and ONE (not LIST or VECTOR). */
+double farm_spread_value(farm_form form, double a, double b, uint32_t k, uint32_t n);
 
 /* The reply to `help`: every command and selector on one line, from the tables. */
 void farm_help_line(char *out, size_t size);

@@ -324,7 +324,7 @@ Test(bounds, pan_is_a_channel_index_when_channels_are_not_two) {
     value_is_with(&eight, "set 0 pan 7", 7.0);
     value_is_with(&eight, "set 0 pan 3.0", 3.0);
     refused_with(&eight, "set 0 pan 8", "pan: 8 is out of range (0 to 7)");
-    refused_with(&eight, "set 0 pan 2.5", "with 8 channels it is a channel index, not 2.5");
+    refused_with(&eight, "set 0 pan 2.5", "with 8 channels pan is a channel index, not 2.5");
     refused_with(&eight, "set all pan 0.001", "channel index");
 
     value_is_with(&mono, "set 0 pan 0", 0.0);
@@ -373,11 +373,11 @@ Test(refusals, extra_arguments_are_refused) {
     refused("status now", "'status' takes no arguments");
     refused("quit 1", "'quit' takes no arguments");
     refused("help set", "'help' takes no arguments");
-    refused("gain 1 2", "only 'ramp SECONDS' may follow");
-    refused("set 0 amp 1 ramp 1 extra", "only 'ramp SECONDS' may follow");
-    refused("voice 0 play please", "only 'ramp SECONDS' may follow");
-    refused("worker 0 stop ramp 1 2", "only 'ramp SECONDS' may follow");
-    refused("set 0 amp 1 fade 1", "only 'ramp SECONDS' may follow");
+    refused("gain 1 2", "only 'ramp SECONDS' and 'at BLOCK' may follow");
+    refused("set 0 amp 1 ramp 1 extra", "only 'ramp SECONDS' and 'at BLOCK' may follow");
+    refused("voice 0 play please", "only 'ramp SECONDS' and 'at BLOCK' may follow");
+    refused("worker 0 stop ramp 1 2", "only 'ramp SECONDS' and 'at BLOCK' may follow");
+    refused("set 0 amp 1 fade 1", "only 'ramp SECONDS' and 'at BLOCK' may follow");
 }
 
 Test(refusals, ramp_without_its_seconds_is_refused) {
@@ -525,10 +525,10 @@ Test(bytes, a_word_of_63_characters_is_read_and_64_is_too_long) {
     refused(text, "word 1 is too long");
 }
 
-Test(bytes, eight_words_are_read_and_nine_are_too_many) {
-    refused("set 0 amp 1 ramp 1 x y", "only 'ramp SECONDS' may follow");
-    refused("set 0 amp 1 ramp 1 x y z", "too many words (at most 8)");
-    refused("a b c d e f g h i j k l", "too many words");
+Test(bytes, twelve_words_are_read_and_thirteen_are_too_many) {
+    refused("set 0 amp 1 ramp 1 x y", "only 'ramp SECONDS' and 'at BLOCK' may follow");
+    refused("set 0 amp 1 ramp 1 at 5 x y z w v", "too many words (at most 12)");
+    refused("a b c d e f g h i j k l m", "too many words");
 }
 
 Test(bytes, a_request_of_65536_bytes_is_read_and_one_more_is_too_long) {
@@ -598,4 +598,175 @@ Test(refusals, a_refused_request_leaves_the_callers_request_untouched) {
 Test(refusals, a_malformed_selector_is_quoted_as_written) {
     refused("voice -1 play", "'-1'");
     refused("voice 5- play", "'5-'");
+}
+
+/* ---- values at scale: lists, spreads, vectors, batches, get, at ---- */
+
+static void values_of(const farm_request *r, float *out) {
+    farm_request_values(r, 0, r->count, out);
+}
+
+Test(scale, a_list_gives_each_selected_voice_its_value_and_must_match_the_selection) {
+    farm_request r = parse_ok("set 10-13 freq 110,220.5,330,440 ramp 0");
+    cr_assert_eq(r.form, FARM_FORM_LIST);
+    cr_assert_eq(r.ramp, 0.0, "ramp 0 is a jump at the block boundary");
+    float v[4];
+    values_of(&r, v);
+    cr_assert(v[0] == 110.0f && v[1] == 220.5f && v[2] == 330.0f && v[3] == 440.0f);
+    float tail[2];
+    farm_request_values(&r, 2, 2, tail);
+    cr_assert(tail[0] == 330.0f && tail[1] == 440.0f, "a part of the list, from its offset");
+    refused("set 10-13 freq 110,220,330", "3 values for the 4 voices selected");
+    refused("set 10-13 freq 110,220,330,440,550", "more values than the 4 voices selected");
+    refused("set 0-1 freq 110,,", "value 2 of the list is empty");
+    refused("set 0-1 freq 110,30000", "freq (value 2): 30000 is out of range");
+    refused("set 0-1 amp 0.5,nan", "not a finite number");
+    refused_with(&eight, "set 0-1 pan 1,2.5", "pan is a channel index");
+}
+
+Test(scale, a_list_longer_than_a_word_is_one_value_per_voice) {
+    char text[20000];
+    int n = snprintf(text, sizeof text, "set 0-999 amp ");
+    for (int i = 0; i < 1000; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "%s0.%03d", i ? "," : "", i);
+    farm_request r = parse_ok(text);
+    cr_assert_eq(r.count, 1000);
+    float v[1000];
+    values_of(&r, v);
+    cr_assert_float_eq(v[999], 0.999f, 1e-7);
+}
+
+Test(scale, spreads_go_from_the_first_selected_voice_to_the_last) {
+    float v[5];
+    farm_request r = parse_ok("set 0-4 freq lin 100 500");
+    cr_assert_eq(r.form, FARM_FORM_LIN);
+    values_of(&r, v);
+    for (int k = 0; k < 5; k++)
+        cr_assert_float_eq(v[k], 100 + 100 * k, 1e-3, "lin %d: %g", k, v[k]);
+    r = parse_ok("set 0-4 freq exp 100 1600 at 77");
+    values_of(&r, v);
+    for (int k = 0; k < 5; k++)
+        cr_assert_float_eq(v[k], 100 * pow(2, k), 1e-2, "exp %d: %g", k, v[k]);
+    cr_assert(r.has_at && r.at == 77);
+    r = parse_ok("set 3-6 freq harmonic 110 ramp 0.5");
+    values_of(&r, v);
+    for (int k = 0; k < 4; k++)
+        cr_assert_float_eq(v[k], 110.0 * (k + 1), 1e-3, "harmonic %d: %g", k, v[k]);
+    refused("set 0-4 freq exp 0 100", "exp spreads between values above 0");
+    refused("set 0-999 freq harmonic 100", "would reach 100000 Hz");
+    refused("set 0-4 amp harmonic 0.1", "harmonic is for freq");
+    refused("set 0-4 amp lin 0 2", "amp: 2 is out of range");
+    refused("set 0-4 freq lin 100", "usage: set SELECTOR PARAM lin|exp A B");
+    refused_with(&eight, "set 0-4 pan lin 0 7", "give a list instead");
+}
+
+Test(scale, at_and_ramp_come_in_either_order_once_each) {
+    farm_request r = parse_ok("voice 5 stop at 1000 ramp 0");
+    cr_assert(r.has_at && r.at == 1000 && r.ramp == 0.0);
+    r = parse_ok("gain 0.5 at 12");
+    cr_assert(r.has_at && r.at == 12 && r.ramp < 0);
+    refused("gain 0.5 at", "'at' needs BLOCK");
+    refused("gain 0.5 at 1 at 2", "'at' is given twice");
+    refused("gain 0.5 ramp 1 ramp 2", "'ramp' is given twice");
+    refused("gain 0.5 at -1", "at: '-1' is not a whole number");
+}
+
+Test(scale, worker_k_selects_the_voices_the_supervisor_gives_it) {
+    /* 1000 voices on 4 workers: 250 each; 10 on 4: 3, 3, 2, 2 */
+    farm_request r = parse_ok("set worker:2 freq 300");
+    cr_assert(r.first == 500 && r.count == 250, "%u %u", r.first, r.count);
+    static const farm_request_limits ten = {
+        .voices = 10, .workers = 4, .channels = 2, .sample_rate = 48000};
+    r = parse_ok_with(&ten, "worker 2 stop");
+    cr_assert(r.first == 6 && r.count == 2, "%u %u", r.first, r.count);
+    r = parse_ok_with(&ten, "set worker:1 amp 0.1,0.2,0.3");
+    cr_assert_eq(r.form, FARM_FORM_LIST);
+}
+
+Test(scale, get_reads_a_parameter_or_playing) {
+    farm_request r = parse_ok("get 0-9 freq");
+    cr_assert(r.kind == FARM_REQ_GET && !r.get_playing && r.param == FARM_PARAM_FREQ);
+    r = parse_ok("get all playing");
+    cr_assert(r.kind == FARM_REQ_GET && r.get_playing && r.count == 1000);
+    refused("get all", "usage: get SELECTOR PARAM|playing");
+    refused("get all volume", "unknown parameter 'volume'");
+    refused("set all playing 1", "unknown parameter 'playing'");
+}
+
+static size_t setv_message(char *buf, const char *head, const float *v, size_t n) {
+    size_t len = strlen(head);
+    memcpy(buf, head, len);
+    buf[len++] = '\n';
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &v[i], 4);
+        for (int b = 0; b < 4; b++)
+            buf[len++] = (char)(bits >> (8 * b)); /* little-endian, whatever the host */
+    }
+    return len;
+}
+
+Test(scale, setv_takes_one_little_endian_float_per_voice_and_refuses_the_rest_whole) {
+    static char buf[FARM_RECV_MAX];
+    float v[300];
+    for (int i = 0; i < 300; i++)
+        v[i] = 100.0f + (float)i;
+    size_t len = setv_message(buf, "setv 100-399 freq ramp 0.1 at 9", v, 300);
+    parsed p = parse_n(&stereo, buf, len);
+    cr_assert_eq(p.rc, FARM_OK, "%s", p.err);
+    cr_assert_eq(p.req.form, FARM_FORM_VECTOR);
+    cr_assert(p.req.has_at && p.req.at == 9 && p.req.ramp == 0.1);
+    float got[300];
+    values_of(&p.req, got);
+    cr_assert_eq(memcmp(got, v, sizeof v), 0);
+    refused_n(&stereo, buf, len - 1, "1199 bytes for 300 voices; 1200 expected");
+    v[7] = NAN;
+    len = setv_message(buf, "setv 100-399 freq", v, 300);
+    refused_n(&stereo, buf, len, "freq (value 8)");
+    v[7] = 30000;
+    len = setv_message(buf, "setv 100-399 freq", v, 300);
+    refused_n(&stereo, buf, len, "out of range");
+    refused("setv 0-1 freq", "no newline before the values");
+}
+
+Test(scale, setv_carries_100000_voices_in_one_message) {
+    static const farm_request_limits big = {
+        .voices = 100000, .workers = 4, .channels = 2, .sample_rate = 48000};
+    static char buf[FARM_RECV_MAX];
+    static float v[100000];
+    for (int i = 0; i < 100000; i++)
+        v[i] = 0.5f * (float)(i % 3);
+    size_t len = setv_message(buf, "setv all amp", v, 100000);
+    farm_request r;
+    farm_error_clear();
+    cr_assert_eq(farm_request_parse(buf, len, &big, &r), FARM_OK, "%s", farm_error_message());
+    cr_assert_eq(r.count, 100000);
+}
+
+Test(scale, a_batch_is_several_lines_parsed_whole_or_refused_naming_the_line) {
+    farm_request out[8];
+    size_t n;
+    const char *ok = "set 0 amp 0.5\nvoice 1 stop ramp 0\r\ngain 0.8 at 50\nstatus\n";
+    farm_error_clear();
+    cr_assert_eq(farm_message_parse(ok, strlen(ok), &stereo, out, 8, &n), FARM_OK, "%s",
+                 farm_error_message());
+    cr_assert_eq(n, 4);
+    cr_assert(out[0].kind == FARM_REQ_SET && out[1].kind == FARM_REQ_VOICE &&
+              out[2].kind == FARM_REQ_GAIN && out[3].kind == FARM_REQ_STATUS);
+    const char *bad = "set 0 amp 0.5\nset 1 amp 7\n";
+    farm_error_clear();
+    cr_assert_eq(farm_message_parse(bad, strlen(bad), &stereo, out, 8, &n), FARM_EUSAGE);
+    cr_assert_not_null(strstr(farm_error_message(), "line 2: amp: 7 is out of range"), "%s",
+                       farm_error_message());
+    const char *quit = "set 0 amp 0.5\nquit";
+    farm_error_clear();
+    cr_assert_eq(farm_message_parse(quit, strlen(quit), &stereo, out, 8, &n), FARM_EUSAGE);
+    cr_assert_not_null(strstr(farm_error_message(), "line 2: quit is not for a batch"));
+    const char *empty = "set 0 amp 0.5\n\nstatus";
+    farm_error_clear();
+    cr_assert_eq(farm_message_parse(empty, strlen(empty), &stereo, out, 8, &n), FARM_EUSAGE);
+    cr_assert_not_null(strstr(farm_error_message(), "line 2: empty request"));
+    /* one line with a newline at its end is one request, not a batch */
+    cr_assert_eq(farm_message_parse("status\n", 7, &stereo, out, 8, &n), FARM_OK);
+    cr_assert_eq(n, 1);
 }

@@ -19,13 +19,20 @@ static size_t audio_slot_bytes(const shm_config *cfg) {
     return farm_align_up((size_t)cfg->block_frames * cfg->channels * sizeof(float), SHM_CACHE_LINE);
 }
 
+/* Room for a few commands' worth of one value per voice of the largest worker. */
+static size_t value_floats(const shm_config *cfg) {
+    size_t most = (cfg->total_voices + cfg->workers - 1) / cfg->workers;
+    return farm_align_up(4 * (most > 1024 ? most : 1024), SHM_CACHE_LINE / sizeof(float));
+}
+
 static size_t layout(const shm_config *cfg, size_t *workers_off, size_t *per_worker_data) {
     size_t off = farm_align_up(sizeof(shm_header), SHM_CACHE_LINE);
     *workers_off = off;
     off += farm_align_up(sizeof(shm_worker) * cfg->workers, SHM_CACHE_LINE);
     *per_worker_data = audio_slot_bytes(cfg) * cfg->ring_blocks +
                        farm_align_up(sizeof(shm_cmd) * CMD_SLOTS, SHM_CACHE_LINE) +
-                       2 * farm_align_up(cfg->state_bytes, SHM_CACHE_LINE);
+                       2 * farm_align_up(cfg->state_bytes, SHM_CACHE_LINE) +
+                       value_floats(cfg) * sizeof(float);
     return off + *per_worker_data * cfg->workers;
 }
 
@@ -87,6 +94,8 @@ int shm_create(const shm_config *cfg, shm_region *out) {
             w->snap[j].data_offset = snaps + j * farm_align_up(cfg->state_bytes, SHM_CACHE_LINE);
             atomic_store(&w->snap[j].block, SHM_NO_SNAPSHOT);
         }
+        w->values.data_offset = snaps + 2 * farm_align_up(cfg->state_bytes, SHM_CACHE_LINE);
+        w->values.capacity = value_floats(cfg);
         atomic_store(&w->cpu, -1);
         atomic_store(&w->min_fill, UINT32_MAX);
     }
@@ -281,6 +290,27 @@ void shm_cmd_release(shm_worker *w, uint32_t n) {
     uint64_t rd = atomic_load_explicit(&r->read, memory_order_relaxed);
     atomic_store_explicit(&r->read, rd + n, memory_order_release);
     wake_if_sleeping(&r->space_seq, &r->producer_sleeping);
+}
+
+float *shm_values_reserve(shm_worker *w, void *base, uint32_t n, uint64_t *at) {
+    shm_values *v = &w->values;
+    uint64_t pos = atomic_load_explicit(&v->write, memory_order_relaxed);
+    uint64_t read = atomic_load_explicit(&v->read, memory_order_acquire);
+    if (pos % v->capacity + n > v->capacity) /* never wrap inside a command's values */
+        pos += v->capacity - pos % v->capacity;
+    if (n > v->capacity || pos + n - read > v->capacity)
+        return NULL;
+    *at = pos;
+    return (float *)(void *)((char *)base + v->data_offset) + pos % v->capacity;
+}
+
+void shm_values_commit(shm_worker *w, uint64_t end) {
+    atomic_store_explicit(&w->values.write, end, memory_order_release);
+}
+
+const float *shm_values_at(const shm_worker *w, const void *base, uint64_t at) {
+    return (const float *)(const void *)((const char *)base + w->values.data_offset) +
+           at % w->values.capacity;
 }
 
 void *shm_snapshot_data(const shm_region *r, const shm_worker *w, uint32_t i) {

@@ -60,14 +60,38 @@ typedef enum shm_op {
     SHM_OP_VOICE_STOP,
 } shm_op;
 
+/* How a command gives its voices their values: one for all, or one each (lists, spreads and
+ * vectors alike: the coordinator computes them, so what it reports is what the voices got). */
+typedef enum shm_form {
+    SHM_FORM_ONE = 0, /* value, for every voice */
+    SHM_FORM_VALUES,  /* one float per voice of this worker's, in its value ring */
+} shm_form;
+
+/* first and count name the whole selection (global voice indices); each worker applies it to
+ * the voices it holds. */
 typedef struct shm_cmd {
     uint32_t op;          /* shm_op */
     uint32_t first;       /* first voice, global index */
     uint32_t count;       /* voices from first */
     uint32_t ramp_frames; /* 0 applies at once */
+    uint32_t form;        /* shm_form */
+    uint32_t pad;
+    uint64_t at_block; /* applied at the start of this block of the worker's ring, not before */
     double value;
-    uint64_t id; /* the coordinator's sequence number, echoed in counters */
+    uint64_t values_at;  /* SHM_FORM_VALUES: where this worker's first value is in its ring */
+    uint64_t values_end; /* the value ring's read position once this command is released */
+    uint64_t id;         /* the coordinator's sequence number, echoed in counters */
 } shm_cmd;
+
+/* Floats for commands that carry a value per voice (coordinator -> worker), released with
+ * the commands that use them. Free-running counters in floats; a command's values never wrap
+ * (the writer skips to the start instead). */
+typedef struct shm_values {
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t write;
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t read;
+    alignas(SHM_CACHE_LINE) uint64_t data_offset; /* fixed at creation */
+    uint64_t capacity;                            /* floats */
+} shm_values;
 
 typedef enum shm_worker_state {
     SHM_WORKER_STARTING = 0,
@@ -84,13 +108,15 @@ typedef enum shm_worker_state {
 typedef struct shm_snapshot {
     _Atomic uint64_t block; /* SHM_NO_SNAPSHOT while being written */
     uint64_t cmd_read;
+    uint64_t values_read;
     uint64_t data_offset; /* fixed at creation: from the mapping's start */
 } shm_snapshot;
 #define SHM_NO_SNAPSHOT UINT64_MAX
 
 typedef struct shm_worker {
-    shm_ring audio; /* worker -> coordinator, slots of block_frames * channels floats */
-    shm_ring cmds;  /* coordinator -> worker, slots of shm_cmd */
+    shm_ring audio;    /* worker -> coordinator, slots of block_frames * channels floats */
+    shm_ring cmds;     /* coordinator -> worker, slots of shm_cmd */
+    shm_values values; /* coordinator -> worker, the values of per-voice commands */
     alignas(SHM_CACHE_LINE) _Atomic uint32_t state;
     _Atomic int32_t pid;
     _Atomic int32_t cpu; /* the core it pinned itself to, -1 when pinning failed */
@@ -224,6 +250,13 @@ int shm_cmd_pop(shm_worker *w, void *base, shm_cmd *cmd); /* 1 popped, 0 empty *
  * none (0); then release n of them once their effect is safe in a snapshot. */
 int shm_cmd_peek(shm_worker *w, void *base, uint32_t i, shm_cmd *cmd);
 void shm_cmd_release(shm_worker *w, uint32_t n);
+
+/* The coordinator's side of the value ring: room for n floats in one piece, or NULL; *at gets
+ * the counter to put in the command. Then commit. */
+float *shm_values_reserve(shm_worker *w, void *base, uint32_t n, uint64_t *at);
+void shm_values_commit(shm_worker *w, uint64_t end);
+/* The worker's side: the floats of a command, from counter at. */
+const float *shm_values_at(const shm_worker *w, const void *base, uint64_t at);
 
 /* The snapshot data of slot i (0 or 1), state_bytes long. */
 void *shm_snapshot_data(const shm_region *r, const shm_worker *w, uint32_t i);

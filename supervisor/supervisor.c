@@ -168,15 +168,11 @@ static int wait_running(farm_procs *p) {
     return FARM_OK;
 }
 
-/* Voices shared out in order: the first total % workers workers take one more. */
+/* Voices shared out in order (base.h's rule, which the protocol's worker:K follows too). */
 static void share_voices(farm_procs *p, const shm_config *cfg) {
-    uint32_t base = cfg->total_voices / cfg->workers, extra = cfg->total_voices % cfg->workers;
-    uint32_t first = 0;
     for (uint32_t i = 0; i < cfg->workers; i++) {
         shm_worker *w = shm_worker_at(&p->region, i);
-        w->voice_first = first;
-        w->voice_count = base + (i < extra ? 1 : 0);
-        first += w->voice_count;
+        farm_voice_share(cfg->total_voices, cfg->workers, i, &w->voice_first, &w->voice_count);
     }
 }
 

@@ -19,7 +19,7 @@ static int pin_to(int cpu) {
     return sched_setaffinity(0, sizeof set, &set);
 }
 
-static void apply(dsp_bank *bank, const shm_worker *w, const shm_cmd *c) {
+static void apply(const shm_region *region, dsp_bank *bank, const shm_worker *w, const shm_cmd *c) {
     /* Commands name global voices; this bank holds voice_first .. voice_first + count - 1. */
     uint64_t lo = c->first, hi = (uint64_t)c->first + c->count;
     uint64_t mine_lo = w->voice_first, mine_hi = (uint64_t)w->voice_first + w->voice_count;
@@ -27,20 +27,23 @@ static void apply(dsp_bank *bank, const shm_worker *w, const shm_cmd *c) {
         lo = mine_lo;
     if (hi > mine_hi)
         hi = mine_hi;
+    const float *values =
+        c->form == SHM_FORM_VALUES ? shm_values_at(w, region->base, c->values_at) : NULL;
     for (uint64_t g = lo; g < hi; g++) {
         uint32_t v = (uint32_t)(g - mine_lo);
+        double value = values ? (double)values[g - lo] : c->value;
         switch ((shm_op)c->op) {
         case SHM_OP_SET_FREQ:
-            dsp_voice_set_freq(bank, v, c->value, c->ramp_frames);
+            dsp_voice_set_freq(bank, v, value, c->ramp_frames);
             break;
         case SHM_OP_SET_FEEDBACK:
-            dsp_voice_set_feedback(bank, v, c->value, c->ramp_frames);
+            dsp_voice_set_feedback(bank, v, value, c->ramp_frames);
             break;
         case SHM_OP_SET_AMP:
-            dsp_voice_set_amp(bank, v, c->value, c->ramp_frames);
+            dsp_voice_set_amp(bank, v, value, c->ramp_frames);
             break;
         case SHM_OP_SET_PAN:
-            dsp_voice_set_pan(bank, v, c->value, c->ramp_frames);
+            dsp_voice_set_pan(bank, v, value, c->ramp_frames);
             break;
         case SHM_OP_VOICE_PLAY:
             dsp_voice_play(bank, v, c->ramp_frames);
@@ -126,15 +129,18 @@ static crash_hook crash_hook_for(uint32_t index, uint32_t restarts) {
     return h;
 }
 
-/* Applies the commands waiting, without releasing them: they are released only once a
- * snapshot holds their effect, so a worker that dies in between leaves them to its
- * replacement. Returns how many. */
-static uint32_t apply_commands(shm_region *region, dsp_bank *bank, shm_worker *w, uint64_t block) {
+/* Applies the commands due at this block, in order, without releasing them: they are released
+ * only once a snapshot holds their effect, so a worker that dies in between leaves them to its
+ * replacement. A command for a later block waits, and the ones behind it with it. Returns how
+ * many; *values_end gets where the value ring's read position goes once they are released. */
+static uint32_t apply_commands(shm_region *region, dsp_bank *bank, shm_worker *w, uint64_t block,
+                               uint64_t *values_end) {
     shm_cmd c;
     uint32_t n = 0;
-    while (shm_cmd_peek(w, region->base, n, &c)) {
-        apply(bank, w, &c);
+    while (shm_cmd_peek(w, region->base, n, &c) && c.at_block <= block) {
+        apply(region, bank, w, &c);
         n++;
+        *values_end = c.values_end;
         atomic_store_explicit(&w->last_cmd_block, block, memory_order_relaxed);
         atomic_store_explicit(&w->last_cmd_id, c.id, memory_order_release);
     }
@@ -143,12 +149,13 @@ static uint32_t apply_commands(shm_region *region, dsp_bank *bank, shm_worker *w
 
 /* The state for block `block` into its slot, whole before the slot names it. */
 static void save_snapshot(shm_region *region, shm_worker *w, dsp_bank *bank, uint64_t block,
-                          uint64_t cmd_read, uint64_t writer) {
+                          uint64_t cmd_read, uint64_t values_read, uint64_t writer) {
     shm_snapshot *s = &w->snap[block % 2];
     atomic_store_explicit(&s->block, SHM_NO_SNAPSHOT, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     dsp_bank_save(bank, shm_snapshot_data(region, w, (uint32_t)(block % 2)), writer);
     s->cmd_read = cmd_read;
+    s->values_read = values_read;
     atomic_store_explicit(&s->block, block, memory_order_release);
 }
 
@@ -166,17 +173,19 @@ static void render_block(loop_ctx *x, float *slot, uint64_t k, uint64_t started_
     shm_worker *w = x->w;
     const shm_config *cfg = &shm_header_of(x->region)->config;
     uint64_t t0 = farm_now_ns();
-    uint32_t n = apply_commands(x->region, x->bank, w, k);
+    uint64_t values_read = atomic_load_explicit(&w->values.read, memory_order_relaxed);
+    uint32_t n = apply_commands(x->region, x->bank, w, k, &values_read);
     dsp_bank_render(x->bank, slot, cfg->block_frames);
     if (x->slow_us)
         usleep(x->slow_us);
     uint64_t cmd_read = atomic_load_explicit(&w->cmds.read, memory_order_relaxed) + n;
-    save_snapshot(x->region, w, x->bank, k + 1, cmd_read, x->writer);
+    save_snapshot(x->region, w, x->bank, k + 1, cmd_read, values_read, x->writer);
     if (x->crash.signal && k + 1 - (x->crash.every ? started_at : 0) >= x->crash.block)
         raise(x->crash.signal);
     uint64_t dt = farm_now_ns() - t0;
     shm_ring_publish(&w->audio);
     shm_cmd_release(w, n);
+    atomic_store_explicit(&w->values.read, values_read, memory_order_release);
     atomic_store_explicit(&w->render_ns_last, dt, memory_order_relaxed);
     farm_store_max(&w->render_ns_max, dt);
     atomic_fetch_add_explicit(&w->render_ns_total, dt, memory_order_relaxed);
@@ -220,8 +229,10 @@ static int resume(shm_region *region, shm_worker *w, dsp_bank *bank) {
         if (rv != FARM_OK)
             return rv;
         uint64_t read = atomic_load_explicit(&w->cmds.read, memory_order_relaxed);
-        if (w->snap[i].cmd_read > read) /* it died between its snapshot and the release */
+        if (w->snap[i].cmd_read > read) { /* it died between its snapshot and the release */
             shm_cmd_release(w, (uint32_t)(w->snap[i].cmd_read - read));
+            atomic_store_explicit(&w->values.read, w->snap[i].values_read, memory_order_release);
+        }
         return FARM_OK;
     }
     if (next == 0)

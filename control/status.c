@@ -1,0 +1,103 @@
+/* Status replies and telemetry: the configuration and the live counters, as JSON. */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+
+#include "control_internal.h"
+#include "dsp.h"
+
+double farm_control_block_seconds(const farm_control *c) {
+    return (double)c->cfg->block_frames / c->cfg->sample_rate;
+}
+
+void farm_control_add_config(farm_control *c, cJSON *root) {
+    const shm_config *o = c->cfg;
+    cJSON *cfg = cJSON_AddObjectToObject(root, "config");
+    cJSON_AddNumberToObject(cfg, "workers", o->workers);
+    cJSON_AddNumberToObject(cfg, "voices", o->total_voices);
+    cJSON_AddNumberToObject(cfg, "sample_rate", o->sample_rate);
+    cJSON_AddNumberToObject(cfg, "buffersize", o->block_frames);
+    cJSON_AddNumberToObject(cfg, "channels", o->channels);
+    cJSON_AddNumberToObject(cfg, "ring_blocks", o->ring_blocks);
+    cJSON_AddNumberToObject(cfg, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(cfg, "freq_min", o->freq_min);
+    cJSON_AddNumberToObject(cfg, "freq_max", o->freq_max);
+    cJSON_AddNumberToObject(cfg, "feedback", o->feedback);
+    cJSON_AddNumberToObject(cfg, "amp", o->amp);
+    cJSON_AddNumberToObject(cfg, "ramp_s", o->ramp_seconds);
+    cJSON_AddStringToObject(cfg, "oscillator", o->oscillator == SHM_OSC_SINE ? "sine" : "sineloop");
+    cJSON_AddStringToObject(cfg, "kernel", dsp_isa());
+    cJSON_AddStringToObject(cfg, "output", farm_audio_describe(c->audio));
+    cJSON_AddStringToObject(cfg, "control", c->control_url);
+    cJSON_AddStringToObject(cfg, "telemetry", c->telemetry_url);
+    cJSON_AddNumberToObject(cfg, "gain", farm_engine_gain(c->engine));
+}
+
+static void add_stream(farm_control *c, cJSON *root) {
+    const shm_stream_stats *st = &shm_header_of(&c->procs->region)->stream;
+    cJSON *s = cJSON_AddObjectToObject(root, "stream");
+    cJSON_AddNumberToObject(s, "seconds", (double)atomic_load(&st->frames) / c->cfg->sample_rate);
+    cJSON_AddNumberToObject(s, "block", (double)farm_engine_stream_block(c->engine));
+    cJSON_AddNumberToObject(s, "callbacks", (double)atomic_load(&st->callbacks));
+    cJSON_AddNumberToObject(s, "underflows", (double)atomic_load(&st->underflows));
+    cJSON_AddNumberToObject(s, "late_blocks", (double)atomic_load(&st->late_blocks));
+    cJSON_AddNumberToObject(s, "clipped", (double)atomic_load(&st->clipped));
+    cJSON_AddNumberToObject(s, "record_dropped", (double)atomic_load(&st->record_dropped));
+    cJSON_AddNumberToObject(s, "cpu_load", atomic_load(&st->cpu_load_permille) / 1000.0);
+    cJSON_AddNumberToObject(s, "replies_dropped", (double)atomic_load(&c->replies_dropped));
+    cJSON_AddNumberToObject(s, "telemetry_dropped", (double)atomic_load(&c->telemetry_dropped));
+    cJSON *cb = cJSON_AddObjectToObject(s, "callback_us");
+    cJSON_AddNumberToObject(cb, "median", shm_cb_percentile_ns(st, 50) / 1e3);
+    cJSON_AddNumberToObject(cb, "p99", shm_cb_percentile_ns(st, 99) / 1e3);
+    cJSON_AddNumberToObject(cb, "max", atomic_load(&st->cb_ns_max) / 1e3);
+    cJSON_AddNumberToObject(cb, "period", farm_control_block_seconds(c) * 1e6);
+}
+
+static const char *worker_state(farm_control *c, uint32_t k) {
+    static const char *const states[] = {"starting", "running", "stopped", "failed"};
+    uint32_t st = atomic_load(&shm_worker_at(&c->procs->region, k)->state);
+    switch (farm_procs_health(c->procs, k)) {
+    case FARM_WORKER_GIVEN_UP:
+        return "dead";
+    case FARM_WORKER_REPLACING:
+        return "replacing";
+    case FARM_WORKER_DONE:
+        return "stopped";
+    case FARM_WORKER_UP:
+        break;
+    }
+    if (st == SHM_WORKER_RUNNING && farm_procs_stalled(c->procs, k))
+        return "stalled";
+    return st < sizeof states / sizeof states[0] ? states[st] : "unknown";
+}
+
+static void add_workers(farm_control *c, cJSON *root) {
+    const double block_s = farm_control_block_seconds(c);
+    cJSON *ws = cJSON_AddArrayToObject(root, "workers");
+    for (uint32_t k = 0; k < c->procs->count; k++) {
+        shm_worker *w = shm_worker_at(&c->procs->region, k);
+        cJSON *o = cJSON_CreateObject();
+        uint32_t min_fill = atomic_load(&w->min_fill);
+        cJSON_AddNumberToObject(o, "id", k);
+        cJSON_AddNumberToObject(o, "pid", atomic_load(&w->pid));
+        cJSON_AddNumberToObject(o, "cpu", atomic_load(&w->cpu));
+        cJSON_AddStringToObject(o, "state", worker_state(c, k));
+        cJSON_AddNumberToObject(o, "restarts", farm_procs_restarts(c->procs, k));
+        cJSON_AddNumberToObject(o, "blocks_missed", (double)farm_procs_blocks_missed(c->procs, k));
+        cJSON_AddNumberToObject(o, "voices", w->voice_count);
+        cJSON_AddNumberToObject(o, "voices_playing", atomic_load(&w->voices_playing));
+        cJSON_AddNumberToObject(o, "first_voice", w->voice_first);
+        cJSON_AddNumberToObject(o, "load", shm_worker_load(w, block_s, 0));
+        cJSON_AddNumberToObject(o, "load_peak", shm_worker_load(w, block_s, 1));
+        cJSON_AddNumberToObject(o, "late_blocks", (double)atomic_load(&w->late_blocks));
+        cJSON_AddNumberToObject(o, "lowest_ring_fill",
+                                min_fill == UINT32_MAX ? -1.0 : (double)min_fill);
+        cJSON_AddNumberToObject(o, "blocks_rendered", (double)atomic_load(&w->blocks_rendered));
+        cJSON_AddItemToArray(ws, o);
+    }
+}
+
+/* The live counters, for status replies and telemetry alike. */
+void farm_control_add_counters(farm_control *c, cJSON *root) {
+    add_stream(c, root);
+    add_workers(c, root);
+}
