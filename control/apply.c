@@ -351,6 +351,9 @@ static int run_message(farm_control *c, const farm_request *reqs, size_t n, cJSO
     cJSON *tmp = cJSON_CreateObject();
     int rv = m ? apply_lines(c, ch, m, tmp) : FARM_OK;
     if (rv == FARM_OK) {
+        cJSON *block = cJSON_GetObjectItem(tmp, "from_block");
+        if (block != NULL)
+            cJSON_AddNumberToObject(reply, "from_block", block->valuedouble);
         cJSON *results = cJSON_AddArrayToObject(reply, "results");
         cJSON *done = m > 1 ? cJSON_GetObjectItem(tmp, "results") : NULL;
         for (size_t i = 0, j = 0; i < n; i++) {
