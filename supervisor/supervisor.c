@@ -104,6 +104,27 @@ static int usable_cpu_list(int *cpus, int max) {
     return n;
 }
 
+/* Nanoseconds the process has spent runnable but waiting for a CPU (the second field of
+ * /proc/PID/schedstat), 0 where that is not known. A worker starved by a busy machine is not
+ * a hung worker: the watchdog does not count that time. */
+static uint64_t runqueue_wait_ns(int fd) {
+    char buf[96];
+    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    unsigned long long on_cpu = 0, waited = 0;
+    return sscanf(buf, "%llu %llu", &on_cpu, &waited) == 2 ? waited : 0;
+}
+
+static void watch_schedstat(farm_worker_watch *x) {
+    char path[64];
+    if (x->schedstat_fd >= 0)
+        close(x->schedstat_fd);
+    snprintf(path, sizeof path, "/proc/%ld/schedstat", (long)x->pid);
+    x->schedstat_fd = open(path, O_RDONLY | O_CLOEXEC);
+}
+
 static int open_pidfd(pid_t pid) {
 #ifdef SYS_pidfd_open
     return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -123,6 +144,8 @@ static int launch(farm_procs *p, uint32_t k) {
         return rv;
     atomic_store(&w->pid, (int32_t)x->pid);
     x->pidfd = open_pidfd(x->pid);
+    watch_schedstat(x);
+    x->waited_at_progress = runqueue_wait_ns(x->schedstat_fd);
     x->progress = atomic_load(&w->blocks_rendered);
     x->progress_at = farm_now_ns();
     x->late_at_progress = atomic_load(&w->late_blocks);
@@ -181,7 +204,7 @@ static int spawn_all(farm_procs *p, uint32_t workers) {
     int ncpu = usable_cpu_list(cpus, CPU_SETSIZE);
     for (uint32_t i = 0; i < workers; i++) {
         p->watch[i].cpu = ncpu > 0 ? cpus[i % (uint32_t)ncpu] : -1;
-        p->watch[i].pidfd = -1;
+        p->watch[i].pidfd = p->watch[i].schedstat_fd = -1;
         int rv = launch(p, i);
         if (rv != FARM_OK)
             return rv;
@@ -254,7 +277,9 @@ static void on_worker_exit(farm_procs *p, uint32_t k, int status) {
     shm_worker *w = shm_worker_at(&p->region, k);
     if (x->pidfd >= 0)
         close(x->pidfd);
-    x->pidfd = -1;
+    if (x->schedstat_fd >= 0)
+        close(x->schedstat_fd);
+    x->pidfd = x->schedstat_fd = -1;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
         atomic_load(&w->state) == SHM_WORKER_STOPPED) {
         atomic_store(&p->health[k], FARM_WORKER_DONE); /* finished its block_limit */
@@ -294,7 +319,10 @@ static void check_back(farm_procs *p, uint32_t k, uint64_t now) {
     atomic_store(&p->health[k], FARM_WORKER_UP);
 }
 
-/* A worker alive but not rendering while its ring has room: stalled, then killed. */
+/* A worker alive but not rendering while its ring has room: stalled, then killed. The time it
+ * spent waiting for a CPU does not count: on an overloaded machine a healthy worker may wait
+ * long for one, and killing it would only make things worse. A stopped or stuck worker waits
+ * for none, and one in an endless loop runs: both count. */
 static void watchdog(farm_procs *p, uint32_t k, uint64_t now) {
     farm_worker_watch *x = &p->watch[k];
     shm_worker *w = shm_worker_at(&p->region, k);
@@ -304,14 +332,19 @@ static void watchdog(farm_procs *p, uint32_t k, uint64_t now) {
         x->progress = progress;
         x->progress_at = now;
         x->late_at_progress = atomic_load(&w->late_blocks);
+        x->waited_at_progress = runqueue_wait_ns(x->schedstat_fd);
         atomic_store(&p->stalled[k], 0);
         return;
     }
-    uint64_t idle = now - x->progress_at;
     double block_ns = block_seconds(p) * (double)FARM_NS_PER_S;
-    atomic_store(&p->stalled[k], (double)idle > STALLED_BLOCKS * block_ns);
+    uint64_t idle = now - x->progress_at;
+    if ((double)idle <= STALLED_BLOCKS * block_ns)
+        return; /* the usual case: no need to read schedstat */
+    uint64_t waited = runqueue_wait_ns(x->schedstat_fd) - x->waited_at_progress;
+    uint64_t stuck = idle > waited ? idle - waited : 0;
+    atomic_store(&p->stalled[k], (double)stuck > STALLED_BLOCKS * block_ns);
     if (p->heal.watchdog_s > 0 && !x->watchdog_killed &&
-        (double)idle > p->heal.watchdog_s * (double)FARM_NS_PER_S) {
+        (double)stuck > p->heal.watchdog_s * (double)FARM_NS_PER_S) {
         x->watchdog_killed = 1;
         kill(x->pid, SIGKILL); /* a stopped process dies too */
     }
@@ -427,7 +460,9 @@ static void reap_all(farm_procs *p) {
         atomic_store(&p->health[i], FARM_WORKER_DONE);
         if (p->watch[i].pidfd >= 0)
             close(p->watch[i].pidfd);
-        p->watch[i].pidfd = -1;
+        if (p->watch[i].schedstat_fd >= 0)
+            close(p->watch[i].schedstat_fd);
+        p->watch[i].pidfd = p->watch[i].schedstat_fd = -1;
     }
 }
 
