@@ -104,17 +104,19 @@ static int usable_cpu_list(int *cpus, int max) {
     return n;
 }
 
-/* Nanoseconds the process has spent runnable but waiting for a CPU (the second field of
- * /proc/PID/schedstat), 0 where that is not known. A worker starved by a busy machine is not
- * a hung worker: the watchdog does not count that time. */
-static uint64_t runqueue_wait_ns(int fd) {
+/* Nanoseconds the process has spent on a CPU and runnable but waiting for one (the first two
+ * fields of /proc/PID/schedstat); 0 where that is not known. */
+static void cpu_times(int fd, uint64_t *ran, uint64_t *waited) {
     char buf[96];
+    unsigned long long r = 0, w = 0;
     ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    unsigned long long on_cpu = 0, waited = 0;
-    return sscanf(buf, "%llu %llu", &on_cpu, &waited) == 2 ? waited : 0;
+    if (n > 0) {
+        buf[n] = '\0';
+        if (sscanf(buf, "%llu %llu", &r, &w) != 2)
+            r = w = 0;
+    }
+    *ran = r;
+    *waited = w;
 }
 
 static void watch_schedstat(farm_worker_watch *x) {
@@ -145,7 +147,7 @@ static int launch(farm_procs *p, uint32_t k) {
     atomic_store(&w->pid, (int32_t)x->pid);
     x->pidfd = open_pidfd(x->pid);
     watch_schedstat(x);
-    x->waited_at_progress = runqueue_wait_ns(x->schedstat_fd);
+    cpu_times(x->schedstat_fd, &x->ran_at_progress, &x->waited_at_progress);
     x->progress = atomic_load(&w->blocks_rendered);
     x->progress_at = farm_now_ns();
     x->late_at_progress = atomic_load(&w->late_blocks);
@@ -319,10 +321,28 @@ static void check_back(farm_procs *p, uint32_t k, uint64_t now) {
     atomic_store(&p->health[k], FARM_WORKER_UP);
 }
 
-/* A worker alive but not rendering while its ring has room: stalled, then killed. The time it
- * spent waiting for a CPU does not count: on an overloaded machine a healthy worker may wait
- * long for one, and killing it would only make things worse. A stopped or stuck worker waits
- * for none, and one in an endless loop runs: both count. */
+/* How long worker k has been stuck since its last block: the time it was neither on a CPU nor
+ * waiting for one (stopped, or asleep on something while its ring has room), plus the time it
+ * ran beyond a generous allowance (ten times its longest block, or ten watchdog periods before
+ * its first): a worker starved by a busy machine, or one whose blocks are simply long (huge
+ * banks, sanitizer builds), is working, not hung; one in an endless loop is caught all the same,
+ * later. */
+static uint64_t stuck_ns(farm_procs *p, uint32_t k, uint64_t idle) {
+    farm_worker_watch *x = &p->watch[k];
+    if (x->schedstat_fd < 0)
+        return idle;
+    uint64_t ran, waited;
+    cpu_times(x->schedstat_fd, &ran, &waited);
+    ran -= x->ran_at_progress;
+    waited -= x->waited_at_progress;
+    uint64_t longest = atomic_load(&shm_worker_at(&p->region, k)->render_ns_max);
+    uint64_t allowance =
+        10 * (longest > 0 ? longest : (uint64_t)(p->heal.watchdog_s * (double)FARM_NS_PER_S));
+    uint64_t off = idle > ran + waited ? idle - ran - waited : 0;
+    return off + (ran > allowance ? ran - allowance : 0);
+}
+
+/* A worker alive but not rendering while its ring has room: stalled, then killed. */
 static void watchdog(farm_procs *p, uint32_t k, uint64_t now) {
     farm_worker_watch *x = &p->watch[k];
     shm_worker *w = shm_worker_at(&p->region, k);
@@ -332,7 +352,7 @@ static void watchdog(farm_procs *p, uint32_t k, uint64_t now) {
         x->progress = progress;
         x->progress_at = now;
         x->late_at_progress = atomic_load(&w->late_blocks);
-        x->waited_at_progress = runqueue_wait_ns(x->schedstat_fd);
+        cpu_times(x->schedstat_fd, &x->ran_at_progress, &x->waited_at_progress);
         atomic_store(&p->stalled[k], 0);
         return;
     }
@@ -340,8 +360,7 @@ static void watchdog(farm_procs *p, uint32_t k, uint64_t now) {
     uint64_t idle = now - x->progress_at;
     if ((double)idle <= STALLED_BLOCKS * block_ns)
         return; /* the usual case: no need to read schedstat */
-    uint64_t waited = runqueue_wait_ns(x->schedstat_fd) - x->waited_at_progress;
-    uint64_t stuck = idle > waited ? idle - waited : 0;
+    uint64_t stuck = stuck_ns(p, k, idle);
     atomic_store(&p->stalled[k], (double)stuck > STALLED_BLOCKS * block_ns);
     if (p->heal.watchdog_s > 0 && !x->watchdog_killed &&
         (double)stuck > p->heal.watchdog_s * (double)FARM_NS_PER_S) {

@@ -58,6 +58,7 @@ typedef struct farm_worker_watch {
     uint64_t progress, progress_at; /* blocks_rendered, and when it last moved */
     uint64_t late_at_progress;      /* its late blocks then: a hang's cost counts from there */
     uint64_t waited_at_progress;    /* ns it had spent waiting for a CPU then (schedstat) */
+    uint64_t ran_at_progress;       /* ns it had spent on a CPU then */
     int schedstat_fd;               /* /proc/PID/schedstat, -1 where there is none */
     int watchdog_killed;
     char fault[192]; /* the fault being healed, reported when it is over */

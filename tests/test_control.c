@@ -815,24 +815,26 @@ Test(control, farmctl_refuses_an_unknown_option_in_one_line) {
  * waiting) must not lock the others out: its replies are dropped, and counted. */
 Test(control, a_client_that_never_reads_cannot_lock_the_others_out) {
     farm f;
-    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "10", NULL});
+    /* 2000 voices: each reply to "get all freq" is some 30 KB, so a few dozen fill every
+     * buffer between the farm and a client that does not read */
+    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "2000", NULL});
     nng_socket raw;
     cr_assert_eq(nng_req0_open_raw(&raw), 0);
-    nng_socket_set_ms(raw, NNG_OPT_SENDTIMEO, 100);
+    nng_socket_set_ms(raw, NNG_OPT_SENDTIMEO, 1000);
     cr_assert_eq(nng_dial(raw, f.control, NULL, 0), 0);
     int sent = 0;
     for (uint32_t i = 0; i < 600; i++) {
         nng_msg *m;
         cr_assert_eq(nng_msg_alloc(&m, 0), 0);
         nng_msg_header_append_u32(m, 0x80000000u | i); /* a raw request carries its own id */
-        nng_msg_append(m, "status", 6);
+        nng_msg_append(m, "get all freq", 12);
         if (nng_sendmsg(raw, m, 0) != 0) {
             nng_msg_free(m);
             break;
         }
         sent++;
     }
-    cr_assert_gt(sent, 300, "the greedy client got its requests in");
+    cr_assert_gt(sent, 100, "the greedy client got its requests in: %d", sent);
     /* everyone else is still answered, at once */
     double t0 = tu_seconds();
     cJSON *st = ask(&f, "status");
