@@ -22,7 +22,9 @@
 #define RECV_POLL_MS 100          /* how soon the REP thread notices a stop */
 #define TELEMETRY_STOP_CHECK_NS (50 * FARM_NS_PER_MS)
 #define TLS_FILE_MAX (1 << 20)
-#define REPLY_WAIT_MS 100 /* see send_reply */
+#define REPLY_WAIT_MS 100                    /* see send_reply */
+#define LEVELS_WAIT_NS (50 * FARM_NS_PER_MS) /* see close_levels */
+#define LEVELS_POLL_NS (FARM_NS_PER_MS / 2)
 
 /* ---- URLs: private by default, the network only when asked ---- */
 
@@ -245,7 +247,28 @@ static void *rep_main(void *arg) {
     return NULL;
 }
 
-static void publish(farm_control *c) {
+/* Has the callback close the engine's levels window, so that this message's levels are those of
+ * the interval since the last message's. It closes it at its next block, within a block period
+ * while the stream plays (or a host buffer's, which may hold several blocks): waited for, up to
+ * half the telemetry period and at most LEVELS_WAIT_NS or two blocks. A stream that stalls delays
+ * the message that much, and the message carries the last window closed. */
+static void close_levels(farm_control *c, uint64_t period_ns) {
+    uint64_t block_ns = (uint64_t)(farm_control_block_seconds(c) * 1e9);
+    uint64_t wait = LEVELS_WAIT_NS > 2 * block_ns ? LEVELS_WAIT_NS : 2 * block_ns;
+    if (wait > period_ns / 2)
+        wait = period_ns / 2;
+    uint64_t ask = farm_engine_ask_levels(c->engine), end = farm_now_ns() + wait;
+    farm_levels lv;
+    for (;;) {
+        farm_engine_levels(c->engine, &lv);
+        if (lv.ask >= ask || farm_now_ns() >= end || atomic_load(&c->stopping))
+            return;
+        farm_sleep_ns(LEVELS_POLL_NS);
+    }
+}
+
+static void publish(farm_control *c, uint64_t period_ns) {
+    close_levels(c, period_ns);
     cJSON *root = cJSON_CreateObject();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -283,7 +306,7 @@ static void *pub_main(void *arg) {
             break;
         if (now > next + period)
             next = now; /* fell behind (suspended?): do not burst to catch up */
-        publish(c);
+        publish(c, period);
     }
     return NULL;
 }

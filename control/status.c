@@ -1,6 +1,8 @@
 /* Status replies and telemetry: the configuration and the live counters, as JSON. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "control_internal.h"
 #include "dsp.h"
@@ -96,8 +98,31 @@ static void add_workers(farm_control *c, cJSON *root) {
     }
 }
 
+/* x to 6 significant digits, so the JSON says 0.353553 and not 0.35355338454246521. */
+static double short_number(float x) {
+    char text[32];
+    snprintf(text, sizeof text, "%.6g", (double)x);
+    return strtod(text, NULL);
+}
+
+/* The levels of the last window the engine closed (telemetry closes one before each message). */
+static void add_levels(farm_control *c, cJSON *root) {
+    farm_levels lv;
+    farm_engine_levels(c->engine, &lv);
+    cJSON *o = cJSON_AddObjectToObject(root, "levels");
+    cJSON_AddNumberToObject(o, "from_block", (double)lv.from_block);
+    cJSON_AddNumberToObject(o, "frames", (double)lv.frames);
+    cJSON *peak = cJSON_AddArrayToObject(o, "peak");
+    cJSON *rms = cJSON_AddArrayToObject(o, "rms");
+    for (uint32_t ch = 0; ch < lv.channels; ch++) {
+        cJSON_AddItemToArray(peak, cJSON_CreateNumber(short_number(lv.peak[ch])));
+        cJSON_AddItemToArray(rms, cJSON_CreateNumber(short_number(lv.rms[ch])));
+    }
+}
+
 /* The live counters, for status replies and telemetry alike. */
 void farm_control_add_counters(farm_control *c, cJSON *root) {
     add_stream(c, root);
     add_workers(c, root);
+    add_levels(c, root);
 }

@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -83,8 +84,9 @@ static const char usage_text[] =
     "\n"
     "watch: a live view of the telemetry, redrawn at each message: the stream (seconds,\n"
     "callbacks, underflows, late blocks, clipped samples, CPU load, callback time against\n"
-    "the block period) and one line per worker (load bar, peak load, late blocks, lowest ring\n"
-    "fill, voices playing). Ctrl-C leaves it.\n"
+    "the block period), one line per output channel (a peak meter, and the peak and rms in\n"
+    "dBFS of what was played since the message before) and one line per worker (load bar,\n"
+    "peak load, late blocks, lowest ring fill, voices playing). Ctrl-C leaves it.\n"
     "  --telemetry URL     the farm's telemetry socket (default: asked of the farm with\n"
     "                      `status` over the control URL, found as above)\n"
     "  --once              print one view after the first message and exit 0 (for scripts)\n"
@@ -523,6 +525,31 @@ static void bar(FILE *f, double frac, int width) {
     fputc(frac > 1 ? '>' : ']', f);
 }
 
+#define METER_FLOOR_DB (-60.0) /* a level meter's empty end */
+
+/* 20 log10(x): decibels relative to full scale; -inf for silence */
+static double dbfs(double x) {
+    return x > 0 ? 20 * log10(x) : -INFINITY;
+}
+
+/* One line per output channel, and a blank line after them: a peak meter (METER_FLOOR_DB to
+ * 0 dBFS), the peak and the rms, of the interval since the telemetry message before. */
+static void draw_levels(FILE *f, const char *eol, const cJSON *levels) {
+    const cJSON *peak = cJSON_GetObjectItemCaseSensitive(levels, "peak");
+    const cJSON *rms = cJSON_GetObjectItemCaseSensitive(levels, "rms");
+    int n = cJSON_GetArraySize(peak);
+    for (int ch = 0; ch < n; ch++) {
+        const cJSON *p = cJSON_GetArrayItem(peak, ch), *r = cJSON_GetArrayItem(rms, ch);
+        double p_db = dbfs(cJSON_IsNumber(p) ? p->valuedouble : 0);
+        double r_db = dbfs(cJSON_IsNumber(r) ? r->valuedouble : 0);
+        fprintf(f, "ch %-3d  ", ch);
+        bar(f, (p_db - METER_FLOOR_DB) / -METER_FLOOR_DB, 30);
+        fprintf(f, "  peak %6.1f dBFS   rms %6.1f dBFS%s", p_db, r_db, eol);
+    }
+    if (n > 0)
+        fprintf(f, "%s", eol);
+}
+
 typedef struct view {
     const char *url;
     int tty;
@@ -562,6 +589,7 @@ static void draw(FILE *f, const view *v, const cJSON *root) {
         fprintf(f, "   (p99 %.1f%%)", 100 * num(cb, "p99") / period);
     fprintf(f, "%s", eol);
     fprintf(f, "%s", eol);
+    draw_levels(f, eol, cJSON_GetObjectItemCaseSensitive(root, "levels"));
     fprintf(f,
             "worker  pid       cpu  state     load                          peak      late  "
             "ring  playing%s",

@@ -4,12 +4,23 @@
 #define _GNU_SOURCE
 #include "engine.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dsp.h"
 
 #define DEFAULT_FADE_SECONDS 0.01
+#define METER_LANES 8 /* samples metered side by side, each lane one channel when they divide it   \
+                       */
+
+/* A closed levels window as published: float bits, since atomics of float are not lock-free
+ * everywhere. */
+typedef struct levels_record {
+    _Atomic uint64_t ask, from_block, frames;
+    _Atomic uint32_t peak[FARM_ENGINE_MAX_CHANNELS];
+    _Atomic uint32_t rms[FARM_ENGINE_MAX_CHANNELS];
+} levels_record;
 
 struct farm_engine {
     shm_region *region;
@@ -43,6 +54,15 @@ struct farm_engine {
     /* recording: blocks go to a ring that a non-real-time thread drains */
     shm_ring *rec_ring;
     void *rec_base;
+    /* levels: the open window (the callback's alone) */
+    float lv_peak[FARM_ENGINE_MAX_CHANNELS];
+    double lv_sumsq[FARM_ENGINE_MAX_CHANNELS];
+    uint64_t lv_frames, lv_from, lv_ask_seen, lv_closed;
+    /* asks from another thread; and the closed windows, the last two of them: close n goes to
+     * lv_pub[n & 1], between lv_writing = n (before) and lv_done = n (after) */
+    _Atomic uint64_t lv_ask;
+    _Atomic uint64_t lv_writing, lv_done;
+    levels_record lv_pub[2];
 };
 
 static uint32_t float_bits(float f) {
@@ -63,6 +83,11 @@ int farm_engine_create(farm_engine **out, const farm_engine_desc *d) {
     if (e == NULL)
         return farm_fail(FARM_ENOMEM, "out of memory for the engine");
     const shm_config *cfg = &shm_header_of(d->region)->config;
+    if (cfg->channels > FARM_ENGINE_MAX_CHANNELS) {
+        free(e);
+        return farm_fail(FARM_EUSAGE, "%u channels: the engine takes at most %d",
+                         (unsigned)cfg->channels, FARM_ENGINE_MAX_CHANNELS);
+    }
     e->region = d->region;
     e->header = shm_header_of(d->region);
     e->workers = cfg->workers;
@@ -180,6 +205,72 @@ static const float *take_block(farm_engine *e, uint32_t k) {
     return last;
 }
 
+/* ---- levels ---- */
+
+/* Peak |x| and sum of squares of n samples into lanes accumulators, sample i into lane
+ * i % lanes. Inlined with lanes a constant, the lanes are independent chains in registers, not a
+ * chain through memory per channel: about 0.3 us a stereo block of 256 frames. */
+static inline __attribute__((always_inline)) void
+meter_lanes(const float *b, uint32_t n, uint32_t lanes, float *pk, float *sq) {
+    uint32_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+        for (uint32_t l = 0; l < lanes; l++) {
+            float v = b[i + l], a = fabsf(v);
+            pk[l] = a > pk[l] ? a : pk[l];
+            sq[l] += v * v;
+        }
+    for (uint32_t l = 0; i < n; i++, l++) {
+        float v = b[i], a = fabsf(v);
+        pk[l] = a > pk[l] ? a : pk[l];
+        sq[l] += v * v;
+    }
+}
+
+/* Publishes the open window as closed by ask, and opens the next at stream block `block`. */
+static void close_window(farm_engine *e, uint64_t ask, uint64_t block) {
+    uint64_t n = ++e->lv_closed;
+    levels_record *r = &e->lv_pub[n & 1];
+    /* the record n - 2 left in r is being overwritten: readers of it must read again */
+    atomic_store_explicit(&e->lv_writing, n, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&r->ask, ask, memory_order_relaxed);
+    atomic_store_explicit(&r->from_block, e->lv_from, memory_order_relaxed);
+    atomic_store_explicit(&r->frames, e->lv_frames, memory_order_relaxed);
+    for (uint32_t c = 0; c < e->channels; c++) {
+        double rms = e->lv_frames ? sqrt(e->lv_sumsq[c] / (double)e->lv_frames) : 0.0;
+        atomic_store_explicit(&r->peak[c], float_bits(e->lv_peak[c]), memory_order_relaxed);
+        atomic_store_explicit(&r->rms[c], float_bits((float)rms), memory_order_relaxed);
+        e->lv_peak[c] = 0.0f;
+        e->lv_sumsq[c] = 0.0;
+    }
+    atomic_store_explicit(&e->lv_done, n, memory_order_release);
+    e->lv_frames = 0;
+    e->lv_from = block;
+    e->lv_ask_seen = ask;
+}
+
+/* The block just mixed (and faded), as it will be played, into the open window; first the
+ * window is closed if another thread asked. */
+static void meter_block(farm_engine *e) {
+    uint64_t ask = atomic_load_explicit(&e->lv_ask, memory_order_relaxed);
+    if (ask != e->lv_ask_seen)
+        close_window(e, ask, atomic_load_explicit(&e->blocks_mixed, memory_order_relaxed) - 1);
+    const uint32_t ch = e->channels, n = e->block_frames * ch;
+    float pk[FARM_ENGINE_MAX_CHANNELS] = {0}, sq[FARM_ENGINE_MAX_CHANNELS] = {0};
+    /* with channels dividing METER_LANES, lane l holds channel l % ch only */
+    uint32_t lanes = METER_LANES % ch == 0 ? METER_LANES : ch;
+    if (lanes == METER_LANES)
+        meter_lanes(e->block, n, METER_LANES, pk, sq);
+    else
+        meter_lanes(e->block, n, ch, pk, sq);
+    for (uint32_t l = 0; l < lanes; l++) {
+        uint32_t c = l % ch;
+        e->lv_peak[c] = pk[l] > e->lv_peak[c] ? pk[l] : e->lv_peak[c];
+        e->lv_sumsq[c] += sq[l];
+    }
+    e->lv_frames += e->block_frames;
+}
+
 static void mix_next_block(farm_engine *e) {
     shm_stream_stats *st = &e->header->stream;
     for (uint32_t k = 0; k < e->workers; k++)
@@ -205,6 +296,8 @@ static void mix_next_block(farm_engine *e) {
         if (stopping && e->fade == 0.0f)
             atomic_store_explicit(&e->faded_out, 1, memory_order_release);
     }
+
+    meter_block(e);
 
     if (e->rec_ring != NULL) {
         float *slot = shm_ring_begin_write(e->rec_ring, e->rec_base);
@@ -292,4 +385,31 @@ int farm_engine_callback_thread(farm_engine *e, pthread_t *out) {
         return 0;
     *out = e->cb_thread;
     return 1;
+}
+
+uint64_t farm_engine_ask_levels(farm_engine *e) {
+    return atomic_fetch_add_explicit(&e->lv_ask, 1, memory_order_relaxed) + 1;
+}
+
+void farm_engine_levels(farm_engine *e, farm_levels *out) {
+    memset(out, 0, sizeof *out);
+    out->channels = e->channels;
+    for (;;) {
+        uint64_t n = atomic_load_explicit(&e->lv_done, memory_order_acquire);
+        if (n == 0)
+            return;
+        const levels_record *r = &e->lv_pub[n & 1];
+        out->ask = atomic_load_explicit(&r->ask, memory_order_relaxed);
+        out->from_block = atomic_load_explicit(&r->from_block, memory_order_relaxed);
+        out->frames = atomic_load_explicit(&r->frames, memory_order_relaxed);
+        for (uint32_t c = 0; c < e->channels; c++) {
+            out->peak[c] = bits_float(atomic_load_explicit(&r->peak[c], memory_order_relaxed));
+            out->rms[c] = bits_float(atomic_load_explicit(&r->rms[c], memory_order_relaxed));
+        }
+        /* Had close n + 2 begun writing into r (its release fence before its stores), a value
+         * read from it would make this load see lv_writing >= n + 2. */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&e->lv_writing, memory_order_relaxed) < n + 2)
+            return;
+    }
 }

@@ -10,7 +10,8 @@
  *   JACK's, the null sink's). It never allocates, locks, prints, does I/O or waits; its only
  *   system call is the futex wake of a worker asleep on a full ring.
  * - any other thread (control): set_gain, gain_applied, gain, stream_block, faded_out,
- *   callback_thread. Each is a few atomic loads or stores; none waits.
+ *   callback_thread, levels; ask_levels from one thread at a time (telemetry's). Each is a few
+ *   atomic loads or stores; none waits.
  *
  * Errors as everywhere in farm (base.h). Only farm_engine_create can fail.
  */
@@ -23,6 +24,8 @@
 #include "shm.h"
 
 typedef struct farm_engine farm_engine;
+
+#define FARM_ENGINE_MAX_CHANNELS 32 /* the most output channels the engine takes (and meters) */
 
 typedef struct farm_engine_desc {
     shm_region *region;  /* the workers' rings and the stream counters; outlives the engine */
@@ -49,7 +52,8 @@ void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t frame
 
 /* ---- the engine ---- */
 
-/* main thread. Allocates everything the callback will touch. FARM_ENOMEM. */
+/* main thread. Allocates everything the callback will touch. FARM_ENOMEM; FARM_EUSAGE for more
+ * than FARM_ENGINE_MAX_CHANNELS channels. */
 int farm_engine_create(farm_engine **out, const farm_engine_desc *desc);
 /* main thread, after the stream has stopped. */
 void farm_engine_destroy(farm_engine *e);
@@ -78,5 +82,30 @@ void farm_engine_request_stop(farm_engine *e);
 int farm_engine_faded_out(farm_engine *e);
 /* any thread: the thread the callbacks run on, once one has run (1), else 0. */
 int farm_engine_callback_thread(farm_engine *e, pthread_t *out);
+
+/* ---- levels: what is played, metered ----
+ * The callback meters every block it mixes as it is played (after the gain, the limiter and the
+ * fades): per channel the peak |x| and the sum of squares, into a window that stays open until
+ * it is asked to close. At its first block after an ask, the callback closes the window (before
+ * metering that block, which opens the next one) and publishes its levels; any thread reads the
+ * last window closed. No lock and no allocation: the callback's cost is one pass over the block,
+ * and a few dozen atomic stores when it closes a window. */
+
+typedef struct farm_levels {
+    uint64_t ask;        /* the ask that closed the window; 0: none closed yet (all else 0) */
+    uint64_t from_block; /* the window's first stream block */
+    uint64_t frames;     /* frames in it: its blocks times the block size */
+    uint32_t channels;   /* the stream's: peak and rms hold this many */
+    float peak[FARM_ENGINE_MAX_CHANNELS]; /* the largest |sample| per channel, 1 = full scale */
+    float rms[FARM_ENGINE_MAX_CHANNELS];  /* the root mean square per channel */
+} farm_levels;
+
+/* one thread at a time (telemetry's): asks the callback to close the open window at its next
+ * block. Returns the ask's number, which farm_engine_levels reports as ask once that window is
+ * the last closed (within a block period while the stream plays). Never waits. */
+uint64_t farm_engine_ask_levels(farm_engine *e);
+/* any thread: the levels of the last window closed, into *out. Never waits (it reads again only
+ * when two windows closed while it read). */
+void farm_engine_levels(farm_engine *e, farm_levels *out);
 
 #endif

@@ -853,3 +853,141 @@ Test(control, a_client_that_never_reads_cannot_lock_the_others_out) {
     nng_close(raw);
     farm_down(&f);
 }
+
+/* ---- levels: what was played, metered in the telemetry ---- */
+
+/* One telemetry message's levels of a stereo stream. */
+typedef struct level_window {
+    double from_block, frames; /* the stream blocks metered */
+    double peak[2], rms[2];
+} level_window;
+
+/* The levels of the next telemetry message (within 10 s). */
+static level_window next_levels(nng_socket sub) {
+    char *buf = NULL;
+    size_t size = 0;
+    int rv = nng_recv(sub, &buf, &size, NNG_FLAG_ALLOC);
+    cr_assert_eq(rv, 0, "a telemetry message: %s", nng_strerror(rv));
+    cr_assert(size > 6 && memcmp(buf, "stats ", 6) == 0);
+    cJSON *j = cJSON_ParseWithLength(buf + 6, size - 6);
+    nng_free(buf, size);
+    cr_assert_not_null(j, "telemetry is JSON");
+    const cJSON *lv = item(j, "levels"), *peak = item(lv, "peak"), *rms = item(lv, "rms");
+    cr_assert(cJSON_GetArraySize(peak) == 2 && cJSON_GetArraySize(rms) == 2, "a value a channel");
+    level_window w = {.from_block = item(lv, "from_block")->valuedouble,
+                      .frames = item(lv, "frames")->valuedouble};
+    for (int c = 0; c < 2; c++) {
+        w.peak[c] = cJSON_GetArrayItem(peak, c)->valuedouble;
+        w.rms[c] = cJSON_GetArrayItem(rms, c)->valuedouble;
+    }
+    cJSON_Delete(j);
+    return w;
+}
+
+/* The levels of the next n messages whose windows start at stream block `from` or later, those
+ * before skipped (for 30 s at most): a condition waited for, not a time. */
+static void levels_from(nng_socket sub, double from, level_window *w, int n) {
+    double end = tu_seconds() + 30;
+    do {
+        w[0] = next_levels(sub);
+    } while (w[0].from_block < from && tu_seconds() < end);
+    cr_assert_geq(w[0].from_block, from, "a window from block %g within 30 s", from);
+    for (int i = 1; i < n; i++)
+        w[i] = next_levels(sub);
+}
+
+/* Channel c of window w holds a sine of amplitude a and 400 to 800 Hz (farm's default range).
+ * Peak: samples 48000 times a second fall within half a sample's phase step of the crest, so
+ * the largest is within a (1 - cos(pi 800 / 48000)) = 0.14% of a, and never above it.
+ * RMS: the mean of sin^2 over T seconds strays from 1/2 by at most 1/(4 pi f T), so the rms
+ * strays from a/sqrt 2 by at most a / (2 sqrt 2 pi f T): 0.3% of a over a window of 50 ms at
+ * 400 Hz. The bound is computed for the window's own length; 1e-4 covers float rounding. */
+static void expect_sine(const level_window *w, int c, double a) {
+    double t = w->frames / 48000, tol = a / (2 * sqrt(2) * M_PI * 400 * t) + 1e-4;
+    cr_assert(w->peak[c] <= a + 1e-6 && w->peak[c] >= a * cos(M_PI * 800 / 48000) - 1e-6,
+              "channel %d, blocks %g+%g: peak %g for a sine of amplitude %g", c, w->from_block,
+              w->frames / BLOCK, w->peak[c], a);
+    cr_assert(fabs(w->rms[c] - a / sqrt(2)) <= tol,
+              "channel %d, blocks %g+%g: rms %g for a sine of amplitude %g (%g +- %g)", c,
+              w->from_block, w->frames / BLOCK, w->rms[c], a, a / sqrt(2), tol);
+}
+
+/* The recording's own peak and rms over the window's frames: what telemetry says was played. */
+static void expect_recorded(const tu_audio *a, const level_window *w) {
+    int64_t from = (int64_t)w->from_block * BLOCK, n = (int64_t)w->frames;
+    cr_assert_leq(from + n, a->frames, "the recording holds blocks %g+%g", w->from_block,
+                  w->frames / BLOCK);
+    for (int c = 0; c < 2; c++) {
+        double peak = 0;
+        for (int64_t i = from; i < from + n; i++)
+            peak = fmax(peak, fabs(a->data[i * 2 + c]));
+        double rms = tu_rms(a->data + from * 2 + c, (size_t)n, 2);
+        /* telemetry gives 6 significant digits */
+        cr_assert_float_eq(w->peak[c], peak, 1e-5, "channel %d, blocks %g+%g: peak %g, recorded %g",
+                           c, w->from_block, w->frames / BLOCK, w->peak[c], peak);
+        cr_assert_float_eq(w->rms[c], rms, 1e-5, "channel %d, blocks %g+%g: rms %g, recorded %g", c,
+                           w->from_block, w->frames / BLOCK, w->rms[c], rms);
+    }
+}
+
+/* Voice 0 on the left, voice 1 on the right (equal-power pan 0 and 1: each on one channel only,
+ * at its amplitude 0.5): the levels in the telemetry, through a gain change and a voice stopped,
+ * against the sines and against the recording; and farmctl watch's meters. */
+Test(control, telemetry_levels_are_what_was_played) {
+    farm f;
+    const char *rec = path_in("levels.wav");
+    farm_up(&f,
+            (const char *[]){"--workers", "2", "--total-voices", "2", "--amp", "0.5", "--feedback",
+                             "0", "--telemetry-rate", "20", "--record", rec, NULL});
+    nng_socket sub;
+    cr_assert_eq(nng_sub0_open(&sub), 0);
+    nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "stats ", 6);
+    nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 10000);
+    cr_assert_eq(nng_dial(sub, f.telemetry, NULL, 0), 0);
+    enum { N = 3 };
+    level_window w[3 * N];
+    /* past the start's fade-in (480 frames) */
+    levels_from(sub, 8, w, N);
+    for (int i = 0; i < N; i++) {
+        expect_sine(&w[i], 0, 0.5);
+        expect_sine(&w[i], 1, 0.5);
+    }
+    /* the gain, applied by the callback from the block its reply names */
+    cJSON *r = ask(&f, "gain 0.5 ramp 0");
+    cr_assert(ok(r));
+    double gain_at = (double)from_block(r);
+    cJSON_Delete(r);
+    levels_from(sub, gain_at, w + N, N);
+    for (int i = N; i < 2 * N; i++)
+        for (int c = 0; c < 2; c++) {
+            expect_sine(&w[i], c, 0.25);
+            cr_assert_float_eq(w[i].peak[c] / w[0].peak[c], 0.5, 0.005, "the gain halved it");
+        }
+    /* the left's voice stopped: silence, which a meter stuck at the sine's level would fail */
+    r = ask(&f, "voice 0 stop ramp 0");
+    cr_assert(ok(r));
+    double stop_at = (double)from_block(r) + 1;
+    cJSON_Delete(r);
+    levels_from(sub, stop_at, w + 2 * N, N);
+    for (int i = 2 * N; i < 3 * N; i++) {
+        cr_assert_lt(w[i].peak[0], 3.2e-5, "left below -90 dBFS: peak %g", w[i].peak[0]);
+        cr_assert_lt(w[i].rms[0], 3.2e-5, "left below -90 dBFS: rms %g", w[i].rms[0]);
+        expect_sine(&w[i], 1, 0.25);
+    }
+    nng_close(sub);
+    /* farmctl watch: a meter line per channel, in dBFS */
+    char out[16384];
+    int rv = shell(out, sizeof out, "%s --url %s watch --once", FARMCTL_BIN, f.control);
+    cr_assert_eq(rv, 0, "%s", out);
+    const char *left = strstr(out, "ch 0 "), *right = strstr(out, "ch 1 ");
+    cr_assert(left && right, "a line per channel: %s", out);
+    cr_assert_lt(tu_number_after(left, "peak "), -90, "left is silent: %s", out);
+    /* 20 log10(0.25) = -12.04; the sampled crest is within 0.012 dB of it */
+    cr_assert_float_eq(tu_number_after(right, "peak "), -12.0, 0.06, "right: %s", out);
+    farm_down(&f);
+    tu_audio a;
+    cr_assert_eq(tu_read(rec, &a), 0);
+    for (int i = 0; i < 3 * N; i++)
+        expect_recorded(&a, &w[i]);
+    tu_audio_free(&a);
+}
