@@ -18,8 +18,7 @@
 
 #include "control_internal.h"
 
-#define THREAD_STACK (256 * 1024) /* small and explicit: mlockall locks every thread's stack */
-#define RECV_POLL_MS 100          /* how soon the REP thread notices a stop */
+#define RECV_POLL_MS 100 /* how soon the REP thread notices a stop */
 #define TELEMETRY_STOP_CHECK_NS (50 * FARM_NS_PER_MS)
 #define TLS_FILE_MAX (1 << 20)
 #define REPLY_WAIT_MS 100                    /* see send_reply */
@@ -67,7 +66,7 @@ static int make_runtime_dir(char *out, size_t size) {
     return FARM_OK;
 }
 
-static int is_loopback_host(const char *host, size_t n) {
+int farm_control_is_loopback_host(const char *host, size_t n) {
     static const char *const names[] = {"localhost", "127.0.0.1", "[::1]", "::1"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i]) == n && strncmp(host, names[i], n) == 0)
@@ -101,14 +100,20 @@ static int check_exposure(const char *url, int anywhere, const char *which) {
         return farm_fail(FARM_EUSAGE,
                          "%s %s: unknown scheme '%.*s' (ipc://, tcp://, ws://, tls+tcp:// ...)",
                          which, url, (int)scheme, url);
-    const char *host = sep + 3;
+    return farm_control_check_host(url, anywhere, which);
+}
+
+/* The host after url's "://": a loopback address, or anywhere allowed (with a warning). */
+int farm_control_check_host(const char *url, int anywhere, const char *which) {
+    const char *sep = strstr(url, "://");
+    const char *host = sep ? sep + 3 : url;
     const char *end = host;
     if (*host == '[')
         end = strchr(host, ']') ? strchr(host, ']') + 1 : host + strlen(host);
     else
         while (*end && *end != ':' && *end != '/')
             end++;
-    if (is_loopback_host(host, (size_t)(end - host)))
+    if (farm_control_is_loopback_host(host, (size_t)(end - host)))
         return FARM_OK;
     if (!anywhere)
         return farm_fail(FARM_EUSAGE,
@@ -388,7 +393,7 @@ int farm_control_start(farm_control **out, const farm_control_desc *desc, farm_p
     int rv;
     if ((rv = farm_control_apply_init(c)) != FARM_OK || (rv = choose_urls(c)) != FARM_OK ||
         (rv = make_tls(c)) != FARM_OK || (rv = open_sockets(c)) != FARM_OK ||
-        (rv = start_threads(c)) != FARM_OK) {
+        (rv = farm_control_osc_start(c)) != FARM_OK || (rv = start_threads(c)) != FARM_OK) {
         farm_control_stop(c);
         return rv;
     }
@@ -402,6 +407,10 @@ const char *farm_control_url(const farm_control *c) {
 
 const char *farm_control_telemetry_url(const farm_control *c) {
     return c->telemetry_url;
+}
+
+const char *farm_control_osc_url(const farm_control *c) {
+    return c->osc_url[0] ? c->osc_url : NULL;
 }
 
 int farm_control_quit_requested(const farm_control *c) {
@@ -420,6 +429,7 @@ void farm_control_stop(farm_control *c) {
         pthread_join(c->rep_thread, NULL);
     if (c->pub_started)
         pthread_join(c->pub_thread, NULL);
+    farm_control_osc_stop(c);
     if (c->tls)
         nng_tls_config_free(c->tls);
     for (int i = 0; i < 2; i++)

@@ -1,12 +1,15 @@
 /* control — the farm's control server over NNG: a REP socket takes one-line requests (proto/
  * parses them; CONTROL.md is the reference) and a PUB socket publishes the live counters.
+ * Optionally an OSC server (liblo's codec, over UDP or TCP) takes the same requests as
+ * messages to /farm/COMMAND and answers each with /farm/reply.
  *
  * Contract
  * - Sockets are private by default: ipc:// in farm_runtime_dir() (a 0700 directory, created
  *   here; sockets that farms killed with SIGKILL left there are removed), named by farm's pid.
  *   tcp://, ws:// and tls+tcp:// listen only on loopback unless desc->listen_anywhere.
+ *   The OSC URL (osc.udp:// or osc.tcp://) likewise.
  *   FARM_EUSAGE for a URL that cannot be used or would be exposed without consent.
- * - Both sockets run on threads of their own, never on the audio callback: a request becomes
+ * - Each server runs on a thread of its own, never on the audio callback: a request becomes
  *   fixed-size commands in the workers' command rings (applied at their next block, ramped) or
  *   a gain for the engine; a full ring is refused as busy, never met by allocating.
  * - A client that sends and never reads cannot stall the others: replies it does not take are
@@ -28,6 +31,7 @@ typedef struct farm_control_desc {
     int listen_anywhere;       /* allow tcp/ws/tls on addresses beyond loopback */
     double telemetry_rate;     /* messages per second */
     const char *tls_cert, *tls_key;
+    const char *osc_url; /* NULL: no OSC; osc.udp://HOST:PORT or osc.tcp://HOST:PORT */
 } farm_control_desc;
 
 /* procs, engine and audio outlive the server; the configuration comes from procs' mapping. */
@@ -41,5 +45,6 @@ int farm_control_quit_requested(const farm_control *c);
 char *farm_control_request(farm_control *c, const char *text, size_t len);
 const char *farm_control_url(const farm_control *c);
 const char *farm_control_telemetry_url(const farm_control *c);
+const char *farm_control_osc_url(const farm_control *c); /* NULL without OSC */
 
 #endif

@@ -1,6 +1,6 @@
 /* Shared by the control server's files: control.c (sockets, threads, URLs), apply.c (requests
- * into commands, the voices' shadow, replies) and status.c (status and telemetry). Not part of
- * the module's contract. */
+ * into commands, the voices' shadow, replies), status.c (status and telemetry) and osc.c (OSC
+ * over UDP or TCP). Not part of the module's contract. */
 #ifndef FARM_CONTROL_INTERNAL_H
 #define FARM_CONTROL_INTERNAL_H
 
@@ -13,6 +13,7 @@
 #include "proto.h"
 
 #define DEAF_PIPES 64
+#define THREAD_STACK (256 * 1024) /* small and explicit: mlockall locks every thread's stack */
 
 /* What each voice is set to: the targets of its ramps, as the workers got them. */
 typedef struct voice_shadow {
@@ -21,6 +22,7 @@ typedef struct voice_shadow {
 } voice_shadow;
 
 struct cJSON;
+struct farm_osc;
 
 struct farm_control {
     farm_control_desc desc;
@@ -48,7 +50,15 @@ struct farm_control {
     char ipc_paths[2][512];    /* socket files to remove at the end */
     uint32_t deaf[DEAF_PIPES]; /* pipes of clients that do not read their replies */
     uint32_t deaf_next;
+    struct farm_osc *osc; /* NULL without --osc */
+    char osc_url[512];    /* "" without --osc */
 };
+
+/* control.c: where a URL may listen. 1 for localhost, 127.x.y.z, ::1 and [::1]. */
+int farm_control_is_loopback_host(const char *host, size_t n);
+/* The host after url's "://" is on loopback, or anywhere is allowed (a warning on stderr);
+ * FARM_EUSAGE naming which option otherwise. */
+int farm_control_check_host(const char *url, int anywhere, const char *which);
 
 /* apply.c */
 int farm_control_apply_init(farm_control *c);
@@ -58,5 +68,10 @@ void farm_control_apply_free(farm_control *c);
 double farm_control_block_seconds(const farm_control *c);
 void farm_control_add_config(farm_control *c, struct cJSON *root);
 void farm_control_add_counters(farm_control *c, struct cJSON *root);
+
+/* osc.c: the OSC server of desc.osc_url (nothing when it is NULL), on a thread of its own;
+ * stop after the other threads are told to stop (c->stopping). */
+int farm_control_osc_start(farm_control *c);
+void farm_control_osc_stop(farm_control *c);
 
 #endif

@@ -31,6 +31,10 @@ void farm_control_add_config(farm_control *c, cJSON *root) {
     cJSON_AddStringToObject(cfg, "output", farm_audio_describe(c->audio));
     cJSON_AddStringToObject(cfg, "control", c->control_url);
     cJSON_AddStringToObject(cfg, "telemetry", c->telemetry_url);
+    if (c->osc_url[0])
+        cJSON_AddStringToObject(cfg, "osc", c->osc_url);
+    else
+        cJSON_AddNullToObject(cfg, "osc");
     cJSON_AddNumberToObject(cfg, "gain", farm_engine_gain(c->engine));
 }
 

@@ -62,9 +62,10 @@ typedef struct farm_options {
     /* control */
     const char *control_url;   /* NULL: ipc:// in the private runtime directory */
     const char *telemetry_url; /* likewise */
-    int listen_anywhere;       /* allow tcp/ws on addresses beyond loopback */
+    int listen_anywhere;       /* allow tcp/ws/osc on addresses beyond loopback */
     double telemetry_rate;     /* messages per second */
     const char *tls_cert, *tls_key;
+    const char *osc_url; /* NULL: no OSC */
     /* healing */
     double watchdog;       /* seconds a worker may go without a block while its ring has room */
     uint32_t max_restarts; /* replacements of one worker within 60 s, at most */

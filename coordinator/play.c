@@ -194,7 +194,8 @@ static farm_control_desc control_desc(const farm_options *o) {
                                .listen_anywhere = o->listen_anywhere,
                                .telemetry_rate = o->telemetry_rate,
                                .tls_cert = o->tls_cert,
-                               .tls_key = o->tls_key};
+                               .tls_key = o->tls_key,
+                               .osc_url = o->osc_url};
 }
 
 /* What can be refused is checked before any worker starts: the recording's path, then the
@@ -244,8 +245,9 @@ static int start_stream(session *s) {
         fprintf(stderr, "farm: playing %u voices on %u workers through %s; Ctrl-C stops\n",
                 o->total_voices, o->workers, farm_audio_describe(s->audio));
     /* even with -q: without it no script could find the farm */
-    fprintf(stderr, "farm: control %s  telemetry %s\n", farm_control_url(s->control),
-            farm_control_telemetry_url(s->control));
+    const char *osc = farm_control_osc_url(s->control);
+    fprintf(stderr, "farm: control %s  telemetry %s%s%s\n", farm_control_url(s->control),
+            farm_control_telemetry_url(s->control), osc ? "  osc " : "", osc ? osc : "");
     return FARM_OK;
 }
 
