@@ -2,7 +2,7 @@
 # control_throughput.sh [OUTDIR] [--quick] — control at scale, against farm on the null sink
 # with 2 workers (bench/control_throughput.c does the requests):
 #   1. round trips per second from one client, sequential `set 0 amp 0.001` / `0.002`, 3 s per
-#      run, over ipc:// and tcp://127.0.0.1 (a free port), 3 runs each, interleaved
+#      run, over ipc:// and tcp://127.0.0.1 (a free port), 5 runs each, interleaved
 #      (--workers 2 --voices 500); median, p99 and max round trip. Target: >= 2,000/s over ipc.
 #   2. `setv all amp` of 1,000 / 10,000 / 100,000 voices (--total-voices N), 10 each: message
 #      size, round trip, blocks ahead, time to apply (round trip + latency_blocks block
@@ -30,7 +30,7 @@ while (($#)); do
     esac
 done
 [ -x "$farm" ] && [ -x "$ct" ] || { echo "control_throughput: build first (scripts/setup.sh)" >&2; exit 2; }
-if ((quick)); then rtt_s=0.5 runs=1 setv_reps=2 at_reps=2; else rtt_s=3 runs=3 setv_reps=10 at_reps=5; fi
+if ((quick)); then rtt_s=0.5 runs=1 setv_reps=2 at_reps=2; else rtt_s=3 runs=5 setv_reps=10 at_reps=5; fi
 
 tmp=$(mktemp -d)
 farm_pid=""
@@ -126,7 +126,7 @@ echo "# farm's summaries:" >>"$tmp/runs.txt"
 cat "$tmp/farm.out" >>"$tmp/runs.txt"
 {
     echo
-    echo "Offsets are the first sample from which the channel stays silent (below 1e-9) minus B × 256 (silent: below 1e-9, since equal-power panning leaves 3e-17 of the right voice on the left). Late blocks in this farm: ${late:-?}."
+    echo "Offsets: the first sample from which the channel stays silent, minus B × 256; silent means below 1e-9, not exactly 0, because equal-power panning leaves 3e-17 of the right voice on the left. Late blocks in this farm: ${late:-?}."
 } | tee -a "$tmp/report.md"
 
 if [ -n "$outdir" ]; then
