@@ -349,6 +349,7 @@ static int run_message(farm_control *c, const farm_request *reqs, size_t n, cJSO
         if (is_change(&reqs[i]))
             ch[m++] = reqs[i];
     cJSON *tmp = cJSON_CreateObject();
+    cJSON_AddBoolToObject(tmp, "ok", 1); /* a single change's result is tmp itself */
     int rv = m ? apply_lines(c, ch, m, tmp) : FARM_OK;
     if (rv == FARM_OK) {
         cJSON *block = cJSON_GetObjectItem(tmp, "from_block");

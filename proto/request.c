@@ -405,13 +405,17 @@ static int parse_setv(const tokens *t, const unsigned char *data, size_t len,
     if (len != 4 * (size_t)r->count)
         return fail("setv %s: %zu bytes for %u voices; %zu expected (4 each)", name, len, r->count,
                     4 * (size_t)r->count);
+    double lo, hi;
+    farm_param_range(r->param, lim, &lo, &hi);
+    const int index = r->param == FARM_PARAM_PAN && lim->channels != 2;
     for (uint32_t k = 0; k < r->count; k++) {
-        float v = vector_value(data + 4 * (size_t)k);
+        double v = (double)vector_value(data + 4 * (size_t)k);
+        if (isfinite(v) && v >= lo && v <= hi && (!index || v == floor(v)))
+            continue; /* the usual case, without formatting a message */
         char text[48], what[48];
-        snprintf(text, sizeof text, "%g", (double)v);
+        snprintf(text, sizeof text, "%g", v);
         snprintf(what, sizeof what, "%s (value %u)", name, k + 1);
-        if ((rv = check_value(r, lim, (double)v, text, what)) != FARM_OK)
-            return rv;
+        return check_value(r, lim, v, text, what);
     }
     r->form = FARM_FORM_VECTOR;
     r->vector = data;
