@@ -850,7 +850,8 @@ Test(control, a_client_that_never_reads_cannot_lock_the_others_out) {
         cJSON_Delete(st);
     }
     cr_assert_gt(dropped, 0, "replies nobody read were dropped and counted");
-    nng_close(raw);
+    /* raw is not closed: NNG 1.5.2 can deadlock closing a socket with sends still pending
+     * (nanomsg/nng#1543, see ctl/farmctl.c); it goes with this test's process */
     farm_down(&f);
 }
 
