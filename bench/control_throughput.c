@@ -60,8 +60,7 @@ static double now_ms(void) {
 }
 
 static void sleep_ms(double ms) {
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1e3),
-                          .tv_nsec = (long)(fmod(ms, 1e3) * 1e6)};
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1e3), .tv_nsec = (long)(fmod(ms, 1e3) * 1e6)};
     nanosleep(&ts, NULL);
 }
 
@@ -176,8 +175,12 @@ static int run_rtt(double seconds, const char *label, FILE *raw) {
         free(text);
         if (n == cap) {
             cap *= 2;
-            rtt = realloc(rtt, cap * sizeof *rtt);
-            done = realloc(done, cap * sizeof *done);
+            double *more_rtt = realloc(rtt, cap * sizeof *rtt);
+            double *more_done = realloc(done, cap * sizeof *done);
+            if (more_rtt == NULL || more_done == NULL)
+                die("out of memory for %zu round trips", cap);
+            rtt = more_rtt;
+            done = more_done;
         }
         done[n] = now_ms() - t0;
         rtt[n++] = ms;
@@ -270,7 +273,8 @@ static int run_setv(int reps, int stopped, FILE *raw) {
     size_t hlen = strlen(head), size = hlen + 4 * (size_t)n;
     unsigned char *msg = malloc(size);
     memcpy(msg, head, hlen);
-    double *rtt = calloc((size_t)reps, sizeof(double)), *apply = calloc((size_t)reps, sizeof(double));
+    double *rtt = calloc((size_t)reps, sizeof(double)),
+           *apply = calloc((size_t)reps, sizeof(double));
     double *ahead = calloc((size_t)reps, sizeof(double));
     uint32_t mismatched = 0, one_block = 1;
     /* a few voices: both ends, both sides of the boundary between the two workers, one more */
@@ -300,8 +304,9 @@ static int run_setv(int reps, int stopped, FILE *raw) {
             bad += check_all(n, r);
         mismatched += bad;
         if (raw)
-            fprintf(raw, "setv %u voices %s, rep %d: %zu bytes, rtt %.3f ms, from_block %.0f, "
-                         "latency_blocks %.0f, apply %.3f ms, mismatched %u%s\n",
+            fprintf(raw,
+                    "setv %u voices %s, rep %d: %zu bytes, rtt %.3f ms, from_block %.0f, "
+                    "latency_blocks %.0f, apply %.3f ms, mismatched %u%s\n",
                     n, stopped ? "stopped" : "playing", r, size, rtt[r], from, lat, apply[r], bad,
                     r == reps - 1 ? " (8 voices and then every voice read back)"
                                   : " (8 voices read back)");
@@ -312,11 +317,13 @@ static int run_setv(int reps, int stopped, FILE *raw) {
     qsort(rtt, (size_t)reps, sizeof(double), cmp);
     qsort(apply, (size_t)reps, sizeof(double), cmp);
     qsort(ahead, (size_t)reps, sizeof(double), cmp);
-    printf("| %u | %s | %zu | %.2f / %.2f / %.2f | %.0f / %.0f / %.0f | %.2f / %.2f / %.2f | %s | %llu "
+    printf("| %u | %s | %zu | %.2f / %.2f / %.2f | %.0f / %.0f / %.0f | %.2f / %.2f / %.2f | %s | "
+           "%llu "
            "|\n",
-           n, stopped ? "stopped" : "playing", size, pct(rtt, (size_t)reps, 50), pct(rtt, (size_t)reps, 99), rtt[reps - 1],
-           pct(ahead, (size_t)reps, 50), pct(ahead, (size_t)reps, 99), ahead[reps - 1],
-           pct(apply, (size_t)reps, 50), pct(apply, (size_t)reps, 99), apply[reps - 1],
+           n, stopped ? "stopped" : "playing", size, pct(rtt, (size_t)reps, 50),
+           pct(rtt, (size_t)reps, 99), rtt[reps - 1], pct(ahead, (size_t)reps, 50),
+           pct(ahead, (size_t)reps, 99), ahead[reps - 1], pct(apply, (size_t)reps, 50),
+           pct(apply, (size_t)reps, 99), apply[reps - 1],
            one_block && mismatched == 0 ? "yes" : "**no**", (unsigned long long)late);
     if (mismatched)
         fprintf(stderr, "control_throughput: setv: %u values read back differ\n", mismatched);

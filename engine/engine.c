@@ -11,8 +11,9 @@
 #include "dsp.h"
 
 #define DEFAULT_FADE_SECONDS 0.01
-#define METER_LANES 8 /* samples metered side by side, each lane one channel when they divide it   \
-                       */
+#define METER_LANES                                                                                \
+    8 /* samples metered side by side, each lane one channel when they divide it                   \
+       */
 
 /* A closed levels window as published: float bits, since atomics of float are not lock-free
  * everywhere. */
