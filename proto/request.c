@@ -382,7 +382,7 @@ static int parse_selector_param(const tokens *t, const farm_request_limits *lim,
 }
 
 static int parse_set(const tokens *t, const farm_request_limits *lim, farm_request *r) {
-    int rv, next;
+    int rv, next = 4;
     if (t->count < 4)
         return fail("usage: set SELECTOR PARAM VALUE [ramp SECONDS] [at BLOCK]");
     if ((rv = parse_selector_param(t, lim, r)) != FARM_OK)
