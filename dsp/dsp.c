@@ -19,7 +19,6 @@
 #define PI_D 3.14159265358979323846
 
 typedef struct voice_ctl {
-    uint64_t phase;      /* exact phase, 0.64 fixed point */
     uint64_t inc;        /* exact increment */
     int64_t dinc;        /* per-frame change while left_freq > 0 */
     uint64_t inc_target; /* reached exactly when the ramp ends */
@@ -35,6 +34,8 @@ typedef struct voice_ctl {
 struct dsp_bank {
     dsp_soa soa;
     voice_ctl *ctl;
+    uint64_t *phase;    /* exact phases, 0.64 fixed point: apart from ctl, so that the snapshot of
+                           every block (dsp_bank_save) copies one small array */
     float *gain_target; /* [channel][stride] */
     float *acc;         /* [frame][channel][kernel width] */
     uint8_t *group_active;
@@ -192,10 +193,12 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
     const size_t total = 6 * vec + 3 * chan + acc;
     char *arena = aligned_alloc(64, total);
     b->ctl = calloc(stride, sizeof *b->ctl);
+    b->phase = calloc(stride, sizeof *b->phase);
     b->group_active = calloc(b->groups, 1);
-    if (arena == NULL || b->ctl == NULL || b->group_active == NULL) {
+    if (arena == NULL || b->ctl == NULL || b->phase == NULL || b->group_active == NULL) {
         free(arena);
         free(b->ctl);
+        free(b->phase);
         free(b->group_active);
         free(b);
         return farm_fail(FARM_ENOMEM, "out of memory for a bank of %u voices", d.voices);
@@ -230,6 +233,7 @@ void dsp_bank_destroy(dsp_bank *b) {
         return;
     free(b->arena);
     free(b->ctl);
+    free(b->phase);
     free(b->group_active);
     free(b);
 }
@@ -340,7 +344,7 @@ void dsp_voice_set_phase(dsp_bank *b, uint32_t v, double phase) {
     voice_ctl *c = &b->ctl[v];
     b->epoch++;
     uint64_t off = cycles_to_fixed(phase);
-    c->phase += off - c->phase_offset;
+    b->phase[v] += off - c->phase_offset;
     c->phase_offset = off;
 }
 
@@ -353,7 +357,7 @@ void dsp_voice_play(dsp_bank *b, uint32_t v, uint32_t ramp) {
     b->epoch++;
     if (!c->playing) {
         /* A fresh start: phase and feedback state reset, gains rise from silence. */
-        c->phase = c->phase_offset;
+        b->phase[v] = c->phase_offset;
         b->soa.y[v] = 0;
         for (uint32_t ch = 0; ch < b->channels; ch++)
             b->soa.gain[ch * b->soa.stride + v] = 0;
@@ -415,7 +419,7 @@ static void segment_begin(dsp_bank *b, uint32_t g) {
     uint32_t end = (g + 1) * DSP_GROUP < b->voices ? (g + 1) * DSP_GROUP : b->voices;
     for (uint32_t v = g * DSP_GROUP; v < end; v++) {
         const voice_ctl *c = &b->ctl[v];
-        b->soa.phase[v] = fixed_hi32_rounded(c->phase);
+        b->soa.phase[v] = fixed_hi32_rounded(b->phase[v]);
         b->soa.inc[v] = fixed_hi32_rounded(c->inc);
         b->soa.dinc[v] = c->left_freq ? (int32_t)fixed_hi32_rounded((uint64_t)c->dinc) : 0;
     }
@@ -431,14 +435,14 @@ static void segment_end(dsp_bank *b, uint32_t g, uint32_t m) {
         if (c->left_freq) {
             /* sum over k < m of (inc + k*dinc), all mod 2^64 */
             uint64_t tri = (uint64_t)m * (uint64_t)(m - 1) / 2;
-            c->phase += (uint64_t)m * c->inc + tri * (uint64_t)c->dinc;
+            b->phase[v] += (uint64_t)m * c->inc + tri * (uint64_t)c->dinc;
             c->inc += (uint64_t)m * (uint64_t)c->dinc;
             if ((c->left_freq -= m) == 0) {
                 c->inc = c->inc_target;
                 c->dinc = 0;
             }
         } else {
-            c->phase += (uint64_t)m * c->inc;
+            b->phase[v] += (uint64_t)m * c->inc;
         }
         if (c->left_fb && (c->left_fb -= m) == 0) {
             b->soa.fb[v] = c->fb_target;
@@ -504,7 +508,7 @@ typedef struct state_header {
 } state_header;
 
 typedef struct state_layout {
-    size_t ctl, y, fb, dfb, gain, dgain, gain_target, group_active, total;
+    size_t ctl, phase, y, fb, dfb, gain, dgain, gain_target, group_active, total;
 } state_layout;
 
 static state_layout layout_of(uint32_t voices, uint32_t channels) {
@@ -513,7 +517,8 @@ static state_layout layout_of(uint32_t voices, uint32_t channels) {
     const size_t chan = farm_align_up(stride * channels * sizeof(float), 64);
     state_layout l;
     l.ctl = farm_align_up(sizeof(state_header), 64);
-    l.y = l.ctl + farm_align_up(voices * sizeof(voice_ctl), 64);
+    l.phase = l.ctl + farm_align_up(voices * sizeof(voice_ctl), 64);
+    l.y = l.phase + farm_align_up(stride * sizeof(uint64_t), 64);
     l.fb = l.y + vec;
     l.dfb = l.fb + vec;
     l.gain = l.dfb + vec;
@@ -536,18 +541,17 @@ void dsp_bank_save(const dsp_bank *b, void *dst, uint64_t writer) {
     if (h->magic == STATE_MAGIC && h->writer == writer && h->epoch == b->epoch) {
         /* Only the phases and the feedback state moved since this snapshot's full part was
          * written, and only in the groups that play: a stopped group costs nothing here either. */
-        voice_ctl *c = (voice_ctl *)(void *)(d + l.ctl);
+        uint64_t *phase = (uint64_t *)(void *)(d + l.phase);
         float *y = (float *)(void *)(d + l.y);
         for (uint32_t g = 0; g < b->groups; g++) {
             if (!b->group_active[g])
                 continue;
-            uint32_t end = (g + 1) * DSP_GROUP < b->voices ? (g + 1) * DSP_GROUP : b->voices;
-            for (uint32_t v = g * DSP_GROUP; v < end; v++)
-                c[v].phase = b->ctl[v].phase;
+            memcpy(phase + g * DSP_GROUP, b->phase + g * DSP_GROUP, DSP_GROUP * sizeof(uint64_t));
             memcpy(y + g * DSP_GROUP, b->soa.y + g * DSP_GROUP, DSP_GROUP * sizeof(float));
         }
         return;
     }
+    memcpy(d + l.phase, b->phase, st * sizeof(uint64_t));
     memcpy(d + l.y, b->soa.y, st * sizeof(float));
     *h = (state_header){.magic = STATE_MAGIC,
                         .voices = b->voices,
@@ -575,6 +579,7 @@ int dsp_bank_load(dsp_bank *b, const void *src) {
         return farm_fail(FARM_EINVAL, "the saved state is not of a bank of %u voices, %u channels",
                          b->voices, b->channels);
     memcpy(b->ctl, s + l.ctl, b->voices * sizeof(voice_ctl));
+    memcpy(b->phase, s + l.phase, st * sizeof(uint64_t));
     memcpy(b->soa.y, s + l.y, st * sizeof(float));
     memcpy(b->soa.fb, s + l.fb, st * sizeof(float));
     memcpy(b->soa.dfb, s + l.dfb, st * sizeof(float));
