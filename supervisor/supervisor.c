@@ -152,11 +152,7 @@ static int launch(farm_procs *p, uint32_t k) {
     x->progress_at = farm_now_ns();
     x->late_at_progress = atomic_load(&w->late_blocks);
     x->watchdog_killed = 0;
-    int prio = atomic_load(&p->rt_priority);
-    if (prio > 0) {
-        struct sched_param sp = {.sched_priority = prio};
-        sched_setscheduler(x->pid, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
-    }
+    x->prio_set = 0; /* given once it runs: see raise_when_running */
     return FARM_OK;
 }
 
@@ -305,6 +301,20 @@ static void on_worker_exit(farm_procs *p, uint32_t k, int status) {
     replace(p, k, now);
 }
 
+/* A replacement starts at normal priority: its exec, memory locking and bank take a few
+ * milliseconds of the kernel's time, which at real-time priority would compete with the audio
+ * threads for nothing. It gets the workers' priority once it renders. */
+static void raise_when_running(farm_procs *p, uint32_t k) {
+    farm_worker_watch *x = &p->watch[k];
+    int prio = atomic_load(&p->rt_priority);
+    if (x->prio_set || prio <= 0 ||
+        atomic_load(&shm_worker_at(&p->region, k)->state) != SHM_WORKER_RUNNING)
+        return;
+    struct sched_param sp = {.sched_priority = prio};
+    sched_setscheduler(x->pid, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
+    x->prio_set = 1;
+}
+
 /* A replacement is back once the stream has taken its first block. */
 static void check_back(farm_procs *p, uint32_t k, uint64_t now) {
     farm_worker_watch *x = &p->watch[k];
@@ -390,8 +400,10 @@ static void reap_and_heal(farm_procs *p) {
             on_worker_exit(p, k, status);
             continue;
         }
-        if (h == FARM_WORKER_REPLACING)
+        if (h == FARM_WORKER_REPLACING) {
+            raise_when_running(p, k);
             check_back(p, k, now);
+        }
         watchdog(p, k, now);
     }
 }

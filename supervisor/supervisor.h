@@ -61,6 +61,7 @@ typedef struct farm_worker_watch {
     uint64_t ran_at_progress;       /* ns it had spent on a CPU then */
     int schedstat_fd;               /* /proc/PID/schedstat, -1 where there is none */
     int watchdog_killed;
+    int prio_set;    /* it has the workers' real-time priority */
     char fault[192]; /* the fault being healed, reported when it is over */
     uint64_t late_at_fault, resume_block;
     uint64_t died_at, rendering_at; /* when it died, and when its replacement first rendered */
