@@ -22,7 +22,8 @@ extern char **environ;
 #define WORKER_FD 3                           /* where each worker finds the mapping */
 #define START_TIMEOUT_NS (10 * FARM_NS_PER_S) /* a worker that is not running by then failed */
 #define STOP_GRACE_NS (2 * FARM_NS_PER_S)     /* then SIGKILL */
-#define TICK_MS 10 /* the watch's pace: a death wakes it at once (pidfd); a hang is seen by this */
+/* The watch's pace: a death wakes it at once (pidfd); a hang is seen at this pace. */
+#define TICK_MS 10
 #define STALLED_BLOCKS 4 /* no block for this many periods with room: "stalled" */
 #define DEFAULT_WINDOW_S 60.0
 
