@@ -417,18 +417,64 @@ int farm_control_quit_requested(const farm_control *c) {
     return c != NULL && atomic_load(&c->quit);
 }
 
+/* NNG 1.5.2 can hang in nng_close while a pipe has a send pending that will never finish
+ * (nanomsg/nng#1543: seen here when a client that did not read was killed). Exiting must not
+ * hang: the sockets are closed on a thread of their own, waited for a moment, and otherwise
+ * left to the process's exit, which closes them anyway. */
+#define CLOSE_WAIT_NS (2 * FARM_NS_PER_S)
+
+typedef struct closer {
+    nng_socket rep, pub;
+    int rep_open, pub_open;
+    _Atomic int done;
+} closer;
+
+static void *close_sockets(void *arg) {
+    closer *k = arg;
+    if (k->rep_open)
+        nng_close(k->rep);
+    if (k->pub_open)
+        nng_close(k->pub);
+    atomic_store(&k->done, 1);
+    return NULL;
+}
+
+static void close_bounded(farm_control *c) {
+    closer *k = malloc(sizeof *k);
+    pthread_t t;
+    if (k == NULL)
+        return;
+    *k = (closer){.rep = c->rep, .pub = c->pub, .rep_open = c->rep_open, .pub_open = c->pub_open};
+    if (pthread_create(&t, NULL, close_sockets, k) != 0) {
+        free(k);
+        return;
+    }
+    uint64_t deadline = farm_now_ns() + CLOSE_WAIT_NS;
+    while (!atomic_load(&k->done) && farm_now_ns() < deadline)
+        farm_sleep_ns(FARM_NS_PER_MS);
+    if (atomic_load(&k->done)) {
+        pthread_join(t, NULL);
+        free(k);
+        return;
+    }
+    pthread_detach(t); /* k stays with it: the process exits soon */
+    fprintf(stderr,
+            "farm: warning: the control sockets did not close within %llu s; left to "
+            "the exit\n",
+            CLOSE_WAIT_NS / FARM_NS_PER_S);
+}
+
 void farm_control_stop(farm_control *c) {
     if (c == NULL)
         return;
+    /* The threads notice within their poll (RECV_POLL_MS, TELEMETRY_STOP_CHECK_NS) and leave;
+     * a reply being sent waits at most REPLY_WAIT_MS. */
     atomic_store(&c->stopping, 1);
-    if (c->rep_open)
-        nng_close(c->rep); /* wakes the thread's nng_recv */
-    if (c->pub_open)
-        nng_close(c->pub);
     if (c->rep_started)
         pthread_join(c->rep_thread, NULL);
     if (c->pub_started)
         pthread_join(c->pub_thread, NULL);
+    close_bounded(c);
     farm_control_osc_stop(c);
     if (c->tls)
         nng_tls_config_free(c->tls);
