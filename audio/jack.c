@@ -244,6 +244,11 @@ static const farm_audio_ops jack_ops = {
 
 static int open_client(jack_backend *j, const farm_audio_desc *o) {
     const char *name = o->jack_name ? o->jack_name : "farm";
+    if (strchr(name, ':') != NULL || strlen(name) >= (size_t)jack_client_name_size())
+        return farm_fail(FARM_EUSAGE,
+                         "--jack-name %s: a JACK client name has no ':' and at most "
+                         "%d characters",
+                         name, jack_client_name_size() - 1);
     jack_options_t opts = JackNoStartServer | (o->jack_name ? JackUseExactName : JackNullOption);
     jack_status_t status;
     int q = farm_quiet_begin(o->verbose);
@@ -251,6 +256,11 @@ static int open_client(jack_backend *j, const farm_audio_desc *o) {
     farm_quiet_end(q);
     if (j->client == NULL && (status & JackNameNotUnique))
         return farm_fail(FARM_EUSAGE, "--jack-name %s: a JACK client of that name is running",
+                         name);
+    if (j->client == NULL && o->jack_name != NULL && !(status & JackServerFailed))
+        return farm_fail(FARM_EUSAGE,
+                         "--jack-name %s: the JACK server refused the name (a client of that "
+                         "name is running? see jack_lsp)",
                          name);
     if (j->client == NULL)
         return farm_fail(FARM_EUSAGE,
