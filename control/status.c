@@ -16,6 +16,7 @@ void farm_control_add_config(farm_control *c, cJSON *root) {
     cJSON *cfg = cJSON_AddObjectToObject(root, "config");
     cJSON_AddNumberToObject(cfg, "workers", o->workers);
     cJSON_AddNumberToObject(cfg, "voices", o->total_voices);
+    cJSON_AddNumberToObject(cfg, "first_voice", o->first_voice);
     cJSON_AddNumberToObject(cfg, "sample_rate", o->sample_rate);
     cJSON_AddNumberToObject(cfg, "buffersize", o->block_frames);
     cJSON_AddNumberToObject(cfg, "channels", o->channels);
