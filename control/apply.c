@@ -30,11 +30,12 @@ int farm_control_apply_init(farm_control *c) {
         return farm_fail(FARM_ENOMEM, "out of memory for the state of %u voices", n);
     const double fb = cfg->oscillator == SHM_OSC_SINE ? 0.0 : cfg->feedback;
     for (uint32_t v = 0; v < n; v++) { /* the workers start their voices so (worker.c) */
+        uint64_t g = (uint64_t)cfg->first_voice + v;
         c->shadow.param[FARM_PARAM_FREQ][v] =
-            (float)dsp_voice_default_freq(cfg->seed, v, cfg->freq_min, cfg->freq_max);
+            (float)dsp_voice_default_freq(cfg->seed, g, cfg->freq_min, cfg->freq_max);
         c->shadow.param[FARM_PARAM_FEEDBACK][v] = (float)fb;
         c->shadow.param[FARM_PARAM_AMP][v] = (float)cfg->amp;
-        c->shadow.param[FARM_PARAM_PAN][v] = (float)dsp_voice_default_pan(v, cfg->channels);
+        c->shadow.param[FARM_PARAM_PAN][v] = (float)dsp_voice_default_pan(g, cfg->channels);
         c->shadow.playing[v] = 1;
     }
     return FARM_OK;
@@ -48,12 +49,18 @@ void farm_control_apply_free(farm_control *c) {
         free(c->shadow.param[p]);
 }
 
+/* The shadow holds the farm's voices from index 0; requests name them globally. */
+static uint32_t shadow_index(const farm_control *c, uint32_t voice) {
+    return voice - c->cfg->first_voice;
+}
+
 static void shadow_update(farm_control *c, const farm_request *r) {
+    const uint32_t first = shadow_index(c, r->first);
     if (r->kind == FARM_REQ_VOICE) {
-        memset(c->shadow.playing + r->first, r->play, r->count);
+        memset(c->shadow.playing + first, r->play, r->count);
         return;
     }
-    float *dst = c->shadow.param[r->param] + r->first;
+    float *dst = c->shadow.param[r->param] + first;
     if (r->form == FARM_FORM_ONE)
         for (uint32_t k = 0; k < r->count; k++)
             dst[k] = (float)r->value;
@@ -294,7 +301,7 @@ static void add_get(farm_control *c, const farm_request *r, cJSON *o) {
     cJSON_AddNumberToObject(o, "first", r->first);
     cJSON *values = cJSON_AddArrayToObject(o, "values");
     for (uint32_t k = 0; k < r->count; k++) {
-        uint32_t v = r->first + k;
+        uint32_t v = shadow_index(c, r->first) + k;
         cJSON_AddItemToArray(values, r->get_playing
                                          ? cJSON_CreateBool(c->shadow.playing[v])
                                          : cJSON_CreateNumber(c->shadow.param[r->param][v]));
@@ -375,10 +382,11 @@ int farm_control_run_message(farm_control *c, const farm_request *reqs, size_t n
 }
 
 char *farm_control_request(farm_control *c, const char *text, size_t len) {
-    farm_request_limits lim = {.voices = farm_control_voices_end(c),
-                               .workers = c->cfg->workers,
+    farm_request_limits lim = {.workers = c->cfg->workers,
                                .channels = c->cfg->channels,
                                .sample_rate = c->cfg->sample_rate};
+    /* the voices of this farm and of the nodes known now */
+    farm_control_voice_range(c, &lim.first_voice, &lim.voices);
     pthread_mutex_lock(&c->lock);
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddBoolToObject(reply, "ok", 1); /* first, so the verdict reads at a glance */

@@ -27,7 +27,6 @@ struct farm_osc;
 struct farm_control {
     farm_control_desc desc;
     const shm_config *cfg;
-    uint32_t first_voice; /* this farm's first global voice (--first-voice) */
     farm_procs *procs;
     farm_engine *engine;
     farm_audio *audio;
@@ -74,8 +73,9 @@ int farm_control_run_message(farm_control *c, const farm_request *reqs, size_t n
  * split among the nodes and this farm (CONTROL.md, "Nodes"). */
 int farm_control_reaches_nodes(farm_control *c, const farm_request *reqs, size_t n);
 int farm_control_route(farm_control *c, const farm_request *reqs, size_t n, struct cJSON *reply);
-/* The highest voice number + 1 of this farm and its nodes known now. */
-uint32_t farm_control_voices_end(farm_control *c);
+/* The voices of this farm and of its nodes known now: the lowest and how many up to the
+ * highest (gaps between farms included; a request that names one is refused). */
+void farm_control_voice_range(farm_control *c, uint32_t *first, uint32_t *count);
 /* Voices of this farm and of its nodes known now. */
 uint32_t farm_control_total_voices(farm_control *c);
 

@@ -73,7 +73,7 @@ static int share(const farm_request *r, const owner *o, uint32_t *lo, uint32_t *
 
 static int owners_of(farm_control *c, owner *out, farm_node_info *infos) {
     int n = 0;
-    out[n++] = (owner){-1, c->first_voice, c->cfg->total_voices, "this farm"};
+    out[n++] = (owner){-1, c->cfg->first_voice, c->cfg->total_voices, "this farm"};
     for (uint32_t k = 0; k < farm_nodes_count(c->desc.nodes); k++) {
         farm_nodes_info(c->desc.nodes, k, &infos[k]);
         if (infos[k].known && infos[k].voices > 0)
@@ -292,9 +292,9 @@ int farm_control_reaches_nodes(farm_control *c, const farm_request *reqs, size_t
     if (farm_nodes_count(c->desc.nodes) == 0)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (voice_line(&reqs[i]) &&
-            (reqs[i].first < c->first_voice || (uint64_t)reqs[i].first + reqs[i].count >
-                                                   (uint64_t)c->first_voice + c->cfg->total_voices))
+        if (voice_line(&reqs[i]) && (reqs[i].first < c->cfg->first_voice ||
+                                     (uint64_t)reqs[i].first + reqs[i].count >
+                                         (uint64_t)c->cfg->first_voice + c->cfg->total_voices))
             return 1;
     return 0;
 }
@@ -346,16 +346,19 @@ out:
     return rv;
 }
 
-uint32_t farm_control_voices_end(farm_control *c) {
-    uint64_t end = (uint64_t)c->first_voice + c->cfg->total_voices;
+void farm_control_voice_range(farm_control *c, uint32_t *first, uint32_t *count) {
+    uint64_t lo = c->cfg->first_voice, end = lo + c->cfg->total_voices;
     for (uint32_t k = 0; k < farm_nodes_count(c->desc.nodes); k++) {
         farm_node_info in;
         farm_nodes_info(c->desc.nodes, k, &in);
-        uint64_t e = (uint64_t)in.first_voice + in.voices;
-        if (in.known && e > end)
-            end = e;
+        if (!in.known || in.voices == 0)
+            continue;
+        lo = in.first_voice < lo ? in.first_voice : lo;
+        end =
+            (uint64_t)in.first_voice + in.voices > end ? (uint64_t)in.first_voice + in.voices : end;
     }
-    return end > UINT32_MAX ? UINT32_MAX : (uint32_t)end;
+    *first = (uint32_t)lo;
+    *count = (uint32_t)(end - lo);
 }
 
 uint32_t farm_control_total_voices(farm_control *c) {

@@ -19,6 +19,7 @@ void farm_control_add_config(farm_control *c, cJSON *root) {
     /* voices: the whole farm's, its nodes' included; local_voices: this host's */
     cJSON_AddNumberToObject(cfg, "voices", farm_control_total_voices(c));
     cJSON_AddNumberToObject(cfg, "local_voices", o->total_voices);
+    cJSON_AddNumberToObject(cfg, "first_voice", o->first_voice);
     cJSON_AddNumberToObject(cfg, "sample_rate", o->sample_rate);
     cJSON_AddNumberToObject(cfg, "buffersize", o->block_frames);
     cJSON_AddNumberToObject(cfg, "channels", o->channels);

@@ -43,6 +43,7 @@ typedef struct farm_options {
     uint32_t workers;
     uint32_t voices_per_worker; /* one of these two is set after parsing */
     uint32_t total_voices;
+    uint32_t first_voice; /* the global number of this farm's first voice (--first-voice) */
     uint32_t sample_rate;
     uint32_t buffer_frames;
     uint32_t channels;

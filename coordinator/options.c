@@ -153,6 +153,11 @@ static const opt_spec table[] = {
      "Voices", "N", "voices per worker (default 500, pyo's Group(500))"},
     {"total-voices", 0, OPT_U32, PLAY | RENDER, AT(total_voices), 1, MAX_VOICES, 0, NULL, NULL,
      "Voices", "N", "voices in all, shared out over the workers instead"},
+    {"first-voice", 0, OPT_U32, PLAY | RENDER, AT(first_voice), 0, UINT32_MAX, 0, NULL, NULL,
+     "Voices", "K",
+     "this farm holds voices K .. K+N-1 of one big farm with the same --seed (N: its\n"
+     "voices in all), each with the frequency and pan it has there; requests name\n"
+     "them so (default 0)"},
     {"oscillator", 0, OPT_ENUM, PLAY | RENDER, AT(oscillator), 0, 0, 0, oscillators, NULL,
      "Voices", "KIND", "sineloop (pyo's SineLoop, default) or sine (pyo's Sine)"},
     {"freq-min", 0, OPT_DOUBLE, PLAY | RENDER, AT(freq_min), 0, 1e6, 0, NULL, NULL, "Voices",
@@ -372,6 +377,16 @@ static int check_voices(farm_options *o, const unsigned char *given) {
     return FARM_OK;
 }
 
+/* Global voice numbers are 32-bit: the farm's last voice must have one. */
+static int check_first_voice(const farm_options *o) {
+    uint64_t last = (uint64_t)o->first_voice + o->total_voices - 1;
+    if (last > UINT32_MAX)
+        return farm_fail(FARM_EUSAGE,
+                         "--first-voice: voices %u..%llu go beyond the last voice number, %u",
+                         o->first_voice, (unsigned long long)last, UINT32_MAX);
+    return FARM_OK;
+}
+
 /* Rules between options, after all are read. */
 static int check_together(farm_mode mode, farm_options *o, const unsigned char *given) {
     if (mode == FARM_RENDER && o->output == NULL)
@@ -390,6 +405,8 @@ static int check_together(farm_mode mode, farm_options *o, const unsigned char *
     if (!(mode & (FARM_PLAY | FARM_RENDER)))
         return FARM_OK;
     int rv = check_voices(o, given);
+    if (rv == FARM_OK)
+        rv = check_first_voice(o);
     if (rv != FARM_OK)
         return rv;
     if (o->freq_min > o->freq_max)
@@ -540,6 +557,7 @@ shm_config farm_shm_config(const farm_options *o, uint64_t block_limit) {
         .block_frames = o->buffer_frames,
         .ring_blocks = o->ring_blocks,
         .total_voices = o->total_voices,
+        .first_voice = o->first_voice,
         .oscillator = o->oscillator,
         .sample_rate = o->sample_rate,
         .freq_min = o->freq_min,

@@ -4,7 +4,7 @@
 Additive resynthesis, as pyo's PVAnal/PVAddSynth do it inside one process, here with the farm's
 voices as the oscillator bank: every 50 ms frame of the sound is cut out (a Hann window two
 frames long), its spectrum taken with numpy's FFT, and the N strongest peaks (N: the farm's
-voice count) become N (frequency, amplitude) pairs, sorted by frequency onto voices 0..N-1.
+voice count) become N (frequency, amplitude) pairs, sorted by frequency onto the farm's voices.
 Each frame goes to the farm as two `setv` messages (freq and amp, one float32 per voice),
 ramped over the frame and aimed with `at B` at the stream block where that frame starts, a
 little ahead of the block playing now, so every frame lands on its block on every worker
@@ -130,7 +130,7 @@ def main():
     p.add_argument("--url", help="the farm's control socket (default: $FARM_CONTROL, or the "
                    "one farm running as you)")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each reply (2)")
-    p.add_argument("--voices", type=int, help="voices to use, from 0 (default: all)")
+    p.add_argument("--voices", type=int, help="voices to use, from the farm's first (default: all)")
     p.add_argument("--frame-time", type=float, default=0.05, help="seconds per frame (0.05)")
     p.add_argument("--frames", type=int, help="play only the first N frames")
     p.add_argument("--ahead", type=float, default=0.1,
@@ -185,7 +185,7 @@ def main():
     print("%s: %s, %.2f s at %d Hz: %d frames of %g s on %d voices"
           % (PROG, name, len(x) / sr, sr, len(frames), a.frame_time, n), flush=True)
 
-    sel = range(n)
+    sel = range(f.first_voice, f.first_voice + n)  # the farm's first n, by their numbers
     block_s = f.block_seconds
     blocks_per_frame = a.frame_time / block_s
     freq = np.array(f.get(sel, "freq"), dtype=np.float64)  # silent voices keep theirs

@@ -77,6 +77,7 @@ def main():
     except FarmError as e:
         sys.exit("sweep.py: %s" % e)
     voices = int(config["voices"])
+    first = int(config.get("first_voice", 0))  # a part of a bigger farm numbers its voices so
     seed = config["seed"]
     freq_min = a.freq_min if a.freq_min is not None else config.get("freq_min", 400.0)
     freq_max = a.freq_max if a.freq_max is not None else config.get("freq_max", 800.0)
@@ -84,7 +85,7 @@ def main():
     def restore():
         # JSON numbers are doubles: a seed above 2**53 may arrive rounded.
         if isinstance(seed, int) and seed < 2**53:
-            freqs = [default_freq(seed, i, freq_min, freq_max) for i in range(voices)]
+            freqs = [default_freq(seed, first + i, freq_min, freq_max) for i in range(voices)]
             what = "their own frequencies"
         else:
             freqs = before
@@ -96,7 +97,8 @@ def main():
         at = farm.at() if voices > chunk else None
         for lo in range(0, voices, chunk):
             hi = min(voices, lo + chunk)
-            farm.setv(range(lo, hi), "freq", freqs[lo:hi], ramp=a.restore_ramp, at=at)
+            farm.setv(range(first + lo, first + hi), "freq", freqs[lo:hi], ramp=a.restore_ramp,
+                      at=at)
         time.sleep(a.restore_ramp)
 
     # SIGTERM as Ctrl-C: restore, then leave.

@@ -100,6 +100,8 @@ ctl() { "$farmctl" "${url[@]}" "$@"; }
 # comes first, so the first "voices" and "seed" are the configuration's).
 status=$(ctl status) || exit $?
 voices=$(grep -o '"voices":[0-9]*' <<<"$status" | head -n 1 | cut -d: -f2)
+first=$(grep -o '"first_voice":[0-9]*' <<<"$status" | head -n 1 | cut -d: -f2)
+first=${first:-0} # a part of a bigger farm (--first-voice) numbers its voices from there
 seed=$(grep -o '"seed":[^,}]*' <<<"$status" | head -n 1 | cut -d: -f2)
 [[ -n $voices ]] || die "the status reply names no voice count: $status"
 
@@ -123,12 +125,12 @@ restore_voices() {
     echo "sweep.sh: ramping $voices voices back to their own frequencies over ${restore_ramp} s"
     mix "$seed"
     local base=$mixed i
-    for ((i = 0; i < voices; i++)); do
+    for ((i = first; i < first + voices; i++)); do
         mix $((base ^ i))
         echo $(((mixed >> 11) & 0x1fffffffffffff))
     done |
-        awk -v lo="$freq_min" -v hi="$freq_max" \
-            '{ printf "%d %.17g\n", NR - 1, lo + ($1 * (1.0 / 9007199254740992.0)) * (hi - lo) }' |
+        awk -v lo="$freq_min" -v hi="$freq_max" -v first="$first" \
+            '{ printf "%d %.17g\n", first + NR - 1, lo + ($1 * (1.0 / 9007199254740992.0)) * (hi - lo) }' |
         while read -r i f; do
             ctl set "$i" freq "$f" ramp "$restore_ramp" >/dev/null
         done

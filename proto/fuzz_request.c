@@ -18,6 +18,13 @@ static const farm_request_limits limit_sets[] = {
     {.voices = 64, .workers = 8, .channels = 8, .sample_rate = 96000},
     /* the largest counts: ranges and indices near 2^32 */
     {.voices = UINT32_MAX, .workers = 64, .channels = 2, .sample_rate = 192000},
+    /* farms numbered from --first-voice: in the middle, and ending at the last number */
+    {.first_voice = 1000, .voices = 500, .workers = 3, .channels = 2, .sample_rate = 48000},
+    {.first_voice = UINT32_MAX - 63,
+     .voices = 64,
+     .workers = 8,
+     .channels = 4,
+     .sample_rate = 48000},
 };
 
 #define ERR_SIZE 256
@@ -25,9 +32,10 @@ static const farm_request_limits limit_sets[] = {
 static void violated(const char *what, const uint8_t *data, size_t size,
                      const farm_request_limits *lim) {
     fprintf(stderr,
-            "fuzz_request: invariant violated: %s\n  limits: %u voices, %u workers, %u "
-            "channels, %g Hz\n  input (%zu bytes): ",
-            what, lim->voices, lim->workers, lim->channels, lim->sample_rate, size);
+            "fuzz_request: invariant violated: %s\n  limits: %u voices from %u, %u workers, "
+            "%u channels, %g Hz\n  input (%zu bytes): ",
+            what, lim->voices, lim->first_voice, lim->workers, lim->channels, lim->sample_rate,
+            size);
     for (size_t i = 0; i < size && i < 200; i++)
         fprintf(stderr, data[i] >= 0x20 && data[i] < 0x7f ? "%c" : "\\x%02x", data[i]);
     fputc('\n', stderr);
@@ -96,7 +104,9 @@ static void check_accepted(const farm_request *r, const uint8_t *data, size_t si
     case FARM_REQ_SET:
     case FARM_REQ_VOICE:
         CHECK(r->count >= 1, "an empty voice selection");
-        CHECK((uint64_t)r->first + r->count <= lim->voices, "voices beyond the total");
+        CHECK(r->first >= lim->first_voice, "a voice below the farm's first");
+        CHECK((uint64_t)r->first + r->count <= (uint64_t)lim->first_voice + lim->voices,
+              "voices beyond the farm's last");
         if (r->whole_worker)
             CHECK(r->worker < lim->workers, "worker beyond the count");
         if (r->kind == FARM_REQ_VOICE)

@@ -78,8 +78,11 @@ typedef struct farm_param_info {
 #define FARM_PLAYING_NAME "playing"
 extern const farm_param_info farm_params[FARM_PARAM_COUNT];
 
-/* What a farm has, which bounds what a request may name. */
+/* What a farm has, which bounds what a request may name. Voices are named by their global
+ * numbers: this farm holds first_voice .. first_voice + voices - 1 (--first-voice; 0 for a farm
+ * alone), and first_voice + voices is at most 2^32. */
 typedef struct farm_request_limits {
+    uint32_t first_voice;
     uint32_t voices, workers, channels;
     double sample_rate;
 } farm_request_limits;
@@ -90,7 +93,8 @@ void farm_param_range(farm_param p, const farm_request_limits *lim, double *lo, 
 typedef struct farm_request {
     farm_req_kind kind;
     farm_param param;
-    uint32_t first, count; /* the selected voices; worker:K resolves to its voices too */
+    uint32_t first, count; /* the selected voices, global numbers; worker:K resolves to its
+                              voices too */
     int whole_worker;
     uint32_t worker;
     int play;

@@ -67,7 +67,8 @@ static int number(const char *s, const char *what, double lo, double hi, double 
     return farm_parse_double(what, s, lo, hi, out);
 }
 
-static int whole(const char *s, const char *what, uint64_t limit, uint32_t *out) {
+/* A whole number in [lo, lo + count): workers from 0, voices by their global numbers. */
+static int whole(const char *s, const char *what, uint64_t lo, uint64_t count, uint32_t *out) {
     if (*s < '0' || *s > '9')
         return fail("%s: '%s' is not a whole number", what, s);
     char *end;
@@ -75,24 +76,33 @@ static int whole(const char *s, const char *what, uint64_t limit, uint32_t *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (*end != '\0' || errno == ERANGE)
         return fail("%s: '%s' is not a whole number", what, s);
-    if (v >= limit)
-        return fail("%s %llu does not exist (there are %llu)", what, v, (unsigned long long)limit);
+    if (v >= lo + count && lo == 0)
+        return fail("%s %llu does not exist (there are %llu)", what, v, (unsigned long long)count);
+    if (v < lo || v >= lo + count)
+        return fail("%s %llu is not on this farm (it has %ss %llu-%llu)", what, v, what,
+                    (unsigned long long)lo, (unsigned long long)(lo + count - 1));
     *out = (uint32_t)v;
     return 0;
+}
+
+/* Worker K's voices, by their global numbers. */
+static void worker_voices(const farm_request_limits *lim, farm_request *r) {
+    farm_voice_share(lim->voices, lim->workers, r->worker, &r->first, &r->count);
+    r->first += lim->first_voice;
 }
 
 /* all | N | A-B | worker:K -> voices [first, first + count) or a whole worker */
 static int selector(const char *s, const farm_request_limits *lim, farm_request *r) {
     if (strcmp(s, "all") == 0) {
-        r->first = 0;
+        r->first = lim->first_voice;
         r->count = lim->voices;
         return 0;
     }
     if (strncmp(s, "worker:", 7) == 0) {
-        if (whole(s + 7, "worker", lim->workers, &r->worker) != 0)
+        if (whole(s + 7, "worker", 0, lim->workers, &r->worker) != 0)
             return FARM_EUSAGE;
         r->whole_worker = 1;
-        farm_voice_share(lim->voices, lim->workers, r->worker, &r->first, &r->count);
+        worker_voices(lim, r);
         return 0;
     }
     char a[MAX_TOKEN], *dash = strchr(s, '-');
@@ -105,10 +115,10 @@ static int selector(const char *s, const farm_request_limits *lim, farm_request 
     const char *b = *dash == '-' ? dash + 1 : NULL;
     if (a[0] < '0' || a[0] > '9' || (b != NULL && (*b < '0' || *b > '9' || strchr(b, '-'))))
         return fail("'%s' is not a selector (all, N, A-B or worker:K)", s);
-    if (whole(a, "voice", lim->voices, &lo) != 0)
+    if (whole(a, "voice", lim->first_voice, lim->voices, &lo) != 0)
         return FARM_EUSAGE;
     hi = lo;
-    if (b != NULL && whole(b, "voice", lim->voices, &hi) != 0)
+    if (b != NULL && whole(b, "voice", lim->first_voice, lim->voices, &hi) != 0)
         return FARM_EUSAGE;
     if (hi < lo)
         return fail("voices %u-%u: the range runs backwards", lo, hi);
@@ -443,10 +453,10 @@ static int parse_worker(const tokens *t, const farm_request_limits *lim, farm_re
     int rv;
     if (t->count < 3)
         return fail("usage: worker K play|stop [ramp SECONDS] [at BLOCK]");
-    if ((rv = whole(t->text[1], "worker", lim->workers, &r->worker)) != FARM_OK)
+    if ((rv = whole(t->text[1], "worker", 0, lim->workers, &r->worker)) != FARM_OK)
         return rv;
     r->whole_worker = 1;
-    farm_voice_share(lim->voices, lim->workers, r->worker, &r->first, &r->count);
+    worker_voices(lim, r);
     if ((rv = play_or_stop(t->text[2], r)) != FARM_OK)
         return rv;
     return options(t, 3, 1, r);

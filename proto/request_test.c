@@ -464,6 +464,60 @@ Test(refusals, a_worker_beyond_the_count_is_refused) {
     refused_with(&mono, "worker 1 play", "worker 1 does not exist (there are 1)");
 }
 
+/* ---- global numbering: a farm that plays voices K .. K + N - 1 (--first-voice K) ---- */
+
+static const farm_request_limits from_1000 = {
+    .first_voice = 1000, .voices = 500, .workers = 3, .channels = 2, .sample_rate = 48000};
+
+Test(global, voices_are_named_by_their_global_numbers) {
+    farm_request r = parse_ok_with(&from_1000, "set 1000-1099 freq 440");
+    cr_assert(r.first == 1000 && r.count == 100, "%u %u", r.first, r.count);
+    r = parse_ok_with(&from_1000, "voice 1499 stop");
+    cr_assert(r.first == 1499 && r.count == 1, "%u %u", r.first, r.count);
+    r = parse_ok_with(&from_1000, "get 1200-1201 freq");
+    cr_assert(r.first == 1200 && r.count == 2, "%u %u", r.first, r.count);
+    r = parse_ok_with(&from_1000, "set 1000-1002 amp 0.1,0.2,0.3");
+    cr_assert_eq(r.form, FARM_FORM_LIST);
+    float v[3];
+    farm_request_values(&r, 0, 3, v);
+    cr_assert(v[0] == 0.1f && v[2] == 0.3f, "the values follow the selection, not the numbers");
+}
+
+Test(global, all_and_worker_k_resolve_to_global_numbers) {
+    farm_request r = parse_ok_with(&from_1000, "set all amp 0");
+    cr_assert(r.first == 1000 && r.count == 500, "%u %u", r.first, r.count);
+    /* 500 voices on 3 workers: 167, 167, 166 */
+    r = parse_ok_with(&from_1000, "set worker:1 freq 300");
+    cr_assert(r.first == 1167 && r.count == 167, "%u %u", r.first, r.count);
+    r = parse_ok_with(&from_1000, "worker 2 stop");
+    cr_assert(r.first == 1334 && r.count == 166, "%u %u", r.first, r.count);
+}
+
+Test(global, a_voice_outside_the_farms_range_is_refused_naming_the_range) {
+    refused_with(&from_1000, "voice 999 play",
+                 "voice 999 is not on this farm (it has voices 1000-1499)");
+    refused_with(&from_1000, "voice 1500 play",
+                 "voice 1500 is not on this farm (it has voices 1000-1499)");
+    refused_with(&from_1000, "set 0-1000 amp 1", "voice 0 is not on this farm");
+    refused_with(&from_1000, "set 1400-1500 amp 1", "voice 1500 is not on this farm");
+    refused_with(&from_1000, "get 5 freq", "voice 5 is not on this farm");
+    refused_with(&from_1000, "worker 3 play", "worker 3 does not exist (there are 3)");
+}
+
+Test(global, the_last_32_bit_number_is_a_voice_and_nothing_wraps) {
+    static const farm_request_limits top = {.first_voice = UINT32_MAX - 9,
+                                            .voices = 10,
+                                            .workers = 2,
+                                            .channels = 2,
+                                            .sample_rate = 48000};
+    farm_request r = parse_ok_with(&top, "set all amp 0");
+    cr_assert(r.first == UINT32_MAX - 9 && r.count == 10, "%u %u", r.first, r.count);
+    r = parse_ok_with(&top, "voice 4294967295 stop");
+    cr_assert_eq(r.first, UINT32_MAX);
+    refused_with(&top, "voice 4294967296 play", "is not on this farm");
+    refused_with(&top, "voice 4294967285 play", "is not on this farm");
+}
+
 Test(refusals, a_word_other_than_play_or_stop_is_named) {
     refused("voice 0 pause", "'pause' is not play or stop");
     refused("worker 0 PLAY", "'PLAY' is not play or stop");

@@ -35,7 +35,9 @@ blocks of `config.buffersize` frames counted from the start of the stream.
 
 Selectors name voices: an int (one voice), a range or slice of voice numbers (range(10, 20) is
 voices 10 to 19; slices are Python's, so [-10:] are the last ten), "all", "worker:K" (the
-voices of worker K), or the protocol's own "N" and "A-B" (A to B inclusive).
+voices of worker K), or the protocol's own "N" and "A-B" (A to B inclusive). Numbers are
+global: a farm that plays voices K.. of a bigger one (farm --first-voice K) names them K to
+K + voices - 1 (f.first_voice, f.voices), and a slice counts its own voices from its first.
 
 Every method that changes something returns the farm's reply as a dict: `from_block` (the
 stream block the change starts in), `latency_ms` (how far ahead of the listener that is),
@@ -376,6 +378,9 @@ class _Commands:
     def _voice_count(self):
         raise NotImplementedError
 
+    def _first_voice(self):
+        raise NotImplementedError
+
     def selector(self, sel):
         """The protocol's text for a selector: an int, a range or slice (step 1), "all",
         "worker:K", "N" or "A-B"."""
@@ -383,8 +388,10 @@ class _Commands:
             if not sel or any(c.isspace() for c in sel):
                 raise ValueError("selector %r: all, N, A-B or worker:K" % sel)
             return sel
-        if isinstance(sel, slice):
+        if isinstance(sel, slice):  # over the farm's own voices, whatever their numbers
+            first = self._first_voice()
             sel = range(*sel.indices(self._voice_count()))
+            sel = range(first + sel.start, first + sel.stop, sel.step)
         if isinstance(sel, range):
             if sel.step != 1 or len(sel) == 0:
                 raise ValueError("selector %r: voices are selected in runs, step 1, "
@@ -553,10 +560,19 @@ class Farm(_Commands):
     def _voice_count(self):
         return int(self.config["voices"])
 
+    def _first_voice(self):
+        return int(self.config.get("first_voice", 0))
+
     @property
     def voices(self):
-        """How many voices the farm has (numbered 0 to voices - 1)."""
+        """How many voices the farm has (numbered first_voice to first_voice + voices - 1)."""
         return self._voice_count()
+
+    @property
+    def first_voice(self):
+        """The number of the farm's first voice: 0, or its --first-voice when it plays its
+        part of a bigger farm. Voices are named by these global numbers."""
+        return self._first_voice()
 
     @property
     def block_seconds(self):
@@ -679,6 +695,9 @@ class Batch(_Commands):
 
     def _voice_count(self):
         return self.farm._voice_count()
+
+    def _first_voice(self):
+        return self.farm._first_voice()
 
     def _send(self, line, kind):
         if self.reply is not None:

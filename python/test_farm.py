@@ -58,7 +58,10 @@ def tagged(tag):
     return pids
 
 
-class FarmTest(unittest.TestCase):
+class FarmCase(unittest.TestCase):
+    """Starts a farm for each test (ARGS after the common ones) and stops it after."""
+    ARGS = ("--total-voices", str(VOICES))
+
     def setUp(self):
         for prog in ("farm", "farm-worker"):
             if not os.access(os.path.join(BUILD, prog), os.X_OK):
@@ -73,8 +76,8 @@ class FarmTest(unittest.TestCase):
         self.err_path = os.path.join(self.dir, "stderr")
         with open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [os.path.join(BUILD, "farm"), "--null-sink", "--workers", "2", "--total-voices",
-                 str(VOICES), "--control", self.control, "--telemetry", self.telemetry],
+                [os.path.join(BUILD, "farm"), "--null-sink", "--workers", "2", "--control",
+                 self.control, "--telemetry", self.telemetry] + list(self.ARGS),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
         end = time.monotonic() + 30  # bounded in time: a loaded machine starts slowly
         while time.monotonic() < end:
@@ -138,6 +141,9 @@ class FarmTest(unittest.TestCase):
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=timeout)
 
+
+
+class FarmTest(FarmCase):
     # ---- what the farm is ----
 
     def test_status_config_and_block(self):
@@ -441,6 +447,43 @@ class FarmTest(unittest.TestCase):
         after = self.f.get("all", "freq")
         for v, (a, b) in enumerate(zip(before, after)):
             self.assertAlmostEqual(a, b, delta=a * 1e-6, msg="voice %d is back" % v)
+
+
+
+class GlobalNumbersTest(FarmCase):
+    """A farm that plays voices 1000-1039 of a bigger one (--first-voice 1000): every selector
+    names them by those numbers, and the examples find them."""
+    FIRST = 1000
+    ARGS = ("--total-voices", str(VOICES), "--first-voice", str(FIRST))
+
+    def test_status_and_selectors_use_global_numbers(self):
+        self.assertEqual(self.f.status()["config"]["first_voice"], self.FIRST)
+        self.assertEqual((self.f.first_voice, self.f.voices), (self.FIRST, VOICES))
+        cases = [(1005, [1005]), ("1003-1004", [1003, 1004]), (range(1030, 1032), [1030, 1031]),
+                 (slice(-2, None), [1038, 1039]), (slice(0, 2), [1000, 1001]),
+                 ("worker:1", list(range(1020, 1040)))]
+        for sel, voices in cases:
+            self.f.set("all", "amp", 0)
+            self.f.set(sel, "amp", 0.5)
+            got = self.f.get("all", "amp")
+            self.assertEqual([self.FIRST + k for k in range(VOICES) if got[k]], voices,
+                             "selector %r" % (sel,))
+        self.f.set(range(1000, 1003), "freq", [300, 400, 500])
+        self.assertEqual(self.f.get("1000-1002", "freq"), [300, 400, 500])
+        with self.assertRaisesRegex(farm.FarmError,
+                                    "voice 999 is not on this farm \\(it has voices 1000-1039\\)"):
+            self.f.get(999, "freq")
+        with self.assertRaisesRegex(farm.FarmError, "voice 1040 is not on this farm"):
+            self.f.set(1040, "freq", 440)
+
+    def test_sweep_puts_back_the_voices_of_their_global_numbers(self):
+        before = self.f.get("all", "freq")
+        r = self.run_example("sweep.py", "--url", self.control, "--steps", "2", "--step-time",
+                             "0.05", "--restore-ramp", "0.05")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        after = self.f.get("all", "freq")
+        for v, (a, b) in enumerate(zip(before, after)):
+            self.assertAlmostEqual(a, b, delta=a * 1e-6, msg="voice %d is back" % (1000 + v))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@
 #include "base.h"
 
 #define SHM_MAGIC 0x6d726166u /* "farm" */
-#define SHM_VERSION 2u
+#define SHM_VERSION 3u
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_WORKERS 256
 
@@ -137,7 +137,7 @@ typedef struct shm_worker {
     alignas(SHM_CACHE_LINE) _Atomic uint32_t restarts; /* times it was replaced */
     /* the worker's voices, twice (see shm_snapshot) */
     alignas(SHM_CACHE_LINE) shm_snapshot snap[2];
-    /* fixed at creation */
+    /* fixed at creation: global voice numbers, config.first_voice counted in */
     alignas(SHM_CACHE_LINE) uint32_t voice_first;
     uint32_t voice_count;
 } shm_worker;
@@ -185,7 +185,8 @@ typedef struct shm_config {
     uint32_t block_frames;
     uint32_t ring_blocks;
     uint32_t total_voices;
-    uint32_t oscillator; /* shm_oscillator */
+    uint32_t first_voice; /* global number of the farm's first voice (--first-voice) */
+    uint32_t oscillator;  /* shm_oscillator */
     double sample_rate;
     double freq_min, freq_max;
     double feedback, amp;

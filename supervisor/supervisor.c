@@ -190,11 +190,13 @@ static int wait_running(farm_procs *p) {
     return FARM_OK;
 }
 
-/* Voices shared out in order (base.h's rule, which the protocol's worker:K follows too). */
+/* Voices shared out in order (base.h's rule, which the protocol's worker:K follows too), each
+ * worker's numbered globally: from the farm's first voice. */
 static void share_voices(farm_procs *p, const shm_config *cfg) {
     for (uint32_t i = 0; i < cfg->workers; i++) {
         shm_worker *w = shm_worker_at(&p->region, i);
         farm_voice_share(cfg->total_voices, cfg->workers, i, &w->voice_first, &w->voice_count);
+        w->voice_first += cfg->first_voice;
     }
 }
 

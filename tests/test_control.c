@@ -992,3 +992,97 @@ Test(control, telemetry_levels_are_what_was_played) {
         expect_recorded(&a, &w[i]);
     tu_audio_free(&a);
 }
+
+/* ---- a farm that plays its part of a bigger one: voices 1000-1005 (--first-voice) ---- */
+
+/* The values of get SEL PARAM (numbers, or playing as 0/1), into out; returns how many, and
+ * the reply's first voice in *first. */
+static int get_values(farm *f, const char *line, double *out, int max, int *first) {
+    cJSON *r = ask(f, line);
+    cr_assert(ok(r), "'%s' is taken", line);
+    *first = item(r, "first")->valueint;
+    int n = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, item(r, "values")) {
+        if (n < max)
+            out[n++] = cJSON_IsBool(v) ? cJSON_IsTrue(v) : v->valuedouble;
+    }
+    cJSON_Delete(r);
+    return n;
+}
+
+static void expect_refused_saying(farm *f, const char *line, const char *want) {
+    cJSON *r = ask(f, line);
+    cJSON *e = cJSON_GetObjectItem(r, "error");
+    cr_assert(!ok(r) && cJSON_IsString(e), "'%s' is refused", line);
+    cr_assert(strstr(e->valuestring, want) != NULL, "'%s': '%s' does not say '%s'", line,
+              e->valuestring, want);
+    cJSON_Delete(r);
+}
+
+Test(control, a_farm_from_first_voice_k_names_its_voices_globally) {
+    farm f;
+    farm_up(&f, (const char *[]){"--workers", "2", "--total-voices", "6", "--first-voice", "1000",
+                                 "--seed", "5", NULL});
+    cJSON *st = ask(&f, "status");
+    cr_assert_eq(item(item(st, "config"), "first_voice")->valueint, 1000);
+    cr_assert_eq(item(item(st, "config"), "voices")->valueint, 6);
+    cr_assert_eq(item(worker_of(st, 0), "first_voice")->valueint, 1000);
+    cr_assert_eq(item(worker_of(st, 1), "first_voice")->valueint, 1003);
+    cJSON_Delete(st);
+    /* each voice starts as global voice 1000 + k of one big farm of seed 5 */
+    double v[8];
+    int first;
+    cr_assert_eq(get_values(&f, "get all freq", v, 8, &first), 6);
+    cr_assert_eq(first, 1000);
+    for (int k = 0; k < 6; k++)
+        cr_assert_eq(v[k], (float)dsp_voice_default_freq(5, 1000 + (uint64_t)k, 400, 800),
+                     "voice %d: %g Hz", 1000 + k, v[k]);
+    cr_assert_eq(get_values(&f, "get 1001-1005 pan", v, 8, &first), 5);
+    for (int k = 0; k < 5; k++)
+        cr_assert_eq(v[k], (1001 + k) % 2, "voice %d: pan %g", 1001 + k, v[k]);
+    /* set, setv and voice on global numbers, to the workers that hold them */
+    cJSON *r = ask(&f, "set 1002-1003 freq 440");
+    cr_assert(ok(r));
+    cr_assert_eq(item(r, "voices")->valueint, 2);
+    cr_assert_eq(cJSON_GetArraySize(item(r, "workers")), 2, "1002 on worker 0, 1003 on 1");
+    cJSON_Delete(r);
+    const char setv[] = "setv 1004-1005 amp\n\x00\x00\x80\x3e\x00\x00\x00\x3f"; /* .25, .5 */
+    r = ask_bytes(&f, setv, sizeof setv - 1);
+    cr_assert(ok(r));
+    cJSON_Delete(r);
+    cr_assert_eq(get_values(&f, "get 1001-1005 freq", v, 8, &first), 5);
+    cr_assert(v[0] != 440 && v[1] == 440 && v[2] == 440 && v[3] != 440, "%g %g %g %g", v[0], v[1],
+              v[2], v[3]);
+    cr_assert_eq(get_values(&f, "get 1004-1005 amp", v, 8, &first), 2);
+    cr_assert(v[0] == 0.25 && v[1] == 0.5 && first == 1004, "%g %g from %d", v[0], v[1], first);
+    expect_ok(&f, "voice 1003-1005 stop");
+    cr_assert_eq(wait_voices_playing(&f, 1, 0), 0, "worker 1's voices, 1003-1005, stopped");
+    cr_assert_eq(wait_voices_playing(&f, 0, 3), 3, "worker 0's, 1000-1002, play on");
+    cr_assert_eq(get_values(&f, "get worker:1 playing", v, 8, &first), 3);
+    cr_assert(first == 1003 && v[0] == 0 && v[2] == 0, "from %d: %g %g", first, v[0], v[2]);
+    /* voices of other farms are refused, naming this farm's */
+    expect_refused_saying(&f, "set 0 freq 440",
+                          "voice 0 is not on this farm (it has voices 1000-1005)");
+    expect_refused_saying(&f, "get 1006 freq", "voice 1006 is not on this farm");
+    expect_refused_saying(&f, "voice 999-1001 stop", "voice 999 is not on this farm");
+    /* farmctl and the shell example go the same way */
+    char out[16384];
+    int rv = shell(out, sizeof out, "%s --url %s set 1000 freq 500", FARMCTL_BIN, f.control);
+    cr_assert_eq(rv, 0, "%s", out);
+    rv = shell(out, sizeof out, "%s --url %s set 5 freq 500", FARMCTL_BIN, f.control);
+    cr_assert_eq(rv, 1, "%s", out);
+    cr_assert(strstr(out, "it has voices 1000-1005") != NULL, "%s", out);
+    cr_assert_eq(get_values(&f, "get 1000 freq", v, 8, &first), 1);
+    cr_assert_eq(v[0], 500);
+    rv = shell(out, sizeof out,
+               "bash %s/examples/sweep.sh --url %s --steps 2 --step-time 0.05 --restore-ramp 0.05 "
+               "--farmctl %s",
+               FARM_SOURCE_DIR, f.control, FARMCTL_BIN);
+    cr_assert_eq(rv, 0, "sweep.sh: %s", out);
+    cr_assert_eq(get_values(&f, "get all freq", v, 8, &first), 6);
+    for (int k = 0; k < 6; k++)
+        cr_assert_eq(v[k], (float)dsp_voice_default_freq(5, 1000 + (uint64_t)k, 400, 800),
+                     "sweep.sh put voice %d back: %g Hz", 1000 + k, v[k]);
+    farm_down(&f);
+}

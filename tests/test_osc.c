@@ -391,3 +391,23 @@ Test(osc, the_oscillator_option_is_unchanged) {
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert(strstr(r.err, "--oscillator: 'bogus'") != NULL, "%s", r.err);
 }
+
+/* A farm of voices 1000-1003 (--first-voice): OSC names them by those numbers, as text does. */
+Test(osc, a_farm_from_first_voice_k_takes_global_numbers) {
+    farm f;
+    char url[64];
+    snprintf(url, sizeof url, "osc.udp://127.0.0.1:%d", free_port(SOCK_DGRAM));
+    farm_up(&f, (const char *[]){"--workers", "2", "--total-voices", "4", "--first-voice", "1000",
+                                 "--osc", url, NULL});
+    packet p = message("/farm/set", "ssffff", "1000-1003", "freq", 110.0, 220.0, 330.0, 440.0);
+    cJSON_Delete(expect_ok(&f, &p));
+    p = message("/farm/set", "isi", 1002, "freq", 300); /* an int selector: set 1002 freq 300 */
+    cJSON_Delete(expect_ok(&f, &p));
+    double v[8];
+    cr_assert_eq(get_values(&f, "all", "freq", v, 8), 4);
+    cr_assert(v[0] == 110 && v[1] == 220 && v[2] == 300 && v[3] == 440, "%g %g %g %g", v[0], v[1],
+              v[2], v[3]);
+    p = message("/farm/set", "isi", 3, "freq", 300);
+    expect_refused(&f, &p, "voice 3 is not on this farm (it has voices 1000-1003)");
+    farm_down(&f);
+}

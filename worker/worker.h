@@ -7,9 +7,10 @@
  *   and exits at once if the parent is already gone.
  * - It pins itself to CPU (a failure is a warning, and its slot's cpu stays -1), enables
  *   flush-to-zero, locks its memory when asked, builds its bank from the configuration (voices
- * voice_first .. voice_first + voice_count - 1 of the farm, each derived from the seed and its
- * global index), sets its state to RUNNING and renders ahead until its ring is full, then sleeps on
- * the ring's futex (with a deadline, so it notices quit and a dead parent).
+ * voice_first .. voice_first + voice_count - 1, global numbers that count the farm's
+ * --first-voice in, each derived from the seed and that global index), sets its state to RUNNING
+ * and renders ahead until its ring is full, then sleeps on the ring's futex (with a deadline, so it
+ * notices quit and a dead parent).
  * - Commands from its command ring apply at the start of the next block it renders.
  * - It exits 0 after the header's quit flag or block_limit blocks; 1 when it
  *   could not set itself up (state FAILED, reason on stderr).
