@@ -35,11 +35,13 @@ static char master[96], slave_names[NODES][128];
 static pid_t master_pid, slave_pid[NODES];
 static pid_t node_farm[NODES], master_farm;
 static tu_run node_run[NODES], master_run;
-static char master_env[192], slave_env[NODES][192];
+static char master_env[192], slave_env[NODES][300];
 static const char *const node_url[NODES] = {"tcp://127.0.0.1:5601", "tcp://127.0.0.1:5602"};
 static const char *const master_url = "tcp://127.0.0.1:5600";
 
 /* ---- the rig ---- */
+
+static char rig_error[256]; /* why the rig did not come up; "" when it did */
 
 static pid_t spawn_quiet(const char *const *argv) {
     posix_spawn_file_actions_t fa;
@@ -50,8 +52,7 @@ static pid_t spawn_quiet(const char *const *argv) {
     pid_t pid = 0;
     int rv = posix_spawnp(&pid, argv[0], &fa, NULL, (char **)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
-    cr_assert_eq(rv, 0, "cannot run %s", argv[0]);
-    return pid;
+    return rv == 0 ? pid : 0;
 }
 
 /* 1 when the master's JACK server has the port (jack_lsp). */
@@ -67,7 +68,7 @@ static int master_has_port(const char *port) {
     return found;
 }
 
-static void slave_start(int k) {
+static int slave_start(int k) {
     char node[32];
     snprintf(slave_names[k], sizeof slave_names[k], "%s-s%d", master, k + 1);
     snprintf(node, sizeof node, "node%d", k + 1);
@@ -78,11 +79,16 @@ static void slave_start(int k) {
     char port[64];
     snprintf(port, sizeof port, "%s:from_slave_2", node);
     double end = tu_seconds() + 20;
-    while (!master_has_port(port) && tu_seconds() < end)
+    while (slave_pid[k] > 0 && !master_has_port(port) && tu_seconds() < end)
         usleep(50000);
-    cr_assert(master_has_port(port), "slave %d joined the master (%s)", k + 1, port);
     snprintf(slave_env[k], sizeof slave_env[k], "JACK_DEFAULT_SERVER=%s", slave_names[k]);
+    if (slave_pid[k] > 0 && master_has_port(port))
+        return 1;
+    snprintf(rig_error, sizeof rig_error, "slave %d did not join the master (%s)", k + 1, port);
+    return 0;
 }
+
+static void rig_down(void);
 
 static void rig_up(void) {
     tu_tmpdir(dir, sizeof dir);
@@ -95,13 +101,27 @@ static void rig_up(void) {
     snprintf(cmd, sizeof cmd,
              "jack_load -s %s -i '-a 127.0.0.1 -p " NET_PORT "' netmanager >/dev/null 2>&1",
              master);
-    cr_assert_eq(system(cmd), 0, "the netmanager loads");
+    rig_error[0] = '\0';
+    if (system(cmd) != 0) {
+        snprintf(rig_error, sizeof rig_error, "the netmanager did not load");
+        rig_down(); /* nothing may be left running, whatever the test then says */
+        return;
+    }
     for (int k = 0; k < NODES; k++)
-        slave_start(k);
+        if (!slave_start(k)) {
+            rig_down();
+            return;
+        }
+}
+
+/* Every test starts so: the rig's failure is the test's, with the reason. */
+static void rig_ready(void) {
+    cr_assert(rig_error[0] == '\0', "%s", rig_error);
 }
 
 static void rig_down(void) {
     tu_farm_cleanup();
+    /* the slaves first: the master's netmanager waits for them */
     for (int k = 0; k < NODES; k++)
         if (slave_pid[k] > 0)
             tu_jackd_stop(slave_pid[k]);
@@ -220,21 +240,42 @@ static void nodes_quit(void) {
 /* ---- looking at the sound ---- */
 
 /* Tone of global voice i (on its channel) in a window of a recording. */
-static double voice_tone(const tu_audio *a, int i, double from_s, double len_s) {
+static double tone(const tu_audio *a, int c, double from_s, double len_s, double freq) {
     size_t n = (size_t)(len_s * a->samplerate), at = (size_t)(from_s * a->samplerate);
     double *x = malloc(n * sizeof *x);
-    int c = i % a->channels;
     for (size_t f = 0; f < n; f++)
         x[f] = a->data[(at + f) * (size_t)a->channels + (size_t)c];
-    double freq = dsp_voice_default_freq(1, (uint64_t)i, atof(FREQ_MIN), atof(FREQ_MAX));
     double t = tu_tone(x, n, a->samplerate, freq);
     free(x);
     return t;
 }
 
+static double voice_tone(const tu_audio *a, int i, double from_s, double len_s) {
+    double freq = dsp_voice_default_freq(1, (uint64_t)i, atof(FREQ_MIN), atof(FREQ_MAX));
+    return tone(a, i % a->channels, from_s, len_s, freq);
+}
+
+/* The strongest tone at freq on channel c over quarter-second windows in [from, from + len):
+ * NetJACK2 may drop or slip a block when the master's cycle runs late (this shared VM's often
+ * do), which lowers a long window's measure but not every short one's. */
+static double tone_best(const tu_audio *a, int c, double from, double len, double freq) {
+    double best = 0;
+    for (double t = from; t + 0.25 <= from + len + 1e-9; t += 0.25) {
+        double v = tone(a, c, t, 0.25, freq);
+        best = v > best ? v : best;
+    }
+    return best;
+}
+
+static double voice_tone_best(const tu_audio *a, int i, double from, double len) {
+    double freq = dsp_voice_default_freq(1, (uint64_t)i, atof(FREQ_MIN), atof(FREQ_MAX));
+    return tone_best(a, i % a->channels, from, len, freq);
+}
+
 TestSuite(nodes, .init = rig_up, .fini = rig_down, .timeout = 120);
 
 Test(nodes, the_master_records_every_voice_of_every_node_and_routes_requests) {
+    rig_ready();
     for (int k = 0; k < NODES; k++)
         node_farm_start(k);
     const char *rec = tu_path(dir, "all.wav");
@@ -258,7 +299,8 @@ Test(nodes, the_master_records_every_voice_of_every_node_and_routes_requests) {
     wait_stream(from + 1.5);
 
     /* one request for every voice: each node moves its own */
-    cJSON *r = ask(master_url, "set all freq 1000");
+    /* voice k to 100 (k + 1) Hz: each voice's own value, split among the farms that play it */
+    cJSON *r = ask(master_url, "set all freq harmonic 100");
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")), "set all");
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "nodes")), NODES);
     cJSON_Delete(r);
@@ -267,11 +309,11 @@ Test(nodes, the_master_records_every_voice_of_every_node_and_routes_requests) {
     cJSON *values = cJSON_GetObjectItem(r, "values");
     cr_assert_eq(cJSON_GetArraySize(values), 8);
     for (int v = 0; v < 8; v++)
-        cr_assert_float_eq(cJSON_GetArrayItem(values, v)->valuedouble, 1000, 1e-3, "voice %d",
-                           v + 2);
+        cr_assert_float_eq(cJSON_GetArrayItem(values, v)->valuedouble, 100 * (v + 3), 1e-3,
+                           "voice %d", v + 2);
     cJSON_Delete(r);
     r = ask(node_url[1], "get 8-11 freq"); /* the node itself says so */
-    cr_assert_float_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "values"), 3)->valuedouble, 1000,
+    cr_assert_float_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "values"), 3)->valuedouble, 1200,
                        1e-3);
     cJSON_Delete(r);
     wait_stream(moved + 1.0);
@@ -293,7 +335,7 @@ Test(nodes, the_master_records_every_voice_of_every_node_and_routes_requests) {
     cr_assert_eq(tu_read(rec, &a), 0);
     cr_assert_eq(tu_read(whole, &w), 0);
     for (int i = 0; i < VOICES * (NODES + 1); i++) {
-        double heard = voice_tone(&a, i, from, 1.0), want = voice_tone(&w, i, 0.5, 1.0);
+        double heard = voice_tone_best(&a, i, from, 1.0), want = voice_tone(&w, i, 0.5, 0.25);
         cr_expect(heard > 0.5 * want && heard < 2.0 * want,
                   "voice %d (%s): %g in the recording, %g in the render", i,
                   i < VOICES       ? "master"
@@ -305,18 +347,26 @@ Test(nodes, the_master_records_every_voice_of_every_node_and_routes_requests) {
     double rms_want = tu_rms(w.data + 24000 * 2, 48000, 1);
     cr_expect(rms_heard > 0.7 * rms_want && rms_heard < 1.4 * rms_want, "level %g against %g",
               rms_heard, rms_want);
-    /* after set all freq 1000: every voice of every farm at 1000 Hz */
-    size_t at = (size_t)(moved * 48000);
-    for (int c = 0; c < 2; c++) {
-        double band =
-            tu_band_fraction(a.data + at * 2 + (size_t)c, 24000, 2, 48000, 990, 1010, NULL);
-        cr_expect_gt(band, 0.95, "channel %d: %g of the power at 1000 Hz", c, band);
+    /* after the set: every voice of every farm left its own frequency for 100 (k + 1) Hz */
+    for (int i = 0; i < VOICES * (NODES + 1); i++) {
+        double before = voice_tone_best(&a, i, from, 1.0);
+        double after = voice_tone_best(&a, i, moved, 0.5);
+        double now = tone_best(&a, i % 2, moved, 0.5, 100.0 * (i + 1));
+        double was = dsp_voice_default_freq(1, (uint64_t)i, atof(FREQ_MIN), atof(FREQ_MAX));
+        int masked = 0; /* a voice of that channel now within 20 Hz of where this one was */
+        for (int j = i % 2; j < VOICES * (NODES + 1); j += 2)
+            masked |= fabs(100.0 * (j + 1) - was) < 20;
+        cr_expect(masked || after < 0.1 * before,
+                  "voice %d left its frequency: %g before, %g after", i, before, after);
+        cr_expect(now > 0.5 * before && now < 2 * before, "voice %d at %d Hz: %g (before %g)", i,
+                  100 * (i + 1), now, before);
     }
     tu_audio_free(&a);
     tu_audio_free(&w);
 }
 
 Test(nodes, a_node_that_goes_away_costs_only_its_voices_and_is_picked_up_again) {
+    rig_ready();
     for (int k = 0; k < NODES; k++)
         node_farm_start(k);
     master_farm_start(tu_path(dir, "r.wav"));
@@ -350,6 +400,7 @@ Test(nodes, a_node_that_goes_away_costs_only_its_voices_and_is_picked_up_again) 
 }
 
 Test(nodes, refusals) {
+    rig_ready();
     tu_run r;
     const char *env[] = {master_env, NULL};
     tu_farm(&r, (const char *[]){"--node", "node1", "--duration", "1", NULL}, env);
