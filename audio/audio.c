@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "audio_internal.h"
 
@@ -20,10 +22,28 @@ static int choose_device(const farm_audio_desc *o, PaDeviceIndex *dev) {
     return FARM_OK;
 }
 
+/* libjack itself, not PortAudio's JACK host, whenever farm plays into JACK: its own name,
+ * its connections and the nodes' ports need it. */
+static int wants_jack(const farm_audio_desc *o) {
+    return (o->host != NULL && strcasecmp(o->host, "jack") == 0) || o->jack_name != NULL ||
+           o->connect != NULL || o->node_count > 0;
+}
+
 int farm_audio_open(farm_audio **out, const farm_audio_desc *o, farm_engine *e) {
     *out = NULL;
+    if (o->null_sink && o->node_count > 0)
+        return farm_fail(FARM_EUSAGE, "--node: node audio arrives as JACK ports; play into JACK "
+                                      "(--host jack), not the null sink");
     if (o->null_sink)
         return farm_null_sink_open(out, o, e);
+    if (wants_jack(o)) {
+        if (o->host != NULL && strcasecmp(o->host, "jack") != 0)
+            return farm_fail(FARM_EUSAGE, "--jack-name, --connect and --node need --host jack");
+        if (o->device != NULL)
+            return farm_fail(FARM_EUSAGE, "--device: JACK has no devices; choose the server "
+                                          "with JACK_DEFAULT_SERVER and ports with --connect");
+        return farm_jack_open(out, o, e);
+    }
     int rv = farm_pa_start(o->verbose);
     if (rv != FARM_OK)
         return rv;
@@ -31,6 +51,10 @@ int farm_audio_open(farm_audio **out, const farm_audio_desc *o, farm_engine *e) 
     if ((rv = choose_device(o, &dev)) != FARM_OK) {
         farm_pa_end();
         return rv;
+    }
+    if (dev != paNoDevice && Pa_GetHostApiInfo(Pa_GetDeviceInfo(dev)->hostApi)->type == paJACK) {
+        farm_pa_end(); /* the default output is JACK's: play through libjack */
+        return farm_jack_open(out, o, e);
     }
     if (dev != paNoDevice) {
         if ((rv = farm_pa_stream_open(out, o, e, dev)) != FARM_OK)
@@ -71,4 +95,16 @@ double farm_audio_cpu_load(farm_audio *a) {
 
 const char *farm_audio_describe(farm_audio *a) {
     return a->description;
+}
+
+uint32_t farm_audio_input_frames_max(farm_audio *a) {
+    return a->ops->input_frames_max != NULL ? a->ops->input_frames_max(a) : 0;
+}
+
+uint32_t farm_audio_node_connect(farm_audio *a, uint32_t node) {
+    return a->ops->node_connect != NULL ? a->ops->node_connect(a, node) : 0;
+}
+
+uint64_t farm_audio_node_heard(farm_audio *a, uint32_t node) {
+    return a->ops->node_heard != NULL ? a->ops->node_heard(a, node) : 0;
 }

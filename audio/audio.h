@@ -30,7 +30,17 @@ typedef struct farm_audio_desc {
     int verbose;        /* let PortAudio's start-up messages through */
     uint32_t sample_rate, buffer_frames, channels;
     uint32_t rt_priority; /* the null sink's thread (SCHED_FIFO), ALSA's through PortAudio */
+    /* JACK (libjack itself: chosen by --host jack, by these, or when the default output is
+     * JACK's) */
+    const char *jack_name; /* farm's client name, exactly; NULL: "farm" (or farm-01, ...) */
+    const char *connect;   /* where the outputs go: system (NULL), none, a client's name, or a
+                              comma-separated list of ports, one per channel */
+    const char *const *node_names; /* NetJACK2 nodes: their clients on this server, whose
+                                      from_slave_N ports join the mix */
+    uint32_t node_count;
 } farm_audio_desc;
+
+#define JACK_NODE_NAME_MAX 64 /* bytes of a node's name, with its NUL */
 
 /* engine may be NULL here and given with farm_audio_set_engine before the stream starts:
  * the device is checked before the workers (and so the engine) exist. */
@@ -42,6 +52,14 @@ void farm_audio_close(farm_audio *a); /* stops first; NULL is fine */
 int farm_audio_active(farm_audio *a);
 double farm_audio_cpu_load(farm_audio *a);      /* the backend's estimate, 0..1 */
 const char *farm_audio_describe(farm_audio *a); /* "system (JACK Audio Connection Kit)" */
+/* The most frames one callback brings from outside (the nodes): what the engine's
+ * input_frames_max must be; 0 without nodes. */
+uint32_t farm_audio_input_frames_max(farm_audio *a);
+/* Not the callback's thread: connects node K's NetJACK2 ports that exist and are not yet
+ * connected (a node that returns gets new ports); returns its channels connected now. */
+uint32_t farm_audio_node_connect(farm_audio *a, uint32_t node);
+/* any thread: periods in which node K's ports carried a sample, since the start. */
+uint64_t farm_audio_node_heard(farm_audio *a, uint32_t node);
 
 /* farm devices / farm probe: print to stdout, as text or one JSON document. */
 typedef struct farm_listing_desc {

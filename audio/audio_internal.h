@@ -14,6 +14,9 @@ typedef struct farm_audio_ops {
     void (*close)(farm_audio *a); /* stops, frees the backend's state and a itself */
     int (*active)(farm_audio *a);
     double (*cpu_load)(farm_audio *a);
+    uint32_t (*input_frames_max)(farm_audio *a);            /* NULL: no input */
+    uint32_t (*node_connect)(farm_audio *a, uint32_t node); /* NULL: no nodes */
+    uint64_t (*node_heard)(farm_audio *a, uint32_t node);
 } farm_audio_ops;
 
 struct farm_audio {
@@ -22,6 +25,7 @@ struct farm_audio {
     char description[256];
 };
 
+int farm_jack_open(farm_audio **out, const farm_audio_desc *d, farm_engine *e);
 int farm_null_sink_open(farm_audio **out, const farm_audio_desc *d, farm_engine *e);
 int farm_pa_stream_open(farm_audio **out, const farm_audio_desc *d, farm_engine *e,
                         PaDeviceIndex dev);

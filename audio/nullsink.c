@@ -94,8 +94,11 @@ static double null_cpu_load(farm_audio *base) {
     return wall > 0 && a->wall_ns0 ? (double)a->busy_ns / (double)wall : 0.0;
 }
 
-static const farm_audio_ops null_ops = {null_start, null_stop, null_close, null_active,
-                                        null_cpu_load};
+static const farm_audio_ops null_ops = {.start = null_start,
+                                        .stop = null_stop,
+                                        .close = null_close,
+                                        .active = null_active,
+                                        .cpu_load = null_cpu_load};
 
 int farm_null_sink_open(farm_audio **out, const farm_audio_desc *o, farm_engine *e) {
     null_backend *a = calloc(1, sizeof *a);

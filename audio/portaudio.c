@@ -244,8 +244,11 @@ static double pa_stream_cpu_load(farm_audio *a) {
     return Pa_GetStreamCpuLoad(stream_of(a));
 }
 
-static const farm_audio_ops pa_ops = {pa_stream_start, pa_stream_stop, pa_stream_close,
-                                      pa_stream_active, pa_stream_cpu_load};
+static const farm_audio_ops pa_ops = {.start = pa_stream_start,
+                                      .stop = pa_stream_stop,
+                                      .close = pa_stream_close,
+                                      .active = pa_stream_active,
+                                      .cpu_load = pa_stream_cpu_load};
 
 /* ---- null sink: the same callback, paced by CLOCK_MONOTONIC ---- */
 /* ---- choosing and opening ---- */

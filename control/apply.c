@@ -340,7 +340,7 @@ static int is_change(const farm_request *r) {
 
 /* A batch may mix reading and changing lines: the changes go first, all together; the reply
  * lists every line in order. */
-static int run_message(farm_control *c, const farm_request *reqs, size_t n, cJSON *reply) {
+int farm_control_run_message(farm_control *c, const farm_request *reqs, size_t n, cJSON *reply) {
     size_t changes = 0;
     for (size_t i = 0; i < n; i++)
         changes += is_change(&reqs[i]);
@@ -382,11 +382,11 @@ static int run_message(farm_control *c, const farm_request *reqs, size_t n, cJSO
 }
 
 char *farm_control_request(farm_control *c, const char *text, size_t len) {
-    farm_request_limits lim = {.first_voice = c->cfg->first_voice,
-                               .voices = c->cfg->total_voices,
-                               .workers = c->cfg->workers,
+    farm_request_limits lim = {.workers = c->cfg->workers,
                                .channels = c->cfg->channels,
                                .sample_rate = c->cfg->sample_rate};
+    /* the voices of this farm and of the nodes known now */
+    farm_control_voice_range(c, &lim.first_voice, &lim.voices);
     pthread_mutex_lock(&c->lock);
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddBoolToObject(reply, "ok", 1); /* first, so the verdict reads at a glance */
@@ -394,7 +394,9 @@ char *farm_control_request(farm_control *c, const char *text, size_t len) {
     size_t n = 0;
     int rv = farm_message_parse(text, len, &lim, c->batch, FARM_BATCH_MAX, &n);
     if (rv == FARM_OK)
-        rv = run_message(c, c->batch, n, reply);
+        rv = farm_control_reaches_nodes(c, c->batch, n)
+                 ? farm_control_route(c, c->batch, n, reply)
+                 : farm_control_run_message(c, c->batch, n, reply);
     if (rv != FARM_OK) {
         cJSON_Delete(reply);
         reply = cJSON_CreateObject();

@@ -31,7 +31,8 @@ typedef struct farm_control_desc {
     int listen_anywhere;       /* allow tcp/ws/tls on addresses beyond loopback */
     double telemetry_rate;     /* messages per second */
     const char *tls_cert, *tls_key;
-    const char *osc_url; /* NULL: no OSC; osc.udp://HOST:PORT or osc.tcp://HOST:PORT */
+    const char *osc_url;      /* NULL: no OSC; osc.udp://HOST:PORT or osc.tcp://HOST:PORT */
+    struct farm_nodes *nodes; /* the farms on other hosts (--node), or NULL; outlives control */
 } farm_control_desc;
 
 /* procs, engine and audio outlive the server; the configuration comes from procs' mapping. */

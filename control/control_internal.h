@@ -64,6 +64,21 @@ int farm_control_check_host(const char *url, int anywhere, const char *which);
 int farm_control_apply_init(farm_control *c);
 void farm_control_apply_free(farm_control *c);
 
+/* apply.c: a parsed message on this farm's own voices (reqs in c->batch's first half or
+ * elsewhere; the second half of c->batch is its scratch). */
+int farm_control_run_message(farm_control *c, const farm_request *reqs, size_t n,
+                             struct cJSON *reply);
+
+/* route.c: whether a message names voices this farm does not play (--node); then the message
+ * split among the nodes and this farm (CONTROL.md, "Nodes"). */
+int farm_control_reaches_nodes(farm_control *c, const farm_request *reqs, size_t n);
+int farm_control_route(farm_control *c, const farm_request *reqs, size_t n, struct cJSON *reply);
+/* The voices of this farm and of its nodes known now: the lowest and how many up to the
+ * highest (gaps between farms included; a request that names one is refused). */
+void farm_control_voice_range(farm_control *c, uint32_t *first, uint32_t *count);
+/* Voices of this farm and of its nodes known now. */
+uint32_t farm_control_total_voices(farm_control *c);
+
 /* status.c */
 double farm_control_block_seconds(const farm_control *c);
 void farm_control_add_config(farm_control *c, struct cJSON *root);

@@ -6,6 +6,7 @@
 
 #include "control_internal.h"
 #include "dsp.h"
+#include "nodes.h"
 
 double farm_control_block_seconds(const farm_control *c) {
     return (double)c->cfg->block_frames / c->cfg->sample_rate;
@@ -15,7 +16,9 @@ void farm_control_add_config(farm_control *c, cJSON *root) {
     const shm_config *o = c->cfg;
     cJSON *cfg = cJSON_AddObjectToObject(root, "config");
     cJSON_AddNumberToObject(cfg, "workers", o->workers);
-    cJSON_AddNumberToObject(cfg, "voices", o->total_voices);
+    /* voices: the whole farm's, its nodes' included; local_voices: this host's */
+    cJSON_AddNumberToObject(cfg, "voices", farm_control_total_voices(c));
+    cJSON_AddNumberToObject(cfg, "local_voices", o->total_voices);
     cJSON_AddNumberToObject(cfg, "first_voice", o->first_voice);
     cJSON_AddNumberToObject(cfg, "sample_rate", o->sample_rate);
     cJSON_AddNumberToObject(cfg, "buffersize", o->block_frames);
@@ -125,9 +128,43 @@ static void add_levels(farm_control *c, cJSON *root) {
     }
 }
 
+/* The nodes as last polled (nodes.h), only when there are any. */
+static void add_nodes(farm_control *c, cJSON *root) {
+    uint32_t n = farm_nodes_count(c->desc.nodes);
+    if (n == 0)
+        return;
+    cJSON *arr = cJSON_AddArrayToObject(root, "nodes");
+    for (uint32_t k = 0; k < n; k++) {
+        farm_node_info in;
+        farm_nodes_info(c->desc.nodes, k, &in);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", in.name);
+        cJSON_AddStringToObject(o, "url", in.url);
+        cJSON_AddStringToObject(o, "state", in.state);
+        if (in.known) {
+            cJSON_AddNumberToObject(o, "first_voice", in.first_voice);
+            cJSON_AddNumberToObject(o, "voices", in.voices);
+        } else {
+            cJSON_AddNullToObject(o, "first_voice");
+            cJSON_AddNullToObject(o, "voices");
+        }
+        cJSON_AddNumberToObject(o, "workers", in.workers);
+        cJSON_AddNumberToObject(o, "load", in.load);
+        cJSON_AddNumberToObject(o, "late_blocks", (double)in.late_blocks);
+        cJSON_AddNumberToObject(o, "underflows", (double)in.underflows);
+        cJSON_AddNumberToObject(o, "ports_connected", in.ports);
+        cJSON_AddNumberToObject(o, "polls_answered", (double)in.answers);
+        cJSON_AddNumberToObject(o, "polls_missed", (double)in.misses);
+        if (in.problem[0])
+            cJSON_AddStringToObject(o, "problem", in.problem);
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
 /* The live counters, for status replies and telemetry alike. */
 void farm_control_add_counters(farm_control *c, cJSON *root) {
     add_stream(c, root);
     add_workers(c, root);
     add_levels(c, root);
+    add_nodes(c, root);
 }

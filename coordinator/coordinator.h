@@ -28,6 +28,13 @@ typedef enum farm_mode {
     FARM_MIX = 1 << 4,
 } farm_mode;
 
+#define FARM_LIST_MAX 16      /* values of a repeatable option */
+#define FARM_NODE_NAME_MAX 64 /* bytes of a node's name, with its NUL (JACK_NODE_NAME_MAX) */
+typedef struct farm_string_list {
+    const char *items[FARM_LIST_MAX];
+    uint32_t count;
+} farm_string_list;
+
 typedef struct farm_options {
     farm_mode mode;
     const char *output; /* render: -o */
@@ -61,7 +68,10 @@ typedef struct farm_options {
     uint32_t rt_priority;
     int lock_memory;
     int verbose;
-    int null_sink; /* play into the clock-paced null sink even if a device exists */
+    int null_sink;          /* play into the clock-paced null sink even if a device exists */
+    const char *jack_name;  /* JACK client name; NULL: farm */
+    const char *connect;    /* JACK: where the outputs go; NULL: system */
+    farm_string_list nodes; /* --node NAME=URL */
     /* control */
     const char *control_url;   /* NULL: ipc:// in the private runtime directory */
     const char *telemetry_url; /* likewise */

@@ -22,6 +22,7 @@ typedef enum opt_kind {
     OPT_DOUBLE, /* number in [lo, hi] */
     OPT_STRING, /* any non-empty text, or one of choices */
     OPT_ENUM,   /* one of choices, stored as its index in a uint32_t */
+    OPT_MULTI,  /* repeatable text, appended to a farm_string_list */
     OPT_HELP,
 } opt_kind;
 
@@ -57,6 +58,27 @@ static int check_positive_duration(const opt_spec *o, farm_options *opt) {
     return FARM_OK;
 }
 
+/* NAME=URL: NAME the node's JACK client on this server (its slave's -n), URL its control. */
+static int check_node(const opt_spec *o, farm_options *opt) {
+    (void)o;
+    const char *spec = opt->nodes.items[opt->nodes.count - 1];
+    const char *eq = strchr(spec, '=');
+    size_t len = eq ? (size_t)(eq - spec) : 0;
+    if (eq == NULL || len == 0 || strstr(eq + 1, "://") == NULL)
+        return farm_fail(FARM_EUSAGE, "--node '%s': expected NAME=URL, e.g. node1=tcp://host:5555",
+                         spec);
+    if (len >= FARM_NODE_NAME_MAX ||
+        strspn(spec, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789._-") != len)
+        return farm_fail(FARM_EUSAGE,
+                         "--node '%s': a name is at most %d letters, digits, '.', '_' or '-'", spec,
+                         FARM_NODE_NAME_MAX - 1);
+    for (uint32_t i = 0; i + 1 < opt->nodes.count; i++)
+        if (strncmp(opt->nodes.items[i], spec, len + 1) == 0)
+            return farm_fail(FARM_EUSAGE, "--node: %.*s is named twice", (int)len, spec);
+    return FARM_OK;
+}
+
 static int check_power_of_two(const opt_spec *o, farm_options *opt) {
     (void)o;
     if ((opt->ring_blocks & (opt->ring_blocks - 1)) != 0)
@@ -75,6 +97,11 @@ static const opt_spec table[] = {
      "output device index or name (default: the host's default)"},
     {"latency", 0, OPT_DOUBLE, PLAY, AT(latency), 0, 10, 0, NULL, NULL, "Output", "SECONDS",
      "suggested output latency (default: the device's low latency)"},
+    {"jack-name", 0, OPT_STRING, PLAY, AT(jack_name), 0, 0, 0, NULL, NULL, "Output", "NAME",
+     "farm's JACK client name, exactly (default: farm, or farm-01 ... when taken)"},
+    {"connect", 0, OPT_STRING, PLAY, AT(connect), 0, 0, 0, NULL, NULL, "Output", "WHERE",
+     "JACK: where the outputs go: system (default: the playback ports), none,\n"
+     "a client's name (its inputs in order), or PORT,PORT,... one per channel"},
     {"null-sink", 0, OPT_FLAG, PLAY, AT(null_sink), 0, 0, 1, NULL, NULL, "Output", NULL,
      "play into a built-in sink paced by the clock (no device); also the fallback\n"
      "when the machine has no output device"},
@@ -108,6 +135,11 @@ static const opt_spec table[] = {
      "PEM certificate for tls+tcp://"},
     {"tls-key", 0, OPT_STRING, PLAY, AT(tls_key), 0, 0, 0, NULL, NULL, "Control", "FILE",
      "its PEM private key"},
+    {"node", 0, OPT_MULTI, PLAY, AT(nodes), 0, 0, 0, NULL, check_node,
+     "Nodes (farms on other hosts, joined over NetJACK2; see README)", "NAME=URL",
+     "repeatable: the farm whose control socket is URL plays on another host into\n"
+     "the NetJACK2 slave NAME; its audio (NAME:from_slave_*) joins this farm's mix,\n"
+     "and requests for its voices go to it"},
     {"watchdog", 0, OPT_DOUBLE, PLAY | RENDER, AT(watchdog), 0, 3600, 0, NULL, NULL,
      "Healing (a worker that dies or hangs is replaced where it was)", "SECONDS",
      "a worker that publishes no block for this long while its ring has room is\n"
@@ -262,6 +294,15 @@ static int store(const opt_spec *o, const char *value, farm_options *opt) {
             return choices_error(o, value);
         *(const char **)field = value;
         return FARM_OK;
+    case OPT_MULTI: {
+        farm_string_list *list = field;
+        if (value[0] == '\0')
+            return farm_fail(FARM_EUSAGE, "--%s: empty value", o->name);
+        if (list->count == FARM_LIST_MAX)
+            return farm_fail(FARM_EUSAGE, "--%s: at most %d", o->name, FARM_LIST_MAX);
+        list->items[list->count++] = value;
+        return FARM_OK;
+    }
     case OPT_ENUM: {
         int i = choice_index(o, value);
         if (i < 0)
@@ -394,6 +435,11 @@ static int check_together(farm_mode mode, farm_options *o, const unsigned char *
     if (mode == FARM_PLAY && o->null_sink && (o->host || o->device))
         return farm_fail(FARM_EUSAGE, "--null-sink plays into no device: %s does not apply",
                          o->host ? "--host" : "--device");
+    if (mode == FARM_PLAY && o->null_sink && (o->jack_name || o->connect || o->nodes.count))
+        return farm_fail(FARM_EUSAGE, "--null-sink plays into no JACK server: %s does not apply",
+                         o->jack_name ? "--jack-name"
+                         : o->connect ? "--connect"
+                                      : "--node");
     if (!(mode & (FARM_PLAY | FARM_RENDER)))
         return FARM_OK;
     int rv = check_voices(o, given);
@@ -456,6 +502,7 @@ static void print_default(const opt_spec *o, const farm_options *d, FILE *to) {
     case OPT_FLAG:
     case OPT_STRING:
     case OPT_ENUM:
+    case OPT_MULTI:
     case OPT_HELP:
         break;
     }

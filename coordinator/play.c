@@ -16,6 +16,7 @@
 #include "coordinator.h"
 #include "dsp.h"
 #include "engine.h"
+#include "nodes.h"
 #include "recorder.h"
 #include "supervisor.h"
 
@@ -171,12 +172,21 @@ typedef struct session {
     farm_procs procs;
     int procs_started;
     farm_control *control;
+    farm_nodes *nodes;
+    char node_names[FARM_LIST_MAX][FARM_NODE_NAME_MAX];
+    const char *node_name_ptrs[FARM_LIST_MAX];
     int locked, started;
     sched_report sched;
     double cpu_load;
 } session;
 
-static farm_audio_desc audio_desc(const farm_options *o) {
+static farm_audio_desc audio_desc(session *s) {
+    const farm_options *o = &s->opt;
+    for (uint32_t k = 0; k < o->nodes.count; k++) { /* NAME=URL: checked by the options */
+        const char *spec = o->nodes.items[k];
+        snprintf(s->node_names[k], FARM_NODE_NAME_MAX, "%.*s", (int)strcspn(spec, "="), spec);
+        s->node_name_ptrs[k] = s->node_names[k];
+    }
     return (farm_audio_desc){.host = o->host,
                              .device = o->device,
                              .latency = o->latency,
@@ -185,17 +195,22 @@ static farm_audio_desc audio_desc(const farm_options *o) {
                              .sample_rate = o->sample_rate,
                              .buffer_frames = o->buffer_frames,
                              .channels = o->channels,
-                             .rt_priority = o->rt_priority};
+                             .rt_priority = o->rt_priority,
+                             .jack_name = o->jack_name,
+                             .connect = o->connect,
+                             .node_names = s->node_name_ptrs,
+                             .node_count = o->nodes.count};
 }
 
-static farm_control_desc control_desc(const farm_options *o) {
+static farm_control_desc control_desc(const farm_options *o, farm_nodes *nodes) {
     return (farm_control_desc){.control_url = o->control_url,
                                .telemetry_url = o->telemetry_url,
                                .listen_anywhere = o->listen_anywhere,
                                .telemetry_rate = o->telemetry_rate,
                                .tls_cert = o->tls_cert,
                                .tls_key = o->tls_key,
-                               .osc_url = o->osc_url};
+                               .osc_url = o->osc_url,
+                               .nodes = nodes};
 }
 
 /* What can be refused is checked before any worker starts: the recording's path, then the
@@ -207,7 +222,7 @@ static int open_outputs(session *s) {
             return rv;
         s->recp = &s->rec;
     }
-    farm_audio_desc ad = audio_desc(&s->opt);
+    farm_audio_desc ad = audio_desc(s);
     /* The engine does not exist yet; the backend reaches it through this slot. */
     return farm_audio_open(&s->audio, &ad, NULL);
 }
@@ -220,7 +235,9 @@ static int start_workers(session *s) {
     if (rv != FARM_OK)
         return rv;
     s->procs_started = 1;
-    farm_engine_desc ed = {.region = &s->procs.region, .gain = (float)o->gain};
+    farm_engine_desc ed = {.region = &s->procs.region,
+                           .gain = (float)o->gain,
+                           .input_frames_max = farm_audio_input_frames_max(s->audio)};
     if ((rv = farm_engine_create(&s->engine, &ed)) != FARM_OK)
         return rv;
     farm_audio_set_engine(s->audio, s->engine);
@@ -238,7 +255,17 @@ static int start_stream(session *s) {
     s->started = 1;
     schedule_workers(o, &s->procs, s->engine, &s->sched);
     warn_refused(o, &s->procs.region, s->locked, &s->sched);
-    farm_control_desc cd = control_desc(o);
+    if (o->nodes.count > 0) {
+        farm_nodes_desc nd = {.specs = o->nodes.items,
+                              .count = o->nodes.count,
+                              .audio = s->audio,
+                              .tls_ca = o->tls_cert,
+                              .channels = o->channels,
+                              .sample_rate = o->sample_rate};
+        if ((rv = farm_nodes_start(&s->nodes, &nd)) != FARM_OK)
+            return rv;
+    }
+    farm_control_desc cd = control_desc(o, s->nodes);
     if ((rv = farm_control_start(&s->control, &cd, &s->procs, s->engine, s->audio)) != FARM_OK)
         return rv;
     if (!o->quiet)
@@ -296,6 +323,7 @@ static int session_stop(session *s, int rv) {
     if (s->audio)
         farm_audio_stop(s->audio);
     farm_control_stop(s->control);
+    farm_nodes_stop(s->nodes);
     /* A recording of a stream that played is kept even when something failed later: what was
      * heard is not thrown away. One that never started is removed. */
     int rrv = s->recp ? recorder_finish(s->recp, s->started) : FARM_OK;

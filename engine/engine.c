@@ -34,6 +34,11 @@ struct farm_engine {
     float *block;      /* the current mixed block */
     float *silence;    /* a block of zeros for a late worker */
     uint32_t pos;      /* frames of block already handed out */
+    /* outside input: a queue of interleaved frames, taken a block at a time */
+    float *in_queue, *in_block;
+    uint32_t in_cap, in_fill, in_max;
+    int in_started;
+    _Atomic uint64_t in_short;
     /* fades: in at the start, out when stop is asked for */
     _Atomic int stop_requested;
     _Atomic int faded_out;
@@ -97,7 +102,17 @@ int farm_engine_create(farm_engine **out, const farm_engine_desc *d) {
     e->gain.value = e->gain.target = d->gain;
     atomic_store(&e->gain_target_bits, float_bits(d->gain));
     size_t samples = (size_t)cfg->block_frames * cfg->channels;
-    e->ins = calloc(cfg->workers, sizeof *e->ins);
+    e->ins = calloc(cfg->workers + 1, sizeof *e->ins);
+    if (d->input_frames_max > 0) {
+        e->in_max = d->input_frames_max;
+        e->in_cap = 2 * (cfg->block_frames + d->input_frames_max);
+        e->in_queue = calloc((size_t)e->in_cap * cfg->channels, sizeof(float));
+        e->in_block = calloc(samples, sizeof(float));
+        if (e->in_queue == NULL || e->in_block == NULL) {
+            farm_engine_destroy(e);
+            return farm_fail(FARM_ENOMEM, "out of memory for the engine");
+        }
+    }
     e->last = calloc(samples * cfg->workers, sizeof(float));
     e->missing = calloc(cfg->workers, 1);
     e->block = calloc(samples, sizeof(float));
@@ -123,6 +138,8 @@ void farm_engine_destroy(farm_engine *e) {
     free(e->missing);
     free(e->block);
     free(e->silence);
+    free(e->in_queue);
+    free(e->in_block);
     free(e);
 }
 
@@ -272,13 +289,44 @@ static void meter_block(farm_engine *e) {
     e->lv_frames += e->block_frames;
 }
 
+/* The outside input's next block: a whole one from the queue, or silence until one is there
+ * (a callback shorter than a block brings its part of the next). */
+static const float *take_input(farm_engine *e) {
+    const size_t samples = (size_t)e->block_frames * e->channels;
+    if (e->in_fill < e->block_frames) {
+        if (e->in_started)
+            atomic_fetch_add_explicit(&e->in_short, 1, memory_order_relaxed);
+        return e->silence;
+    }
+    e->in_started = 1;
+    memcpy(e->in_block, e->in_queue, samples * sizeof(float));
+    e->in_fill -= e->block_frames;
+    memmove(e->in_queue, e->in_queue + samples, (size_t)e->in_fill * e->channels * sizeof(float));
+    return e->in_block;
+}
+
+static void queue_input(farm_engine *e, const float *in, uint32_t frames) {
+    if (frames > e->in_cap - e->in_fill) { /* cannot happen with frames <= in_max; be safe */
+        atomic_fetch_add_explicit(&e->in_short, 1, memory_order_relaxed);
+        e->in_fill = 0;
+        if (frames > e->in_cap)
+            return;
+    }
+    memcpy(e->in_queue + (size_t)e->in_fill * e->channels, in,
+           (size_t)frames * e->channels * sizeof(float));
+    e->in_fill += frames;
+}
+
 static void mix_next_block(farm_engine *e) {
     shm_stream_stats *st = &e->header->stream;
     for (uint32_t k = 0; k < e->workers; k++)
         e->ins[k] = take_block(e, k);
+    uint32_t n = e->workers;
+    if (e->in_queue != NULL)
+        e->ins[n++] = take_input(e);
     take_new_gain(e);
     farm_mix_stats ms = {0};
-    farm_mix(e->block, e->ins, e->workers, e->block_frames, e->channels, &e->gain, &ms);
+    farm_mix(e->block, e->ins, n, e->block_frames, e->channels, &e->gain, &ms);
     atomic_fetch_add_explicit(&e->blocks_mixed, 1, memory_order_release);
     if (ms.clipped)
         atomic_fetch_add_explicit(&st->clipped, ms.clipped, memory_order_relaxed);
@@ -313,6 +361,15 @@ static void mix_next_block(farm_engine *e) {
 }
 
 void farm_engine_process(farm_engine *e, float *out, uint32_t frames, int underflow) {
+    farm_engine_process_input(e, out, frames, underflow, NULL);
+}
+
+uint64_t farm_engine_input_short(farm_engine *e) {
+    return atomic_load_explicit(&e->in_short, memory_order_relaxed);
+}
+
+void farm_engine_process_input(farm_engine *e, float *out, uint32_t frames, int underflow,
+                               const float *in) {
     uint64_t t0 = farm_now_ns(); /* vDSO: no system call */
     dsp_enable_ftz();
     if (!atomic_load_explicit(&e->cb_thread_known, memory_order_relaxed)) {
@@ -327,6 +384,8 @@ void farm_engine_process(farm_engine *e, float *out, uint32_t frames, int underf
                                   atomic_load_explicit(&st->callbacks, memory_order_relaxed) + 1,
                                   memory_order_relaxed);
     }
+    if (in != NULL && e->in_queue != NULL)
+        queue_input(e, in, frames);
     uint32_t done = 0;
     while (done < frames) {
         if (e->pos == e->block_frames)

@@ -31,6 +31,9 @@ typedef struct farm_engine_desc {
     shm_region *region;  /* the workers' rings and the stream counters; outlives the engine */
     float gain;          /* the master gain at the start */
     double fade_seconds; /* 0: 10 ms */
+    /* Audio from outside the farm (NetJACK2 nodes), mixed with the workers' blocks before the
+     * gain and the limiter: the most frames one callback brings, 0 for none. */
+    uint32_t input_frames_max;
 } farm_engine_desc;
 
 /* ---- mixing, shared with the offline render ---- */
@@ -68,6 +71,15 @@ void farm_engine_attach_recorder(farm_engine *e, shm_ring *ring, void *base);
 /* callback thread only: fills out with frames interleaved frames. underflow: the host said the
  * device ran dry before this callback. */
 void farm_engine_process(farm_engine *e, float *out, uint32_t frames, int underflow);
+/* callback thread only: the same, with frames interleaved frames of outside audio in (NULL:
+ * none), which join the mix as one more block. They are queued and taken a whole block at a
+ * time, so they play without delay when callbacks are blocks and one callback later otherwise;
+ * a block mixed before enough input arrived has none (counted in input_short). Needs
+ * input_frames_max >= frames. */
+void farm_engine_process_input(farm_engine *e, float *out, uint32_t frames, int underflow,
+                               const float *in);
+/* any thread: blocks mixed without (whole) outside input since the start. */
+uint64_t farm_engine_input_short(farm_engine *e);
 
 /* any thread: a new master gain target, ramped over ramp_frames from stream block at_block (or
  * the next block mixed, when that is later). Returns a ticket for farm_engine_gain_applied. */

@@ -226,7 +226,7 @@ Test(jack, a_jack_server_that_dies_ends_the_farm_in_one_line_and_leaves_nothing)
     /* farm's JACK client could not unregister from a server that was gone: its semaphore is
      * left in /dev/shm, and nothing else will remove it */
     char sem[300];
-    snprintf(sem, sizeof sem, "/dev/shm/jack_sem.%ld_%s_PortAudio", (long)getuid(), jack_name);
+    snprintf(sem, sizeof sem, "/dev/shm/jack_sem.%ld_%s_farm", (long)getuid(), jack_name);
     unlink(sem);
     cr_assert_eq(r.status, 1, "%s", r.err);
     cr_assert(strstr(r.err, "stopped by itself") != NULL, "%s", r.err);
@@ -287,7 +287,7 @@ Test(jack, refused_outputs_exit_2_and_leave_nothing) {
         {{"--host", "oss", NULL}, "no output device"},
         {{"--device", "nosuch", NULL}, "--device 'nosuch'"},
         {{"--device", "99", NULL}, "--device 99"},
-        {{"--sr", "44100", NULL}, "refuses that rate"},
+        {{"--sr", "44100", NULL}, "runs at 48000 Hz"},
         {{"--channels", "3", NULL}, "--channels 3"},
         {{"--latency", "-1", NULL}, "--latency"},
         {{"--rt-priority", "100", NULL}, "--rt-priority"},

@@ -1,0 +1,368 @@
+/* Farms on several "hosts" playing as one, over NetJACK2, on the rig of
+ * shared/docs/netjack2.md: a master jackd (dummy driver) with the netmanager, two slaves
+ * `jackd -d net`, a node farm on each slave and the master farm joining them with --node. Run
+ * inside a private network namespace (tests/netns.sh): all traffic stays on its loopback. */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dsp.h"
+#include "testutil.h"
+
+extern char **environ;
+
+#define VOICES 4 /* per farm: few, so each voice's tone is measured on its own */
+#define NODES 2
+#define NET_PORT "19000"
+#define FREQ_MIN "300"
+#define FREQ_MAX "3000"
+
+static char dir[256];
+static char master[96], slave_names[NODES][128];
+static pid_t master_pid, slave_pid[NODES];
+static pid_t node_farm[NODES], master_farm;
+static tu_run node_run[NODES], master_run;
+static char master_env[192], slave_env[NODES][192];
+static const char *const node_url[NODES] = {"tcp://127.0.0.1:5601", "tcp://127.0.0.1:5602"};
+static const char *const master_url = "tcp://127.0.0.1:5600";
+
+/* ---- the rig ---- */
+
+static pid_t spawn_quiet(const char *const *argv) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    int rv = posix_spawnp(&pid, argv[0], &fa, NULL, (char **)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    cr_assert_eq(rv, 0, "cannot run %s", argv[0]);
+    return pid;
+}
+
+/* 1 when the master's JACK server has the port (jack_lsp). */
+static int master_has_port(const char *port) {
+    char cmd[512], line[256];
+    snprintf(cmd, sizeof cmd, "JACK_DEFAULT_SERVER=%s jack_lsp 2>/dev/null", master);
+    FILE *p = popen(cmd, "r");
+    int found = 0;
+    while (p && fgets(line, sizeof line, p))
+        found |= strncmp(line, port, strlen(port)) == 0;
+    if (p)
+        pclose(p);
+    return found;
+}
+
+static void slave_start(int k) {
+    char node[32];
+    snprintf(slave_names[k], sizeof slave_names[k], "%s-s%d", master, k + 1);
+    snprintf(node, sizeof node, "node%d", k + 1);
+    const char *argv[] = {"jackd", "-n",     slave_names[k], "-R", "-d", "net", "-a", "127.0.0.1",
+                          "-p",    NET_PORT, "-C",           "0",  "-P", "2",   "-i", "0",
+                          "-o",    "0",      "-n",           node, "-l", "2",   NULL};
+    slave_pid[k] = spawn_quiet(argv);
+    char port[64];
+    snprintf(port, sizeof port, "%s:from_slave_2", node);
+    double end = tu_seconds() + 20;
+    while (!master_has_port(port) && tu_seconds() < end)
+        usleep(50000);
+    cr_assert(master_has_port(port), "slave %d joined the master (%s)", k + 1, port);
+    snprintf(slave_env[k], sizeof slave_env[k], "JACK_DEFAULT_SERVER=%s", slave_names[k]);
+}
+
+static void rig_up(void) {
+    tu_tmpdir(dir, sizeof dir);
+    setenv("JACK_NETJACK_MULTICAST", "127.0.0.1", 1); /* never the multicast group */
+    setenv("JACK_NO_START_SERVER", "1", 1);
+    setenv("JACK_NO_AUDIO_RESERVATION", "1", 1);
+    master_pid = tu_jackd_start(master, sizeof master, 48000, 256);
+    snprintf(master_env, sizeof master_env, "JACK_DEFAULT_SERVER=%s", master);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "jack_load -s %s -i '-a 127.0.0.1 -p " NET_PORT "' netmanager >/dev/null 2>&1",
+             master);
+    cr_assert_eq(system(cmd), 0, "the netmanager loads");
+    for (int k = 0; k < NODES; k++)
+        slave_start(k);
+}
+
+static void rig_down(void) {
+    tu_farm_cleanup();
+    for (int k = 0; k < NODES; k++)
+        if (slave_pid[k] > 0)
+            tu_jackd_stop(slave_pid[k]);
+    if (master_pid > 0)
+        tu_jackd_stop(master_pid);
+    memset(slave_pid, 0, sizeof slave_pid);
+    master_pid = 0;
+    tu_rmdir(dir);
+}
+
+/* ---- the farms ---- */
+
+static void node_farm_start(int k) {
+    char first[16], voices[16], sub[64];
+    snprintf(first, sizeof first, "%d", VOICES * (k + 1));
+    snprintf(voices, sizeof voices, "%d", VOICES);
+    snprintf(sub, sizeof sub, "node%d", k);
+    char *d = strdup(tu_path(dir, sub));
+    mkdir(d, 0700);
+    const char *args[] = {
+        "--workers",  "1",      "--total-voices", voices,   "--first-voice", first,
+        "--freq-min", FREQ_MIN, "--freq-max",     FREQ_MAX, "--control",     node_url[k],
+        "-q",         NULL};
+    const char *env[] = {slave_env[k], NULL};
+    node_farm[k] = tu_farm_start(&node_run[k], d, args, env);
+    char url[600];
+    cr_assert(tu_wait_control_url(d, url, sizeof url), "node farm %d plays", k + 1);
+    free(d);
+}
+
+static void master_farm_start(const char *record) {
+    char voices[16], n1[128], n2[128];
+    snprintf(voices, sizeof voices, "%d", VOICES);
+    snprintf(n1, sizeof n1, "node1=%s", node_url[0]);
+    snprintf(n2, sizeof n2, "node2=%s", node_url[1]);
+    const char *args[] = {"--workers", "1",          "--total-voices", voices,     "--freq-min",
+                          FREQ_MIN,    "--freq-max", FREQ_MAX,         "--node",   n1,
+                          "--node",    n2,           "--control",      master_url, "--record",
+                          record,      NULL};
+    const char *env[] = {master_env, NULL};
+    master_farm = tu_farm_start(&master_run, dir, args, env);
+    char url[600];
+    cr_assert(tu_wait_control_url(dir, url, sizeof url), "the master farm plays");
+}
+
+/* One request to url; its reply parsed (the caller deletes it), NULL when none came. */
+static cJSON *ask(const char *url, const char *text) {
+    nng_socket s;
+    cr_assert_eq(nng_req0_open(&s), 0);
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 3000);
+    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 3000);
+    cJSON *out = NULL;
+    char *buf = NULL;
+    size_t n = 0;
+    if (nng_dial(s, url, NULL, 0) == 0 && nng_send(s, (void *)text, strlen(text), 0) == 0 &&
+        nng_recv(s, &buf, &n, NNG_FLAG_ALLOC) == 0) {
+        out = cJSON_ParseWithLength(buf, n);
+        nng_free(buf, n);
+    }
+    nng_close(s);
+    return out;
+}
+
+static const char *node_state(const cJSON *st, int k) {
+    const cJSON *n = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "nodes"), k);
+    const cJSON *s = cJSON_GetObjectItem(n, "state");
+    return cJSON_IsString(s) ? s->valuestring : "";
+}
+
+/* Waits until the master says node k is in state (k < 0: every node); 1 when it did. */
+static int wait_state(int k, const char *state, double seconds) {
+    for (double end = tu_seconds() + seconds; tu_seconds() < end; usleep(50000)) {
+        cJSON *st = ask(master_url, "status");
+        int ok = st != NULL;
+        for (int j = 0; j < NODES && ok; j++)
+            if (k < 0 || j == k)
+                ok = strcmp(node_state(st, j), state) == 0;
+        cJSON_Delete(st);
+        if (ok)
+            return 1;
+    }
+    return 0;
+}
+
+static double stream_seconds(void) {
+    cJSON *st = ask(master_url, "status");
+    const cJSON *s = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "stream"), "seconds");
+    double v = cJSON_IsNumber(s) ? s->valuedouble : -1;
+    cJSON_Delete(st);
+    return v;
+}
+
+static void wait_stream(double until) {
+    for (double end = tu_seconds() + until + 10; stream_seconds() < until && tu_seconds() < end;)
+        usleep(50000);
+}
+
+static void master_quit(void) {
+    cJSON_Delete(ask(master_url, "quit"));
+    tu_farm_wait(&master_run, master_farm, dir);
+    master_farm = 0;
+    cr_assert_eq(master_run.status, 0, "%s", master_run.err);
+}
+
+static void nodes_quit(void) {
+    for (int k = 0; k < NODES; k++) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "node%d", k);
+        cJSON_Delete(ask(node_url[k], "quit"));
+        tu_farm_wait(&node_run[k], node_farm[k], tu_path(dir, sub));
+        cr_assert_eq(node_run[k].status, 0, "%s", node_run[k].err);
+        cr_assert_eq(tu_count_tagged(node_run[k].tag, NULL), 0, "node farm %d left nothing", k);
+    }
+}
+
+/* ---- looking at the sound ---- */
+
+/* Tone of global voice i (on its channel) in a window of a recording. */
+static double voice_tone(const tu_audio *a, int i, double from_s, double len_s) {
+    size_t n = (size_t)(len_s * a->samplerate), at = (size_t)(from_s * a->samplerate);
+    double *x = malloc(n * sizeof *x);
+    int c = i % a->channels;
+    for (size_t f = 0; f < n; f++)
+        x[f] = a->data[(at + f) * (size_t)a->channels + (size_t)c];
+    double freq = dsp_voice_default_freq(1, (uint64_t)i, atof(FREQ_MIN), atof(FREQ_MAX));
+    double t = tu_tone(x, n, a->samplerate, freq);
+    free(x);
+    return t;
+}
+
+TestSuite(nodes, .init = rig_up, .fini = rig_down, .timeout = 120);
+
+Test(nodes, the_master_records_every_voice_of_every_node_and_routes_requests) {
+    for (int k = 0; k < NODES; k++)
+        node_farm_start(k);
+    const char *rec = tu_path(dir, "all.wav");
+    master_farm_start(rec);
+    cr_assert(wait_state(-1, "connected", 10), "both nodes connected");
+    double from = stream_seconds() + 0.3;
+
+    cJSON *st = ask(master_url, "status");
+    cr_assert_not_null(st);
+    const cJSON *cfg = cJSON_GetObjectItem(st, "config");
+    cr_assert_eq(cJSON_GetObjectItem(cfg, "voices")->valueint, VOICES * (NODES + 1),
+                 "config.voices is the whole farm's");
+    for (int k = 0; k < NODES; k++) {
+        const cJSON *n = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "nodes"), k);
+        cr_assert_eq(cJSON_GetObjectItem(n, "first_voice")->valueint, VOICES * (k + 1));
+        cr_assert_eq(cJSON_GetObjectItem(n, "voices")->valueint, VOICES);
+        cr_assert_eq(cJSON_GetObjectItem(n, "ports_connected")->valueint, 2);
+        cr_assert_str_eq(cJSON_GetObjectItem(n, "url")->valuestring, node_url[k]);
+    }
+    cJSON_Delete(st);
+    wait_stream(from + 1.5);
+
+    /* one request for every voice: each node moves its own */
+    cJSON *r = ask(master_url, "set all freq 1000");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")), "set all");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "nodes")), NODES);
+    cJSON_Delete(r);
+    double moved = stream_seconds() + 0.3;
+    r = ask(master_url, "get 2-9 freq"); /* across the master and both nodes */
+    cJSON *values = cJSON_GetObjectItem(r, "values");
+    cr_assert_eq(cJSON_GetArraySize(values), 8);
+    for (int v = 0; v < 8; v++)
+        cr_assert_float_eq(cJSON_GetArrayItem(values, v)->valuedouble, 1000, 1e-3, "voice %d",
+                           v + 2);
+    cJSON_Delete(r);
+    r = ask(node_url[1], "get 8-11 freq"); /* the node itself says so */
+    cr_assert_float_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "values"), 3)->valuedouble, 1000,
+                       1e-3);
+    cJSON_Delete(r);
+    wait_stream(moved + 1.0);
+    master_quit();
+    nodes_quit();
+
+    /* the recording against one render of all the voices with the same seed */
+    char total[16];
+    snprintf(total, sizeof total, "%d", VOICES * (NODES + 1));
+    tu_run rr;
+    const char *whole = tu_path(dir, "whole.wav");
+    tu_farm(&rr,
+            (const char *[]){"render", "--workers", "1", "--total-voices", total, "--freq-min",
+                             FREQ_MIN, "--freq-max", FREQ_MAX, "--duration", "2", "-o", whole, "-q",
+                             NULL},
+            NULL);
+    cr_assert_eq(rr.status, 0, "%s", rr.err);
+    tu_audio a, w;
+    cr_assert_eq(tu_read(rec, &a), 0);
+    cr_assert_eq(tu_read(whole, &w), 0);
+    for (int i = 0; i < VOICES * (NODES + 1); i++) {
+        double heard = voice_tone(&a, i, from, 1.0), want = voice_tone(&w, i, 0.5, 1.0);
+        cr_expect(heard > 0.5 * want && heard < 2.0 * want,
+                  "voice %d (%s): %g in the recording, %g in the render", i,
+                  i < VOICES       ? "master"
+                  : i < 2 * VOICES ? "node1"
+                                   : "node2",
+                  heard, want);
+    }
+    double rms_heard = tu_rms(a.data + (size_t)(from * 48000) * 2, 48000, 1);
+    double rms_want = tu_rms(w.data + 24000 * 2, 48000, 1);
+    cr_expect(rms_heard > 0.7 * rms_want && rms_heard < 1.4 * rms_want, "level %g against %g",
+              rms_heard, rms_want);
+    /* after set all freq 1000: every voice of every farm at 1000 Hz */
+    size_t at = (size_t)(moved * 48000);
+    for (int c = 0; c < 2; c++) {
+        double band =
+            tu_band_fraction(a.data + at * 2 + (size_t)c, 24000, 2, 48000, 990, 1010, NULL);
+        cr_expect_gt(band, 0.95, "channel %d: %g of the power at 1000 Hz", c, band);
+    }
+    tu_audio_free(&a);
+    tu_audio_free(&w);
+}
+
+Test(nodes, a_node_that_goes_away_costs_only_its_voices_and_is_picked_up_again) {
+    for (int k = 0; k < NODES; k++)
+        node_farm_start(k);
+    master_farm_start(tu_path(dir, "r.wav"));
+    cr_assert(wait_state(-1, "connected", 10), "both nodes connected");
+
+    kill(node_farm[0], SIGTERM);
+    tu_farm_wait(&node_run[0], node_farm[0], tu_path(dir, "node0"));
+    cr_assert(wait_state(0, "unreachable", 5), "node1 marked unreachable");
+    cr_assert(wait_state(1, "connected", 1), "node2 plays on");
+    cJSON *r = ask(master_url, "set 4 freq 500");
+    cr_assert(!cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")));
+    cr_assert(strstr(cJSON_GetObjectItem(r, "error")->valuestring, "node1") != NULL,
+              "the refusal names the node: %s", cJSON_GetObjectItem(r, "error")->valuestring);
+    cJSON_Delete(r);
+    r = ask(master_url, "set 0-3 freq 500"); /* the master's own voices: fine */
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")));
+    cJSON_Delete(r);
+    double t = stream_seconds();
+    wait_stream(t + 0.5);
+    cr_assert_gt(stream_seconds(), t + 0.4, "the master plays on");
+
+    node_farm_start(0);
+    cr_assert(wait_state(0, "connected", 10), "node1 picked up again");
+    r = ask(master_url, "set 4 freq 500");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")), "node1 takes requests again");
+    cJSON_Delete(r);
+
+    master_quit();
+    cr_assert_eq(tu_count_tagged(master_run.tag, NULL), 0, "the master left nothing");
+    nodes_quit();
+}
+
+Test(nodes, refusals) {
+    tu_run r;
+    const char *env[] = {master_env, NULL};
+    tu_farm(&r, (const char *[]){"--node", "node1", "--duration", "1", NULL}, env);
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "NAME=URL") != NULL, "%s", r.err);
+    tu_farm(&r, (const char *[]){"--node", "a=tcp://127.0.0.1:1", "--null-sink", NULL}, env);
+    cr_assert_eq(r.status, 2);
+    cr_assert_eq(tu_lines(r.err), 1, "%s", r.err);
+    tu_farm(&r, (const char *[]){"--jack-name", "node1", "--duration", "1", NULL}, env);
+    cr_assert_eq(r.status, 2, "the name of a running client: %s", r.err);
+    cr_assert(strstr(r.err, "node1") != NULL, "%s", r.err);
+    tu_farm(&r, (const char *[]){"--connect", "nosuch", "--duration", "1", NULL}, env);
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "nosuch") != NULL, "%s", r.err);
+    cr_assert_eq(tu_count_tagged(r.tag, NULL), 0);
+}
