@@ -1,6 +1,6 @@
 /* coordinator — the `farm` program: its command line, and the commands that put the modules
- * together: render (the offline loop), play (the live session and its recorder), devices and
- * probe.
+ * together: render (the offline loop), mix (parts rendered apart, summed), play (the live
+ * session and its recorder), devices and probe.
  *
  * Contract
  * - Exit status (farm_exit_status): 0 done; 2 bad input (an option, a path, a worker that cannot
@@ -25,6 +25,7 @@ typedef enum farm_mode {
     FARM_RENDER = 1 << 1,
     FARM_DEVICES = 1 << 2,
     FARM_PROBE = 1 << 3,
+    FARM_MIX = 1 << 4,
 } farm_mode;
 
 #define FARM_LIST_MAX 16      /* values of a repeatable option */
@@ -44,6 +45,7 @@ typedef struct farm_options {
     uint32_t voices_per_worker; /* one of these two is set after parsing */
     uint32_t total_voices;
     uint32_t first_voice; /* the global number of this farm's first voice (--first-voice) */
+    int part;             /* render: --first-voice given, a part: float, no gain, no limiter */
     uint32_t sample_rate;
     uint32_t buffer_frames;
     uint32_t channels;
@@ -80,6 +82,9 @@ typedef struct farm_options {
     /* healing */
     double watchdog;       /* seconds a worker may go without a block while its ring has room */
     uint32_t max_restarts; /* replacements of one worker within 60 s, at most */
+    /* mixing */
+    char *const *parts; /* the files to sum, in order (argv's) */
+    uint32_t part_count;
 } farm_options;
 
 void farm_options_defaults(farm_mode mode, farm_options *opt);
@@ -100,8 +105,14 @@ struct shm_config farm_shm_config(const farm_options *opt, uint64_t block_limit)
 struct farm_heal_desc;
 struct farm_heal_desc farm_heal_config(const farm_options *opt);
 
+/* A part's identity, kept as its file's comment by render --first-voice and read by mix:
+ * "farm part: first_voice=K voices=N seed=S sr=R channels=C". */
+#define FARM_PART_COMMENT_MAX 160
+void farm_part_comment(char *out, size_t size, const farm_options *opt);
+
 /* The commands. */
 int farm_render(const farm_options *opt);
+int farm_mix_parts(const farm_options *opt); /* farm mix: mix.c */
 int farm_play(const farm_options *opt);
 int farm_list_devices(const farm_options *opt);
 int farm_list_probe(const farm_options *opt);

@@ -19,6 +19,7 @@ static const struct {
     int (*run)(const farm_options *opt);
 } commands[] = {
     {"render", FARM_RENDER, farm_render},
+    {"mix", FARM_MIX, farm_mix_parts},
     {"devices", FARM_DEVICES, farm_list_devices},
     {"probe", FARM_PROBE, farm_list_probe},
     {"play", FARM_PLAY, farm_play},
@@ -45,8 +46,8 @@ static int help(int argc, char **argv) {
             farm_usage(commands[i].mode, stdout);
             return 0;
         }
-    return finish(
-        farm_fail(FARM_EUSAGE, "help: no command '%s' (play, render, devices or probe)", argv[2]));
+    return finish(farm_fail(
+        FARM_EUSAGE, "help: no command '%s' (play, render, mix, devices or probe)", argv[2]));
 }
 
 /* argv[0] stands for the command: options start at argv[1]. */
@@ -85,7 +86,9 @@ int main(int argc, char **argv) {
     small_thread_stacks();
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         farm_overview(stdout);
-        printf("\nPlaying options: farm help play. Render options: farm help render.\n");
+        printf(
+            "\nPlaying options: farm help play. Render options: farm help render. Mixing parts:\n"
+            "farm help mix.\n");
         return 0;
     }
     if (strcmp(cmd, "help") == 0)

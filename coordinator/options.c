@@ -9,6 +9,7 @@
 
 #include "coordinator.h"
 #include "dsp.h"
+#include "outfile.h"
 #include "shm.h"
 #include "supervisor.h"
 
@@ -43,6 +44,7 @@ struct opt_spec {
 
 #define PLAY FARM_PLAY
 #define RENDER FARM_RENDER
+#define MIX FARM_MIX
 #define LIST (FARM_DEVICES | FARM_PROBE)
 #define AT(field) offsetof(farm_options, field)
 
@@ -86,8 +88,8 @@ static int check_power_of_two(const opt_spec *o, farm_options *opt) {
 
 /* clang-format off */
 static const opt_spec table[] = {
-    {"output", 'o', OPT_STRING, RENDER, AT(output), 0, 0, 0, NULL, NULL, "Output", "FILE",
-     "file to write; replaced only when the render succeeds"},
+    {"output", 'o', OPT_STRING, RENDER | MIX, AT(output), 0, 0, 0, NULL, NULL, "Output", "FILE",
+     "file to write; replaced only when the command succeeds"},
     {"host", 0, OPT_STRING, PLAY, AT(host), 0, 0, 0, NULL, NULL, "Output", "NAME",
      "host API: alsa, jack, oss (coreaudio, wasapi, asio, directsound, mme, wdm-ks\n"
      "elsewhere); see farm devices"},
@@ -105,10 +107,10 @@ static const opt_spec table[] = {
      "when the machine has no output device"},
     {"record", 0, OPT_STRING, PLAY, AT(record), 0, 0, 0, NULL, NULL, "Output", "FILE",
      "record what is played (after gain and limiter) to FILE"},
-    {"format", 0, OPT_STRING, PLAY | RENDER, AT(format), 0, 0, 0, NULL, NULL, "Output", "NAME",
-     "wav, flac, ogg, aiff, caf, w64, rf64, au, ... (default: the file's extension)"},
-    {"sample-type", 0, OPT_STRING, PLAY | RENDER, AT(sample_type), 0, 0, 0, sample_types, NULL,
-     "Output", "T", "float, pcm16 or pcm24 (default: float; pcm24 for flac)"},
+    {"format", 0, OPT_STRING, PLAY | RENDER | MIX, AT(format), 0, 0, 0, NULL, NULL, "Output",
+     "NAME", "wav, flac, ogg, aiff, caf, w64, rf64, au, ... (default: the file's extension)"},
+    {"sample-type", 0, OPT_STRING, PLAY | RENDER | MIX, AT(sample_type), 0, 0, 0, sample_types,
+     NULL, "Output", "T", "float, pcm16 or pcm24 (default: float; pcm24 for flac)"},
     {"duration", 0, OPT_DOUBLE, PLAY | RENDER, AT(duration), 0, 86400, 0, NULL,
      check_positive_duration, "Output", "SECONDS",
      "length (render: default 10; playing: until stopped)"},
@@ -157,7 +159,8 @@ static const opt_spec table[] = {
      "Voices", "K",
      "this farm holds voices K .. K+N-1 of one big farm with the same --seed (N: its\n"
      "voices in all), each with the frequency and pan it has there; requests name\n"
-     "them so (default 0)"},
+     "them so. render: writes a part for farm mix, float without gain or limiter\n"
+     "(default 0, and not a part)"},
     {"oscillator", 0, OPT_ENUM, PLAY | RENDER, AT(oscillator), 0, 0, 0, oscillators, NULL,
      "Voices", "KIND", "sineloop (pyo's SineLoop, default) or sine (pyo's Sine)"},
     {"freq-min", 0, OPT_DOUBLE, PLAY | RENDER, AT(freq_min), 0, 1e6, 0, NULL, NULL, "Voices",
@@ -176,7 +179,7 @@ static const opt_spec table[] = {
      "Stream", "N", "frames per block"},
     {"channels", 0, OPT_U32, PLAY | RENDER | LIST, AT(channels), 1, 32, 0, NULL, NULL, "Stream",
      "N", "output channels; voice i sounds on channel i % N"},
-    {"gain", 0, OPT_DOUBLE, PLAY | RENDER, AT(gain), 0, 1000, 0, NULL, NULL, "Stream", "G",
+    {"gain", 0, OPT_DOUBLE, PLAY | RENDER | MIX, AT(gain), 0, 1000, 0, NULL, NULL, "Stream", "G",
      "master gain before the [-1, 1] limiter"},
     {"ring-blocks", 0, OPT_U32, PLAY | RENDER, AT(ring_blocks), 2, 64, 0, NULL,
      check_power_of_two, "Stream", "N", "blocks each worker renders ahead, a power of two"},
@@ -184,11 +187,12 @@ static const opt_spec table[] = {
      "one JSON document instead of text"},
     {"verbose", 'v', OPT_FLAG, PLAY | LIST, AT(verbose), 0, 0, 1, NULL, NULL, "", NULL,
      "PortAudio's start-up noise; playing: a status line every second"},
-    {"quiet", 'q', OPT_FLAG, PLAY | RENDER, AT(quiet), 0, 0, 1, NULL, NULL, "", NULL,
+    {"quiet", 'q', OPT_FLAG, PLAY | RENDER | MIX, AT(quiet), 0, 0, 1, NULL, NULL, "", NULL,
      "no progress bar and no summary"},
     {"progress", 0, OPT_FLAG, RENDER, AT(progress), 0, 0, 1, NULL, NULL, "", NULL,
      "show the progress bar even when stderr is not a terminal"},
-    {"help", 'h', OPT_HELP, PLAY | RENDER | LIST, 0, 0, 0, 0, NULL, NULL, "", NULL, "this text"},
+    {"help", 'h', OPT_HELP, PLAY | RENDER | MIX | LIST, 0, 0, 0, 0, NULL, NULL, "", NULL,
+     "this text"},
 };
 /* clang-format on */
 #define N_OPTIONS (sizeof table / sizeof table[0])
@@ -227,6 +231,8 @@ static const char *mode_name(farm_mode mode) {
         return "farm render";
     case FARM_DEVICES:
         return "farm devices";
+    case FARM_MIX:
+        return "farm mix";
     case FARM_PROBE:
         break;
     }
@@ -241,6 +247,8 @@ static const char *help_command(farm_mode mode) {
         return "farm render --help";
     case FARM_DEVICES:
         return "farm devices --help";
+    case FARM_MIX:
+        return "farm mix --help";
     case FARM_PROBE:
         break;
     }
@@ -387,10 +395,40 @@ static int check_first_voice(const farm_options *o) {
     return FARM_OK;
 }
 
+/* A part is summed with others by farm mix, which applies the gain and the limiter once: it is
+ * written as float, as rendered, so that the parts add up exactly. */
+static int check_part(const farm_options *o, const unsigned char *given) {
+    if (was_given(given, "gain"))
+        return farm_fail(FARM_EUSAGE, "--gain: a part (--first-voice) is written without gain or "
+                                      "limiter so that parts add up; give --gain to farm mix");
+    if (o->sample_type != NULL && strcmp(o->sample_type, "float") != 0)
+        return farm_fail(FARM_EUSAGE,
+                         "--sample-type %s: a part (--first-voice) is written as float so that "
+                         "parts add up exactly; farm mix writes %s",
+                         o->sample_type, o->sample_type);
+    int yes = 0;
+    int rv = farm_outfile_takes_float(o->output, o->format, o->sample_rate, o->channels, &yes);
+    if (rv == FARM_OK && !yes)
+        return farm_fail(FARM_EUSAGE,
+                         "%s: a part (--first-voice) is written as float so that parts add up "
+                         "exactly, which this format cannot hold: use wav, w64, caf or rf64",
+                         o->output);
+    return rv;
+}
+
+static int check_mix(const farm_options *o) {
+    if (o->part_count == 0)
+        return farm_fail(FARM_EUSAGE, "no parts to mix: farm mix -o OUT PART... (see %s)",
+                         help_command(FARM_MIX));
+    return FARM_OK;
+}
+
 /* Rules between options, after all are read. */
 static int check_together(farm_mode mode, farm_options *o, const unsigned char *given) {
-    if (mode == FARM_RENDER && o->output == NULL)
+    if ((mode & (FARM_RENDER | FARM_MIX)) && o->output == NULL)
         return farm_fail(FARM_EUSAGE, "no output file: give one with -o FILE");
+    if (mode == FARM_MIX)
+        return check_mix(o);
     if (mode == FARM_PLAY && o->record == NULL && (o->format || o->sample_type))
         return farm_fail(FARM_EUSAGE, "%s applies to --record, which was not given",
                          o->format ? "--format" : "--sample-type");
@@ -407,6 +445,9 @@ static int check_together(farm_mode mode, farm_options *o, const unsigned char *
     int rv = check_voices(o, given);
     if (rv == FARM_OK)
         rv = check_first_voice(o);
+    o->part = mode == FARM_RENDER && was_given(given, "first-voice");
+    if (rv == FARM_OK && o->part)
+        rv = check_part(o, given);
     if (rv != FARM_OK)
         return rv;
     if (o->freq_min > o->freq_max)
@@ -431,6 +472,11 @@ int farm_parse_options(farm_mode mode, int argc, char **argv, farm_options *o) {
     while ((ch = getopt_long(argc, argv, shorts, longs, NULL)) != -1)
         if ((rv = take(mode, ch, argv, o, given)) != FARM_OK)
             return rv;
+    if (mode == FARM_MIX) { /* getopt has moved the parts after the options, in their order */
+        o->parts = argv + optind;
+        o->part_count = (uint32_t)(argc - optind);
+        optind = argc;
+    }
     if (optind < argc)
         return farm_fail(FARM_EUSAGE, "unexpected argument '%s' (see %s)", argv[optind],
                          help_command(mode));
@@ -491,7 +537,20 @@ static void print_intro(farm_mode mode, FILE *to) {
         return;
     case FARM_RENDER:
         fputs("usage: farm render -o OUT [options]\n\nRenders the farm offline, as fast as the "
-              "cores allow, into OUT.\n",
+              "cores allow, into OUT.\nWith --first-voice it renders a part of a bigger farm "
+              "for farm mix: voices K..\nK+N-1, as float without gain or limiter.\n",
+              to);
+        return;
+    case FARM_MIX:
+        fputs("usage: farm mix -o OUT [options] PART...\n\nSums parts written by farm render "
+              "--first-voice K (on this host or others),\nin the order given, then applies "
+              "--gain and the [-1, 1] limiter as render does,\nand writes OUT. The parts must "
+              "agree in sample rate, channels and length; a\nwarning names voices that two "
+              "parts both hold, or that none holds between\nthem. Example, 4000 voices in "
+              "two parts:\n\n"
+              "    farm render -o a.wav --first-voice 0 --total-voices 2000\n"
+              "    farm render -o b.wav --first-voice 2000 --total-voices 2000\n"
+              "    farm mix -o out.flac a.wav b.wav\n",
               to);
         return;
     case FARM_DEVICES:
@@ -531,14 +590,21 @@ void farm_usage(farm_mode mode, FILE *to) {
               "written), 130/143 stopped by SIGINT/SIGTERM (playing: after a clean fade-out;\n"
               "render: the part rendered so far is kept, properly closed).\n",
               to);
+    if (mode == FARM_MIX)
+        fputs("\nExit status: 0 done, 1 failed while running (a part that ends early, a full\n"
+              "disk), 2 bad input (no parts, a part that cannot be read, parts that differ in\n"
+              "rate, channels or length), 130/143 stopped by SIGINT/SIGTERM; OUT is written\n"
+              "only when all of it is mixed, otherwise what was there is left untouched.\n",
+              to);
 }
 
 void farm_overview(FILE *to) {
     fputs("usage: farm [options]                    play the farm through one audio stream\n"
           "       farm render -o OUT.wav [options]   render it to a file, as fast as possible\n"
+          "       farm mix -o OUT.wav PART.wav...    sum parts rendered with --first-voice\n"
           "       farm devices [--json]              list host APIs and output devices\n"
           "       farm probe [--json]                try each host API's default devices\n"
-          "       farm help [play|render|devices|probe]  all options of one command\n"
+          "       farm help [play|render|mix|devices|probe]  all options of one command\n"
           "       farm --version\n"
           "\n"
           "farm runs banks of pyo-style SineLoop oscillators in worker processes, one per core,\n"

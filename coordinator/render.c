@@ -53,6 +53,10 @@ static void summary(const farm_options *o, farm_procs *p, uint64_t frames, doubl
             printf("  restarts %u", farm_procs_restarts(p, i));
         putchar('\n');
     }
+    if (o->part)
+        printf("  a part: voices %u-%llu of seed %llu, without gain or limiter (see farm mix)\n",
+               o->first_voice, (unsigned long long)o->first_voice + o->total_voices - 1,
+               (unsigned long long)o->seed);
     if (clipped)
         printf("  clipped samples: %llu (lower --amp or --gain)\n", (unsigned long long)clipped);
 }
@@ -95,7 +99,10 @@ static int render_block(render_loop *l) {
     for (uint32_t k = 0; k < o->workers; k++)
         if ((l->ins[k] = next_block(l->procs, k, &rv)) == NULL)
             return rv;
-    farm_mix(l->mixed, l->ins, o->workers, o->buffer_frames, o->channels, &l->gain, &l->stats);
+    if (o->part) /* summed as rendered: farm mix applies the gain and the limiter once */
+        farm_sum(l->mixed, l->ins, o->workers, o->buffer_frames * o->channels);
+    else
+        farm_mix(l->mixed, l->ins, o->workers, o->buffer_frames, o->channels, &l->gain, &l->stats);
     for (uint32_t k = 0; k < o->workers; k++)
         shm_ring_release(&shm_worker_at(&l->procs->region, k)->audio);
     uint64_t left = l->total_frames - l->written;
@@ -132,6 +139,11 @@ int farm_render(const farm_options *o) {
                                o->channels, total_frames);
     if (rv != FARM_OK)
         return rv;
+    if (o->part) {
+        char id[FARM_PART_COMMENT_MAX];
+        farm_part_comment(id, sizeof id, o);
+        farm_outfile_set_comment(&f, id);
+    }
     render_loop l = {.o = o,
                      .file = &f,
                      .total_frames = total_frames,

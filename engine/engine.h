@@ -48,6 +48,10 @@ typedef struct farm_gain {
     uint32_t left;
 } farm_gain;
 
+/* out = the sum of blocks[0..n-1], samples samples each, in that order: no gain, no limiter
+ * (what a part of a render holds). Real-time safe; any thread. */
+void farm_sum(float *out, const float *const *blocks, uint32_t n, uint32_t samples);
+
 /* out = limit(gain * sum of blocks[0..n-1], in that order), samples clamped to [-1, 1] and
  * counted; the gain steps once per frame. Real-time safe; any thread. */
 void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t frames,

@@ -1,8 +1,6 @@
 #include "engine.h"
 
-void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t frames,
-              uint32_t channels, farm_gain *gain, farm_mix_stats *stats) {
-    const uint32_t samples = frames * channels;
+void farm_sum(float *out, const float *const *blocks, uint32_t n, uint32_t samples) {
     /* Workers are summed in index order, always, so a render is bit-for-bit repeatable. */
     for (uint32_t i = 0; i < samples; i++)
         out[i] = n > 0 ? blocks[0][i] : 0.0f;
@@ -11,6 +9,11 @@ void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t frame
         for (uint32_t i = 0; i < samples; i++)
             out[i] += b[i];
     }
+}
+
+void farm_mix(float *out, const float *const *blocks, uint32_t n, uint32_t frames,
+              uint32_t channels, farm_gain *gain, farm_mix_stats *stats) {
+    farm_sum(out, blocks, n, frames * channels);
     uint64_t clipped = 0;
     for (uint32_t f = 0; f < frames; f++) {
         if (gain->left > 0) {

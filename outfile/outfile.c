@@ -426,6 +426,28 @@ int farm_outfile_open(farm_outfile *f, const char *path, const char *format,
     return open_sound(f, path, &info, rf64);
 }
 
+int farm_outfile_takes_float(const char *path, const char *format, uint32_t sample_rate,
+                             uint32_t channels, int *yes) {
+    const char *name = format ? format : extension_of(path);
+    if (name == NULL)
+        return farm_fail(FARM_EUSAGE,
+                         "%s has no extension to take the format from: name one with --format",
+                         path);
+    int major = major_format(name);
+    if (major == 0)
+        return farm_fail(FARM_EUSAGE, "%s '%s' is not a format libsndfile can write",
+                         format ? "--format" : "extension", name);
+    SF_INFO info = {.format = major | SF_FORMAT_FLOAT,
+                    .samplerate = (int)sample_rate,
+                    .channels = (int)channels};
+    *yes = sf_format_check(&info) != 0;
+    return FARM_OK;
+}
+
+int farm_outfile_set_comment(farm_outfile *f, const char *text) {
+    return f->snd != NULL && sf_set_string(f->snd, SF_STR_COMMENT, text) == 0;
+}
+
 int farm_outfile_write(farm_outfile *f, const float *frames, uint64_t count) {
     if (f->max_frames != 0 && count > f->max_frames - f->frames)
         return farm_fail(FARM_EFAIL, "cannot write more to %s: %s holds at most %.1f s of it",

@@ -48,6 +48,14 @@ typedef struct farm_outfile {
 int farm_outfile_open(farm_outfile *f, const char *path, const char *format,
                       const char *sample_type, uint32_t sample_rate, uint32_t channels,
                       uint64_t expected_frames);
+/* Whether the format named by format (or path's extension) holds float samples at this rate
+ * and channel count, into *yes (1 or 0). FARM_EUSAGE when nothing names a format or libsndfile
+ * knows none by that name. Creates nothing. */
+int farm_outfile_takes_float(const char *path, const char *format, uint32_t sample_rate,
+                             uint32_t channels, int *yes);
+/* Keeps text as the file's comment (libsndfile's SF_STR_COMMENT) in formats that hold one;
+ * before the first write. 1 when kept, 0 when the format keeps no comment. */
+int farm_outfile_set_comment(farm_outfile *f, const char *text);
 /* FARM_EFAIL naming the file and the reason (a full disk) or that the format is full. */
 int farm_outfile_write(farm_outfile *f, const float *frames, uint64_t count);
 /* Puts the file in place now, while it is still being written, and from then on keeps its
