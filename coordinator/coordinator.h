@@ -72,6 +72,7 @@ typedef struct farm_options {
     const char *jack_name;  /* JACK client name; NULL: farm */
     const char *connect;    /* JACK: where the outputs go; NULL: system */
     farm_string_list nodes; /* --node NAME=URL */
+    const char *tls_ca;     /* checks tls+tcp:// nodes' certificates */
     /* control */
     const char *control_url;   /* NULL: ipc:// in the private runtime directory */
     const char *telemetry_url; /* likewise */

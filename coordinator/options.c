@@ -140,6 +140,10 @@ static const opt_spec table[] = {
      "repeatable: the farm whose control socket is URL plays on another host into\n"
      "the NetJACK2 slave NAME; its audio (NAME:from_slave_*) joins this farm's mix,\n"
      "and requests for its voices go to it"},
+    {"tls-ca", 0, OPT_STRING, PLAY, AT(tls_ca), 0, 0, 0, NULL, NULL,
+     "Nodes (farms on other hosts, joined over NetJACK2; see README)", "FILE",
+     "PEM authority that tls+tcp:// nodes' certificates must be signed by\n"
+     "(default: encrypted but not checked)"},
     {"watchdog", 0, OPT_DOUBLE, PLAY | RENDER, AT(watchdog), 0, 3600, 0, NULL, NULL,
      "Healing (a worker that dies or hangs is replaced where it was)", "SECONDS",
      "a worker that publishes no block for this long while its ring has room is\n"

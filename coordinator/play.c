@@ -259,7 +259,7 @@ static int start_stream(session *s) {
         farm_nodes_desc nd = {.specs = o->nodes.items,
                               .count = o->nodes.count,
                               .audio = s->audio,
-                              .tls_ca = o->tls_cert,
+                              .tls_ca = o->tls_ca,
                               .channels = o->channels,
                               .sample_rate = o->sample_rate};
         if ((rv = farm_nodes_start(&s->nodes, &nd)) != FARM_OK)

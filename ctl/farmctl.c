@@ -551,6 +551,28 @@ static void draw_levels(FILE *f, const char *eol, const cJSON *levels) {
         fprintf(f, "%s", eol);
 }
 
+/* The farms on other hosts (--node), as the farm last heard from each: their voices, their
+ * busiest worker's load and their own late blocks and underflows. */
+static void draw_nodes(FILE *f, const char *eol, const cJSON *nodes) {
+    if (cJSON_GetArraySize(nodes) == 0)
+        return;
+    fprintf(f,
+            "%snode          state        voices         load                          late  "
+            "underflows%s",
+            eol, eol);
+    const cJSON *n;
+    cJSON_ArrayForEach(n, nodes) {
+        double first = num(n, "first_voice"), voices = num(n, "voices"), load = num(n, "load");
+        char range[48] = "-";
+        if (voices > 0)
+            snprintf(range, sizeof range, "%.0f-%.0f", first, first + voices - 1);
+        fprintf(f, "%-12s  %-11s  %-13s  ", str(n, "name"), str(n, "state"), range);
+        bar(f, load, 20);
+        fprintf(f, " %5.1f%%  %6.0f  %10.0f%s", 100 * load, num(n, "late_blocks"),
+                num(n, "underflows"), eol);
+    }
+}
+
 typedef struct view {
     const char *url;
     int tty;
@@ -611,6 +633,7 @@ static void draw(FILE *f, const view *v, const cJSON *root) {
             fprintf(f, "%4.0f", fill);
         fprintf(f, "  %.0f/%.0f%s", num(w, "voices_playing"), num(w, "voices"), eol);
     }
+    draw_nodes(f, eol, cJSON_GetObjectItemCaseSensitive(root, "nodes"));
 }
 
 /* The telemetry URL from the farm itself: config.telemetry of a status reply. */

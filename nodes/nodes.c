@@ -66,8 +66,7 @@ static int setup_tls(farm_nodes *n, const char *ca) {
                    : farm_fail(FARM_EFAIL, "TLS for the nodes");
     if ((rv = nng_tls_config_ca_file(n->tls, ca)) != 0 ||
         (rv = nng_tls_config_auth_mode(n->tls, NNG_TLS_AUTH_MODE_REQUIRED)) != 0)
-        return farm_fail(FARM_EUSAGE, "--tls-cert %s as the nodes' authority: %s", ca,
-                         nng_strerror(rv));
+        return farm_fail(FARM_EUSAGE, "--tls-ca %s: %s", ca, nng_strerror(rv));
     return FARM_OK;
 }
 

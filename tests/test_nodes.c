@@ -296,6 +296,16 @@ Test(nodes, the_master_records_every_voice_of_every_node_and_routes_requests) {
         cr_assert_str_eq(cJSON_GetObjectItem(n, "url")->valuestring, node_url[k]);
     }
     cJSON_Delete(st);
+    tu_run view; /* farmctl's live view shows the nodes too */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, FARMCTL_BIN " --url %s watch --once", master_url);
+    FILE *p = popen(cmd, "r");
+    size_t got = p ? fread(view.out, 1, sizeof view.out - 1, p) : 0;
+    view.out[got] = '\0';
+    cr_assert(p != NULL && pclose(p) == 0, "farmctl watch --once: %s", view.out);
+    cr_assert(strstr(view.out, "node2") && strstr(view.out, "connected") &&
+                  strstr(view.out, "8-11"),
+              "watch shows the nodes: %s", view.out);
     wait_stream(from + 1.5);
 
     /* one request for every voice: each node moves its own */
@@ -393,6 +403,16 @@ Test(nodes, a_node_that_goes_away_costs_only_its_voices_and_is_picked_up_again) 
     r = ask(master_url, "set 4 freq 500");
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")), "node1 takes requests again");
     cJSON_Delete(r);
+
+    /* node2's JACK server goes away (its host unplugged): its farm stops, its ports vanish */
+    tu_jackd_stop(slave_pid[1]);
+    slave_pid[1] = 0;
+    tu_farm_wait(&node_run[1], node_farm[1], tu_path(dir, "node1"));
+    cr_assert_eq(node_run[1].status, 1, "the node farm ends: %s", node_run[1].err);
+    cr_assert(wait_state(1, "unreachable", 5), "node2 marked unreachable");
+    cr_assert(slave_start(1), "%s", rig_error);
+    node_farm_start(1);
+    cr_assert(wait_state(1, "connected", 10), "node2's new ports connected and heard");
 
     master_quit();
     cr_assert_eq(tu_count_tagged(master_run.tag, NULL), 0, "the master left nothing");
