@@ -55,7 +55,8 @@ static void summary(const farm_options *o, farm_procs *p, farm_audio *a, recorde
     printf("farm: played %.2f s on %s, %u Hz, %u frames, %u ch, %u voices on %u workers "
            "(kernel %s)\n",
            (double)frames / o->sample_rate, farm_audio_describe(a), o->sample_rate,
-           o->buffer_frames, o->channels, o->total_voices, o->workers, dsp_isa());
+           o->buffer_frames, o->channels, o->total_voices, o->workers,
+           shm_header_of(region)->config.isa);
     printf("  callbacks %llu, underflows %llu, late blocks %llu, clipped samples %llu, "
            "cpu load %.1f%%\n",
            (unsigned long long)atomic_load(&st->callbacks),

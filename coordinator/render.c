@@ -35,7 +35,8 @@ static void summary(const farm_options *o, farm_procs *p, uint64_t frames, doubl
            type);
     printf("  wall %.3f s, %.1fx real time, %.3g voice-samples/s, %u voices on %u workers, "
            "kernel %s\n",
-           wall, wall > 0 ? secs / wall : 0, vps, o->total_voices, o->workers, dsp_isa());
+           wall, wall > 0 ? secs / wall : 0, vps, o->total_voices, o->workers,
+           shm_header_of(&p->region)->config.isa);
     double block_s = (double)o->buffer_frames / o->sample_rate;
     for (uint32_t i = 0; i < o->workers; i++) {
         shm_worker *w = shm_worker_at(&p->region, i);

@@ -29,7 +29,7 @@
 #include "base.h"
 
 #define SHM_MAGIC 0x6d726166u /* "farm" */
-#define SHM_VERSION 2u
+#define SHM_VERSION 3u
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_WORKERS 256
 
@@ -194,6 +194,7 @@ typedef struct shm_config {
     uint64_t block_limit; /* workers stop after this many blocks; 0 = unlimited */
     uint32_t lock_memory; /* workers mlockall */
     uint32_t state_bytes; /* room for one snapshot of a worker's voices (dsp_state_bytes) */
+    char isa[16];         /* the kernel every worker renders with (dsp_isa_for_bank); "" best */
 } shm_config;
 
 typedef struct shm_header {

@@ -198,6 +198,22 @@ static void share_voices(farm_procs *p, const shm_config *cfg) {
     }
 }
 
+/* The kernel every worker renders with, chosen once here so that every worker and every
+ * replacement renders with the same one (a replacement continues its voices exactly): FARM_ISA's
+ * (tests, benchmarks; the worker checks it), or the fastest for the largest worker's bank. */
+static void choose_isa(shm_config *cfg, uint32_t most) {
+    const char *env = getenv("FARM_ISA");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(cfg->isa, sizeof cfg->isa, "%s", env);
+        return;
+    }
+    dsp_bank_desc d = {.voices = most,
+                       .channels = cfg->channels,
+                       .sample_rate = cfg->sample_rate,
+                       .max_frames = cfg->block_frames};
+    snprintf(cfg->isa, sizeof cfg->isa, "%s", dsp_isa_for_bank(&d));
+}
+
 static int spawn_all(farm_procs *p, uint32_t workers) {
     int cpus[CPU_SETSIZE];
     int ncpu = usable_cpu_list(cpus, CPU_SETSIZE);
@@ -452,6 +468,7 @@ int farm_procs_start(farm_procs *p, const shm_config *cfg_in, const farm_heal_de
     shm_config cfg = *cfg_in;
     uint32_t most = (cfg.total_voices + cfg.workers - 1) / cfg.workers;
     cfg.state_bytes = (uint32_t)dsp_state_bytes(most, cfg.channels);
+    choose_isa(&cfg, most);
     if ((rv = shm_create(&cfg, &p->region)) != FARM_OK)
         return rv;
     share_voices(p, &cfg);

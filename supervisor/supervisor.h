@@ -4,8 +4,9 @@
  *
  * Contract
  * - farm_procs_start creates the mapping from cfg, shares the voices out in order (the first
- *   total % workers workers take one more), starts every worker pinned round-robin over the
- *   usable CPUs, in its own process group, with exactly one inherited descriptor (the mapping),
+ *   total % workers workers take one more), chooses the kernel every worker renders with
+ *   (dsp_isa_for_bank, once, for the largest worker's bank), starts every worker pinned
+ *   round-robin over the usable CPUs, in its own process group, with exactly one inherited descriptor (the mapping),
  *   and waits (bounded) until each is RUNNING. On failure everything started is stopped again and
  *   nothing is left: FARM_EUSAGE for a worker that cannot start (the message names it), FARM_EFAIL
  *   when interrupted (farm_stop_signal) or when the mapping cannot be made.

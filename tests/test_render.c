@@ -582,9 +582,16 @@ Test(render, every_kernel_renders_the_same_voices_within_1e_5) {
         render_with_isa(isa[n], path_in(name), &k[n]);
     }
     cr_assert_geq(n, 1, "at least the portable kernel");
-    /* no FARM_ISA, or an empty one, is the best kernel: the same file, bit for bit */
-    cr_assert_arr_eq(unset.data, k[0].data, sizeof(float) * 2 * 2 * 48000, "unset vs %s", isa[0]);
-    cr_assert_arr_eq(empty.data, k[0].data, sizeof(float) * 2 * 2 * 48000, "empty vs %s", isa[0]);
+    /* no FARM_ISA, or an empty one, is the kernel farm chooses for the bank (the best, or on a
+     * CPU with AVX-512 and AVX2 the faster of them for this size): the same file, bit for bit,
+     * as that kernel forced */
+    const size_t bytes = sizeof(float) * 2 * 2 * 48000;
+    int same = -1;
+    for (int i = 0; i < n && same < 0; i++)
+        if (memcmp(unset.data, k[i].data, bytes) == 0)
+            same = i;
+    cr_assert_geq(same, 0, "unset FARM_ISA renders as no kernel forced does");
+    cr_assert_arr_eq(empty.data, unset.data, bytes, "empty vs unset");
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++) {
             double worst = worst_difference(&k[i], &k[j]);
