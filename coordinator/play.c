@@ -217,7 +217,7 @@ static int start_workers(session *s) {
     const farm_options *o = &s->opt;
     shm_config cfg = farm_shm_config(o, 0);
     farm_heal_desc heal = farm_heal_config(o);
-    int rv = farm_procs_start(&s->procs, &cfg, &heal);
+    int rv = farm_procs_start(&s->procs, &cfg, &heal, o->cpus);
     if (rv != FARM_OK)
         return rv;
     s->procs_started = 1;
@@ -238,6 +238,9 @@ static int start_stream(session *s) {
         return rv;
     s->started = 1;
     schedule_workers(o, &s->procs, s->engine, &s->sched);
+    pthread_t cb;
+    if (farm_engine_callback_thread(s->engine, &cb))
+        farm_coordinator_place(o, &s->procs, cb, 1, "farm");
     warn_refused(o, &s->procs.region, s->locked, &s->sched);
     farm_control_desc cd = control_desc(o);
     if ((rv = farm_control_start(&s->control, &cd, &s->procs, s->engine, s->audio)) != FARM_OK)

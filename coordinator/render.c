@@ -2,6 +2,7 @@
  * worker's block, which makes the output complete and repeatable. */
 #define _GNU_SOURCE
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -142,10 +143,11 @@ int farm_render(const farm_options *o) {
     farm_procs procs;
     shm_config cfg = farm_shm_config(o, blocks);
     farm_heal_desc heal = farm_heal_config(o);
-    if ((rv = farm_procs_start(&procs, &cfg, &heal)) != FARM_OK) {
+    if ((rv = farm_procs_start(&procs, &cfg, &heal, o->cpus)) != FARM_OK) {
         farm_outfile_finish(&f, 0);
         return rv;
     }
+    farm_coordinator_place(o, &procs, pthread_self(), 0, "farm render");
     l.procs = &procs;
     l.mixed = malloc((size_t)o->buffer_frames * o->channels * sizeof(float));
     l.ins = calloc(o->workers, sizeof *l.ins);
