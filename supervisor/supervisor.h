@@ -9,10 +9,10 @@
  *   the machine's topology, or worker K on the K-th CPU of cpus, a --cpus list, with a warning
  *   when the list is shorter), starts every worker pinned to its CPU, in its own process group,
  *   with exactly one inherited descriptor (the mapping), and waits (bounded) until each is
- *   RUNNING. A --cpus list naming a CPU this process may not use is FARM_EUSAGE, before anything
- *   starts. On failure everything started is stopped again and
- *   nothing is left: FARM_EUSAGE for a worker that cannot start (the message names it), FARM_EFAIL
- *   when interrupted (farm_stop_signal) or when the mapping cannot be made.
+ *   RUNNING. On failure everything started is stopped again and nothing is left: FARM_EUSAGE for
+ *   a --cpus list naming a CPU this process may not use (before anything starts) or a worker
+ *   that cannot start (the message names it), FARM_EFAIL when interrupted (farm_stop_signal) or
+ *   when the mapping cannot be made.
  * - Then a thread of its own watches them (one pidfd per worker, so a death is seen within
  *   milliseconds) and heals: a worker that dies, or that publishes no block for heal.watchdog_s
  *   while its ring has room, is killed and replaced by a new process on the same core, at the
