@@ -91,6 +91,7 @@ done
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "| workers | voices each | topology: CPUs | median wall s | Gvoice-samples/s | round robin: CPUs | median wall s | Gvoice-samples/s | topology / round robin |"
 echo "|---:|---:|---|---:|---:|---|---:|---:|---:|"
+declare -A vps_of
 for w in "${counts[@]}"; do
     row="| $w | $voices"
     for p in topology roundrobin; do
@@ -98,8 +99,8 @@ for w in "${counts[@]}"; do
         cpus=$(cut -d, -f6 <<<"$sel" | sort | uniq -c | sort -rn | head -1 | sed 's/^ *[0-9]* //')
         wall=$(cut -d, -f4 <<<"$sel" | median)
         vps=$(cut -d, -f5 <<<"$sel" | median)
-        eval "vps_$p=$vps"
+        vps_of[$p]=$vps
         row="$row | $cpus | $wall | $(awk -v v="$vps" 'BEGIN { printf "%.3f", v / 1e9 }')"
     done
-    echo "$row | $(awk -v a="$vps_topology" -v b="$vps_roundrobin" 'BEGIN { printf "%.3f", a / b }') |"
+    echo "$row | $(awk -v a="${vps_of[topology]}" -v b="${vps_of[roundrobin]}" 'BEGIN { printf "%.3f", a / b }') |"
 done

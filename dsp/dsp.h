@@ -10,8 +10,9 @@
  * - freq, feedback, amp, pan and play/stop ramp linearly over the given number of frames, so a
  *   change never clicks. A stopped voice is silent and costs nothing (whole groups of
  *   DSP_GROUP voices are skipped); play restarts it from phase 0 and fades it in.
- * - dsp_bank_create is the only call that allocates. Every other call is real-time safe: no
- *   allocation, lock, I/O or system call. A bank belongs to one thread at a time.
+ * - dsp_bank_create (and the calibration, which creates banks) is the only call that allocates.
+ *   Every other call is real-time safe: no allocation, lock, I/O or system call. A bank belongs
+ *   to one thread at a time.
  * - The kernel is chosen at run time from the instruction sets the CPU has (AVX-512, AVX2 with
  *   FMA, SSE2, or the portable build elsewhere); one binary runs on any x86-64. A bank keeps the
  *   kernel it was created with; dsp_isa_for_bank picks one for a bank's size by measuring.
