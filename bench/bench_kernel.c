@@ -10,6 +10,11 @@
  * --seconds of wall time), then run --trials timed trials. Trials of the different
  * configurations are interleaved, so a burst of machine noise lands on all of them rather than
  * on one; the table reports the median and the spread.
+ *
+ * "auto" is a bank of the kernel farm itself would take for that voice count
+ * (dsp_isa_for_bank: on a CPU with AVX-512 and AVX2, a short calibration); its CSV row names the
+ * kernel it got. --sweep measures voice counts from 16 to 20000, the check of docs/kernels.md's
+ * claim that the automatic choice is the fastest kernel at every count.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,7 +38,9 @@
 #define AMP 0.005
 #define PI_D 3.14159265358979323846
 
-#define MAX_CASES 8 /* the ISAs dsp knows (4) plus the naive loop, with room to spare */
+#define MAX_CASES 8 /* the ISAs dsp knows (4), auto and the naive loop, with room to spare */
+#define AUTO_NAME "auto"
+#define SWEEP "16,32,64,100,128,250,500,1000,2000,5000,10000,20000"
 #define MAX_VOICE_COUNTS 16
 #define MAX_TRIALS 1000
 #define NAIVE_NAME "naive (double sin)"
@@ -106,6 +113,7 @@ typedef struct result {
     double median, min, max;
     uint32_t blocks;
     int valid;
+    const char *kernel; /* the kernel the bank rendered with; "naive" for the naive loop */
 } result;
 
 static volatile float sink; /* keeps the compiler from dropping renders nobody reads */
@@ -126,6 +134,14 @@ static void render_block(bench_case *c, float *out) {
 
 static int case_create(bench_case *c, const char *isa, uint32_t voices) {
     memset(c, 0, sizeof *c);
+    const char *name = isa;
+    if (isa != NULL && strcmp(isa, AUTO_NAME) == 0) {
+        dsp_bank_desc d = {.voices = voices,
+                           .channels = CHANNELS,
+                           .sample_rate = SAMPLE_RATE,
+                           .max_frames = FRAMES};
+        isa = dsp_isa_for_bank(&d);
+    }
     if (isa == NULL) {
         c->name = NAIVE_NAME;
         if (naive_create(&c->naive, voices) != 0) {
@@ -135,17 +151,13 @@ static int case_create(bench_case *c, const char *isa, uint32_t voices) {
         }
         return 0;
     }
-    c->name = isa;
-    /* The bank takes its kernel when created, so forcing is only needed around the create. */
-    int rv = dsp_force_isa(isa);
-    if (rv == FARM_OK) {
-        dsp_bank_desc d = {.voices = voices,
-                           .channels = CHANNELS,
-                           .sample_rate = SAMPLE_RATE,
-                           .max_frames = FRAMES};
-        rv = dsp_bank_create(&d, &c->bank);
-    }
-    dsp_force_isa(NULL);
+    c->name = name;
+    dsp_bank_desc d = {.voices = voices,
+                       .channels = CHANNELS,
+                       .sample_rate = SAMPLE_RATE,
+                       .max_frames = FRAMES,
+                       .isa = isa};
+    int rv = dsp_bank_create(&d, &c->bank);
     if (rv != FARM_OK) {
         fprintf(stderr, "bench_kernel: %s bank of %u voices: %s\n", isa, voices,
                 farm_error_message());
@@ -178,7 +190,11 @@ static result summarize(const bench_case *c, uint32_t trials) {
     double s[MAX_TRIALS];
     memcpy(s, c->vps, trials * sizeof(double));
     qsort(s, trials, sizeof(double), cmp_double);
-    result r = {.min = s[0], .max = s[trials - 1], .blocks = c->blocks, .valid = 1};
+    result r = {.min = s[0],
+                .max = s[trials - 1],
+                .blocks = c->blocks,
+                .valid = 1,
+                .kernel = c->bank ? dsp_bank_isa(c->bank) : "naive"};
     r.median = trials % 2 ? s[trials / 2] : 0.5 * (s[trials / 2 - 1] + s[trials / 2]);
     return r;
 }
@@ -203,6 +219,9 @@ static void usage(FILE *to) {
                 "  --trials N       timed trials per configuration (default 7)\n"
                 "  --seconds S      wall time of one trial (default 0.3)\n"
                 "  --voices LIST    comma-separated voice counts (default 500,2000,20000)\n"
+                "  --sweep          voice counts 16 to 20000 (" SWEEP ")\n"
+                "                   with --csv: the check that 'auto', the kernel farm takes\n"
+                "                   for each count, is the fastest at every count\n"
                 "  --csv FILE       also write the results as CSV\n"
                 "  --cpu N          CPU to pin to (default: the one it starts on)\n"
                 "  -h, --help       this text\n");
@@ -242,6 +261,10 @@ static int parse_options(int argc, char **argv, options *o) {
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 1;
+        }
+        if (strcmp(a, "--sweep") == 0) {
+            parse_voices(SWEEP, o);
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "bench_kernel: unknown option or missing value: %s\n", a);
@@ -412,8 +435,12 @@ static void print_table(FILE *to, const char *const *names, uint32_t n_cases, co
     for (uint32_t c = 0; c < n_cases; c++)
         for (uint32_t v = 0; v < o->n_voices; v++) {
             const result *x = &r[c][v], *naive = &r[n_cases - 1][v];
-            fprintf(to, "| %s | %u | %#.4g | %#.4g | %#.4g | %.3f | %.1fx |\n", names[c],
-                    o->voices[v], x->median * 1e-9, x->min * 1e-9, x->max * 1e-9, 1e9 / x->median,
+            char name[48];
+            snprintf(name, sizeof name, "%s", names[c]);
+            if (strcmp(names[c], AUTO_NAME) == 0)
+                snprintf(name, sizeof name, "auto (%s)", x->kernel);
+            fprintf(to, "| %s | %u | %#.4g | %#.4g | %#.4g | %.3f | %.1fx |\n", name, o->voices[v],
+                    x->median * 1e-9, x->min * 1e-9, x->max * 1e-9, 1e9 / x->median,
                     x->median / naive->median);
         }
 }
@@ -426,13 +453,14 @@ static int write_csv(const char *path, const char *const *names, uint32_t n_case
         return -1;
     }
     fprintf(f, "isa,voices,trials,blocks_per_trial,median_vps,min_vps,max_vps,"
-               "ns_per_voice_sample,vs_naive\n");
+               "ns_per_voice_sample,vs_naive,kernel\n");
     for (uint32_t c = 0; c < n_cases; c++)
         for (uint32_t v = 0; v < o->n_voices; v++) {
             const result *x = &r[c][v], *naive = &r[n_cases - 1][v];
-            fprintf(f, "%s,%u,%u,%u,%.6g,%.6g,%.6g,%.6g,%.6g\n",
+            fprintf(f, "%s,%u,%u,%u,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n",
                     c == n_cases - 1 ? "naive" : names[c], o->voices[v], o->trials, x->blocks,
-                    x->median, x->min, x->max, 1e9 / x->median, x->median / naive->median);
+                    x->median, x->min, x->max, 1e9 / x->median, x->median / naive->median,
+                    x->kernel);
         }
     if (fclose(f) != 0) {
         fprintf(stderr, "bench_kernel: cannot write %s: %s\n", path, strerror(errno));
@@ -453,8 +481,9 @@ int main(int argc, char **argv) {
 
     const char *names[MAX_CASES];
     uint32_t n_isas = 0;
-    for (const char *const *isa = dsp_isa_available(); *isa && n_isas + 1 < MAX_CASES; isa++)
+    for (const char *const *isa = dsp_isa_available(); *isa && n_isas + 2 < MAX_CASES; isa++)
         names[n_isas++] = *isa;
+    names[n_isas++] = AUTO_NAME;
     names[n_isas] = NAIVE_NAME;
     const uint32_t n_cases = n_isas + 1;
 

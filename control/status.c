@@ -12,6 +12,22 @@ double farm_control_block_seconds(const farm_control *c) {
     return (double)c->cfg->block_frames / c->cfg->sample_rate;
 }
 
+/* Where the workers run: the machine as the placement saw it (the allowed part) and how. Each
+ * worker's own CPU is in the workers array. */
+static void add_topology(farm_control *c, cJSON *root) {
+    const farm_placement *pl = farm_procs_placement(c->procs);
+    cJSON *t = cJSON_AddObjectToObject(root, "topology");
+    cJSON_AddNumberToObject(t, "packages", pl->packages);
+    cJSON_AddNumberToObject(t, "cores", pl->cores);
+    cJSON_AddNumberToObject(t, "pus", pl->pus);
+    cJSON_AddNumberToObject(t, "l3_domains", pl->l3_domains);
+    cJSON_AddStringToObject(t, "policy", pl->policy);
+    cJSON *audio = cJSON_AddArrayToObject(t, "audio_cpus");
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &pl->audio))
+            cJSON_AddItemToArray(audio, cJSON_CreateNumber(cpu));
+}
+
 void farm_control_add_config(farm_control *c, cJSON *root) {
     const shm_config *o = c->cfg;
     cJSON *cfg = cJSON_AddObjectToObject(root, "config");
@@ -31,7 +47,7 @@ void farm_control_add_config(farm_control *c, cJSON *root) {
     cJSON_AddNumberToObject(cfg, "amp", o->amp);
     cJSON_AddNumberToObject(cfg, "ramp_s", o->ramp_seconds);
     cJSON_AddStringToObject(cfg, "oscillator", o->oscillator == SHM_OSC_SINE ? "sine" : "sineloop");
-    cJSON_AddStringToObject(cfg, "kernel", dsp_isa());
+    cJSON_AddStringToObject(cfg, "kernel", o->isa);
     cJSON_AddStringToObject(cfg, "output", farm_audio_describe(c->audio));
     cJSON_AddStringToObject(cfg, "control", c->control_url);
     cJSON_AddStringToObject(cfg, "telemetry", c->telemetry_url);
@@ -40,6 +56,7 @@ void farm_control_add_config(farm_control *c, cJSON *root) {
     else
         cJSON_AddNullToObject(cfg, "osc");
     cJSON_AddNumberToObject(cfg, "gain", farm_engine_gain(c->engine));
+    add_topology(c, root);
 }
 
 static void add_stream(farm_control *c, cJSON *root) {

@@ -15,6 +15,7 @@
 #ifndef FARM_COORDINATOR_H
 #define FARM_COORDINATOR_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -42,6 +43,7 @@ typedef struct farm_options {
     const char *sample_type;
     double duration; /* seconds; 0 = until stopped (playback) */
     uint32_t workers;
+    const char *cpus; /* --cpus: worker K on the K-th CPU of this list; NULL: by topology */
     uint32_t voices_per_worker; /* one of these two is set after parsing */
     uint32_t total_voices;
     uint32_t first_voice; /* the global number of this farm's first voice (--first-voice) */
@@ -110,6 +112,13 @@ struct farm_heal_desc farm_heal_config(const farm_options *opt);
  * "farm part: first_voice=K voices=N seed=S sr=R channels=C". */
 #define FARM_PART_COMMENT_MAX 160
 void farm_part_comment(char *out, size_t size, const farm_options *opt);
+/* Pins the audio callback's thread (when pin is set) to the core the placement kept for it, if
+ * any, and under -v says where everything runs, prefixed by who. farm render pins nothing: it
+ * has no deadline, and a pinned loop on a machine shared with others could not move to a free
+ * core (measured: README); its workers stay off the spare core all the same. */
+struct farm_procs;
+void farm_coordinator_place(const farm_options *opt, const struct farm_procs *procs,
+                            pthread_t stream_thread, int pin, const char *who);
 
 /* The commands. */
 int farm_render(const farm_options *opt);

@@ -79,6 +79,13 @@ static int check_node(const opt_spec *o, farm_options *opt) {
     return FARM_OK;
 }
 
+static int check_cpus(const opt_spec *o, farm_options *opt) {
+    (void)o;
+    static int cpus[FARM_PLACE_MAX_PUS];
+    uint32_t n;
+    return farm_cpu_list_parse("--cpus", opt->cpus, cpus, FARM_PLACE_MAX_PUS, &n);
+}
+
 static int check_power_of_two(const opt_spec *o, farm_options *opt) {
     (void)o;
     if ((opt->ring_blocks & (opt->ring_blocks - 1)) != 0)
@@ -155,6 +162,10 @@ static const opt_spec table[] = {
     {"workers", 0, OPT_U32, PLAY | RENDER, AT(workers), 1, SHM_MAX_WORKERS, 0, NULL, NULL,
      "Voices (the same seed gives the same voices whatever the worker count)", "N",
      "worker processes, one per core (default: usable cores)"},
+    {"cpus", 0, OPT_STRING, PLAY | RENDER, AT(cpus), 0, 0, 0, NULL, check_cpus, "Voices", "LIST",
+     "worker K runs on the K-th CPU of LIST (0-3,8,10-11), cycling when it is\n"
+     "shorter (default: by topology: one worker per core before any SMT sibling,\n"
+     "one L3 domain filled before the next, a spare core kept for the audio thread)"},
     {"voices", 0, OPT_U32, PLAY | RENDER, AT(voices_per_worker), 1, MAX_VOICES, 0, NULL, NULL,
      "Voices", "N", "voices per worker (default 500, pyo's Group(500))"},
     {"total-voices", 0, OPT_U32, PLAY | RENDER, AT(total_voices), 1, MAX_VOICES, 0, NULL, NULL,
@@ -189,8 +200,9 @@ static const opt_spec table[] = {
      check_power_of_two, "Stream", "N", "blocks each worker renders ahead, a power of two"},
     {"json", 0, OPT_FLAG, LIST, AT(json), 0, 0, 1, NULL, NULL, "", NULL,
      "one JSON document instead of text"},
-    {"verbose", 'v', OPT_FLAG, PLAY | LIST, AT(verbose), 0, 0, 1, NULL, NULL, "", NULL,
-     "PortAudio's start-up noise; playing: a status line every second"},
+    {"verbose", 'v', OPT_FLAG, PLAY | RENDER | LIST, AT(verbose), 0, 0, 1, NULL, NULL, "", NULL,
+     "PortAudio's start-up noise; playing: a status line every second; playing\n"
+     "and render: where the workers run, at the start"},
     {"quiet", 'q', OPT_FLAG, PLAY | RENDER | MIX, AT(quiet), 0, 0, 1, NULL, NULL, "", NULL,
      "no progress bar and no summary"},
     {"progress", 0, OPT_FLAG, RENDER, AT(progress), 0, 0, 1, NULL, NULL, "", NULL,

@@ -56,7 +56,8 @@ static void summary(const farm_options *o, farm_procs *p, farm_audio *a, recorde
     printf("farm: played %.2f s on %s, %u Hz, %u frames, %u ch, %u voices on %u workers "
            "(kernel %s)\n",
            (double)frames / o->sample_rate, farm_audio_describe(a), o->sample_rate,
-           o->buffer_frames, o->channels, o->total_voices, o->workers, dsp_isa());
+           o->buffer_frames, o->channels, o->total_voices, o->workers,
+           shm_header_of(region)->config.isa);
     printf("  callbacks %llu, underflows %llu, late blocks %llu, clipped samples %llu, "
            "cpu load %.1f%%\n",
            (unsigned long long)atomic_load(&st->callbacks),
@@ -231,7 +232,7 @@ static int start_workers(session *s) {
     const farm_options *o = &s->opt;
     shm_config cfg = farm_shm_config(o, 0);
     farm_heal_desc heal = farm_heal_config(o);
-    int rv = farm_procs_start(&s->procs, &cfg, &heal);
+    int rv = farm_procs_start(&s->procs, &cfg, &heal, o->cpus);
     if (rv != FARM_OK)
         return rv;
     s->procs_started = 1;
@@ -254,6 +255,9 @@ static int start_stream(session *s) {
         return rv;
     s->started = 1;
     schedule_workers(o, &s->procs, s->engine, &s->sched);
+    pthread_t cb;
+    if (farm_engine_callback_thread(s->engine, &cb))
+        farm_coordinator_place(o, &s->procs, cb, 1, "farm");
     warn_refused(o, &s->procs.region, s->locked, &s->sched);
     if (o->nodes.count > 0) {
         farm_nodes_desc nd = {.specs = o->nodes.items,

@@ -2,6 +2,7 @@
  * worker's block, which makes the output complete and repeatable. */
 #define _GNU_SOURCE
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -35,7 +36,8 @@ static void summary(const farm_options *o, farm_procs *p, uint64_t frames, doubl
            type);
     printf("  wall %.3f s, %.1fx real time, %.3g voice-samples/s, %u voices on %u workers, "
            "kernel %s\n",
-           wall, wall > 0 ? secs / wall : 0, vps, o->total_voices, o->workers, dsp_isa());
+           wall, wall > 0 ? secs / wall : 0, vps, o->total_voices, o->workers,
+           shm_header_of(&p->region)->config.isa);
     double block_s = (double)o->buffer_frames / o->sample_rate;
     for (uint32_t i = 0; i < o->workers; i++) {
         shm_worker *w = shm_worker_at(&p->region, i);
@@ -153,10 +155,11 @@ int farm_render(const farm_options *o) {
     farm_procs procs;
     shm_config cfg = farm_shm_config(o, blocks);
     farm_heal_desc heal = farm_heal_config(o);
-    if ((rv = farm_procs_start(&procs, &cfg, &heal)) != FARM_OK) {
+    if ((rv = farm_procs_start(&procs, &cfg, &heal, o->cpus)) != FARM_OK) {
         farm_outfile_finish(&f, 0);
         return rv;
     }
+    farm_coordinator_place(o, &procs, pthread_self(), 0, "farm render");
     l.procs = &procs;
     l.mixed = malloc((size_t)o->buffer_frames * o->channels * sizeof(float));
     l.ins = calloc(o->workers, sizeof *l.ins);

@@ -87,20 +87,38 @@ const char *dsp_isa(void) {
     return best_kernel()->name;
 }
 
+/* The kernel called name, if this CPU runs it. */
+static int kernel_named(const char *name, const dsp_kernel **out) {
+    for (size_t i = 0; i < N_KERNELS; i++) {
+        if (strcmp(all_kernels[i]->name, name) == 0) {
+            if (!kernel_supported(all_kernels[i]))
+                return farm_fail(FARM_ENOISA, "kernel %s: this CPU cannot run it", name);
+            *out = all_kernels[i];
+            return FARM_OK;
+        }
+    }
+    return farm_fail(FARM_EINVAL, "kernel '%s' is not one of avx512, avx2, sse2, generic", name);
+}
+
 int dsp_force_isa(const char *name) {
     if (name == NULL) {
         forced_kernel = NULL;
         return FARM_OK;
     }
-    for (size_t i = 0; i < N_KERNELS; i++) {
-        if (strcmp(all_kernels[i]->name, name) == 0) {
-            if (!kernel_supported(all_kernels[i]))
-                return farm_fail(FARM_ENOISA, "kernel %s: this CPU cannot run it", name);
-            forced_kernel = all_kernels[i];
-            return FARM_OK;
-        }
-    }
-    return farm_fail(FARM_EINVAL, "kernel '%s' is not one of avx512, avx2, sse2, generic", name);
+    return kernel_named(name, &forced_kernel);
+}
+
+int dsp_isa_forced(void) {
+    return forced_kernel != NULL;
+}
+
+uint32_t dsp_isa_width(const char *name) {
+    const dsp_kernel *k;
+    return kernel_named(name, &k) == FARM_OK ? k->width : 0;
+}
+
+const char *dsp_bank_isa(const dsp_bank *b) {
+    return b->kernel->name;
 }
 
 const char *const *dsp_isa_available(void) {
@@ -176,6 +194,10 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
                          "a bank of %u voices, %u channels, %g Hz, %u frames is out of range",
                          d.voices, d.channels, d.sample_rate, d.max_frames);
 
+    const dsp_kernel *kernel = best_kernel();
+    int rv = d.isa != NULL ? kernel_named(d.isa, &kernel) : FARM_OK;
+    if (rv != FARM_OK)
+        return rv;
     dsp_bank *b = calloc(1, sizeof *b);
     if (b == NULL)
         return farm_fail(FARM_ENOMEM, "out of memory for a bank of %u voices", d.voices);
@@ -184,7 +206,7 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
     b->channels = d.channels;
     b->max_frames = d.max_frames;
     b->sample_rate = d.sample_rate;
-    b->kernel = best_kernel();
+    b->kernel = kernel;
 
     const size_t stride = (size_t)b->groups * DSP_GROUP;
     const size_t vec = farm_align_up(stride * 4, 64);

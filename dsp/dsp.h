@@ -10,10 +10,12 @@
  * - freq, feedback, amp, pan and play/stop ramp linearly over the given number of frames, so a
  *   change never clicks. A stopped voice is silent and costs nothing (whole groups of
  *   DSP_GROUP voices are skipped); play restarts it from phase 0 and fades it in.
- * - dsp_bank_create is the only call that allocates. Every other call is real-time safe: no
- *   allocation, lock, I/O or system call. A bank belongs to one thread at a time.
- * - The kernel is chosen once, at run time, from the instruction sets the CPU has (AVX-512, AVX2
- *   with FMA, SSE2, or the portable build elsewhere); one binary runs on any x86-64.
+ * - dsp_bank_create (and the calibration, which creates banks) is the only call that allocates.
+ *   Every other call is real-time safe: no allocation, lock, I/O or system call. A bank belongs
+ *   to one thread at a time.
+ * - The kernel is chosen at run time from the instruction sets the CPU has (AVX-512, AVX2 with
+ *   FMA, SSE2, or the portable build elsewhere); one binary runs on any x86-64. A bank keeps the
+ *   kernel it was created with; dsp_isa_for_bank picks one for a bank's size by measuring.
  * - Errors as everywhere in farm (base.h): FARM_OK or a farm_status code, with the calling
  *   thread's message naming the cause.
  */
@@ -31,15 +33,17 @@
 
 typedef struct dsp_bank dsp_bank;
 
-/* Zero fields take defaults: channels 2, sample_rate 48000, max_frames 256. */
+/* Zero fields take defaults: channels 2, sample_rate 48000, max_frames 256, isa dsp_isa(). */
 typedef struct dsp_bank_desc {
     uint32_t voices;     /* required, >= 1 */
     uint32_t channels;   /* 1 .. DSP_MAX_CHANNELS */
     double sample_rate;  /* Hz */
     uint32_t max_frames; /* largest block dsp_bank_render is asked for */
+    const char *isa; /* the kernel to render with (dsp_isa_for_bank's answer); NULL: dsp_isa() */
 } dsp_bank_desc;
 
-/* FARM_EINVAL for a description out of range, FARM_ENOMEM. */
+/* FARM_EINVAL for a description out of range or an unknown isa, FARM_ENOISA for an isa this CPU
+ * cannot run, FARM_ENOMEM. */
 int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out);
 void dsp_bank_destroy(dsp_bank *bank);
 
@@ -87,6 +91,24 @@ const char *dsp_isa(void);
 int dsp_force_isa(const char *name);
 /* The names this CPU can run, best first, NULL-terminated. */
 const char *const *dsp_isa_available(void);
+/* The kernel a bank renders with. */
+const char *dsp_bank_isa(const dsp_bank *bank);
+
+/* The kernel for banks of this description (isa ignored): the forced one if any; else, where the
+ * CPU runs more than one kernel of 8 lanes or more (AVX-512 and AVX2), the one that renders such
+ * a bank fastest in a short calibration, the widest unless a narrower one is at least
+ * DSP_CALIBRATION_MARGIN faster; else the best. Why a measurement: a wider kernel renders each
+ * voice faster but pays more per block (docs/kernels.md), so which wins depends on the bank's
+ * size and on the CPU. Banks of DSP_CALIBRATION_MAX_VOICES or more take the widest unmeasured:
+ * the per-block cost is lost among their groups. Allocates and takes a few milliseconds: call
+ * it once, at start-up, never on the real-time path. FARM_ENOMEM leaves the best kernel's name. */
+#define DSP_CALIBRATION_MARGIN 0.03
+#define DSP_CALIBRATION_MAX_VOICES 8192
+const char *dsp_isa_for_bank(const dsp_bank_desc *desc);
+/* The same calibration among the named kernels (each one this CPU runs), best first; ns_per_block
+ * (may be NULL) receives each one's fastest block. Tests and bench_kernel. */
+const char *dsp_isa_calibrate(const dsp_bank_desc *desc, const char *const *candidates,
+                              uint32_t count, double *ns_per_block);
 
 /* Flush denormals to zero in the calling thread; every rendering thread calls it once. */
 void dsp_enable_ftz(void);

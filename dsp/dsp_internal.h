@@ -50,6 +50,11 @@ typedef struct dsp_kernel {
  * instruction set, SSE2 included, which has no round instruction. */
 #define DSP_ROUND_MAGIC 12582912.0f
 
+/* For the calibration (calibrate.c): whether a kernel is forced (dsp_force_isa), and a kernel's
+ * width in floats (0 for a name this CPU cannot run). */
+int dsp_isa_forced(void);
+uint32_t dsp_isa_width(const char *name);
+
 #define DSP_DECLARE_KERNEL(isa) extern const dsp_kernel dsp_kernel_##isa;
 DSP_DECLARE_KERNEL(avx512)
 DSP_DECLARE_KERNEL(avx2)

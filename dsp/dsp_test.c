@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dsp.h"
+#include "dsp_internal.h"
 #include "testutil.h"
 
 #define PI_D 3.14159265358979323846
@@ -532,4 +533,115 @@ Test(state, a_snapshot_of_another_size_is_refused) {
     free(slot);
     dsp_bank_destroy(a);
     dsp_bank_destroy(b);
+}
+
+/* ---- kernel choice ---- */
+
+static const dsp_kernel *kernel_of(const char *name) {
+#if defined(__x86_64__)
+    if (strcmp(name, "avx512") == 0)
+        return &dsp_kernel_avx512;
+    if (strcmp(name, "avx2") == 0)
+        return &dsp_kernel_avx2;
+    if (strcmp(name, "sse2") == 0)
+        return &dsp_kernel_sse2;
+#endif
+    return &dsp_kernel_generic;
+}
+
+/* Every kernel's reduce is the pairwise sum lane j += lane j + w, w = width/2 .. 1, bit for bit:
+ * the order is part of what makes a render repeatable, and the vectorised form must keep it. */
+Test(kernel, reduce_sums_the_lanes_pairwise_in_a_fixed_order) {
+    enum { FRAMES = 64, CH = 3 };
+    static float acc[FRAMES * CH * DSP_MAX_VW] __attribute__((aligned(64)));
+    srand(7);
+    for (size_t i = 0; i < sizeof acc / sizeof acc[0]; i++) /* mixed magnitudes: order shows */
+        acc[i] = (float)(rand() - RAND_MAX / 2) * powf(2.0f, (float)(rand() % 40 - 20));
+    for (const char *const *isa = dsp_isa_available(); *isa != NULL; isa++) {
+        const dsp_kernel *k = kernel_of(*isa);
+        float out[FRAMES * CH];
+        k->reduce(acc, FRAMES, CH, out);
+        for (uint32_t i = 0; i < FRAMES * CH; i++) {
+            float lane[DSP_MAX_VW];
+            memcpy(lane, acc + (size_t)i * k->width, k->width * sizeof(float));
+            for (uint32_t w = k->width / 2; w > 0; w /= 2)
+                for (uint32_t j = 0; j < w; j++)
+                    lane[j] += lane[j + w];
+            cr_assert_eq(memcmp(&out[i], &lane[0], sizeof(float)), 0, "%s, output %u: %a vs %a",
+                         *isa, i, (double)out[i], (double)lane[0]);
+        }
+    }
+}
+
+/* A bank created for a named kernel renders with it, exactly as one created while it is forced. */
+Test(kernel, a_bank_renders_with_the_kernel_its_description_names) {
+    for (const char *const *isa = dsp_isa_available(); *isa != NULL; isa++) {
+        dsp_bank *named, *forced;
+        dsp_bank_desc d = {.voices = 100, .channels = 2, .isa = *isa};
+        cr_assert_eq(dsp_bank_create(&d, &named), FARM_OK);
+        cr_assert_str_eq(dsp_bank_isa(named), *isa);
+        cr_assert_eq(dsp_force_isa(*isa), FARM_OK);
+        d.isa = NULL;
+        cr_assert_eq(dsp_bank_create(&d, &forced), FARM_OK);
+        dsp_force_isa(NULL);
+        float a[256 * 2], b[256 * 2];
+        for (uint32_t v = 0; v < 100; v++) {
+            dsp_voice_set_freq(named, v, 300 + 7 * v, 0);
+            dsp_voice_set_freq(forced, v, 300 + 7 * v, 0);
+            dsp_voice_play(named, v, 64);
+            dsp_voice_play(forced, v, 64);
+        }
+        dsp_bank_render(named, a, 256);
+        dsp_bank_render(forced, b, 256);
+        cr_assert_eq(memcmp(a, b, sizeof a), 0, "%s", *isa);
+        dsp_bank_destroy(named);
+        dsp_bank_destroy(forced);
+    }
+    dsp_bank *b;
+    dsp_bank_desc bad = {.voices = 1, .isa = "no-such-isa"};
+    farm_error_clear();
+    cr_assert_eq(dsp_bank_create(&bad, &b), FARM_EINVAL);
+    cr_assert_not_null(strstr(farm_error_message(), "no-such-isa"), "%s", farm_error_message());
+}
+
+/* The choice for a bank: the forced kernel when one is; otherwise one this CPU runs, and the best
+ * where there is nothing to choose between (one kernel of 8 lanes or more) or the bank is big. */
+Test(kernel, the_choice_for_a_bank_is_a_kernel_this_cpu_runs) {
+    dsp_bank_desc d = {.voices = 500, .channels = 2, .max_frames = 256};
+    const char *pick = dsp_isa_for_bank(&d);
+    int known = 0, wide = 0;
+    for (const char *const *isa = dsp_isa_available(); *isa != NULL; isa++) {
+        known |= strcmp(pick, *isa) == 0;
+        wide += kernel_of(*isa)->width >= 8;
+    }
+    cr_assert(known, "%s", pick);
+    if (wide < 2)
+        cr_assert_str_eq(pick, dsp_isa());
+    d.voices = DSP_CALIBRATION_MAX_VOICES;
+    cr_assert_str_eq(dsp_isa_for_bank(&d), dsp_isa());
+    const char *last = NULL;
+    for (const char *const *isa = dsp_isa_available(); *isa != NULL; isa++)
+        last = *isa;
+    cr_assert_eq(dsp_force_isa(last), FARM_OK);
+    d.voices = 500;
+    cr_assert_str_eq(dsp_isa_for_bank(&d), last);
+    dsp_force_isa(NULL);
+}
+
+/* The calibration measures: between AVX2 and SSE2 (three times apart on every CPU that has both)
+ * it takes AVX2 whichever is listed first, and reports a time for each. */
+Test(kernel, calibration_takes_the_faster_kernel) {
+    if (kernel_of("avx2") == &dsp_kernel_generic || dsp_force_isa("avx2") != FARM_OK) {
+        cr_skip_test("this CPU has no AVX2");
+    }
+    dsp_force_isa(NULL);
+    dsp_bank_desc d = {.voices = 500, .channels = 2, .max_frames = 256};
+    const char *order[2][2] = {{"sse2", "avx2"}, {"avx2", "sse2"}};
+    for (int i = 0; i < 2; i++) {
+        double ns[2] = {0, 0};
+        const char *pick = dsp_isa_calibrate(&d, order[i], 2, ns);
+        cr_assert_str_eq(pick, "avx2", "%s then %s: %.0f and %.0f ns a block", order[i][0],
+                         order[i][1], ns[0], ns[1]);
+        cr_assert(ns[0] > 0 && ns[1] > 0);
+    }
 }

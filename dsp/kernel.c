@@ -10,6 +10,10 @@
 
 #include "dsp_internal.h"
 
+#if DSP_VW != 4 && DSP_VW != 8 && DSP_VW != 16
+#error "DSP_VW must be 4, 8 or 16"
+#endif
+
 #ifndef DSP_ISA
 #error "DSP_ISA must name the instruction set"
 #endif
@@ -180,17 +184,36 @@ static void FN(run)(const dsp_soa *s, uint32_t v0, uint32_t frames, float *acc, 
     }
 }
 
+/* Half-width vectors for the pairwise sum below, aligned as acc's rows are (64 bytes apart). */
+typedef float v8f __attribute__((vector_size(32), aligned(32)));
+typedef float v4f __attribute__((vector_size(16), aligned(16)));
+typedef float v2f __attribute__((vector_size(8), aligned(8)));
+
+/* The lanes of one output, summed pairwise in a fixed order (lane j += lane j + w, for
+ * w = DSP_VW/2 .. 1), so the result does not depend on the compiler's mood. Written as a cascade
+ * of half-width adds in registers rather than a loop over w: GCC 12 leaves that loop rolled at
+ * 16 lanes, every level stored to the stack and read back (some 70 instructions per output,
+ * against 10 here), and the reduce runs frames x channels times per block whatever the voice
+ * count: a fixed cost per block that a small bank cannot hide (docs/kernels.md). */
+ALWAYS_INLINE float sum_lanes(const float *a) {
+#if DSP_VW == 16
+    v8f s8 = *(const v8f *)a + *(const v8f *)(a + 8);
+    v4f s4 =
+        __builtin_shufflevector(s8, s8, 0, 1, 2, 3) + __builtin_shufflevector(s8, s8, 4, 5, 6, 7);
+#elif DSP_VW == 8
+    v8f s8 = *(const v8f *)a;
+    v4f s4 =
+        __builtin_shufflevector(s8, s8, 0, 1, 2, 3) + __builtin_shufflevector(s8, s8, 4, 5, 6, 7);
+#else
+    v4f s4 = *(const v4f *)a;
+#endif
+    v2f s2 = __builtin_shufflevector(s4, s4, 0, 1) + __builtin_shufflevector(s4, s4, 2, 3);
+    return s2[0] + s2[1];
+}
+
 static void FN(reduce)(const float *acc, uint32_t frames, uint32_t channels, float *out) {
-    for (uint32_t i = 0; i < frames * channels; i++) {
-        const float *a = acc + (size_t)i * DSP_VW;
-        /* Pairwise, in a fixed order, so the result does not depend on the compiler's mood. */
-        float lane[DSP_VW];
-        memcpy(lane, a, sizeof lane);
-        for (int w = DSP_VW / 2; w > 0; w /= 2)
-            for (int j = 0; j < w; j++)
-                lane[j] += lane[j + w];
-        out[i] = lane[0];
-    }
+    for (uint32_t i = 0; i < frames * channels; i++)
+        out[i] = sum_lanes(acc + (size_t)i * DSP_VW);
 }
 
 const dsp_kernel CAT(dsp_kernel_, DSP_ISA) = {

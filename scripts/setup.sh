@@ -8,7 +8,7 @@ build=${1:-build}
 type=${2:-Release}
 
 packages=(build-essential cmake pkg-config libsndfile1-dev libcriterion-dev libcjson-dev
-          portaudio19-dev libnng-dev liblo-dev jackd2 libjack-jackd2-dev
+          portaudio19-dev libnng-dev liblo-dev jackd2 libjack-jackd2-dev libhwloc-dev
           iproute2)
 if [ -n "${FARM_EXTRA_PACKAGES:-}" ]; then
   read -r -a extra <<<"$FARM_EXTRA_PACKAGES"

@@ -34,7 +34,7 @@ scripts/fuzz.sh "${FARM_FUZZ_SECONDS:-60}"
 
 step "Static checks"
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
-modules="base proto dsp shm worker engine audio outfile supervisor nodes control coordinator ctl"
+modules="base proto dsp shm worker engine audio outfile placement supervisor nodes control coordinator ctl"
 clang-format --dry-run --Werror $files
 includes=$(for m in $modules; do printf -- '-I %s ' "$m"; done)
 # The tests beside the modules are Criterion's macros, which cppcheck cannot expand.

@@ -195,6 +195,7 @@ typedef struct shm_config {
     uint64_t block_limit; /* workers stop after this many blocks; 0 = unlimited */
     uint32_t lock_memory; /* workers mlockall */
     uint32_t state_bytes; /* room for one snapshot of a worker's voices (dsp_state_bytes) */
+    char isa[16];         /* the kernel every worker renders with (dsp_isa_for_bank); "" best */
 } shm_config;
 
 typedef struct shm_header {

@@ -93,16 +93,27 @@ static int spawn_one(farm_procs *p, uint32_t i, int cpu, pid_t *pid) {
     return FARM_OK;
 }
 
-/* The CPUs this process may run on, in order; workers take them round-robin. */
-static int usable_cpu_list(int *cpus, int max) {
-    cpu_set_t set;
-    int n = 0;
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return 0;
-    for (int c = 0; c < CPU_SETSIZE && n < max; c++)
-        if (CPU_ISSET(c, &set))
-            cpus[n++] = c;
-    return n;
+/* Where each worker runs: by the topology, or by the --cpus list. */
+static int place_workers(farm_procs *p, uint32_t workers, const char *cpus) {
+    static farm_topology topo; /* 16 KB: main thread only */
+    int rv = farm_topology_load(&topo, NULL, NULL);
+    if (rv != FARM_OK)
+        return rv;
+    if (cpus == NULL) {
+        farm_place_topology(&topo, workers, &p->placement);
+        return FARM_OK;
+    }
+    static int list[FARM_PLACE_MAX_PUS];
+    uint32_t n = 0;
+    if ((rv = farm_cpu_list_parse("--cpus", cpus, list, FARM_PLACE_MAX_PUS, &n)) != FARM_OK ||
+        (rv = farm_place_list(&topo, list, n, workers, &p->placement)) != FARM_OK)
+        return rv;
+    if (p->placement.cycled > 0)
+        fprintf(stderr,
+                "farm: warning: --cpus lists %u CPU%s for %u workers: the workers take the list "
+                "in turn, so some share a CPU\n",
+                n, n == 1 ? "" : "s", workers);
+    return FARM_OK;
 }
 
 /* Nanoseconds the process has spent on a CPU and runnable but waiting for one (the first two
@@ -200,11 +211,25 @@ static void share_voices(farm_procs *p, const shm_config *cfg) {
     }
 }
 
+/* The kernel every worker renders with, chosen once here so that every worker and every
+ * replacement renders with the same one (a replacement continues its voices exactly): FARM_ISA's
+ * (tests, benchmarks; the worker checks it), or the fastest for the largest worker's bank. */
+static void choose_isa(shm_config *cfg, uint32_t most) {
+    const char *env = getenv("FARM_ISA");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(cfg->isa, sizeof cfg->isa, "%s", env);
+        return;
+    }
+    dsp_bank_desc d = {.voices = most,
+                       .channels = cfg->channels,
+                       .sample_rate = cfg->sample_rate,
+                       .max_frames = cfg->block_frames};
+    snprintf(cfg->isa, sizeof cfg->isa, "%s", dsp_isa_for_bank(&d));
+}
+
 static int spawn_all(farm_procs *p, uint32_t workers) {
-    int cpus[CPU_SETSIZE];
-    int ncpu = usable_cpu_list(cpus, CPU_SETSIZE);
     for (uint32_t i = 0; i < workers; i++) {
-        p->watch[i].cpu = ncpu > 0 ? cpus[i % (uint32_t)ncpu] : -1;
+        p->watch[i].cpu = p->placement.cpu[i];
         p->watch[i].pidfd = p->watch[i].schedstat_fd = -1;
         int rv = launch(p, i);
         if (rv != FARM_OK)
@@ -438,7 +463,8 @@ static int start_watch(farm_procs *p) {
 
 /* ---- start and stop ---- */
 
-int farm_procs_start(farm_procs *p, const shm_config *cfg_in, const farm_heal_desc *heal) {
+int farm_procs_start(farm_procs *p, const shm_config *cfg_in, const farm_heal_desc *heal,
+                     const char *cpus) {
     memset(p, 0, sizeof *p);
     p->region.fd = p->spawn_fd = p->wake_fd = -1;
     p->heal = *heal;
@@ -451,9 +477,12 @@ int farm_procs_start(farm_procs *p, const shm_config *cfg_in, const farm_heal_de
         return rv;
     if (access(p->path, X_OK) != 0)
         return farm_fail(FARM_EUSAGE, "worker 0 cannot start: %s: %s", p->path, strerror(errno));
+    if ((rv = place_workers(p, cfg_in->workers, cpus)) != FARM_OK)
+        return rv;
     shm_config cfg = *cfg_in;
     uint32_t most = (cfg.total_voices + cfg.workers - 1) / cfg.workers;
     cfg.state_bytes = (uint32_t)dsp_state_bytes(most, cfg.channels);
+    choose_isa(&cfg, most);
     if ((rv = shm_create(&cfg, &p->region)) != FARM_OK)
         return rv;
     share_voices(p, &cfg);
@@ -572,6 +601,10 @@ uint32_t farm_procs_restarts(const farm_procs *p, uint32_t k) {
 
 uint64_t farm_procs_blocks_missed(const farm_procs *p, uint32_t k) {
     return atomic_load(&p->blocks_missed[k]);
+}
+
+const farm_placement *farm_procs_placement(const farm_procs *p) {
+    return &p->placement;
 }
 
 uint32_t farm_usable_cpus(void) {

@@ -4,11 +4,15 @@
  *
  * Contract
  * - farm_procs_start creates the mapping from cfg, shares the voices out in order (the first
- *   total % workers workers take one more), starts every worker pinned round-robin over the
- *   usable CPUs, in its own process group, with exactly one inherited descriptor (the mapping),
- *   and waits (bounded) until each is RUNNING. On failure everything started is stopped again and
- *   nothing is left: FARM_EUSAGE for a worker that cannot start (the message names it), FARM_EFAIL
- *   when interrupted (farm_stop_signal) or when the mapping cannot be made.
+ *   total % workers workers take one more), chooses the kernel every worker renders with
+ *   (dsp_isa_for_bank, once, for the largest worker's bank), places the workers (placement.h: by
+ *   the machine's topology, or worker K on the K-th CPU of cpus, a --cpus list, with a warning
+ *   when the list is shorter), starts every worker pinned to its CPU, in its own process group,
+ *   with exactly one inherited descriptor (the mapping), and waits (bounded) until each is
+ *   RUNNING. On failure everything started is stopped again and nothing is left: FARM_EUSAGE for
+ *   a --cpus list naming a CPU this process may not use (before anything starts) or a worker
+ *   that cannot start (the message names it), FARM_EFAIL when interrupted (farm_stop_signal) or
+ *   when the mapping cannot be made.
  * - Then a thread of its own watches them (one pidfd per worker, so a death is seen within
  *   milliseconds) and heals: a worker that dies, or that publishes no block for heal.watchdog_s
  *   while its ring has room, is killed and replaced by a new process on the same core, at the
@@ -29,6 +33,7 @@
 #include <stdatomic.h>
 #include <sys/types.h>
 
+#include "placement.h"
 #include "shm.h"
 
 #define FARM_MAX_RESTARTS_LIMIT 64
@@ -78,13 +83,16 @@ typedef struct farm_procs {
     _Atomic uint64_t blocks_missed[SHM_MAX_WORKERS];
     _Atomic int rt_priority;                  /* SCHED_FIFO priority for workers, 0 normal */
     farm_worker_watch watch[SHM_MAX_WORKERS]; /* the supervisor thread's, after start */
+    farm_placement placement;                 /* where the workers run; read-only after start */
     pthread_t thread;
     int thread_started;
     _Atomic int stopping;
     int wake_fd;
 } farm_procs;
 
-int farm_procs_start(farm_procs *p, const shm_config *cfg, const farm_heal_desc *heal);
+/* cpus: a --cpus list, or NULL to place by topology. */
+int farm_procs_start(farm_procs *p, const shm_config *cfg, const farm_heal_desc *heal,
+                     const char *cpus);
 /* Stops healing, asks every worker to quit, waits a moment, kills what is left, reaps all,
  * unmaps. Safe to call twice. */
 void farm_procs_stop(farm_procs *p);
@@ -102,6 +110,9 @@ int farm_procs_alive(const farm_procs *p, uint32_t k);
 int farm_procs_stalled(const farm_procs *p, uint32_t k);
 uint32_t farm_procs_restarts(const farm_procs *p, uint32_t k);
 uint64_t farm_procs_blocks_missed(const farm_procs *p, uint32_t k);
+
+/* Where the workers run (any thread, after start). */
+const farm_placement *farm_procs_placement(const farm_procs *p);
 
 /* The CPUs this process may use (at least 1). */
 uint32_t farm_usable_cpus(void);

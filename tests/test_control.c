@@ -11,6 +11,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -458,6 +459,45 @@ Test(control, status_reports_the_truth) {
     }
     cr_assert_eq(stream_late, workers_late, "late blocks: stream %g, workers %g", stream_late,
                  workers_late);
+    farm_down(&f);
+}
+
+/* status says where each worker runs and how that was chosen: every CPU one this process may
+ * use, none on the core kept for the audio thread; with --cpus, exactly the list. */
+Test(control, status_says_where_the_workers_run) {
+    cpu_set_t mine;
+    cr_assert_eq(sched_getaffinity(0, sizeof mine, &mine), 0);
+    farm f;
+    farm_up(&f, (const char *[]){"--workers", "1", "--total-voices", "10", NULL});
+    cJSON *st = ask(&f, "status");
+    cJSON *t = item(st, "topology");
+    cr_assert_str_eq(item(t, "policy")->valuestring, "topology");
+    cr_assert_eq(item(t, "pus")->valueint, CPU_COUNT(&mine));
+    int cores = item(t, "cores")->valueint;
+    cr_assert(cores >= 1 && cores <= CPU_COUNT(&mine) && item(t, "packages")->valueint >= 1 &&
+              item(t, "l3_domains")->valueint >= 1);
+    int cpu = item(worker_of(st, 0), "cpu")->valueint;
+    cr_assert(cpu >= 0 && CPU_ISSET(cpu, &mine), "worker 0 on CPU %d", cpu);
+    cJSON *audio = item(t, "audio_cpus"), *a;
+    cr_assert_eq(cJSON_GetArraySize(audio) > 0, cores > 1, "a core to spare is kept");
+    cJSON_ArrayForEach(a, audio) {
+        cr_assert_neq(a->valueint, cpu, "worker 0 on the audio core");
+    }
+    cJSON_Delete(st);
+    farm_down(&f);
+
+    int last = CPU_SETSIZE - 1;
+    while (!CPU_ISSET(last, &mine))
+        last--;
+    char list[16];
+    snprintf(list, sizeof list, "%d", last);
+    farm_up(&f, (const char *[]){"--workers", "2", "--total-voices", "10", "--cpus", list, NULL});
+    st = ask(&f, "status");
+    cr_assert_str_eq(item(item(st, "topology"), "policy")->valuestring, "list");
+    cr_assert_eq(cJSON_GetArraySize(item(item(st, "topology"), "audio_cpus")), 0);
+    for (int k = 0; k < 2; k++)
+        cr_assert_eq(item(worker_of(st, k), "cpu")->valueint, last, "worker %d", k);
+    cJSON_Delete(st);
     farm_down(&f);
 }
 

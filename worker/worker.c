@@ -70,7 +70,8 @@ static int build_bank(const shm_config *cfg, const shm_worker *w, dsp_bank **out
     dsp_bank_desc desc = {.voices = w->voice_count,
                           .channels = cfg->channels,
                           .sample_rate = cfg->sample_rate,
-                          .max_frames = cfg->block_frames};
+                          .max_frames = cfg->block_frames,
+                          .isa = cfg->isa[0] ? cfg->isa : NULL};
     int rv = dsp_bank_create(&desc, out);
     if (rv != FARM_OK)
         return rv;
