@@ -425,6 +425,64 @@ Test(nodes, a_node_that_goes_away_costs_only_its_voices_and_is_picked_up_again) 
     nodes_quit();
 }
 
+/* The ports connected to port on the master's server (jack_lsp -c), into out. */
+static void connections_of(const char *port, char *out, size_t size) {
+    char cmd[512], line[256];
+    snprintf(cmd, sizeof cmd, "JACK_DEFAULT_SERVER=%s jack_lsp -c 2>/dev/null", master);
+    FILE *p = popen(cmd, "r");
+    int in = 0;
+    size_t n = 0;
+    out[0] = '\0';
+    while (p && fgets(line, sizeof line, p)) {
+        if (line[0] != ' ' && line[0] != '\t')
+            in = strncmp(line, port, strlen(port)) == 0 && line[strlen(port)] == '\n';
+        else if (in && n < size)
+            n += (size_t)snprintf(out + n, size - n, "%s", line);
+    }
+    if (p)
+        pclose(p);
+}
+
+/* --jack-name and --connect, seen from the JACK server while the farm plays. */
+static void connect_case(const char *name, const char *connect, const char *want) {
+    char sub[64];
+    snprintf(sub, sizeof sub, "connect-%s", name);
+    char *d = strdup(tu_path(dir, sub));
+    mkdir(d, 0700);
+    const char *args[] = {"--host",
+                          "jack",
+                          "--jack-name",
+                          name,
+                          "--workers",
+                          "1",
+                          "--total-voices",
+                          "4",
+                          connect ? "--connect" : NULL,
+                          connect,
+                          NULL};
+    const char *env[] = {master_env, NULL};
+    tu_run r;
+    pid_t pid = tu_farm_start(&r, d, args, env);
+    char url[600], port[128], seen[1024];
+    cr_assert(tu_wait_control_url(d, url, sizeof url), "%s plays", name);
+    snprintf(port, sizeof port, "%s:out_1", name);
+    connections_of(port, seen, sizeof seen);
+    kill(pid, SIGTERM);
+    tu_farm_wait(&r, pid, d);
+    free(d);
+    if (want == NULL)
+        cr_expect_eq(seen[0], '\0', "%s: connected to %s", port, seen);
+    else
+        cr_expect(strstr(seen, want) != NULL, "%s: connected to '%s', not %s", port, seen, want);
+}
+
+Test(nodes, jack_names_and_connections) {
+    rig_ready();
+    connect_case("farmdefault", NULL, "system:playback_1");
+    connect_case("farmnone", "none", NULL);
+    connect_case("farmlist", "system:playback_2,system:playback_1", "system:playback_2");
+}
+
 Test(nodes, refusals) {
     rig_ready();
     tu_run r;
