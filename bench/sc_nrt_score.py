@@ -62,17 +62,26 @@ def pstring(s):
     return struct.pack(">B", len(s)) + s.encode()
 
 
-def synthdef():
-    """SCgf v2 for: Out.ar(out, SinOscFB.ar(freq, fb) * amp). UGen inputs are (ugen index,
-    output index); rates: 1 control, 2 audio."""
-    params = [("freq", 440.0), ("fb", 0.0), ("amp", AMP), ("out", 0.0)]
-    ugens = [
-        ("Control", 1, [], [1, 1, 1, 1], 0),
-        ("SinOscFB", 2, [(0, 0), (0, 1)], [2], 0),
-        ("BinaryOpUGen", 2, [(1, 0), (0, 2)], [2], 2),  # special index 2: multiply
-        ("Out", 2, [(0, 3), (2, 0)], [], 0),
-    ]
-    d = pstring(DEF_NAME) + struct.pack(">i", 0)  # no constants
+def def_name(per_synth):
+    return DEF_NAME if per_synth == 1 else "%s%d" % (DEF_NAME, per_synth)
+
+
+def synthdef(per_synth=1):
+    """SCgf v2 for Out.ar(out, (SinOscFB.ar(freq0, fb) + ... + SinOscFB.ar(freqK-1, fb)) * amp),
+    K = per_synth. UGen inputs are (ugen index, output index); rates: 1 control, 2 audio."""
+    k = per_synth
+    params = [("freq%d" % i if k > 1 else "freq", 440.0) for i in range(k)]
+    params += [("fb", 0.0), ("amp", AMP), ("out", 0.0)]
+    fb, amp, out = k, k + 1, k + 2  # their Control outputs
+    ugens = [("Control", 1, [], [1] * len(params), 0)]
+    ugens += [("SinOscFB", 2, [(0, i), (0, fb)], [2], 0) for i in range(k)]
+    total = 1  # the ugen holding the sum so far
+    for i in range(1, k):  # special index 0: add
+        ugens.append(("BinaryOpUGen", 2, [(total, 0), (1 + i, 0)], [2], 0))
+        total = len(ugens) - 1
+    ugens.append(("BinaryOpUGen", 2, [(total, 0), (0, amp)], [2], 2))  # special 2: multiply
+    ugens.append(("Out", 2, [(0, out), (len(ugens) - 1, 0)], [], 0))
+    d = pstring(def_name(k)) + struct.pack(">i", 0)  # no constants
     d += struct.pack(">i", len(params)) + b"".join(struct.pack(">f", v) for _, v in params)
     d += struct.pack(">i", len(params))
     d += b"".join(pstring(n) + struct.pack(">i", i) for i, (n, _) in enumerate(params))
@@ -85,16 +94,23 @@ def synthdef():
     return b"SCgf" + struct.pack(">ih", 2, 1) + d
 
 
-def score(voices, seconds, group_cmd, seed, channels):
+def score(voices, seconds, group_cmd, seed, channels, per_synth=1):
     rng = random.Random(seed)
     fb = 2 * math.pi * FEEDBACK_CYCLES
     bundles = []
     # Bundles of a few hundred messages: the servers read each bundle into one buffer.
     msgs = [osc_message("/" + group_cmd, GROUP_ID, 0, 0)]
-    for i in range(voices):
-        msgs.append(osc_message("/s_new", DEF_NAME, FIRST_NODE + i, 1, GROUP_ID,
-                                "freq", rng.uniform(400, 800), "fb", fb, "amp", AMP,
-                                "out", float(i % channels)))
+    synths = (voices + per_synth - 1) // per_synth
+    for j in range(synths):
+        k = min(per_synth, voices - j * per_synth)
+        # Controls by index: freq0.. first, then fb, amp, out. A last synth with fewer voices
+        # silences the rest with amp... no: it gets its own frequencies and the rest at 0 Hz,
+        # which costs the same as playing, as in SuperCollider.
+        args = []
+        for i in range(per_synth):
+            args += [i, rng.uniform(400, 800) if i < k else 0.0]
+        args += [per_synth, fb, per_synth + 1, AMP, per_synth + 2, float(j % channels)]
+        msgs.append(osc_message("/s_new", def_name(per_synth), FIRST_NODE + j, 1, GROUP_ID, *args))
         if len(msgs) == 500:
             bundles.append(osc_bundle(0.0, msgs))
             msgs = []
@@ -113,14 +129,15 @@ def main():
     p.add_argument("--group", choices=["g_new", "p_new"], default="g_new")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--channels", type=int, default=2)
+    p.add_argument("--voices-per-synth", type=int, default=1)
     a = p.parse_args()
-    if a.voices < 1 or not a.seconds > 0 or a.channels < 1:
-        p.error("voices and channels must be at least 1, seconds above 0")
+    if a.voices < 1 or not a.seconds > 0 or a.channels < 1 or not 1 <= a.voices_per_synth <= 1000:
+        p.error("voices and channels must be at least 1, seconds above 0, voices per synth 1..1000")
     with open(a.out, "wb") as f:
-        f.write(score(a.voices, a.seconds, a.group, a.seed, a.channels))
-    with open(os.path.join(os.path.dirname(os.path.abspath(a.out)), DEF_NAME + ".scsyndef"),
-              "wb") as f:
-        f.write(synthdef())
+        f.write(score(a.voices, a.seconds, a.group, a.seed, a.channels, a.voices_per_synth))
+    name = def_name(a.voices_per_synth) + ".scsyndef"
+    with open(os.path.join(os.path.dirname(os.path.abspath(a.out)), name), "wb") as f:
+        f.write(synthdef(a.voices_per_synth))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ Options
   --peer-voices N      the peers' workload, total voices (default 2,000: the seed's 4 x 500)
   --peer-duration S    seconds of audio in the peers' workload (default 4; quick 0.5)
   --no-peers           farm only
+  --sc-voices-per-synth K  SinOscFB voices in one synth for supernova and scsynth (default 1:
+                       one synth per voice, as pyo has one object per voice; larger K saves
+                       their per-node cost)
   --rt-seconds S       length of one real-time probe (default 20; quick 5)
   --rt-steps N         bisection steps per worker count and block size (default 5; quick 3)
   --rt-frames LIST     block sizes for the real-time search (default 64,256)
@@ -98,6 +101,7 @@ is_pos() { [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][0-9]+)?$ ]] && awk -v x="$1
 
 uint_list() { # OPTION VALUE ARRAY: ARRAY becomes the list, sorted, without repeats; or dies
     local name=$1 value=$2 v
+    # shellcheck disable=SC2034 # a nameref: it fills the caller's array
     local -n into=$3
     local -a list
     IFS=, read -r -a list <<<"$value"
@@ -208,7 +212,8 @@ sc_score() { # VOICES DURATION GROUP -> the score's path (made once per run)
     local dir=$tmp/sc-$1-$2-$3
     if [[ ! -f $dir/score.osc ]]; then
         mkdir -p "$dir"
-        "$sc_python" "$repo_root/bench/sc_nrt_score.py" "$1" "$2" "$dir/score.osc" --group "$3" ||
+        "$sc_python" "$repo_root/bench/sc_nrt_score.py" "$1" "$2" "$dir/score.osc" --group "$3" \
+            --voices-per-synth "$sc_per_synth" ||
             die "cannot write the SuperCollider score (bench/sc_nrt_score.py)"
     fi
     echo "$dir/score.osc"
@@ -353,6 +358,7 @@ phase_offline() {
     log "== offline: workers ${workers[*]}; strong $strong_voices voices, weak $weak_voices per worker," \
         "$duration s; peers $peer_voices voices, $peer_duration s; $reps reps; load $(load1)"
     ((have_pyo == 0)) || pyo_script
+    echo "sc_voices_per_synth=$sc_per_synth" >>"$outdir/machine.txt"
     echo "$H_OFFLINE_RUNS" >"$outdir/offline_runs.csv"
     local -a cases
     mapfile -t cases < <(offline_cases)
@@ -570,8 +576,11 @@ report_offline() { # DIR STUDY TITLE
 report_peers() { # DIR
     [[ -f $1/compare.csv && -f $1/offline.csv ]] || return 0
     awk -F, 'NR > 1 && $1 == "peer" && $2 == "farm" { printf "### The same workload on the peers (%d voices, %s s of audio, median of %s)\n\n", $4, $5, $6; exit }' "$1/offline.csv"
+    local k
+    k=$(machine_field "$1" sc_voices_per_synth)
     echo "Per core: voice-samples per CPU-second of each engine's processes (pyo: per process,"
     echo "supernova: per thread, farm: per worker and its coordinator), and the ratios."
+    echo "SuperCollider: SinOscFB, ${k:-1} voice(s) per synth, 256-frame blocks; supernova's synths in one ParGroup."
     echo
     echo "| workers / processes / threads | farm G per CPU-s | pyo recipe | supernova -T N | scsynth | farm / pyo | farm / supernova | farm / scsynth | wall G/s: farm | pyo | supernova |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -997,7 +1006,7 @@ self_test() {
 
 quick=0 self_test_mode=0 plot_only="" outdir="" only="offline,realtime,cost,mix"
 workers_list="" reps="" duration="" strong_voices="" weak_voices="" peer_voices=""
-peer_duration="" peers=1 rt_seconds="" rt_steps="" rt_frames_list="64,256" rt_backend=""
+peer_duration="" peers=1 sc_per_synth=1 rt_seconds="" rt_steps="" rt_frames_list="64,256" rt_backend=""
 cost_work="" no_install=0 logfile=""
 args=("$@")
 while (($#)); do
@@ -1011,7 +1020,7 @@ while (($#)); do
     --no-peers) peers=0 ;;
     --no-install) no_install=1 ;;
     --plot-only | --only | --workers | --reps | --duration | --strong-voices | --weak-voices | \
-        --peer-voices | --peer-duration | --rt-seconds | --rt-steps | --rt-frames | --rt-backend | --cost-work)
+        --peer-voices | --peer-duration | --sc-voices-per-synth | --rt-seconds | --rt-steps | --rt-frames | --rt-backend | --cost-work)
         (($# >= 2)) || die "$1 needs a value (see --help)"
         case $1 in
         --plot-only) plot_only=$2 ;;
@@ -1023,6 +1032,7 @@ while (($#)); do
         --weak-voices) weak_voices=$2 ;;
         --peer-voices) peer_voices=$2 ;;
         --peer-duration) peer_duration=$2 ;;
+        --sc-voices-per-synth) sc_per_synth=$2 ;;
         --rt-seconds) rt_seconds=$2 ;;
         --rt-steps) rt_steps=$2 ;;
         --rt-frames) rt_frames_list=$2 ;;
@@ -1092,6 +1102,8 @@ cost_work=${cost_work:-$(def 2e9 2e8)}
 cost_reps=$(def 3 1)
 is_uint "$reps" || die "--reps wants a positive integer, not '$reps'"
 is_uint "$rt_steps" || die "--rt-steps wants a positive integer, not '$rt_steps'"
+is_uint "$sc_per_synth" && ((sc_per_synth <= 1000)) ||
+    die "--sc-voices-per-synth wants an integer in 1..1000, not '$sc_per_synth'"
 for v in strong_voices weak_voices peer_voices; do
     is_uint "${!v}" || die "--${v//_/-} wants a positive integer, not '${!v}'"
 done
@@ -1103,6 +1115,7 @@ if [[ -n $workers_list ]]; then
 else
     mapfile -t workers < <(w=1 && while ((w < usable)); do echo $w && w=$((w * 2)); done && echo "$usable" && echo $((2 * usable)))
 fi
+rt_frames=()
 uint_list --rt-frames "$rt_frames_list" rt_frames
 IFS=, read -r -a parts <<<"$only"
 for p in "${parts[@]}"; do
