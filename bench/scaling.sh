@@ -101,7 +101,6 @@ is_pos() { [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][0-9]+)?$ ]] && awk -v x="$1
 
 uint_list() { # OPTION VALUE ARRAY: ARRAY becomes the list, sorted, without repeats; or dies
     local name=$1 value=$2 v
-    # shellcheck disable=SC2034 # a nameref: it fills the caller's array
     local -n into=$3
     local -a list
     IFS=, read -r -a list <<<"$value"
@@ -109,6 +108,7 @@ uint_list() { # OPTION VALUE ARRAY: ARRAY becomes the list, sorted, without repe
     for v in "${list[@]}"; do
         is_uint "$v" || die "$name wants positive integers, not '$v' in '$value'"
     done
+    # shellcheck disable=SC2034 # into is a nameref: this fills the caller's array
     mapfile -t into < <(printf '%s\n' "${list[@]}" | awk '{ print $1 + 0 }' | sort -n -u)
 }
 
