@@ -60,6 +60,7 @@ Options
   --rt-frames LIST     block sizes for the real-time search (default 64,256)
   --rt-backend B       jack or null (default: jack when jackd is installed, else null)
   --cost-work N        voice-samples per cost point (default 2e9; quick 2e8)
+  --cost-reps R        repetitions of every cost point (default 3; quick 1)
   --no-install         never install missing peers or gnuplot (default: install Debian's
                        python3-pyo, supercollider-server, supercollider-supernova and
                        gnuplot-nox when this user may and the package lists know them)
@@ -1007,7 +1008,7 @@ self_test() {
 quick=0 self_test_mode=0 plot_only="" outdir="" only="offline,realtime,cost,mix"
 workers_list="" reps="" duration="" strong_voices="" weak_voices="" peer_voices=""
 peer_duration="" peers=1 sc_per_synth=1 rt_seconds="" rt_steps="" rt_frames_list="64,256" rt_backend=""
-cost_work="" no_install=0 logfile=""
+cost_work="" cost_reps="" no_install=0 logfile=""
 args=("$@")
 while (($#)); do
     case $1 in
@@ -1020,7 +1021,7 @@ while (($#)); do
     --no-peers) peers=0 ;;
     --no-install) no_install=1 ;;
     --plot-only | --only | --workers | --reps | --duration | --strong-voices | --weak-voices | \
-        --peer-voices | --peer-duration | --sc-voices-per-synth | --rt-seconds | --rt-steps | --rt-frames | --rt-backend | --cost-work)
+        --peer-voices | --peer-duration | --sc-voices-per-synth | --rt-seconds | --rt-steps | --rt-frames | --rt-backend | --cost-work | --cost-reps)
         (($# >= 2)) || die "$1 needs a value (see --help)"
         case $1 in
         --plot-only) plot_only=$2 ;;
@@ -1038,6 +1039,7 @@ while (($#)); do
         --rt-frames) rt_frames_list=$2 ;;
         --rt-backend) rt_backend=$2 ;;
         --cost-work) cost_work=$2 ;;
+        --cost-reps) cost_reps=$2 ;;
         esac
         shift
         ;;
@@ -1099,8 +1101,9 @@ peer_duration=${peer_duration:-$(def 4 0.5)}
 rt_seconds=${rt_seconds:-$(def 20 5)}
 rt_steps=${rt_steps:-$(def 5 3)}
 cost_work=${cost_work:-$(def 2e9 2e8)}
-cost_reps=$(def 3 1)
+cost_reps=${cost_reps:-$(def 3 1)}
 is_uint "$reps" || die "--reps wants a positive integer, not '$reps'"
+is_uint "$cost_reps" || die "--cost-reps wants a positive integer, not '$cost_reps'"
 is_uint "$rt_steps" || die "--rt-steps wants a positive integer, not '$rt_steps'"
 is_uint "$sc_per_synth" && ((sc_per_synth <= 1000)) ||
     die "--sc-voices-per-synth wants an integer in 1..1000, not '$sc_per_synth'"
