@@ -568,9 +568,9 @@ report_offline() { # DIR STUDY TITLE
         $1 == study && $2 == "farm" { if (!hdr++) {
             printf "### %s (%d voices %s, %s s of audio, median of %s)\n\n", title, (study == "weak" ? $4 / $3 : $4),
                 (study == "weak" ? "per worker" : "in all"), $5, $6
-            print "| workers | voices | median wall s | median CPU s | G voice-samples/s | G per CPU-second | speed-up | efficiency |"
-            print "|---:|---:|---:|---:|---:|---:|---:|---:|" }
-          printf "| %d | %d | %.3f | %.3f | %.3f | %.3f | %.2fx | %.2f |\n", $3, $4, $7, $8, $9 / 1e9, $10 / 1e9, $11, $12 }
+            print "| workers | voices | median wall s | median CPU s | cores busy (CPU / wall) | G voice-samples/s | G per CPU-second | speed-up | efficiency |"
+            print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|" }
+          printf "| %d | %d | %.3f | %.3f | %.2f | %.3f | %.3f | %.2fx | %.2f |\n", $3, $4, $7, $8, ($7 > 0 ? $8 / $7 : 0), $9 / 1e9, $10 / 1e9, $11, $12 }
         END { if (hdr) print "" }' "$1/offline.csv"
 }
 
