@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plat.h"
 #include "proto.h"
 
 #define MAX_TOKENS 12
@@ -581,11 +582,7 @@ int farm_message_parse(const char *text, size_t len, const farm_request_limits *
 /* ---- where a farm's default sockets live ---- */
 
 void farm_runtime_dir(char *out, size_t size) {
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    if (xdg != NULL && xdg[0] == '/')
-        snprintf(out, size, "%s/farm", xdg);
-    else
-        snprintf(out, size, "/tmp/farm-%ld", (long)getuid());
+    plat_runtime_dir(out, size);
 }
 
 long farm_socket_pid(const char *name, const char *suffix) {
