@@ -178,6 +178,10 @@ static int child_fds(posix_spawn_file_actions_t *fa, const plat_handle *inherit,
     }
     if (rv == 0)
         rv = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+    /* Whatever else is open without close-on-exec (a library's descriptor, a test harness's
+     * pipe) stays behind: the child gets exactly its handles and the standard three. */
+    if (rv == 0)
+        rv = posix_spawn_file_actions_addclosefrom_np(fa, (int)(CHILD_FIRST_FD + n));
     return rv;
 }
 
