@@ -6,8 +6,10 @@
  *
  * Contract
  * - A plat_handle is what a process holds of an object: a file descriptor on Linux, a HANDLE on
- *   Windows. Every handle plat makes is not inherited by default (close-on-exec, or not
- *   inheritable): a child gets exactly the handles plat_spawn is given.
+ *   Windows. A child gets exactly the handles plat_spawn is given (and the standard three):
+ *   on Linux every descriptor plat makes is close-on-exec and the spawn closes all others; on
+ *   Windows the mapping and the events are inheritable, as PROC_THREAD_ATTRIBUTE_HANDLE_LIST
+ *   requires, and each child's list names only its own.
  * - The shared mapping is anonymous (a sealed memfd; an unnamed section): nothing on a file
  *   system, gone with the last process that maps it. Fresh pages read as zero.
  * - Wake-ups: plat_wait sleeps until *word differs from seen, a plat_wake, or the timeout,

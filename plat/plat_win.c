@@ -25,8 +25,16 @@
 #define KILLED_STATUS 137 /* what TerminateProcess leaves: a shell's 128 + SIGKILL */
 #define MAX_WAIT_PROCS (MAXIMUM_WAIT_OBJECTS - 1)
 
+/* "what: The system cannot find the path specified (3)". */
 static int win_fail(int code, const char *what) {
-    return farm_fail(code, "%s: Windows error %lu", what, (unsigned long)GetLastError());
+    DWORD err = GetLastError();
+    char text[256] = "";
+    FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err, 0, text,
+                   sizeof text, NULL);
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == '.'))
+        text[--n] = '\0';
+    return farm_fail(code, "%s: %s (%lu)", what, n ? text : "Windows error", (unsigned long)err);
 }
 
 /* UTF-8 to UTF-16, for the W functions; 0 when it does not fit. */

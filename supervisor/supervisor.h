@@ -1,5 +1,5 @@
 /* supervisor — the coordinator's side of the worker processes: creates the shared mapping,
- * starts one farm-worker per worker with posix_spawn, watches them, replaces the ones that
+ * starts one farm-worker per worker through plat_spawn, watches them, replaces the ones that
  * die or hang, and stops them.
  *
  * Contract
@@ -13,13 +13,13 @@
  *   a --cpus list naming a CPU this process may not use (before anything starts) or a worker
  *   that cannot start (the message names it), FARM_EFAIL when interrupted (farm_stop_signal) or
  *   when the mapping cannot be made.
- * - Then a thread of its own watches them (one pidfd per worker, so a death is seen within
- *   milliseconds) and heals: a worker that dies, or that publishes no block for heal.watchdog_s
- *   while its ring has room, is killed and replaced by a new process on the same core, at the
- *   same priority, that continues from the snapshot of its voices for the next block its ring
- *   needs (shm.h). Each fault is one line on stderr: which worker, how it died, how many blocks
- *   its voices missed. A worker that dies more than heal.max_restarts times within
- *   heal.restart_window_s is left dead, with a warning; its voices are silent.
+ * - Then a thread of its own watches them (plat_wait_procs: one pidfd, or process handle, per
+ *   worker, so a death is seen within milliseconds) and heals: a worker that dies, or that
+ * publishes no block for heal.watchdog_s while its ring has room, is killed and replaced by a new
+ * process on the same core, at the same priority, that continues from the snapshot of its voices
+ * for the next block its ring needs (shm.h). Each fault is one line on stderr: which worker, how it
+ * died, how many blocks its voices missed. A worker that dies more than heal.max_restarts times
+ * within heal.restart_window_s is left dead, with a warning; its voices are silent.
  * - farm-worker lives beside farm; $FARM_WORKER overrides the path (tests, installs elsewhere).
  * - Main thread: start, stop, set_priority, check. Any thread: the getters. Nothing here is for
  *   the real-time path. The struct is the supervisor's; read it only through the functions.
