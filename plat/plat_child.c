@@ -2,6 +2,7 @@
  *   plat_child map HANDLE   attach, answer through the mapping, wait (bounded) to be woken
  *   plat_child exit N       exit with status N
  *   plat_child sleep        sleep a minute (to be killed)
+ *   plat_child spin         run on a CPU for a minute (to be killed)
  *   plat_child fds          exit 0 when descriptors 0-3 are open and none above (Linux)
  * The mapping's layout is plat_test.c's (shared_words). */
 #include <stdio.h>
@@ -53,8 +54,14 @@ int main(int argc, char **argv) {
         farm_sleep_ns(60 * FARM_NS_PER_S);
         return 0;
     }
+    if (argc == 2 && strcmp(argv[1], "spin") == 0) {
+        volatile uint64_t n = 0;
+        for (uint64_t end = farm_now_ns() + 60 * FARM_NS_PER_S; farm_now_ns() < end;)
+            n++;
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "fds") == 0)
         return only_inherited();
-    fprintf(stderr, "usage: plat_child map HANDLE | exit N | sleep | fds\n");
+    fprintf(stderr, "usage: plat_child map HANDLE | exit N | sleep | spin | fds\n");
     return 2;
 }

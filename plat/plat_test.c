@@ -126,6 +126,27 @@ Test(spawn, a_killed_child_wakes_the_watcher_and_is_told_apart) {
     plat_notifier_close(n);
 }
 
+/* The watchdog's evidence that a worker is busy, not hung. */
+Test(spawn, a_busy_child_s_cpu_time_is_read) {
+    char *argv[] = {NULL, "spin", NULL};
+    plat_proc p;
+    cr_assert_eq(spawn_child(argv, NULL, 0, &p), FARM_OK);
+    uint64_t ran = 0, waited = 0, deadline = farm_now_ns() + 10 * FARM_NS_PER_S;
+    int known = plat_proc_cpu_times(&p, &ran, &waited);
+    while (known && ran < 10 * FARM_NS_PER_MS && farm_now_ns() < deadline) {
+        farm_sleep_ns(FARM_NS_PER_MS);
+        known = plat_proc_cpu_times(&p, &ran, &waited);
+    }
+    plat_proc_kill(&p);
+    reap(&p);
+#ifdef _WIN32
+    cr_assert_not(known, "Windows does not say how long a process waited for a CPU");
+#else
+    cr_assert(known, "/proc/PID/schedstat");
+    cr_assert_geq(ran, 10 * FARM_NS_PER_MS, "it ran %llu ns", (unsigned long long)ran);
+#endif
+}
+
 Test(spawn, a_raised_notifier_wakes_the_watcher) {
     plat_handle n;
     cr_assert_eq(plat_notifier_open(&n), FARM_OK);
