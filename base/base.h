@@ -42,8 +42,17 @@ typedef enum farm_status {
 #undef FARM_STATUS_ENUM
 } farm_status;
 
+/* printf-style checking of a function's format and arguments. On Windows farm uses mingw's C99
+ * printf (__USE_MINGW_ANSI_STDIO), whose checks are gnu_printf's: GCC's "printf" there means
+ * msvcrt's, which knows no %zu. */
+#ifdef _WIN32
+#define FARM_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
+#else
+#define FARM_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#endif
+
 /* Keeps the calling thread's first message since farm_error_clear(); returns code. */
-int farm_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int farm_fail(int code, const char *fmt, ...) FARM_PRINTF(2, 3);
 /* The calling thread's message, or farm_strerror of its last code when it has none. */
 const char *farm_error_message(void);
 void farm_error_clear(void);

@@ -19,7 +19,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
+#ifdef _WIN32
+#include <windows.h>
+#define CPU_SETSIZE 64 /* one processor group: SetThreadAffinityMask's reach */
+#else
 #include <sched.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,6 +315,18 @@ static int parse_options(int argc, char **argv, options *o) {
 
 /* ---- setup ---- */
 
+#ifdef _WIN32
+/* The Windows build measures the kernels as mingw compiled them (docs/windows.md). */
+static int pin_to_one_cpu(int cpu) {
+    if (cpu < 0)
+        cpu = (int)GetCurrentProcessorNumber();
+    if (cpu >= 64 || SetThreadAffinityMask(GetCurrentThread(), (DWORD_PTR)1 << cpu) == 0) {
+        fprintf(stderr, "bench_kernel: cannot pin the thread to CPU %d\n", cpu);
+        return -1;
+    }
+    return cpu;
+}
+#else
 static int pin_to_one_cpu(int cpu) {
     cpu_set_t allowed;
     if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
@@ -331,6 +348,7 @@ static int pin_to_one_cpu(int cpu) {
     }
     return cpu;
 }
+#endif
 
 /* Labels the table with the machine it came from; tables get pasted far from where they ran. */
 static void cpu_model(char *buf, size_t len) {

@@ -82,12 +82,17 @@ static int owners_of(farm_control *c, owner *out, farm_node_info *infos) {
     return n;
 }
 
-/* Every voice a line names is somebody's; at BLOCK only for this farm's own. */
-static int check_lines(const farm_request *reqs, size_t n, const owner *ow, int nown) {
+/* Every voice a line names is somebody's (all, the whole range, may span gaps between farms);
+ * at BLOCK only for this farm's own. */
+static int check_lines(farm_control *c, const farm_request *reqs, size_t n, const owner *ow,
+                       int nown) {
+    uint32_t all_first, all_count;
+    farm_control_voice_range(c, &all_first, &all_count);
     for (size_t i = 0; i < n; i++) {
         const farm_request *r = &reqs[i];
         if (!voice_line(r))
             continue;
+        int all = r->first == all_first && r->count == all_count;
         uint64_t covered = 0;
         uint32_t lo, hi;
         for (int j = 0; j < nown; j++)
@@ -99,7 +104,7 @@ static int check_lines(const farm_request *reqs, size_t n, const owner *ow, int 
                                      "leave at out for voices on nodes",
                                      ow[j].name);
             }
-        if (covered < r->count)
+        if (covered < r->count && !all)
             return farm_fail(FARM_EUSAGE,
                              "voices %u-%u: some are played by no farm known now (a node that "
                              "has not answered yet?); see status",
@@ -325,7 +330,7 @@ int farm_control_route(farm_control *c, const farm_request *reqs, size_t n, cJSO
         goto out;
     }
     int nown = owners_of(c, ow, infos);
-    if ((rv = check_lines(reqs, n, ow, nown)) != FARM_OK ||
+    if ((rv = check_lines(c, reqs, n, ow, nown)) != FARM_OK ||
         (rv = send_parts(c, reqs, n, ow, nown, nr, &nn)) != FARM_OK)
         goto out;
     if ((rv = run_here(c, reqs, n, &ow[0], reply)) != FARM_OK) {

@@ -18,6 +18,24 @@
 
 #define PI_D 3.14159265358979323846
 
+/* The arena is 64-byte aligned for the widest kernel. Windows' C runtime has no aligned_alloc,
+ * and its free() cannot release what _aligned_malloc returns: the pair is kept together here. */
+static void *arena_alloc(size_t size) {
+#ifdef _WIN32
+    return _aligned_malloc(size, 64);
+#else
+    return aligned_alloc(64, size);
+#endif
+}
+
+static void arena_free(void *p) {
+#ifdef _WIN32
+    _aligned_free(p);
+#else
+    free(p);
+#endif
+}
+
 typedef struct voice_ctl {
     uint64_t inc;        /* exact increment */
     int64_t dinc;        /* per-frame change while left_freq > 0 */
@@ -213,12 +231,12 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
     const size_t chan = farm_align_up(stride * 4 * d.channels, 64);
     const size_t acc = farm_align_up((size_t)d.max_frames * d.channels * DSP_MAX_VW * 4, 64);
     const size_t total = 6 * vec + 3 * chan + acc;
-    char *arena = aligned_alloc(64, total);
+    char *arena = arena_alloc(total);
     b->ctl = calloc(stride, sizeof *b->ctl);
     b->phase = calloc(stride, sizeof *b->phase);
     b->group_active = calloc(b->groups, 1);
     if (arena == NULL || b->ctl == NULL || b->phase == NULL || b->group_active == NULL) {
-        free(arena);
+        arena_free(arena);
         free(b->ctl);
         free(b->phase);
         free(b->group_active);
@@ -253,7 +271,7 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
 void dsp_bank_destroy(dsp_bank *b) {
     if (b == NULL)
         return;
-    free(b->arena);
+    arena_free(b->arena);
     free(b->ctl);
     free(b->phase);
     free(b->group_active);

@@ -73,7 +73,7 @@ void farm_engine_attach_recorder(farm_engine *e, shm_ring *ring, void *base);
 void farm_engine_process(farm_engine *e, float *out, uint32_t frames, int underflow);
 /* callback thread only: the same, with frames interleaved frames of outside audio in (NULL:
  * none), which join the mix as one more block. They are queued and taken a whole block at a
- * time, so they play without delay when callbacks are blocks and one callback later otherwise;
+ * time, so they play without delay when callbacks are blocks and one block later otherwise;
  * a block mixed before enough input arrived has none (counted in input_short). Needs
  * input_frames_max >= frames. */
 void farm_engine_process_input(farm_engine *e, float *out, uint32_t frames, int underflow,

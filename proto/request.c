@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "plat.h"
 #include "proto.h"
@@ -581,6 +580,8 @@ int farm_message_parse(const char *text, size_t len, const farm_request_limits *
 
 /* ---- where a farm's default sockets live ---- */
 
+/* $XDG_RUNTIME_DIR/farm or /tmp/farm-UID; %LOCALAPPDATA%\\farm on Windows, where the sockets are
+ * named pipes and the directory will hold the discovery files. */
 void farm_runtime_dir(char *out, size_t size) {
     plat_runtime_dir(out, size);
 }

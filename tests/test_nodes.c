@@ -191,6 +191,8 @@ static const char *node_state(const cJSON *st, int k) {
     return cJSON_IsString(s) ? s->valuestring : "";
 }
 
+static char last_nodes[2048]; /* the master's nodes list when a wait ended, for messages */
+
 /* Waits until the master says node k is in state (k < 0: every node); 1 when it did. */
 static int wait_state(int k, const char *state, double seconds) {
     for (double end = tu_seconds() + seconds; tu_seconds() < end; usleep(50000)) {
@@ -199,6 +201,9 @@ static int wait_state(int k, const char *state, double seconds) {
         for (int j = 0; j < NODES && ok; j++)
             if (k < 0 || j == k)
                 ok = strcmp(node_state(st, j), state) == 0;
+        char *text = st ? cJSON_PrintUnformatted(cJSON_GetObjectItem(st, "nodes")) : NULL;
+        snprintf(last_nodes, sizeof last_nodes, "%s", text ? text : "(no status)");
+        free(text);
         cJSON_Delete(st);
         if (ok)
             return 1;
@@ -280,7 +285,7 @@ Test(nodes, the_master_records_every_voice_of_every_node_and_routes_requests) {
         node_farm_start(k);
     const char *rec = tu_path(dir, "all.wav");
     master_farm_start(rec);
-    cr_assert(wait_state(-1, "connected", 10), "both nodes connected");
+    cr_assert(wait_state(-1, "connected", 10), "both nodes connected: %s", last_nodes);
     double from = stream_seconds() + 0.3;
 
     cJSON *st = ask(master_url, "status");
@@ -380,12 +385,12 @@ Test(nodes, a_node_that_goes_away_costs_only_its_voices_and_is_picked_up_again) 
     for (int k = 0; k < NODES; k++)
         node_farm_start(k);
     master_farm_start(tu_path(dir, "r.wav"));
-    cr_assert(wait_state(-1, "connected", 10), "both nodes connected");
+    cr_assert(wait_state(-1, "connected", 10), "both nodes connected: %s", last_nodes);
 
     kill(node_farm[0], SIGTERM);
     tu_farm_wait(&node_run[0], node_farm[0], tu_path(dir, "node0"));
-    cr_assert(wait_state(0, "unreachable", 5), "node1 marked unreachable");
-    cr_assert(wait_state(1, "connected", 1), "node2 plays on");
+    cr_assert(wait_state(0, "unreachable", 5), "node1 marked unreachable: %s", last_nodes);
+    cr_assert(wait_state(1, "connected", 1), "node2 plays on: %s", last_nodes);
     cJSON *r = ask(master_url, "set 4 freq 500");
     cr_assert(!cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")));
     cr_assert(strstr(cJSON_GetObjectItem(r, "error")->valuestring, "node1") != NULL,
@@ -399,7 +404,7 @@ Test(nodes, a_node_that_goes_away_costs_only_its_voices_and_is_picked_up_again) 
     cr_assert_gt(stream_seconds(), t + 0.4, "the master plays on");
 
     node_farm_start(0);
-    cr_assert(wait_state(0, "connected", 10), "node1 picked up again");
+    cr_assert(wait_state(0, "connected", 10), "node1 picked up again: %s", last_nodes);
     r = ask(master_url, "set 4 freq 500");
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")), "node1 takes requests again");
     cJSON_Delete(r);
@@ -409,14 +414,73 @@ Test(nodes, a_node_that_goes_away_costs_only_its_voices_and_is_picked_up_again) 
     slave_pid[1] = 0;
     tu_farm_wait(&node_run[1], node_farm[1], tu_path(dir, "node1"));
     cr_assert_eq(node_run[1].status, 1, "the node farm ends: %s", node_run[1].err);
-    cr_assert(wait_state(1, "unreachable", 5), "node2 marked unreachable");
+    cr_assert(wait_state(1, "unreachable", 5), "node2 marked unreachable: %s", last_nodes);
     cr_assert(slave_start(1), "%s", rig_error);
     node_farm_start(1);
-    cr_assert(wait_state(1, "connected", 10), "node2's new ports connected and heard");
+    cr_assert(wait_state(1, "connected", 10), "node2's new ports connected and heard: %s",
+              last_nodes);
 
     master_quit();
     cr_assert_eq(tu_count_tagged(master_run.tag, NULL), 0, "the master left nothing");
     nodes_quit();
+}
+
+/* The ports connected to port on the master's server (jack_lsp -c), into out. */
+static void connections_of(const char *port, char *out, size_t size) {
+    char cmd[512], line[256];
+    snprintf(cmd, sizeof cmd, "JACK_DEFAULT_SERVER=%s jack_lsp -c 2>/dev/null", master);
+    FILE *p = popen(cmd, "r");
+    int in = 0;
+    size_t n = 0;
+    out[0] = '\0';
+    while (p && fgets(line, sizeof line, p)) {
+        if (line[0] != ' ' && line[0] != '\t')
+            in = strncmp(line, port, strlen(port)) == 0 && line[strlen(port)] == '\n';
+        else if (in && n < size)
+            n += (size_t)snprintf(out + n, size - n, "%s", line);
+    }
+    if (p)
+        pclose(p);
+}
+
+/* --jack-name and --connect, seen from the JACK server while the farm plays. */
+static void connect_case(const char *name, const char *connect, const char *want) {
+    char sub[64];
+    snprintf(sub, sizeof sub, "connect-%s", name);
+    char *d = strdup(tu_path(dir, sub));
+    mkdir(d, 0700);
+    const char *args[] = {"--host",
+                          "jack",
+                          "--jack-name",
+                          name,
+                          "--workers",
+                          "1",
+                          "--total-voices",
+                          "4",
+                          connect ? "--connect" : NULL,
+                          connect,
+                          NULL};
+    const char *env[] = {master_env, NULL};
+    tu_run r;
+    pid_t pid = tu_farm_start(&r, d, args, env);
+    char url[600], port[128], seen[1024];
+    cr_assert(tu_wait_control_url(d, url, sizeof url), "%s plays", name);
+    snprintf(port, sizeof port, "%s:out_1", name);
+    connections_of(port, seen, sizeof seen);
+    kill(pid, SIGTERM);
+    tu_farm_wait(&r, pid, d);
+    free(d);
+    if (want == NULL)
+        cr_expect_eq(seen[0], '\0', "%s: connected to %s", port, seen);
+    else
+        cr_expect(strstr(seen, want) != NULL, "%s: connected to '%s', not %s", port, seen, want);
+}
+
+Test(nodes, jack_names_and_connections) {
+    rig_ready();
+    connect_case("farmdefault", NULL, "system:playback_1");
+    connect_case("farmnone", "none", NULL);
+    connect_case("farmlist", "system:playback_2,system:playback_1", "system:playback_2");
 }
 
 Test(nodes, refusals) {

@@ -1,0 +1,1170 @@
+#!/usr/bin/env bash
+# scaling.sh — the CPU scaling study (issue 11): how farm's throughput grows with workers and
+# cores, beside pyo's multi-process recipe, supernova and scsynth on the same workload and cores,
+# how much of it survives in real time, and how the cost grows with the work. One command,
+# CSVs and PNG plots in one directory; `--help` says what is measured and how.
+# shellcheck disable=SC2016,SC2015,SC2013,SC2012,SC1091 # awk in single quotes; A && B || C knowingly
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+usage: bench/scaling.sh OUTDIR [options]
+       bench/scaling.sh --plot-only DIR      plots and report.md again from DIR's CSVs
+       bench/scaling.sh --self-test          checks the harness itself in a few seconds
+
+Measures, in one run, on this machine (results, plots and a log in OUTDIR):
+
+  offline   `farm render` for 1, 2, 4, ... workers up to the usable cores, and twice the cores
+            (oversubscribed): strong scaling (a fixed total of voices) and weak scaling (a
+            fixed count per worker). Wall time and the CPU time of farm and all its workers
+            (getrusage of the reaped children, via bash's `time`), voice-samples per second
+            and per CPU-second, speed-up and efficiency against 1 worker. Medians of --reps
+            repetitions; every case of a repetition runs before the next repetition starts,
+            in an order that rotates, so machine noise lands on all cases alike.
+  peers     the same workload (pyo's seed: --peer-voices SineLoops, feedback 0.1, 48 kHz,
+            256-frame blocks) and the same worker counts, interleaved with farm's runs:
+            pyo's multi-process recipe (N python3 processes, each an offline pyo Server with
+            its share), supernova -T N (SinOscFB synths in a ParGroup, NRT mode) and scsynth
+            (one thread). A peer that is not installed (and cannot be) is skipped, said in the
+            log. Peers' times include their start-up, as farm's do.
+  realtime  the largest total voice count with no late block over --rt-seconds, at 64 and
+            256 frames, per worker count: a bisection of --rt-steps steps between 0 and 1.25x
+            the offline per-core throughput (strong scaling's voice-samples per CPU-second)
+            times the cores the workers can use, which is also what it is compared with.
+            Through jackd's dummy driver (-R, 48 kHz, its period equal to farm's) when jackd
+            is installed, else farm's null sink.
+  cost      one worker, offline: marginal CPU per voice-sample (a render minus a 4-block
+            render of the same farm) against voices per worker (1 to 200,000), block size
+            (16 to 2048 frames), channels (1, 2, 8, 32) and oscillator (sineloop, sine).
+  mix       the coordinator's farm_mix per callback against the worker count (bench_mix).
+
+Options
+  --quick              a short check of all of it (about 2-3 minutes on 2 cores)
+  --only LIST          run only these parts: offline,realtime,cost,mix (default all; the
+                       peers run with offline). realtime's bisection starts from offline.csv
+                       when OUTDIR has one
+  --workers LIST       worker counts (default 1,2,4,... up to the usable cores, then 2x cores)
+  --reps R             repetitions of every offline case (default 5; quick 1)
+  --duration S         seconds of audio per farm render (default 10; quick 1)
+  --strong-voices N    total voices for strong scaling (default 10,000 per usable core, at
+                       least 20,000)
+  --weak-voices N      voices per worker for weak scaling (default 10,000)
+  --peer-voices N      the peers' workload, total voices (default 2,000: the seed's 4 x 500)
+  --peer-duration S    seconds of audio in the peers' workload (default 4; quick 0.5)
+  --no-peers           farm only
+  --sc-voices-per-synth K  SinOscFB voices in one synth for supernova and scsynth (default 1:
+                       one synth per voice, as pyo has one object per voice; larger K saves
+                       their per-node cost)
+  --rt-seconds S       length of one real-time probe (default 20; quick 5)
+  --rt-steps N         bisection steps per worker count and block size (default 5; quick 3)
+  --rt-frames LIST     block sizes for the real-time search (default 64,256)
+  --rt-backend B       jack or null (default: jack when jackd is installed, else null)
+  --cost-work N        voice-samples per cost point (default 2e9; quick 2e8)
+  --cost-reps R        repetitions of every cost point (default 3; quick 1)
+  --no-install         never install missing peers or gnuplot (default: install Debian's
+                       python3-pyo, supercollider-server, supercollider-supernova and
+                       gnuplot-nox when this user may and the package lists know them)
+  -h, --help           this text
+
+Programs: $FARM_BIN/farm and farm-worker (default: build/ under the repository root);
+bench_mix from $BENCH_BIN, $FARM_BIN or $FARM_BIN/bench. Peers from PATH; pyo from the
+python named by $PYO_PYTHON (default /usr/bin/python3). On a machine that cannot install
+anything (the lent 16-core device), bundle the programs (shared/tools/bundle-runtime.sh) and run
+  LD_LIBRARY_PATH=$PWD/.device/lib FARM_BIN=$PWD/.device/bin bench/scaling.sh OUT
+The plots need gnuplot; without it the CSVs are written and `--plot-only DIR` draws them later.
+Exit status: 0 done, 1 a measurement failed, 2 bad input (nothing written), 77 (--self-test)
+farm not built.
+EOF
+}
+
+die() {
+    echo "scaling: $*" >&2
+    exit 2
+}
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+self=$repo_root/bench/scaling.sh
+SR=48000
+
+# ---- CSV headers: one place, so the self-test checks what the runs write ----
+H_OFFLINE_RUNS="rep,study,engine,workers,voices,duration_s,wall_s,user_s,sys_s,voice_samples"
+H_OFFLINE="study,engine,workers,voices,duration_s,reps,wall_s,cpu_s,vps,vps_per_cpu_s,speedup,efficiency"
+H_COMPARE="workers,farm_vps_per_cpu_s,pyo_vps_per_cpu_s,supernova_vps_per_cpu_s,scsynth_vps_per_cpu_s,farm_over_pyo,farm_over_supernova,farm_over_scsynth,farm_vps,pyo_vps,supernova_vps"
+H_RT_RUNS="backend,frames,workers,voices,seconds,late,underflows,cb_median_us,cb_p99_us,cb_max_us"
+H_RT="backend,frames,workers,voices,first_late,probe_s,steps,cb_median_us,cb_p99_us,offline_vps,capacity_vps,ratio"
+H_COST_RUNS="rep,axis,oscillator,voices,frames,channels,duration_s,short_s,cpu_s,cpu_short_s,wall_s"
+H_COST="axis,oscillator,voices,frames,channels,reps,ns_per_vs,ns_per_vs_with_startup"
+
+# ---- small helpers ----
+
+is_uint() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+is_pos() { [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][0-9]+)?$ ]] && awk -v x="$1" 'BEGIN { exit !(x > 0) }'; }
+
+uint_list() { # OPTION VALUE ARRAY: ARRAY becomes the list, sorted, without repeats; or dies
+    local name=$1 value=$2 v
+    local -n into=$3
+    local -a list
+    IFS=, read -r -a list <<<"$value"
+    ((${#list[@]})) || die "$name wants a comma-separated list, not '$value'"
+    for v in "${list[@]}"; do
+        is_uint "$v" || die "$name wants positive integers, not '$v' in '$value'"
+    done
+    # shellcheck disable=SC2034 # into is a nameref: this fills the caller's array
+    mapfile -t into < <(printf '%s\n' "${list[@]}" | awk '{ print $1 + 0 }' | sort -n -u)
+}
+
+log() { # to the terminal and the log
+    echo "$*" >&2
+    [[ -z ${logfile:-} ]] || echo "$*" >>"$logfile"
+}
+
+# The CPU model and counts, for every table and plot title.
+cpu_model() { awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true; }
+physical_cores() {
+    local n
+    n=$(lscpu -p=SOCKET,CORE 2>/dev/null | grep -v '^#' | sort -u | wc -l || true)
+    ((n > 0)) || n=$(nproc)
+    ((n <= $(nproc))) || n=$(nproc)
+    echo "$n"
+}
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+median_awk='
+function median(list,   a, k, i, j, t) {
+    k = split(list, a, " ")
+    for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+}'
+
+# timed CMD... : runs it with its output in $tmp/cmd.out and .err; sets T_WALL T_USER T_SYS (s)
+# from bash's `time`, which reads getrusage(RUSAGE_CHILDREN): the command and every descendant
+# it reaped (farm reaps its workers), to the millisecond.
+timed() {
+    local TIMEFORMAT='%3R %3U %3S' rc=0
+    { time "$@" >"$tmp/cmd.out" 2>"$tmp/cmd.err"; } 2>"$tmp/cmd.time" || rc=$?
+    read -r T_WALL T_USER T_SYS <"$tmp/cmd.time" || true
+    return "$rc"
+}
+
+fail_cmd() { # WHAT: a measurement failed: say what it printed, stop
+    echo "scaling: $1 failed:" >&2
+    tail -n 20 "$tmp/cmd.err" >&2 || true
+    [[ -z ${logfile:-} ]] || { echo "scaling: $1 failed" && tail -n 20 "$tmp/cmd.err"; } >>"$logfile"
+    exit 1
+}
+
+# A sound file of at least SECONDS of stereo float frames: a peer that ran but wrote nothing
+# (supernova can abort and exit 0) must not pass as a fast one.
+check_wav() { # FILE SECONDS WHAT
+    local size want
+    size=$(stat -c %s "$1" 2>/dev/null || echo 0)
+    # The peers render whole 256-frame blocks, and may stop at the last whole one.
+    want=$(awk -v s="$2" -v sr="$SR" 'BEGIN { printf "%d", int(s * sr / 256) * 256 * 8 }')
+    ((size >= want)) || {
+        echo "scaling: $3 wrote $size bytes to $1, expected at least $want (see the log)" >&2
+        [[ -z ${logfile:-} ]] || { echo "scaling: $3 wrote $size bytes" && tail -n 20 "$tmp/cmd.err"; } >>"$logfile"
+        exit 1
+    }
+}
+
+# ---- the engines: each one render of a workload, timed ----
+
+farm_render() { # WORKERS VOICE-ARGS DURATION [extra farm args]
+    local w=$1 vargs=$2 dur=$3
+    shift 3
+    # shellcheck disable=SC2086 # vargs is two words on purpose
+    timed "$farm" render -o "$tmp/farm.wav" --workers "$w" $vargs --duration "$dur" --seed 1 "$@" ||
+        fail_cmd "farm render --workers $w $vargs --duration $dur $*"
+    local re='wall [0-9.]+ s, .* ([0-9]+) voices on ([0-9]+) workers, kernel ([A-Za-z0-9_]+)'
+    [[ $(<"$tmp/cmd.out") =~ $re ]] || fail_cmd "parsing farm's summary"
+    ((BASH_REMATCH[2] == w)) || fail_cmd "farm ran ${BASH_REMATCH[2]} workers, not $w"
+    FARM_KERNEL=${BASH_REMATCH[3]}
+}
+
+pyo_script() {
+    cat >"$tmp/pyo_part.py" <<'PY'
+import random, sys
+from pyo import Server, SineLoop
+voices, dur, out, part = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+s = Server(sr=48000, nchnls=2, buffersize=256, duplex=0, audio="offline").boot()
+s.recordOptions(dur=dur, filename=out, fileformat=0, sampletype=3)
+rng = random.Random(1000 + part)
+voices_alive = SineLoop(freq=[rng.uniform(400, 800) for _ in range(voices)], feedback=0.1, mul=0.005).out()
+s.start()
+PY
+}
+
+# pyo's recipe: N processes at once, each its own offline server with its share of the voices.
+pyo_group() { # N VOICES DURATION
+    local n=$1 voices=$2 dur=$3 i share bad=0
+    local -a pids=()
+    for ((i = 0; i < n; i++)); do
+        share=$((voices / n + (i < voices % n ? 1 : 0)))
+        "$pyo_python" "$tmp/pyo_part.py" "$share" "$dur" "$tmp/pyo$i.wav" "$i" >"$tmp/pyo$i.log" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || { bad=1 && cat "$tmp/pyo$i.log" >&2; }
+    done
+    return "$bad"
+}
+
+sc_score() { # VOICES DURATION GROUP -> the score's path (made once per run)
+    local dir=$tmp/sc-$1-$2-$3
+    if [[ ! -f $dir/score.osc ]]; then
+        mkdir -p "$dir"
+        "$sc_python" "$repo_root/bench/sc_nrt_score.py" "$1" "$2" "$dir/score.osc" --group "$3" \
+            --voices-per-synth "$sc_per_synth" ||
+            die "cannot write the SuperCollider score (bench/sc_nrt_score.py)"
+    fi
+    echo "$dir/score.osc"
+}
+
+sc_render() { # PROGRAM THREADS VOICES DURATION
+    local prog=$1 threads=$2 voices=$3 dur=$4 group=p_new score nodes=1024 mem targs=()
+    [[ $prog == supernova ]] && targs=(-T "$threads") || group=g_new
+    score=$(sc_score "$voices" "$dur" "$group")
+    while ((nodes < voices + 1024)); do nodes=$((nodes * 2)); done
+    mem=$((voices * 64 > 65536 ? voices * 64 : 65536)) # kB; supernova aborts when it runs short
+    rm -f "$tmp/sc.wav"
+    SC_SYNTHDEF_PATH=$(dirname "$score") timed "$prog" -N "$score" _ "$tmp/sc.wav" "$SR" WAV float \
+        -o 2 -i 0 -z 256 -n "$nodes" -m "$mem" -R 0 -V -1 "${targs[@]}" ||
+        fail_cmd "$prog -N ($voices voices, ${threads} threads)"
+    check_wav "$tmp/sc.wav" "$dur" "$prog"
+}
+
+# ---- finding the peers and gnuplot ----
+
+may_install() {
+    ((no_install == 0)) && command -v apt-get >/dev/null && { [[ $(id -u) -eq 0 ]] || command -v sudo >/dev/null; }
+}
+
+install_missing() { # PACKAGE...: only those the package lists know; never fatal
+    local p want=()
+    for p in "$@"; do
+        apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' && want+=("$p")
+    done
+    ((${#want[@]})) || return 0
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo=sudo
+    log "installing ${want[*]}"
+    DEBIAN_FRONTEND=noninteractive timeout 600 $sudo apt-get install -y -qq --no-install-recommends \
+        "${want[@]}" >"$tmp/apt.log" 2>&1 || log "could not install ${want[*]} (see apt's words below)"$'\n'"$(tail -n 3 "$tmp/apt.log")"
+}
+
+find_tools() { # sets have_pyo have_supernova have_scsynth
+    local need=()
+    have_pyo=0 have_supernova=0 have_scsynth=0
+    if ((peers)); then
+        "$pyo_python" -c 'import pyo' >/dev/null 2>&1 || need+=(python3-pyo)
+        command -v supernova >/dev/null || need+=(supercollider-supernova)
+        command -v scsynth >/dev/null || need+=(supercollider-server)
+    fi
+    command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+    ((${#need[@]} == 0)) || ! may_install || install_missing "${need[@]}"
+    if ((peers)); then
+        "$pyo_python" -c 'import pyo' >/dev/null 2>&1 && have_pyo=1 ||
+            log "skip pyo: $pyo_python cannot import pyo (Debian: python3-pyo)"
+        command -v "$sc_python" >/dev/null || log "skip supernova and scsynth: no $sc_python for the score"
+        if command -v "$sc_python" >/dev/null; then
+            command -v supernova >/dev/null && have_supernova=1 ||
+                log "skip supernova: not installed (Debian: supercollider-supernova)"
+            command -v scsynth >/dev/null && have_scsynth=1 ||
+                log "skip scsynth: not installed (Debian: supercollider-server)"
+        fi
+    fi
+}
+
+# ---- offline: strong and weak scaling, and the peers, interleaved ----
+
+offline_cases() { # one case per line: STUDY ENGINE WORKERS
+    local w
+    for w in "${workers[@]}"; do
+        echo "strong farm $w"
+        echo "weak farm $w"
+        ((peers == 0)) || echo "peer farm $w"
+        ((have_pyo == 0)) || echo "peer pyo $w"
+        ((have_supernova == 0)) || echo "peer supernova $w"
+    done
+    ((have_scsynth == 0)) || echo "peer scsynth 1"
+}
+
+run_offline_case() { # REP STUDY ENGINE WORKERS -> one line of offline_runs.csv
+    local rep=$1 study=$2 engine=$3 w=$4 voices dur
+    case $study in
+    strong) voices=$strong_voices dur=$duration ;;
+    weak) voices=$((weak_voices * w)) dur=$duration ;;
+    peer) voices=$peer_voices dur=$peer_duration ;;
+    esac
+    case $engine in
+    farm)
+        if [[ $study == weak ]]; then
+            farm_render "$w" "--voices $weak_voices" "$dur"
+        else
+            farm_render "$w" "--total-voices $voices" "$dur"
+        fi
+        ;;
+    pyo)
+        timed pyo_group "$w" "$voices" "$dur" || fail_cmd "pyo's recipe with $w processes"
+        check_wav "$tmp/pyo0.wav" "$dur" "pyo"
+        ;;
+    supernova | scsynth) sc_render "$engine" "$w" "$voices" "$dur" ;;
+    esac
+    local vs
+    vs=$(awk -v v="$voices" -v d="$dur" -v sr="$SR" 'BEGIN { printf "%.0f", v * d * sr }')
+    echo "$rep,$study,$engine,$w,$voices,$dur,$T_WALL,$T_USER,$T_SYS,$vs" >>"$outdir/offline_runs.csv"
+    log "$(printf 'rep %d/%d  %-6s %-9s workers %3d  %7d voices  wall %8.3f s  cpu %8.3f s  %7.3f G/s  %7.3f G/cpu-s' \
+        "$rep" "$reps" "$study" "$engine" "$w" "$voices" "$T_WALL" "$(awk -v u="$T_USER" -v s="$T_SYS" 'BEGIN { print u + s }')" \
+        "$(awk -v x="$vs" -v t="$T_WALL" 'BEGIN { print (t > 0 ? x / t / 1e9 : 0) }')" \
+        "$(awk -v x="$vs" -v u="$T_USER" -v s="$T_SYS" 'BEGIN { print (u + s > 0 ? x / (u + s) / 1e9 : 0) }')")"
+}
+
+summarize_offline() { # offline_runs.csv -> offline.csv and compare.csv
+    awk -F, -v hdr="$H_OFFLINE" "$median_awk"'
+        NR == 1 { next }
+        { k = $2 "," $3 "," $4; if (!(k in n)) order[++m] = k
+          n[k]++; wall[k] = wall[k] " " $7; cpu[k] = cpu[k] " " ($8 + $9); voices[k] = $5; dur[k] = $6; vs[k] = $10 }
+        END {
+            print hdr
+            for (i = 1; i <= m; i++) { k = order[i]; split(k, f, ",")
+                mw[k] = median(wall[k]); mc[k] = median(cpu[k])
+                vps[k] = mw[k] > 0 ? vs[k] / mw[k] : 0
+                if (!((f[1] "," f[2]) in base) || f[3] + 0 < base[f[1] "," f[2]] + 0) base[f[1] "," f[2]] = f[3] }
+            # sorted by study, engine, workers for readers; the order the runs came in is rotated
+            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) {
+                split(order[i], x, ","); split(order[j], y, ",")
+                if (x[1] x[2] > y[1] y[2] || (x[1] x[2] == y[1] y[2] && x[3] + 0 > y[3] + 0)) { t = order[i]; order[i] = order[j]; order[j] = t } }
+            for (i = 1; i <= m; i++) { k = order[i]; split(k, f, ",")
+                bk = f[1] "," f[2] "," base[f[1] "," f[2]]
+                s = vps[bk] > 0 ? vps[k] / vps[bk] : 0
+                printf "%s,%s,%s,%d,%.6g,%.6g,%.6g,%.6g,%.4f,%.4f\n", k, voices[k], dur[k], n[k], mw[k], mc[k],
+                    vps[k], (mc[k] > 0 ? vs[k] / mc[k] : 0), s, s * base[f[1] "," f[2]] / f[3] }
+        }' "$outdir/offline_runs.csv" >"$outdir/offline.csv"
+    awk -F, -v hdr="$H_COMPARE" '
+        NR == 1 || $1 != "peer" { next }
+        { pc[$2, $3] = $10; v[$2, $3] = $9; if (!($3 in seen)) { seen[$3] = 1; ws[++n] = $3 } }
+        function r(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "" }
+        function g(x) { return x == "" ? "" : x }
+        END {
+            print hdr
+            for (i = 1; i <= n; i++) { w = ws[i]
+                if (!(("farm", w) in pc)) continue
+                printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", w, pc["farm", w], g(pc["pyo", w]), g(pc["supernova", w]),
+                    (w == 1 ? g(pc["scsynth", 1]) : ""), r(pc["farm", w], pc["pyo", w]), r(pc["farm", w], pc["supernova", w]),
+                    (w == 1 ? r(pc["farm", w], pc["scsynth", 1]) : ""), v["farm", w], g(v["pyo", w]), g(v["supernova", w]) }
+        }' "$outdir/offline.csv" >"$outdir/compare.csv"
+}
+
+phase_offline() {
+    log "== offline: workers ${workers[*]}; strong $strong_voices voices, weak $weak_voices per worker," \
+        "$duration s; peers $peer_voices voices, $peer_duration s; $reps reps; load $(load1)"
+    ((have_pyo == 0)) || pyo_script
+    echo "sc_voices_per_synth=$sc_per_synth" >>"$outdir/machine.txt"
+    echo "$H_OFFLINE_RUNS" >"$outdir/offline_runs.csv"
+    local -a cases
+    mapfile -t cases < <(offline_cases)
+    local n=${#cases[@]} r i
+    for ((r = 0; r < reps; r++)); do
+        for ((i = 0; i < n; i++)); do
+            # shellcheck disable=SC2086 # a case is three words
+            run_offline_case $((r + 1)) ${cases[$(((i + r) % n))]}
+        done
+    done
+    summarize_offline
+}
+
+# ---- real time: the largest voice count with no late block ----
+
+start_jackd() { # PERIOD [TRIES]: 0 when one runs; 1 when none would start (said in the log)
+    local tries=${2:-1} i k
+    for ((k = 0; k < tries; k++)); do
+        stop_jackd
+        export JACK_DEFAULT_SERVER="farm-scaling-$$-$1" JACK_NO_START_SERVER=1
+        jackd -n "$JACK_DEFAULT_SERVER" -R -P 70 --port-max 64 -d dummy -r "$SR" -p "$1" \
+            >"$tmp/jackd.log" 2>&1 &
+        jackd_pid=$!
+        for ((i = 0; i < 250; i++)); do
+            jack_lsp >/dev/null 2>&1 && return 0
+            kill -0 "$jackd_pid" 2>/dev/null || break # it gave up (a full JACK registry, say)
+            sleep 0.02
+        done
+        stop_jackd
+        # JACK allows a handful of servers per machine, and other users' come and go.
+        ((k + 1 == tries)) || sleep 5
+    done
+    log "jackd did not start after $tries tries: $(grep -v -i -E 'copyright|warranty|free software|conditions|^jackdmp' "$tmp/jackd.log" | head -n 2 | tr '\n' ' ')"
+    return 1
+}
+
+stop_jackd() { # SIGTERM, never SIGKILL: a killed jackd leaves JACK's shared registry full
+    if [[ -n ${jackd_pid:-} ]]; then
+        kill "$jackd_pid" 2>/dev/null || true
+        wait "$jackd_pid" 2>/dev/null || true
+        jackd_pid=""
+    fi
+}
+
+rt_probe() { # FRAMES WORKERS VOICES SECONDS -> sets P_LATE P_UNDER P_CB (median,p99,max); a row
+    local frames=$1 w=$2 v=$3 secs=$4 sink=()
+    [[ $rt_backend == null ]] && sink=(--null-sink)
+    timed "$farm" "${sink[@]}" --buffersize "$frames" --duration "$secs" --rt-priority 70 \
+        --workers "$w" --total-voices "$v" || fail_cmd "farm playing $v voices on $w workers at $frames frames"
+    local out
+    out=$(<"$tmp/cmd.out")
+    P_LATE=$(sed -n 's/.*late blocks \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
+    P_UNDER=$(sed -n 's/.*underflows \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
+    P_CB=$(sed -n 's/.*median \([0-9.]*\) us, p99 \([0-9.]*\) us, max \([0-9.]*\) us.*/\1,\2,\3/p' <<<"$out" | head -n 1)
+    [[ $P_LATE =~ ^[0-9]+$ && -n $P_CB ]] || fail_cmd "parsing farm's summary (late blocks, callback)"
+    echo "$rt_backend,$frames,$w,$v,$secs,$P_LATE,${P_UNDER:-0},$P_CB" >>"$outdir/realtime_runs.csv"
+}
+
+# What the offline render does on the cores these workers can use: its voice-samples per
+# CPU-second (strong scaling, same worker count) times min(workers, cores). CPU time, not wall
+# time, so that other tenants' load at the offline runs does not shrink the bracket or flatter
+# the ratio; this is "the offline per-core throughput" the real-time capacity is held against.
+offline_vps() { # WORKERS -> voice-samples per second (or a guess)
+    local v="" eff=$(($1 < usable ? $1 : usable))
+    [[ -f $outdir/offline.csv ]] &&
+        v=$(awk -F, -v w="$1" -v e="$eff" '$1 == "strong" && $2 == "farm" && $3 == w { printf "%.6g", $10 * e }' "$outdir/offline.csv")
+    if [[ -z $v ]]; then
+        v=$((eff * 2500000000)) # about one AVX2 core of this kernel: only a starting bracket
+        log "no offline figure for $1 workers: the bisection starts from a guess of $v voice-samples/s"
+    fi
+    echo "$v"
+}
+
+rt_search() { # FRAMES WORKERS -> one row of realtime.csv
+    local frames=$1 w=$2 off lo=0 hi mid best="" first_late="" s cb=",," ratio="" cap=""
+    off=$(offline_vps "$w")
+    hi=$(awk -v o="$off" -v sr="$SR" 'BEGIN { printf "%d", 1.25 * o / sr + 1 }')
+    for ((s = 0; s < rt_steps; s++)); do
+        mid=$(((lo + hi) / 2))
+        ((mid >= w)) || mid=$w
+        rt_probe "$frames" "$w" "$mid" "$rt_seconds"
+        log "$(printf 'realtime %-4s %4d frames  workers %3d  %8d voices  late %5d  underflows %4s  callback median,p99,max %s us' \
+            "$rt_backend" "$frames" "$w" "$mid" "$P_LATE" "${P_UNDER:-?}" "$P_CB")"
+        if ((P_LATE == 0)); then
+            lo=$mid best=$mid cb=$P_CB
+        else
+            hi=$mid first_late=$mid
+            ((mid > w)) || break # late with one voice per worker: nothing lower to try
+        fi
+    done
+    if [[ -n $best ]]; then
+        cap=$(awk -v v="$best" -v sr="$SR" 'BEGIN { printf "%.6g", v * sr }')
+        ratio=$(awk -v c="$cap" -v o="$off" 'BEGIN { printf "%.4f", (o > 0 ? c / o : 0) }')
+    fi
+    echo "$rt_backend,$frames,$w,$best,$first_late,$rt_seconds,$rt_steps,${cb%,*},$off,$cap,$ratio" >>"$outdir/realtime.csv"
+}
+
+phase_realtime() {
+    if [[ $rt_backend == jack ]] && ! command -v jackd >/dev/null; then
+        die "--rt-backend jack: jackd is not installed"
+    fi
+    local through="farm's null sink"
+    [[ $rt_backend == null ]] || through="jackd's dummy driver (-R, $SR Hz)"
+    log "== realtime through $through: frames ${rt_frames[*]}, workers ${workers[*]}," \
+        "$rt_steps steps of $rt_seconds s; load $(load1)"
+    echo "$H_RT_RUNS" >"$outdir/realtime_runs.csv"
+    echo "$H_RT" >"$outdir/realtime.csv"
+    local f w backend=$rt_backend
+    for f in "${rt_frames[@]}"; do
+        rt_backend=$backend
+        if [[ $backend == jack ]] && ! start_jackd "$f" 12; then
+            log "realtime at $f frames: on farm's null sink instead of jackd"
+            rt_backend=null
+        fi
+        for w in "${workers[@]}"; do rt_search "$f" "$w"; done
+    done
+    stop_jackd
+    rt_backend=$backend
+}
+
+# ---- how the cost grows: one worker, marginal CPU per voice-sample ----
+
+cost_points() { # AXIS OSCILLATOR VOICES FRAMES CHANNELS, one per line
+    local v f c o
+    local vl="1 3 10 30 100 300 1000 3000 10000 30000 100000 200000" fl="16 32 64 128 256 512 1024 2048"
+    local cl="1 2 8 32"
+    ((quick == 0)) || { vl="1 100 10000 200000" && fl="16 256 2048" && cl="1 32"; }
+    for v in $vl; do echo "voices sineloop $v 256 2"; done
+    for f in $fl; do echo "frames sineloop 10000 $f 2"; done
+    for o in sineloop sine; do for c in $cl; do echo "channels $o 10000 256 $c"; done; done
+}
+
+run_cost_point() { # REP AXIS OSCILLATOR VOICES FRAMES CHANNELS -> a line of cost_runs.csv
+    local rep=$1 axis=$2 osc=$3 v=$4 f=$5 c=$6 dur short
+    # A whole number of blocks, sized for --cost-work voice-samples (0.5 s to 300 s of audio);
+    # the short render is 4 blocks, so the difference is rendering alone, start-up excluded.
+    dur=$(awk -v w="$cost_work" -v v="$v" -v f="$f" -v sr="$SR" -v q="$quick" 'BEGIN {
+        d = w / (v * sr); if (d < 0.5) d = 0.5; if (d > (q ? 30 : 300)) d = (q ? 30 : 300)
+        b = int(d * sr / f + 0.999); printf "%.9f", b * f / sr }')
+    short=$(awk -v f="$f" -v sr="$SR" 'BEGIN { printf "%.9f", 4 * f / sr }')
+    local args=(--total-voices "$v" --buffersize "$f" --channels "$c" --oscillator "$osc" -o /dev/null --format wav)
+    timed "$farm" render --workers 1 --duration "$short" "${args[@]}" || fail_cmd "farm render (cost, short)"
+    local cs
+    cs=$(awk -v u="$T_USER" -v s="$T_SYS" 'BEGIN { print u + s }')
+    timed "$farm" render --workers 1 --duration "$dur" "${args[@]}" || fail_cmd "farm render (cost)"
+    echo "$rep,$axis,$osc,$v,$f,$c,$dur,$short,$(awk -v u="$T_USER" -v s="$T_SYS" 'BEGIN { print u + s }'),$cs,$T_WALL" >>"$outdir/cost_runs.csv"
+}
+
+summarize_cost() {
+    awk -F, -v hdr="$H_COST" -v sr="$SR" "$median_awk"'
+        NR == 1 { next }
+        { k = $2 "," $3 "," $4 "," $5 "," $6; if (!(k in n)) order[++m] = k; n[k]++
+          vs = $4 * ($7 - $8) * sr; marg[k] = marg[k] " " ($9 - $10) * 1e9 / vs
+          tot[k] = tot[k] " " $9 * 1e9 / ($4 * $7 * sr) }
+        END { print hdr
+              for (i = 1; i <= m; i++) { k = order[i]; printf "%s,%d,%.6g,%.6g\n", k, n[k], median(marg[k]), median(tot[k]) } }
+    ' "$outdir/cost_runs.csv" >"$outdir/cost.csv"
+}
+
+phase_cost() {
+    log "== cost: one worker, offline, ${cost_work} voice-samples per point, $cost_reps reps; load $(load1)"
+    echo "$H_COST_RUNS" >"$outdir/cost_runs.csv"
+    local -a pts
+    mapfile -t pts < <(cost_points)
+    local r i
+    for ((r = 0; r < cost_reps; r++)); do
+        for ((i = 0; i < ${#pts[@]}; i++)); do
+            # shellcheck disable=SC2086 # a point is five words
+            run_cost_point $((r + 1)) ${pts[$(((i + r) % ${#pts[@]}))]}
+        done
+        log "cost rep $((r + 1))/$cost_reps done"
+    done
+    summarize_cost
+}
+
+phase_mix() {
+    if [[ -z $bench_mix ]]; then
+        log "skip mix: no bench_mix beside farm or in \$BENCH_BIN (cmake --build build --target bench_mix)"
+        return 0
+    fi
+    local counts="" w=1 max=$((2 * usable > 64 ? 2 * usable : 64))
+    while ((w <= max)); do counts+="${counts:+,}$w" && w=$((w * 2)); done
+    log "== mix: farm_mix per callback, workers $counts; load $(load1)"
+    local t=9 s=0.1
+    ((quick == 0)) || { t=3 && s=0.02; }
+    "$bench_mix" --workers "$counts" --frames 64,256 --trials "$t" --seconds "$s" --csv "$outdir/mix.csv" \
+        >"$tmp/mix.md" 2>"$tmp/cmd.err" || fail_cmd "bench_mix"
+    cat "$tmp/mix.md" >>"$logfile"
+}
+
+# ---- the report: markdown tables from the CSVs (also what --plot-only redraws) ----
+
+machine_field() { # DIR KEY: its last value (a run of some parts into the same DIR appends)
+    sed -n "s/^$2=//p" "$1/machine.txt" 2>/dev/null | tail -n 1
+}
+
+machine_title() { # DIR -> "MODEL, N cores (P physical)"
+    local m u p
+    m=$(machine_field "$1" model) u=$(machine_field "$1" usable_cores) p=$(machine_field "$1" physical_cores)
+    echo "${m:-unknown CPU}, ${u:-?} cores${p:+ ($p physical)}"
+}
+
+report_offline() { # DIR STUDY TITLE
+    [[ -f $1/offline.csv ]] || return 0
+    awk -F, -v study="$2" -v title="$3" '
+        $1 == study && $2 == "farm" { if (!hdr++) {
+            printf "### %s (%d voices %s, %s s of audio, median of %s)\n\n", title, (study == "weak" ? $4 / $3 : $4),
+                (study == "weak" ? "per worker" : "in all"), $5, $6
+            print "| workers | voices | median wall s | median CPU s | cores busy (CPU / wall) | G voice-samples/s | G per CPU-second | speed-up | efficiency |"
+            print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|" }
+          printf "| %d | %d | %.3f | %.3f | %.2f | %.3f | %.3f | %.2fx | %.2f |\n", $3, $4, $7, $8, ($7 > 0 ? $8 / $7 : 0), $9 / 1e9, $10 / 1e9, $11, $12 }
+        END { if (hdr) print "" }' "$1/offline.csv"
+}
+
+report_peers() { # DIR
+    [[ -f $1/compare.csv && -f $1/offline.csv ]] || return 0
+    awk -F, 'NR > 1 && $1 == "peer" && $2 == "farm" { printf "### The same workload on the peers (%d voices, %s s of audio, median of %s)\n\n", $4, $5, $6; exit }' "$1/offline.csv"
+    local k
+    k=$(machine_field "$1" sc_voices_per_synth)
+    echo "Per core: voice-samples per CPU-second of each engine's processes (pyo: per process,"
+    echo "supernova: per thread, farm: per worker and its coordinator), and the ratios."
+    echo "SuperCollider: SinOscFB, ${k:-1} voice(s) per synth, 256-frame blocks; supernova's synths in one ParGroup."
+    echo
+    echo "| workers / processes / threads | farm G per CPU-s | pyo recipe | supernova -T N | scsynth | farm / pyo | farm / supernova | farm / scsynth | wall G/s: farm | pyo | supernova |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F, 'function g(x) { return x == "" ? "-" : sprintf("%.4f", x / 1e9) }
+             function r(x) { return x == "" ? "-" : x "x" }
+             NR > 1 { printf "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, g($2), g($3), g($4), g($5), r($6), r($7), r($8), g($9), g($10), g($11) }' "$1/compare.csv"
+    echo
+    awk -F, 'NR > 1 && $1 == "peer" && $2 != "farm" { if (!h++) { print "Peers'"'"' own scaling (wall throughput against their 1 process / thread):"; print ""
+                 print "| engine | workers | G voice-samples/s | G per CPU-s | speed-up | efficiency |"; print "|---|---:|---:|---:|---:|---:|" }
+             printf "| %s | %d | %.4f | %.4f | %.2fx | %.2f |\n", $2, $3, $9 / 1e9, $10 / 1e9, $11, $12 }
+             END { if (h) print "" }' "$1/offline.csv"
+}
+
+report_realtime() { # DIR
+    [[ -f $1/realtime.csv ]] || return 0
+    awk -F, 'NR == 2 { printf "### Real-time capacity (no late block over %s s, 48 kHz, bisection of %s steps)\n\n", $6, $7
+                      print "| output | frames | workers | voices | first count late | G voice-samples/s | offline: G per CPU-s x cores used | real time / offline | callback median / p99 us |"
+                      print "|---|---:|---:|---:|---:|---:|---:|---:|---|" }
+             NR > 1 { printf "| %s | %d | %d | %s | %s | %s | %.3f | %s | %s |\n", ($1 == "jack" ? "jackd dummy, -R" : "null sink"), $2, $3, ($4 == "" ? "none found" : ($5 == "" ? "≥ " $4 : $4)), ($5 == "" ? "-" : $5),
+                      ($11 == "" ? "-" : sprintf("%.3f", $11 / 1e9)), $10 / 1e9, ($12 == "" ? "-" : sprintf("%.2f", $12)), ($8 == "" ? "-" : $8 " / " $9) }
+             NR > 1 && $5 == "" && $4 != "" { top = 1 }
+             END { if (NR > 1) print ""; if (top) print "≥: no probe was late, the count is the top of the bisection'"'"'s range.\n" }' "$1/realtime.csv"
+}
+
+report_cost() { # DIR
+    [[ -f $1/cost.csv ]] || return 0
+    echo "### Cost per voice-sample, one worker, offline (marginal CPU ns; with start-up in brackets)"
+    echo
+    awk -F, 'NR > 1 && $1 == "voices" { v = v sprintf(" %s |", $3); c = c sprintf(" %.3f (%.3f) |", $7, $8); s = s "---:|" }
+             NR > 1 && $1 == "frames" { fv = fv sprintf(" %s |", $4); fc = fc sprintf(" %.3f |", $7); fs = fs "---:|" }
+             NR > 1 && $1 == "channels" { ch[$2] = ch[$2] sprintf(" %.3f |", $7); if ($2 == "sineloop") { cv = cv sprintf(" %s |", $5); cs = cs "---:|" } }
+             END { if (v != "") printf "| voices per worker (256 frames, stereo) |%s\n|---|%s\n| ns per voice-sample |%s\n\n", v, s, c
+                   if (fv != "") printf "| block size, frames (10,000 voices) |%s\n|---|%s\n| ns per voice-sample |%s\n\n", fv, fs, fc
+                   if (cv != "") { printf "| channels (10,000 voices, 256 frames) |%s\n|---|%s\n", cv, cs
+                                   for (o in ch) printf "| %s, ns per voice-sample |%s\n", o, ch[o]; print "" } }' "$1/cost.csv"
+}
+
+report_mix() { # DIR
+    [[ -f $1/mix.csv ]] || return 0
+    echo "### The coordinator's mix per callback (farm_mix, stereo, median ns; % of the block period)"
+    echo
+    awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; ws[++n] = $1 } if (!($2 in fs)) { fs[$2] = 1; fl[++m] = $2 }
+                      c[$1, $2] = sprintf("%.0f (%.3f%%)", $6, 100 * $10) }
+             END { printf "| workers |"; for (j = 1; j <= m; j++) printf " %s frames |", fl[j]; printf "\n|---:|"
+                   for (j = 1; j <= m; j++) printf "---:|"; print ""
+                   for (i = 1; i <= n; i++) { printf "| %d |", ws[i]; for (j = 1; j <= m; j++) printf " %s |", c[ws[i], fl[j]]; print "" }
+                   print "" }' "$1/mix.csv"
+}
+
+make_report() { # DIR -> DIR/report.md
+    local d=$1
+    {
+        echo "## CPU scaling study: $(machine_title "$d")"
+        echo
+        local loads="" p l
+        for p in offline realtime cost mix; do
+            l=$(machine_field "$d" "load_after_$p")
+            [[ -z $l ]] || loads+=", after $p $l"
+        done
+        echo "$(machine_field "$d" date); farm kernel $(machine_field "$d" kernel); $(machine_field "$d" os)." \
+            "Load average (1 min): $(machine_field "$d" load_start) at the start$loads." \
+            "Made by $(sed -n 's/^args=\(.*\)/`bench\/scaling.sh \1`/p' "$d/machine.txt" 2>/dev/null |
+                paste -sd ';' | sed 's/;/, then /g')."
+        echo
+        report_offline "$d" strong "Strong scaling: farm render"
+        report_offline "$d" weak "Weak scaling: farm render"
+        report_peers "$d"
+        report_realtime "$d"
+        report_cost "$d"
+        report_mix "$d"
+    } >"$d/report.md"
+}
+
+# ---- plots (gnuplot), from the CSVs alone ----
+
+series() { # FILE AWK-CONDITION X-COL Y-EXPR OUT: writes "x y" lines; empty output: no series
+    awk -F, "NR > 1 && ($2) && (\$$3 != \"\") { y = $4; if (y != \"\") print \$$3, y }" "$1" >"$5"
+}
+
+worker_range() { # CSV [COLUMN]: an x range around its worker counts, for a log axis
+    awk -F, -v c="${2:-3}" 'NR > 1 && $c != "" { if (!n++ || $c < lo) lo = $c; if ($c > hi) hi = $c }
+        END { printf "%g:%g", (n ? lo : 1) / 1.15, (n ? hi : 2) * 1.15 }' "$1"
+}
+
+# plot_item FILE TITLE STYLE: one "file using 1:2 ..." item, or nothing when FILE is empty
+plot_item() {
+    [[ -s $1 ]] && printf "'%s' using 1:2 with linespoints %s title '%s', " "$1" "$3" "$2"
+    return 0
+}
+
+plot_throughput() { # DIR TMP
+    local d=$1 t=$2 o=$1/offline.csv cores
+    [[ -f $o ]] || return 0
+    cores=$(machine_field "$d" usable_cores)
+    local e
+    for e in farm pyo supernova scsynth; do
+        series "$o" "\$1 == \"peer\" && \$2 == \"$e\"" 3 '$9 / 1e9' "$t/peer_$e.vps"
+        series "$o" "\$1 == \"peer\" && \$2 == \"$e\"" 3 '$10 / 1e9' "$t/peer_$e.cpu"
+        series "$o" "\$1 == \"peer\" && \$2 == \"$e\"" 3 '$12' "$t/peer_$e.eff"
+    done
+    for e in strong weak; do
+        series "$o" "\$1 == \"$e\" && \$2 == \"farm\"" 3 '$9 / 1e9' "$t/$e.vps"
+        series "$o" "\$1 == \"$e\" && \$2 == \"farm\"" 3 '$10 / 1e9' "$t/$e.cpu"
+        series "$o" "\$1 == \"$e\" && \$2 == \"farm\"" 3 '$12' "$t/$e.eff"
+    done
+    local items_vps="" items_cpu="" items_eff="" k
+    local -A names=([strong]="farm, strong" [weak]="farm, weak" [peer_farm]="farm, peer workload"
+        [peer_pyo]="pyo recipe (N processes)" [peer_supernova]="supernova -T N" [peer_scsynth]="scsynth (1 thread)")
+    local -A styles=([strong]="lw 2 pt 7 lc rgb '#1f77b4'" [weak]="lw 2 pt 5 lc rgb '#17becf'"
+        [peer_farm]="lw 2 pt 9 dt 2 lc rgb '#1f77b4'" [peer_pyo]="lw 2 pt 11 lc rgb '#ff7f0e'"
+        [peer_supernova]="lw 2 pt 13 lc rgb '#2ca02c'" [peer_scsynth]="lw 2 pt 15 ps 1.5 lc rgb '#d62728'")
+    for k in strong weak peer_farm peer_pyo peer_supernova peer_scsynth; do
+        items_vps+=$(plot_item "$t/$k.vps" "${names[$k]}" "${styles[$k]}")
+        items_cpu+=$(plot_item "$t/$k.cpu" "${names[$k]}" "${styles[$k]}")
+        [[ $k == peer_scsynth || $k == peer_farm ]] || items_eff+=$(plot_item "$t/$k.eff" "${names[$k]}" "${styles[$k]}")
+    done
+    local title
+    title=$(machine_title "$d")
+    gnuplot <<GP
+set terminal pngcairo noenhanced size 1400,560 font ',10'
+set output '$d/throughput.png'
+set datafile separator whitespace
+set multiplot layout 1,2 title "farm render and its peers against workers: $title" font ',12'
+set logscale xy 2
+set logscale y 10
+set xrange [$(worker_range "$o")]
+set grid
+set key top left font ',9'
+set xlabel 'workers (pyo: processes, supernova: threads)'
+set arrow from ${cores:-1}, graph 0 to ${cores:-1}, graph 1 nohead dt 3 lc rgb 'gray40'
+set label 'cores' at ${cores:-1}, graph 0.04 offset 0.5,0 textcolor rgb 'gray40'
+set ylabel 'billion voice-samples per second (wall)'
+set title 'throughput'
+plot ${items_vps%, }
+set ylabel 'billion voice-samples per CPU-second'
+set title 'per core: throughput per CPU-second'
+plot ${items_cpu%, }
+unset multiplot
+GP
+    gnuplot <<GP
+set terminal pngcairo noenhanced size 900,560 font ',10'
+set output '$d/efficiency.png'
+set title "Scaling efficiency (throughput / (workers x throughput at 1)): $title" font ',11'
+set logscale x 2
+set xrange [$(worker_range "$o")]
+set grid
+set key bottom left font ',9'
+set yrange [0:1.2]
+set xlabel 'workers (pyo: processes, supernova: threads)'
+set ylabel 'efficiency'
+set arrow from ${cores:-1}, graph 0 to ${cores:-1}, graph 1 nohead dt 3 lc rgb 'gray40'
+set label 'cores' at ${cores:-1}, graph 0.04 offset 0.5,0 textcolor rgb 'gray40'
+plot 0.9 with lines dt 2 lc rgb 'gray30' title 'target 0.9'${items_eff:+, ${items_eff%, }}
+GP
+}
+
+plot_realtime() { # DIR TMP
+    local d=$1 t=$2 r=$1/realtime.csv f items="" items2="" offline_item="" n=0
+    [[ -f $r ]] || return 0
+    local -a colors=("'#1f77b4'" "'#ff7f0e'" "'#2ca02c'" "'#d62728'")
+    for f in $(awk -F, 'NR > 1 { print $2 }' "$r" | sort -n -u); do
+        series "$r" "\$2 == $f && \$4 != \"\"" 3 '$4' "$t/rt$f.voices"
+        series "$r" "\$2 == $f" 3 "\$10 / $SR" "$t/rt$f.offline"
+        series "$r" "\$2 == $f && \$12 != \"\"" 3 '$12' "$t/rt$f.ratio"
+        items+=$(plot_item "$t/rt$f.voices" "real time, $f frames" "lw 2 pt 7 lc rgb ${colors[n % 4]}")
+        ((n > 0)) || offline_item=$(plot_item "$t/rt$f.offline" "offline: per CPU-second x cores used, / 48 kHz" "lw 1 dt 2 pt 1 lc rgb 'gray30'")
+        items2+=$(plot_item "$t/rt$f.ratio" "$f frames" "lw 2 pt 7 lc rgb ${colors[n % 4]}")
+        n=$((n + 1))
+    done
+    [[ -n $items ]] || return 0
+    items+=$offline_item
+    local title backend
+    title=$(machine_title "$d")
+    backend=$(awk -F, 'NR > 1 && !seen[$1]++ { b = b (b == "" ? "" : " / ") ($1 == "jack" ? "jackd dummy driver, -R" : "null sink") } END { print b }' "$r")
+    gnuplot <<GP
+set terminal pngcairo noenhanced size 1400,560 font ',10'
+set output '$d/realtime.png'
+set multiplot layout 1,2 title "Real-time capacity, no late block ($backend, 48 kHz): $title" font ',12'
+set logscale x 2
+set xrange [$(worker_range "$r" 3)]
+set grid
+set key top left font ',9'
+set xlabel 'workers'
+set ylabel 'voices'
+set format y '%.0f'
+set yrange [0:*]
+set title 'largest total voice count'
+plot ${items%, }
+set ylabel 'real-time capacity / offline throughput'
+set format y '%g'
+set yrange [0:1.2]
+set title 'share of the offline throughput kept in real time'
+plot 0.6 with lines dt 2 lc rgb 'gray30' title 'target at 64 frames: 0.6'${items2:+, ${items2%, }}
+unset multiplot
+GP
+}
+
+panel() { # ITEMS: a multiplot panel, or an empty place for a curve this run did not measure
+    if [[ -n $1 ]]; then echo "plot ${1%, }"; else echo "set multiplot next"; fi
+}
+
+plot_cost() { # DIR TMP
+    local d=$1 t=$2 c=$1/cost.csv m=$1/mix.csv title
+    [[ -f $c || -f $m ]] || return 0
+    title=$(machine_title "$d")
+    if [[ -f $c ]]; then
+        series "$c" '$1 == "voices"' 3 '$7' "$t/c_voices"
+        series "$c" '$1 == "voices"' 3 '$8' "$t/c_voices_all"
+        series "$c" '$1 == "frames"' 4 '$7' "$t/c_frames"
+        series "$c" '$1 == "channels" && $2 == "sineloop"' 5 '$7' "$t/c_ch_sineloop"
+        series "$c" '$1 == "channels" && $2 == "sine"' 5 '$7' "$t/c_ch_sine"
+    fi
+    local f mixitems=""
+    if [[ -f $m ]]; then
+        for f in $(awk -F, 'NR > 1 { print $2 }' "$m" | sort -n -u); do
+            series "$m" "\$2 == $f" 1 '$6 / 1000' "$t/mix$f"
+            mixitems+=$(plot_item "$t/mix$f" "$f frames" "lw 2 pt 7")
+        done
+    fi
+    local p1 p2 p3
+    p1=$(plot_item "$t/c_voices" "rendering (marginal)" "lw 2 pt 7 lc rgb '#1f77b4'")$(plot_item "$t/c_voices_all" "with start-up and exit" "lw 1 pt 6 dt 2 lc rgb 'gray30'")
+    p2=$(plot_item "$t/c_frames" "sineloop, 10,000 voices" "lw 2 pt 7 lc rgb '#1f77b4'")
+    p3=$(plot_item "$t/c_ch_sineloop" "sineloop" "lw 2 pt 7 lc rgb '#1f77b4'")$(plot_item "$t/c_ch_sine" "sine" "lw 2 pt 5 lc rgb '#ff7f0e'")
+    gnuplot <<GP
+set terminal pngcairo noenhanced size 1200,900 font ',10'
+set output '$d/cost.png'
+set multiplot layout 2,2 title "How the cost grows with the work (one worker, offline; CPU ns per voice-sample): $title" font ',12'
+set grid
+set key top right font ',9'
+set ylabel 'CPU ns per voice-sample'
+set logscale x 10
+set logscale y 10
+set xlabel 'voices per worker (256 frames, stereo)'
+set title 'voice count'
+$(panel "$p1")
+unset logscale y
+set logscale x 2
+set yrange [0:*]
+set xlabel 'frames per block (10,000 voices)'
+set title 'block size'
+$(panel "$p2")
+set xlabel 'channels (10,000 voices, 256 frames)'
+set title 'channels and oscillator'
+$(panel "$p3")
+set xlabel 'workers mixed'
+set ylabel 'microseconds per callback'
+set title "the coordinator's farm_mix per callback"
+set key top left
+$(panel "$mixitems")
+unset multiplot
+GP
+}
+
+make_plots() { # DIR
+    local d=$1 t
+    if ! command -v gnuplot >/dev/null; then
+        log "no plots: gnuplot is not installed; later, where it is: bench/scaling.sh --plot-only $d"
+        return 0
+    fi
+    t=$(mktemp -d "${TMPDIR:-/tmp}/scaling-plot.XXXXXX")
+    plot_throughput "$d" "$t" 2>"$t/gnuplot.err" && plot_realtime "$d" "$t" 2>>"$t/gnuplot.err" &&
+        plot_cost "$d" "$t" 2>>"$t/gnuplot.err" || {
+        cat "$t/gnuplot.err" >&2
+        rm -rf "$t"
+        echo "scaling: gnuplot failed (its words are above)" >&2
+        return 1
+    }
+    if [[ -s $t/gnuplot.err ]]; then
+        log "gnuplot said:"$'\n'"$(cat "$t/gnuplot.err")"
+    fi
+    rm -rf "$t"
+    log "plots: $(cd "$d" && ls -- *.png 2>/dev/null | tr '\n' ' ')"
+}
+
+# ---- --self-test: the harness itself, in a few seconds ----
+
+st_fail() {
+    echo "scaling self-test: FAILED: $*" >&2
+    exit 1
+}
+
+st_expect_bad() { # MESSAGE-PATTERN ARGS...: the script must refuse with exit 2 and that message
+    local pat=$1 rc=0
+    shift
+    "$self" "$@" >"$tmp/st.out" 2>"$tmp/st.err" || rc=$?
+    ((rc == 2)) || st_fail "'scaling.sh $*' exited $rc, not 2"
+    grep -q -- "$pat" "$tmp/st.err" || st_fail "'scaling.sh $*' did not say '$pat': $(cat "$tmp/st.err")"
+    [[ $(wc -l <"$tmp/st.err") -eq 1 ]] || st_fail "'scaling.sh $*' said more than one line"
+}
+
+st_header() { # FILE HEADER [MIN-ROWS]: the header, and rows with as many fields
+    [[ $(head -n 1 "$1") == "$2" ]] || st_fail "$1 starts '$(head -n 1 "$1")', not '$2'"
+    awk -F, -v want="$(awk -F, '{ print NF }' <<<"$2")" -v min="${3:-1}" \
+        'NR > 1 { if (NF != want) exit 1; rows++ } END { exit rows < min }' "$1" ||
+        st_fail "$1: fewer than ${3:-1} rows, or rows whose field count is not the header's"
+}
+
+st_png() { # FILE WIDTH HEIGHT: a PNG of that size (its IHDR)
+    local got
+    got=$(od -An -tx1 -j0 -N24 "$1" 2>/dev/null | tr -d ' \n')
+    [[ ${got:0:16} == 89504e470d0a1a0a ]] || st_fail "$1 is not a PNG"
+    ((16#${got:32:8} == $2 && 16#${got:40:8} == $3)) ||
+        st_fail "$1 is $((16#${got:32:8}))x$((16#${got:40:8})), not $2x$3"
+}
+
+self_test_parsing() {
+    st_expect_bad "--reps wants" "$tmp/o1" --reps 0
+    st_expect_bad "unknown option" "$tmp/o2" --bogus
+    st_expect_bad "OUTDIR" --quick
+    st_expect_bad "no directory" --plot-only "$tmp/none"
+    st_expect_bad "--workers wants" "$tmp/o3" --workers 1,x
+    st_expect_bad "--only" "$tmp/o4" --only offline,bogus
+    st_expect_bad "--rt-backend" "$tmp/o5" --rt-backend alsa
+    st_expect_bad "--duration wants" "$tmp/o6" --duration -1
+    local o
+    for o in o1 o2 o3 o4 o5 o6; do
+        [[ ! -e $tmp/$o ]] || st_fail "refused input still created $o"
+    done
+    "$self" --help | grep -q '^usage: bench/scaling.sh OUTDIR' || st_fail "--help has no usage line"
+    echo "ok: arguments (8 refusals, exit 2, one line each, nothing created; --help)"
+}
+
+self_test_measure() {
+    outdir=$tmp/m logfile=$tmp/m/log.txt
+    mkdir -p "$outdir"
+    : >"$outdir/machine.txt"
+    strong_voices=4000 weak_voices=1000 peer_voices=20 duration=0.2 peer_duration=0.2 reps=1 peers=0
+    echo "$H_OFFLINE_RUNS" >"$outdir/offline_runs.csv"
+    run_offline_case 1 strong farm 1 2>/dev/null
+    run_offline_case 1 weak farm 2 2>/dev/null
+    st_header "$outdir/offline_runs.csv" "$H_OFFLINE_RUNS" 2
+    # Far above any core's rate: a CPU time that missed the workers (only farm's own) lands here.
+    awk -F, 'NR > 1 { c = $8 + $9; if (c <= 0 || $10 / c > 3e10 || $10 / c < 1e7) exit 1 }' "$outdir/offline_runs.csv" ||
+        st_fail "voice-samples per CPU-second out of any plausible range: $(tail -n 2 "$outdir/offline_runs.csv")"
+    summarize_offline
+    st_header "$outdir/offline.csv" "$H_OFFLINE" 2
+    st_header "$outdir/compare.csv" "$H_COMPARE" 0
+    echo "ok: offline runs (farm render, CPU time of farm and its workers), offline.csv"
+
+    cost_work=2e6 quick=1
+    echo "$H_COST_RUNS" >"$outdir/cost_runs.csv"
+    run_cost_point 1 voices sineloop 100 256 2
+    run_cost_point 1 channels sine 100 64 8
+    summarize_cost
+    st_header "$outdir/cost.csv" "$H_COST" 2
+    echo "ok: cost points, cost.csv"
+
+    echo "$H_RT_RUNS" >"$outdir/realtime_runs.csv"
+    rt_backend=null
+    rt_probe 64 1 16 0.3
+    if command -v jackd >/dev/null; then
+        rt_backend=jack
+        if start_jackd 256 2>/dev/null; then
+            rt_probe 256 1 16 0.5
+            stop_jackd
+        else
+            echo "skip: jackd would not start here (other servers?); the null sink's probe stands"
+        fi
+    else
+        echo "skip: no jackd, the real-time probe ran on the null sink only"
+    fi
+    st_header "$outdir/realtime_runs.csv" "$H_RT_RUNS" 1
+    echo "ok: real-time probes ($(tail -n +2 "$outdir/realtime_runs.csv" | cut -d, -f1 | tr '\n' ' '))"
+}
+
+self_test_tools() {
+    if [[ -n $bench_mix ]]; then
+        "$bench_mix" --workers 1,2 --frames 64 --trials 1 --seconds 0.002 --csv "$tmp/mix.csv" >/dev/null ||
+            st_fail "bench_mix failed"
+        st_header "$tmp/mix.csv" "workers,frames,channels,trials,calls_per_trial,median_ns,min_ns,max_ns,ns_per_frame,period_share" 2
+        echo "ok: bench_mix"
+    else
+        echo "skip: bench_mix not built"
+    fi
+    if "$pyo_python" -c 'import pyo' >/dev/null 2>&1; then
+        pyo_script
+        timed pyo_group 2 10 0.2 || fail_cmd "pyo's recipe"
+        check_wav "$tmp/pyo1.wav" 0.2 pyo
+        echo "ok: pyo's recipe (2 processes)"
+    else
+        echo "skip: no pyo"
+    fi
+    local p
+    for p in supernova scsynth; do
+        if command -v "$p" >/dev/null && command -v "$sc_python" >/dev/null; then
+            sc_render "$p" 2 10 0.2
+            echo "ok: $p NRT score"
+        else
+            echo "skip: no $p"
+        fi
+    done
+}
+
+self_test_plots() {
+    if ! command -v gnuplot >/dev/null; then
+        echo "skip: no gnuplot, --plot-only not tried"
+        return 0
+    fi
+    cp -r "$repo_root/bench/fixtures/scaling" "$tmp/fx"
+    "$self" --plot-only "$tmp/fx" >"$tmp/st.out" 2>"$tmp/st.err" || st_fail "--plot-only: $(cat "$tmp/st.err")"
+    st_png "$tmp/fx/throughput.png" 1400 560
+    st_png "$tmp/fx/efficiency.png" 900 560
+    st_png "$tmp/fx/realtime.png" 1400 560
+    st_png "$tmp/fx/cost.png" 1200 900
+    grep -q '^| workers | voices | median wall s' "$tmp/fx/report.md" || st_fail "report.md has no scaling table"
+    grep -q "AMD EPYC" "$tmp/fx/report.md" || st_fail "report.md does not name the machine"
+    echo "ok: --plot-only on the fixture (4 PNGs, report.md)"
+}
+
+self_test() {
+    if [[ ! -x $farm || ! -x $(dirname "$farm")/farm-worker ]]; then
+        echo "skip: no farm and farm-worker at $farm (build them, or set FARM_BIN)"
+        exit 77
+    fi
+    self_test_parsing
+    self_test_measure
+    self_test_tools
+    self_test_plots
+    echo "self-test passed"
+}
+
+# ---- main ----
+
+quick=0 self_test_mode=0 plot_only="" outdir="" only="offline,realtime,cost,mix"
+workers_list="" reps="" duration="" strong_voices="" weak_voices="" peer_voices=""
+peer_duration="" peers=1 sc_per_synth=1 rt_seconds="" rt_steps="" rt_frames_list="64,256" rt_backend=""
+cost_work="" cost_reps="" no_install=0 logfile=""
+args=("$@")
+while (($#)); do
+    case $1 in
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    --quick) quick=1 ;;
+    --self-test) self_test_mode=1 ;;
+    --no-peers) peers=0 ;;
+    --no-install) no_install=1 ;;
+    --plot-only | --only | --workers | --reps | --duration | --strong-voices | --weak-voices | \
+        --peer-voices | --peer-duration | --sc-voices-per-synth | --rt-seconds | --rt-steps | --rt-frames | --rt-backend | --cost-work | --cost-reps)
+        (($# >= 2)) || die "$1 needs a value (see --help)"
+        case $1 in
+        --plot-only) plot_only=$2 ;;
+        --only) only=$2 ;;
+        --workers) workers_list=$2 ;;
+        --reps) reps=$2 ;;
+        --duration) duration=$2 ;;
+        --strong-voices) strong_voices=$2 ;;
+        --weak-voices) weak_voices=$2 ;;
+        --peer-voices) peer_voices=$2 ;;
+        --peer-duration) peer_duration=$2 ;;
+        --sc-voices-per-synth) sc_per_synth=$2 ;;
+        --rt-seconds) rt_seconds=$2 ;;
+        --rt-steps) rt_steps=$2 ;;
+        --rt-frames) rt_frames_list=$2 ;;
+        --rt-backend) rt_backend=$2 ;;
+        --cost-work) cost_work=$2 ;;
+        --cost-reps) cost_reps=$2 ;;
+        esac
+        shift
+        ;;
+    -*) die "unknown option: $1 (see --help)" ;;
+    *)
+        [[ -z $outdir ]] || die "only one OUTDIR may be given (got '$outdir' and '$1')"
+        outdir=$1
+        ;;
+    esac
+    shift
+done
+
+farm=${FARM_BIN:-$repo_root/build}/farm
+pyo_python=${PYO_PYTHON:-/usr/bin/python3}
+sc_python=python3
+bench_mix=""
+for b in "${BENCH_BIN:-}" "${FARM_BIN:-$repo_root/build}" "${FARM_BIN:-$repo_root/build}/bench"; do
+    [[ -n $b && -x $b/bench_mix ]] && { bench_mix=$b/bench_mix && break; }
+done
+usable=$(nproc)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/scaling.XXXXXX")
+jackd_pid=""
+cleanup() {
+    stop_jackd
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if ((self_test_mode)); then
+    self_test
+    exit 0
+fi
+
+if [[ -n $plot_only ]]; then
+    [[ -z $outdir ]] || die "--plot-only takes its directory and no OUTDIR"
+    [[ -d $plot_only ]] || die "--plot-only: no directory $plot_only"
+    [[ -f $plot_only/offline.csv || -f $plot_only/realtime.csv || -f $plot_only/cost.csv || -f $plot_only/mix.csv ]] ||
+        die "--plot-only: $plot_only holds none of offline.csv, realtime.csv, cost.csv, mix.csv"
+    # The summaries again from the raw runs, so that a fix to a summary applies to old runs too.
+    outdir=$plot_only
+    [[ ! -f $outdir/offline_runs.csv ]] || summarize_offline
+    [[ ! -f $outdir/cost_runs.csv ]] || summarize_cost
+    make_report "$plot_only"
+    make_plots "$plot_only"
+    exit 0
+fi
+
+# Everything is checked before anything is written.
+[[ -n $outdir ]] || die "an OUTDIR is needed (see --help)"
+((quick)) && def() { echo "$2"; } || def() { echo "$1"; }
+reps=${reps:-$(def 5 1)}
+duration=${duration:-$(def 10 1)}
+strong_voices=${strong_voices:-$((usable * 10000 > 20000 ? usable * 10000 : 20000))}
+weak_voices=${weak_voices:-10000}
+peer_voices=${peer_voices:-2000}
+peer_duration=${peer_duration:-$(def 4 0.5)}
+rt_seconds=${rt_seconds:-$(def 20 5)}
+rt_steps=${rt_steps:-$(def 5 3)}
+cost_work=${cost_work:-$(def 2e9 2e8)}
+cost_reps=${cost_reps:-$(def 3 1)}
+is_uint "$reps" || die "--reps wants a positive integer, not '$reps'"
+is_uint "$cost_reps" || die "--cost-reps wants a positive integer, not '$cost_reps'"
+is_uint "$rt_steps" || die "--rt-steps wants a positive integer, not '$rt_steps'"
+is_uint "$sc_per_synth" && ((sc_per_synth <= 1000)) ||
+    die "--sc-voices-per-synth wants an integer in 1..1000, not '$sc_per_synth'"
+for v in strong_voices weak_voices peer_voices; do
+    is_uint "${!v}" || die "--${v//_/-} wants a positive integer, not '${!v}'"
+done
+for v in duration peer_duration rt_seconds cost_work; do
+    is_pos "${!v}" || die "--${v//_/-} wants a positive number, not '${!v}'"
+done
+if [[ -n $workers_list ]]; then
+    uint_list --workers "$workers_list" workers
+else
+    mapfile -t workers < <(w=1 && while ((w < usable)); do echo $w && w=$((w * 2)); done && echo "$usable" && echo $((2 * usable)))
+fi
+rt_frames=()
+uint_list --rt-frames "$rt_frames_list" rt_frames
+IFS=, read -r -a parts <<<"$only"
+for p in "${parts[@]}"; do
+    [[ $p =~ ^(offline|realtime|cost|mix)$ ]] || die "--only wants offline, realtime, cost or mix, not '$p'"
+done
+want() { [[ ,$only, == *",$1,"* ]]; }
+case ${rt_backend:-auto} in
+auto) command -v jackd >/dev/null && rt_backend=jack || rt_backend=null ;;
+jack | null) ;;
+*) die "--rt-backend wants jack or null, not '$rt_backend'" ;;
+esac
+[[ -x $farm ]] || die "no farm at $farm (scripts/setup.sh builds it; or set FARM_BIN to its directory)"
+[[ -x $(dirname "$farm")/farm-worker ]] || die "no farm-worker beside $farm"
+[[ -e $outdir && ! -d $outdir ]] && die "OUTDIR $outdir exists and is not a directory"
+mkdir -p "$outdir" || die "cannot create $outdir"
+
+logfile=$outdir/scaling.log
+# A run of some parts into a directory that holds a run adds to its description and log.
+if [[ $only == offline,realtime,cost,mix || ! -f $outdir/machine.txt ]]; then
+    : >"$logfile"
+    : >"$outdir/machine.txt"
+fi
+{
+    echo "model=$(cpu_model)"
+    echo "usable_cores=$usable"
+    echo "physical_cores=$(physical_cores)"
+    echo "date=$(date -u +%Y-%m-%d)"
+    echo "os=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}"), $(uname -r)"
+    echo "load_start=$(load1)"
+    echo "args=${args[*]}"
+    echo "commit=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+} >>"$outdir/machine.txt"
+log "scaling: $(machine_title "$outdir"); load $(load1); into $outdir"
+find_tools
+# Untimed: pages the binaries in, names the kernel, and fails fast on a farm that cannot run.
+farm_render "${workers[-1]}" "--total-voices $strong_voices" 0.2
+log "farm kernel: $FARM_KERNEL"
+echo "kernel=$FARM_KERNEL" >>"$outdir/machine.txt"
+started=$SECONDS
+for p in offline realtime cost mix; do
+    if want $p; then
+        "phase_$p"
+        echo "load_after_$p=$(load1)" >>"$outdir/machine.txt"
+    fi
+done
+make_report "$outdir"
+make_plots "$outdir"
+cat "$outdir/report.md"
+log "done in $((SECONDS - started)) s; load $(load1); results in $outdir"
