@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# wine_render.sh LINUX_BUILD WIN_DIR [REPS] — bench/ring_render on Linux against the same program
-# built for Windows and run under wine (WIN_DIR holds ring_render.exe, farm-worker.exe and the
-# DLLs they need), interleaved, REPS each (default 3): 10 s of 1 x 20000 and 4 x 500 voices with
-# the avx2 kernel. Checks that both write the same bits; prints a markdown table of medians.
+# wine_render.sh LINUX_BUILD WIN_BUILD [REPS] — bench/ring_render on Linux against the same
+# program built for Windows (scripts/setup-win.sh: build-win/) and run under wine, interleaved,
+# REPS each (default 3): 10 s of 1 x 20000 and 4 x 500 voices with the avx2 kernel. Checks that
+# both write the same bits; prints a markdown table of medians.
 set -euo pipefail
 lin=$1 win=$2 reps=${3:-3}
-export WINEPREFIX=${WINEPREFIX:-$HOME/.cache/farm-win/wineprefix} WINEDEBUG=-all
+cache=${FARM_WIN_CACHE:-$HOME/.cache/farm-win}
+export WINEPREFIX=${FARM_WINEPREFIX:-$cache/wineprefix} WINEDEBUG=-all
+export WINEPATH=${FARM_WIN_SYSROOT:-$cache/sysroot}/bin
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 winworker=$(winepath -w "$win/farm-worker.exe")
@@ -18,7 +20,7 @@ for c in "1 20000" "4 500"; do
         # shellcheck disable=SC2086
         "$lin/bench/ring_render" "$lin/farm-worker" $c 1875 avx2 "$tmp/lin.f32" >>"$tmp/lin"
         # shellcheck disable=SC2086
-        wine "$win/ring_render.exe" "$winworker" $c 1875 avx2 "$(winepath -w "$tmp/win.f32")" |
+        wine "$win/bench/ring_render.exe" "$winworker" $c 1875 avx2 "$(winepath -w "$tmp/win.f32")" |
             tr -d '\r' >>"$tmp/win"
     done
     same=no
