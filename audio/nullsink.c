@@ -1,15 +1,12 @@
 /* The null sink: the engine's callback on a thread of its own, paced by CLOCK_MONOTONIC, at
  * SCHED_FIFO when allowed. What machines without an output device play into, and the tests. */
-#define _GNU_SOURCE
-#include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "audio_internal.h"
+#include "plat.h"
 
 #define THREAD_STACK (256 * 1024) /* small and explicit: mlockall locks every thread's stack */
 
@@ -42,28 +39,12 @@ static void *null_sink_main(void *arg) {
 
 static int null_start(farm_audio *base) {
     null_backend *a = (null_backend *)base;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, THREAD_STACK);
     atomic_store(&a->running, 1);
-    int rv = EPERM;
-    if (a->rt_priority > 0) {
-        struct sched_param sp = {.sched_priority = (int)a->rt_priority};
-        pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-        pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
-        pthread_attr_setschedparam(&attr, &sp);
-        rv = pthread_create(&a->thread, &attr, null_sink_main, a);
-    }
-    if (rv != 0) {
-        /* refused: normal priority; play.c's single warning reports it */
-        pthread_attr_destroy(&attr);
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, THREAD_STACK);
-        rv = pthread_create(&a->thread, &attr, null_sink_main, a);
-    }
-    pthread_attr_destroy(&attr);
-    if (rv != 0)
-        return farm_fail(FARM_EFAIL, "cannot start the null sink's thread: %s", strerror(rv));
+    /* real-time refused: normal priority; play.c's single warning reports it */
+    int rv = plat_thread_start(&a->thread, THREAD_STACK, (int)a->rt_priority, null_sink_main, a,
+                               "the null sink");
+    if (rv != FARM_OK)
+        return rv;
     a->thread_started = 1;
     return FARM_OK;
 }

@@ -3,11 +3,9 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* Per thread: the recorder, the control thread and the main thread each fail on their own. */
 static _Thread_local char error_message[512];
@@ -54,58 +52,6 @@ int farm_exit_status(int code) {
     }
     return 1;
 }
-
-volatile sig_atomic_t farm_stop_signal;
-
-static void on_stop_signal(int sig) {
-    farm_stop_signal = sig;
-}
-
-#ifdef _WIN32
-/* Windows' C runtime has signal() and no sigaction, SIGPIPE or SIGTERM from outside; the
- * platform layer will add a console handler and a named stop event (docs/windows.md). */
-void farm_catch_stop_signals(void) {
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
-}
-#else
-void farm_catch_stop_signals(void) {
-    struct sigaction sa = {0};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN); /* a closed pipe or socket is an error return, not a death */
-}
-#endif
-
-uint64_t farm_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * FARM_NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
-void farm_sleep_ns(uint64_t ns) {
-    struct timespec ts = {(time_t)(ns / FARM_NS_PER_S), (long)(ns % FARM_NS_PER_S)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-#ifdef _WIN32
-/* winpthreads' clock_nanosleep(TIMER_ABSTIME) returns at once under wine: sleep what is left,
- * measured again after every wake-up, until the deadline. */
-void farm_sleep_until_ns(uint64_t deadline_ns) {
-    for (uint64_t now = farm_now_ns(); now < deadline_ns; now = farm_now_ns())
-        farm_sleep_ns(deadline_ns - now);
-}
-#else
-void farm_sleep_until_ns(uint64_t deadline_ns) {
-    struct timespec ts = {(time_t)(deadline_ns / FARM_NS_PER_S),
-                          (long)(deadline_ns % FARM_NS_PER_S)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-        ;
-}
-#endif
 
 int farm_parse_double(const char *what, const char *s, double lo, double hi, double *out) {
     char *end;

@@ -1,8 +1,8 @@
 /* base — what every module of farm shares: one way to report errors, the clock, sleeps with a
  * deadline, and a few small helpers. Nothing here allocates.
  *
- * Errors (the one convention of every library module: dsp, shm, proto, engine, audio, outfile,
- * supervisor, control):
+ * Errors (the one convention of every library module: plat, dsp, shm, proto, engine, audio,
+ * outfile, supervisor, control):
  * - A function that can fail returns FARM_OK (0) or one of the farm_status codes below, never
  *   -1 or -errno. The code says what kind of failure it was; farm_strerror() names it and never
  *   returns NULL.
@@ -59,22 +59,25 @@ void farm_error_clear(void);
 const char *farm_strerror(int code);
 int farm_exit_status(int code);
 
-/* ---- time: CLOCK_MONOTONIC, read through the vDSO (no system call, real-time safe) ---- */
+/* ---- time: CLOCK_MONOTONIC, read through the vDSO (no system call, real-time safe); on
+ * Windows QueryPerformanceCounter. These and the stop requests below are defined per system in
+ * plat/ (plat_linux.c, plat_win.c), which every program links through base. ---- */
 
 #define FARM_NS_PER_S 1000000000ull
 #define FARM_NS_PER_MS 1000000ull
 #define FARM_NS_PER_US 1000ull
 
 uint64_t farm_now_ns(void);
-/* Sleeps ns (relative), or until the absolute CLOCK_MONOTONIC time deadline_ns. Not for
+/* Sleeps ns (relative), or until the absolute time deadline_ns of farm_now_ns's clock. Not for
  * real-time paths. */
 void farm_sleep_ns(uint64_t ns);
 void farm_sleep_until_ns(uint64_t deadline_ns);
 
 /* ---- stop requests ---- */
 
-/* The signal that asked the program to stop (SIGINT, SIGTERM), 0 while none did: set by the
- * handlers farm_catch_stop_signals() installs. Long waits outside real-time paths give up
+/* The signal that asked the program to stop (SIGINT, SIGTERM; on Windows a console event or
+ * the farm's named stop event), 0 while none did: set by the handlers farm_catch_stop_signals()
+ * installs. Long waits outside real-time paths give up
  * when it is set. */
 extern volatile sig_atomic_t farm_stop_signal;
 void farm_catch_stop_signals(void);

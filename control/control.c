@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "control_internal.h"
+#include "plat.h"
 
 #define RECV_POLL_MS 100 /* how soon the REP thread notices a stop */
 #define TELEMETRY_STOP_CHECK_NS (50 * FARM_NS_PER_MS)
@@ -43,7 +44,7 @@ static void remove_stale_sockets(const char *dir) {
         long pid = farm_socket_pid(de->d_name, FARM_CONTROL_SUFFIX);
         if (pid < 0)
             pid = farm_socket_pid(de->d_name, FARM_TELEMETRY_SUFFIX);
-        if (pid <= 0 || kill((pid_t)pid, 0) == 0 || errno == EPERM)
+        if (pid <= 0 || plat_pid_alive(pid))
             continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
@@ -56,12 +57,9 @@ static void remove_stale_sockets(const char *dir) {
 /* The runtime directory, created private, or refused when someone else could enter it. */
 static int make_runtime_dir(char *out, size_t size) {
     farm_runtime_dir(out, size);
-    if (mkdir(out, 0700) != 0 && errno != EEXIST)
-        return farm_fail(FARM_EFAIL, "cannot create %s: %s", out, strerror(errno));
-    struct stat st;
-    if (lstat(out, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
-        (st.st_mode & 077) != 0)
-        return farm_fail(FARM_EFAIL, "%s must be a directory that only you can enter", out);
+    int rv = plat_private_dir(out);
+    if (rv != FARM_OK)
+        return rv;
     remove_stale_sockets(out);
     return FARM_OK;
 }
@@ -331,12 +329,12 @@ static int choose_urls(farm_control *c) {
     if (o->control_url)
         snprintf(c->control_url, sizeof c->control_url, "%s", o->control_url);
     else
-        snprintf(c->control_url, sizeof c->control_url, "ipc://%s/%ld%s", dir, (long)getpid(),
+        snprintf(c->control_url, sizeof c->control_url, "ipc://%s/%ld%s", dir, plat_self_pid(),
                  FARM_CONTROL_SUFFIX);
     if (o->telemetry_url)
         snprintf(c->telemetry_url, sizeof c->telemetry_url, "%s", o->telemetry_url);
     else
-        snprintf(c->telemetry_url, sizeof c->telemetry_url, "ipc://%s/%ld%s", dir, (long)getpid(),
+        snprintf(c->telemetry_url, sizeof c->telemetry_url, "ipc://%s/%ld%s", dir, plat_self_pid(),
                  FARM_TELEMETRY_SUFFIX);
     if ((rv = check_exposure(c->control_url, o->listen_anywhere, "--control")) != FARM_OK)
         return rv;

@@ -23,8 +23,8 @@ static void add_topology(farm_control *c, cJSON *root) {
     cJSON_AddNumberToObject(t, "l3_domains", pl->l3_domains);
     cJSON_AddStringToObject(t, "policy", pl->policy);
     cJSON *audio = cJSON_AddArrayToObject(t, "audio_cpus");
-    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-        if (CPU_ISSET(cpu, &pl->audio))
+    for (int cpu = 0; cpu < PLAT_CPU_SETSIZE; cpu++)
+        if (plat_cpuset_has(&pl->audio, cpu))
             cJSON_AddItemToArray(audio, cJSON_CreateNumber(cpu));
 }
 

@@ -1,15 +1,11 @@
 /* farm (playing): the workers render ahead; the audio callback (engine/) takes one ready block
  * per worker and never waits; the recorder drains --record's ring to disk; this thread starts
  * everything, watches, reports, and stops everything in order: a session of start, run, stop. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "audio.h"
 #include "control.h"
@@ -17,6 +13,7 @@
 #include "dsp.h"
 #include "engine.h"
 #include "nodes.h"
+#include "plat.h"
 #include "recorder.h"
 #include "supervisor.h"
 
@@ -102,14 +99,11 @@ static void summary(const farm_options *o, farm_procs *p, farm_audio *a, recorde
 }
 
 typedef struct sched_report {
-    int stream_policy, stream_priority; /* the callback thread's, as found */
-    int worker_priority;                /* 0: normal scheduling */
-    uint32_t refused;                   /* workers that could not be given it */
+    const char *stream_policy; /* the callback thread's, as found: "normal", "SCHED_FIFO" ... */
+    int stream_priority;       /* its real-time priority, 0 when it has none */
+    int worker_priority;       /* 0: normal scheduling */
+    uint32_t refused;          /* workers that could not be given it */
 } sched_report;
-
-static const char *policy_name(int policy) {
-    return policy == SCHED_FIFO ? "SCHED_FIFO" : policy == SCHED_RR ? "SCHED_RR" : "normal";
-}
 
 /* Workers go one priority step below the thread that runs the callbacks, whoever made it (the
  * null sink's is ours at --rt-priority; JACK's is jackd's): above it, a worker woken on the
@@ -119,7 +113,7 @@ static const char *policy_name(int policy) {
 static void schedule_workers(const farm_options *o, farm_procs *p, farm_engine *e,
                              sched_report *r) {
     memset(r, 0, sizeof *r);
-    r->stream_policy = SCHED_OTHER;
+    r->stream_policy = "normal";
     uint64_t deadline = farm_now_ns() + CALLBACK_WAIT_NS;
     pthread_t cb;
     int known;
@@ -127,11 +121,8 @@ static void schedule_workers(const farm_options *o, farm_procs *p, farm_engine *
         farm_sleep_ns(FARM_NS_PER_MS);
     if (o->rt_priority == 0 || !known)
         return;
-    struct sched_param sp;
-    if (pthread_getschedparam(cb, &r->stream_policy, &sp) != 0)
-        return;
-    r->stream_priority = sp.sched_priority;
-    if ((r->stream_policy != SCHED_FIFO && r->stream_policy != SCHED_RR) || r->stream_priority < 2)
+    r->stream_priority = plat_thread_priority(cb, &r->stream_policy);
+    if (r->stream_priority < 2)
         return;
     int prio = r->stream_priority - 1;
     r->refused = farm_procs_set_priority(p, prio);
@@ -144,9 +135,7 @@ static void warn_refused(const farm_options *o, shm_region *region, int coordina
     uint32_t no_lock = 0;
     for (uint32_t k = 0; k < o->workers; k++)
         no_lock += o->lock_memory && !atomic_load(&shm_worker_at(region, k)->mem_locked);
-    int no_rt =
-        o->rt_priority > 0 &&
-        (s->refused > 0 || (s->stream_policy != SCHED_FIFO && s->stream_policy != SCHED_RR));
+    int no_rt = o->rt_priority > 0 && (s->refused > 0 || s->stream_priority == 0);
     int lock = no_lock || (o->lock_memory && !coordinator_locked);
     if (no_rt || lock)
         fprintf(stderr,
@@ -286,7 +275,7 @@ static int session_start(session *s) {
     int rv;
     if ((rv = open_outputs(s)) != FARM_OK)
         return rv;
-    s->locked = s->opt.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) == 0;
+    s->locked = s->opt.lock_memory && plat_lock_memory();
     if ((rv = start_workers(s)) != FARM_OK)
         return rv;
     return start_stream(s);
@@ -333,9 +322,9 @@ static int session_stop(session *s, int rv) {
     int rrv = s->recp ? recorder_finish(s->recp, s->started) : FARM_OK;
     if (s->started && !s->opt.quiet && (rv == FARM_OK || rrv != FARM_OK)) {
         summary(&s->opt, &s->procs, s->audio, s->recp, s->cpu_load);
-        printf("  scheduling: stream thread %s %d, workers %s %d\n",
-               policy_name(s->sched.stream_policy), s->sched.stream_priority,
-               s->sched.worker_priority ? "SCHED_FIFO" : "normal", s->sched.worker_priority);
+        printf("  scheduling: stream thread %s %d, workers %s %d\n", s->sched.stream_policy,
+               s->sched.stream_priority, s->sched.worker_priority ? PLAT_RT_POLICY : "normal",
+               s->sched.worker_priority);
     }
     if (rv == FARM_OK)
         rv = rrv;
@@ -344,7 +333,7 @@ static int session_stop(session *s, int rv) {
     farm_audio_close(s->audio);
     farm_engine_destroy(s->engine);
     if (s->locked)
-        munlockall();
+        plat_unlock_memory();
     return rv;
 }
 

@@ -1,12 +1,12 @@
 /* The recorder: see recorder.h. */
-#define _GNU_SOURCE
 #include "recorder.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+
+#include "plat.h"
 
 #define RECORD_SECONDS 4.0 /* how far the disk may fall behind before frames are dropped */
 #define POLL_NS (10 * FARM_NS_PER_MS)
@@ -59,10 +59,8 @@ int recorder_open(recorder *r, const farm_options *o) {
     size_t header = farm_align_up(sizeof(shm_ring), SHM_CACHE_LINE);
     r->bytes = shm_ring_bytes(slots, slot_bytes);
     /* Private and touched now: no page fault on the real-time path. */
-    r->mem = mmap(NULL, r->bytes, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (r->mem == MAP_FAILED) {
-        r->mem = NULL;
+    r->mem = plat_pages_alloc(r->bytes);
+    if (r->mem == NULL) {
         rv = farm_fail(FARM_ESYS, "cannot allocate the recording buffer: %s", strerror(errno));
         farm_outfile_finish(&r->file, 0);
         return rv;
@@ -101,8 +99,7 @@ int recorder_finish(recorder *r, int keep) {
     int failed = atomic_load(&r->failed);
     /* After a failed write what was written is still kept, closed properly. */
     int rv = farm_outfile_finish(&r->file, keep);
-    if (r->mem)
-        munmap(r->mem, r->bytes);
+    plat_pages_free(r->mem, r->bytes);
     r->mem = NULL;
     if (failed)
         return farm_fail(FARM_EFAIL, "recording stopped early: %s", r->error);

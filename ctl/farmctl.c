@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "plat.h"
 #include "proto.h"
 
 enum {
@@ -279,7 +280,7 @@ static int parse_global_options(int argc, char **argv, options *o, int *command)
 /* ---- finding the farm ---- */
 
 static int process_lives(long pid) {
-    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+    return plat_pid_alive(pid);
 }
 
 /* The control URL when --url was not given: $FARM_CONTROL, else the one live farm's socket in

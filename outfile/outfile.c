@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "outfile.h"
+#include "plat.h"
 
 /* ---- output format ---- */
 
@@ -317,9 +318,9 @@ static int put_in_place(farm_outfile *f, int live) {
             (void)!fchown(f->fd, (uid_t)-1, st.st_gid);
         fchmod(f->fd, st.st_mode & 07777);
     }
-    if (rename(f->tmp, f->target) != 0)
-        return farm_fail(FARM_EFAIL, "cannot rename %s to %s: %s", f->tmp, f->target,
-                         strerror(errno));
+    int rv = plat_replace_file(f->tmp, f->target);
+    if (rv != FARM_OK)
+        return rv;
     f->tmp[0] = '\0';
     return FARM_OK;
 }

@@ -34,17 +34,17 @@ static uint32_t distinct(const farm_topology *t, enum pu_field f) {
 
 /* "0-3,8": CPUs as Linux lists them, sorted. */
 static void format_list(const farm_topology *t, char *buf, size_t size) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
+    plat_cpuset set;
+    plat_cpuset_zero(&set);
     for (uint32_t i = 0; i < t->count; i++)
-        CPU_SET(t->pu[i].cpu, &set);
+        plat_cpuset_add(&set, t->pu[i].cpu);
     size_t len = 0;
     buf[0] = '\0';
-    for (int c = 0; c < CPU_SETSIZE && len < size; c++) {
-        if (!CPU_ISSET(c, &set))
+    for (int c = 0; c < PLAT_CPU_SETSIZE && len < size; c++) {
+        if (!plat_cpuset_has(&set, c))
             continue;
         int end = c;
-        while (end + 1 < CPU_SETSIZE && CPU_ISSET(end + 1, &set))
+        while (end + 1 < PLAT_CPU_SETSIZE && plat_cpuset_has(&set, end + 1))
             end++;
         int w = end > c ? snprintf(buf + len, size - len, "%s%d-%d", len ? "," : "", c, end)
                         : snprintf(buf + len, size - len, "%s%d", len ? "," : "", c);
@@ -94,7 +94,7 @@ static uint32_t gather_cores(const farm_topology *t, core_slot *cores) {
 
 void farm_place_topology(const farm_topology *t, uint32_t workers, farm_placement *out) {
     memset(out, 0, sizeof *out);
-    CPU_ZERO(&out->audio);
+    plat_cpuset_zero(&out->audio);
     out->workers = workers;
     out->policy = "topology";
     count_topology(t, out);
@@ -104,7 +104,7 @@ void farm_place_topology(const farm_topology *t, uint32_t workers, farm_placemen
     if (n > workers) {
         n--;
         for (uint32_t i = 0; i < cores[n].n; i++)
-            CPU_SET(cores[n].cpu[i], &out->audio);
+            plat_cpuset_add(&out->audio, cores[n].cpu[i]);
     }
     /* One place per PU: every core's first PU, then every core's second, ... */
     static int order[FARM_PLACE_MAX_PUS];
@@ -125,7 +125,7 @@ void farm_place_topology(const farm_topology *t, uint32_t workers, farm_placemen
 int farm_place_list(const farm_topology *t, const int *cpus, uint32_t n, uint32_t workers,
                     farm_placement *out) {
     memset(out, 0, sizeof *out);
-    CPU_ZERO(&out->audio);
+    plat_cpuset_zero(&out->audio);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t j = 0;
         while (j < t->count && t->pu[j].cpu != cpus[i])
@@ -147,15 +147,15 @@ int farm_place_list(const farm_topology *t, const int *cpus, uint32_t n, uint32_
     return FARM_OK;
 }
 
-/* One number of a CPU list: digits only, below CPU_SETSIZE. */
+/* One number of a CPU list: digits only, below PLAT_CPU_SETSIZE. */
 static int list_number(const char **p, int *out) {
     const char *s = *p;
     if (*s < '0' || *s > '9')
         return -1;
     long v = 0;
-    while (*s >= '0' && *s <= '9' && v < CPU_SETSIZE)
+    while (*s >= '0' && *s <= '9' && v < PLAT_CPU_SETSIZE)
         v = v * 10 + (*s++ - '0');
-    if (v >= CPU_SETSIZE)
+    if (v >= PLAT_CPU_SETSIZE)
         return -1;
     *out = (int)v;
     *p = s;
@@ -190,7 +190,7 @@ int farm_cpu_list_parse(const char *what, const char *text, int *cpus, uint32_t 
     }
     return farm_fail(FARM_EUSAGE,
                      "%s: '%s' is not a CPU list (numbers and ranges below %d, like 0-3,8,10-11)",
-                     what, text, CPU_SETSIZE);
+                     what, text, PLAT_CPU_SETSIZE);
 }
 
 void farm_placement_describe(const farm_placement *p, char *buf, size_t size) {
@@ -206,10 +206,10 @@ void farm_placement_describe(const farm_placement *p, char *buf, size_t size) {
         p->pus == 1 ? "" : "s", p->l3_domains, p->l3_domains == 1 ? "" : "s", s, s);
     for (uint32_t k = 0; k < p->workers && k < FARM_PLACE_MAX_WORKERS; k++)
         PUT("%s%d", k ? "," : "", p->cpu[k]);
-    if (CPU_COUNT(&p->audio) > 0) {
+    if (plat_cpuset_count(&p->audio) > 0) {
         PUT("; audio on CPU");
-        for (int c = 0, first = 1; c < CPU_SETSIZE; c++)
-            if (CPU_ISSET(c, &p->audio)) {
+        for (int c = 0, first = 1; c < PLAT_CPU_SETSIZE; c++)
+            if (plat_cpuset_has(&p->audio, c)) {
                 PUT("%s%d", first ? " " : ",", c);
                 first = 0;
             }

@@ -13,22 +13,23 @@
  * - farm_place_list: worker K on the K-th CPU of a list (cycling when the list is shorter, which
  *   the caller warns about); every CPU must be one the topology lists.
  * - farm_topology_load reads this machine (or an hwloc synthetic description, for tests) with
- *   hwloc, keeping only the PUs in the allowed set: sched_getaffinity's, which the kernel already
- *   narrows to the cgroup's cpuset, and hwloc's own view of the cpuset. Without hwloc's answer it
- *   falls back to a flat description (every allowed CPU its own core, one domain).
+ *   hwloc, keeping only the PUs in the allowed set: plat_cpus_allowed's (sched_getaffinity's),
+ * which the kernel already narrows to the cgroup's cpuset, and hwloc's own view of the cpuset.
+ * Without hwloc's answer it falls back to a flat description (every allowed CPU its own core, one
+ * domain).
  * - Main thread, at start-up; nothing here is for the real-time path. Errors as everywhere in farm
  *   (base.h): FARM_EUSAGE for a bad --cpus, naming it.
  */
 #ifndef FARM_PLACEMENT_H
 #define FARM_PLACEMENT_H
 
-#include <sched.h> /* cpu_set_t: include this under _GNU_SOURCE */
+#include "plat.h"
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base.h"
 
-#define FARM_PLACE_MAX_PUS CPU_SETSIZE
+#define FARM_PLACE_MAX_PUS PLAT_CPU_SETSIZE
 #define FARM_PLACE_MAX_WORKERS 256
 
 typedef struct farm_pu {
@@ -47,7 +48,7 @@ typedef struct farm_topology {
 typedef struct farm_placement {
     uint32_t workers;
     int cpu[FARM_PLACE_MAX_WORKERS];           /* worker K's CPU */
-    cpu_set_t audio;                           /* the core kept for the audio thread; empty: none */
+    plat_cpuset audio;                         /* the core kept for the audio thread; empty: none */
     uint32_t packages, cores, pus, l3_domains; /* of the allowed part of the machine */
     const char *policy;                        /* "topology" or "list" */
     uint32_t cycled; /* workers beyond the list's (or the machine's) CPUs, sharing one */
@@ -56,7 +57,7 @@ typedef struct farm_placement {
 /* hwloc's description of this machine (synthetic NULL; allowed NULL: this process's affinity) or
  * of a synthetic one (e.g. "pack:1 l3:2 core:8 pu:2"; allowed NULL: all of it). FARM_EINVAL for
  * a synthetic description hwloc refuses. */
-int farm_topology_load(farm_topology *t, const char *synthetic, const cpu_set_t *allowed);
+int farm_topology_load(farm_topology *t, const char *synthetic, const plat_cpuset *allowed);
 
 /* The policy above: out's cpu, audio and counts for `workers` workers (1..FARM_PLACE_MAX_WORKERS)
  * on t (at least one PU). */

@@ -1,6 +1,7 @@
 /* The placement policy on synthetic machines (hand-made and hwloc's), and --cpus lists. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,7 +52,7 @@ Test(policy, intel_smt_numbering_takes_every_core_before_a_sibling) {
     cr_assert_eq(pl.pus, 32);
     for (int k = 0; k < 16; k++)
         cr_assert_eq(pl.cpu[k], k);
-    cr_assert_eq(CPU_COUNT(&pl.audio), 0, "16 workers on 16 cores: no core to spare");
+    cr_assert_eq(plat_cpuset_count(&pl.audio), 0, "16 workers on 16 cores: no core to spare");
     farm_place_topology(&topo, 20, &pl);
     assert_cpus((const int[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19},
                 20);
@@ -76,12 +77,12 @@ Test(policy, a_spare_core_is_kept_for_the_audio_thread) {
     make(16, 2, 1, 1, 0);
     farm_place_topology(&topo, 8, &pl);
     assert_distinct_cores(8);
-    cr_assert_eq(CPU_COUNT(&pl.audio), 2, "both PUs of the audio core");
-    cr_assert(CPU_ISSET(15, &pl.audio) && CPU_ISSET(31, &pl.audio));
+    cr_assert_eq(plat_cpuset_count(&pl.audio), 2, "both PUs of the audio core");
+    cr_assert(plat_cpuset_has(&pl.audio, 15) && plat_cpuset_has(&pl.audio, 31));
     farm_place_topology(&topo, 15, &pl);
     assert_distinct_cores(15);
     for (uint32_t k = 0; k < 15; k++)
-        cr_assert(!CPU_ISSET(pl.cpu[k], &pl.audio), "worker %u on the audio core", k);
+        cr_assert(!plat_cpuset_has(&pl.audio, pl.cpu[k]), "worker %u on the audio core", k);
 }
 
 Test(policy, workers_fill_one_l3_domain_before_the_next) {
@@ -105,17 +106,18 @@ Test(policy, fewer_cores_than_workers_cycle) {
     farm_place_topology(&topo, 5, &pl);
     assert_cpus((const int[]){0, 1, 0, 1, 0}, 5);
     cr_assert_eq(pl.cycled, 3);
-    cr_assert_eq(CPU_COUNT(&pl.audio), 0);
+    cr_assert_eq(plat_cpuset_count(&pl.audio), 0);
     farm_place_topology(&topo, 1, &pl);
     cr_assert_eq(pl.cpu[0], 0);
-    cr_assert(CPU_ISSET(1, &pl.audio), "1 worker on 2 cores: the other is the audio thread's");
+    cr_assert(plat_cpuset_has(&pl.audio, 1),
+              "1 worker on 2 cores: the other is the audio thread's");
 }
 
 Test(policy, one_core_takes_every_worker) {
     make(1, 1, 0, 1, 0);
     farm_place_topology(&topo, 3, &pl);
     assert_cpus((const int[]){0, 0, 0}, 3);
-    cr_assert_eq(CPU_COUNT(&pl.audio), 0);
+    cr_assert_eq(plat_cpuset_count(&pl.audio), 0);
     cr_assert_eq(pl.cores, 1);
 }
 
@@ -149,17 +151,17 @@ Test(hwloc, intel_numbering_from_a_synthetic_description) {
 }
 
 Test(hwloc, only_the_allowed_cpus_count) {
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
+    plat_cpuset allowed;
+    plat_cpuset_zero(&allowed);
     for (int c = 4; c < 12; c++) /* half of each L3 domain's PUs, as a cgroup might allow */
-        CPU_SET(c, &allowed);
+        plat_cpuset_add(&allowed, c);
     cr_assert_eq(farm_topology_load(&topo, "pack:1 l3:2 core:4 pu:2", &allowed), FARM_OK);
     farm_place_topology(&topo, 4, &pl);
     cr_assert_eq(pl.pus, 8);
     cr_assert_eq(pl.cores, 4);
     cr_assert_eq(pl.l3_domains, 2);
     for (uint32_t k = 0; k < 4; k++)
-        cr_assert(CPU_ISSET(pl.cpu[k], &allowed), "worker %u on CPU %d", k, pl.cpu[k]);
+        cr_assert(plat_cpuset_has(&allowed, pl.cpu[k]), "worker %u on CPU %d", k, pl.cpu[k]);
     assert_cpus((const int[]){4, 6, 8, 10}, 4);
 }
 
@@ -200,7 +202,7 @@ Test(list, worker_k_on_the_kth_cpu_cycling) {
     assert_cpus((const int[]){3, 1, 3, 1, 3}, 5);
     cr_assert_eq(pl.cycled, 3);
     cr_assert_str_eq(pl.policy, "list");
-    cr_assert_eq(CPU_COUNT(&pl.audio), 0);
+    cr_assert_eq(plat_cpuset_count(&pl.audio), 0);
     farm_error_clear();
     cr_assert_eq(farm_place_list(&topo, (const int[]){1, 7}, 2, 2, &pl), FARM_EUSAGE);
     cr_assert_not_null(strstr(farm_error_message(), "CPU 7"), "%s", farm_error_message());

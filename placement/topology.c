@@ -1,5 +1,4 @@
 /* This machine's topology, read by hwloc: the only file of the module that knows hwloc. */
-#define _GNU_SOURCE
 #include <hwloc.h>
 #include <string.h>
 
@@ -11,12 +10,13 @@ static int ancestor_id(hwloc_topology_t topo, hwloc_obj_type_t type, hwloc_obj_t
 }
 
 /* hwloc's PUs that are also in allowed, in hwloc's order (package, cache, core, PU). */
-static void read_pus(hwloc_topology_t topo, const cpu_set_t *allowed, farm_topology *t) {
+static void read_pus(hwloc_topology_t topo, const plat_cpuset *allowed, farm_topology *t) {
     int n = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
     t->count = 0;
     for (int i = 0; i < n && t->count < FARM_PLACE_MAX_PUS; i++) {
         hwloc_obj_t pu = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PU, (unsigned)i);
-        if (pu->os_index >= CPU_SETSIZE || (allowed && !CPU_ISSET(pu->os_index, allowed)))
+        if (pu->os_index >= PLAT_CPU_SETSIZE ||
+            (allowed && !plat_cpuset_has(allowed, (int)pu->os_index)))
             continue;
         int package = ancestor_id(topo, HWLOC_OBJ_PACKAGE, pu);
         int core = ancestor_id(topo, HWLOC_OBJ_CORE, pu);
@@ -32,20 +32,18 @@ static void read_pus(hwloc_topology_t topo, const cpu_set_t *allowed, farm_topol
 }
 
 /* Every allowed CPU a core of its own, in one domain: what is known without hwloc. */
-static void flat(const cpu_set_t *allowed, farm_topology *t) {
+static void flat(const plat_cpuset *allowed, farm_topology *t) {
     t->count = 0;
-    for (int c = 0; c < CPU_SETSIZE && t->count < FARM_PLACE_MAX_PUS; c++)
-        if (CPU_ISSET(c, allowed))
+    for (int c = 0; c < PLAT_CPU_SETSIZE && t->count < FARM_PLACE_MAX_PUS; c++)
+        if (plat_cpuset_has(allowed, c))
             t->pu[t->count++] = (farm_pu){.cpu = c, .core = c, .l3 = 0, .package = 0};
     t->source = "flat";
 }
 
-int farm_topology_load(farm_topology *t, const char *synthetic, const cpu_set_t *allowed) {
-    cpu_set_t mine;
+int farm_topology_load(farm_topology *t, const char *synthetic, const plat_cpuset *allowed) {
+    plat_cpuset mine;
     if (synthetic == NULL && allowed == NULL) {
-        CPU_ZERO(&mine);
-        if (sched_getaffinity(0, sizeof mine, &mine) != 0)
-            CPU_SET(0, &mine);
+        plat_cpus_allowed(&mine);
         allowed = &mine;
     }
     hwloc_topology_t topo;

@@ -8,10 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifndef _WIN32
-#include <unistd.h>
-#endif
 
+#include "plat.h"
 #include "proto.h"
 
 #define MAX_TOKENS 12
@@ -582,21 +580,11 @@ int farm_message_parse(const char *text, size_t len, const farm_request_limits *
 
 /* ---- where a farm's default sockets live ---- */
 
-#ifdef _WIN32
-/* Named pipes need no directory; %LOCALAPPDATA%\farm will hold the discovery files. */
+/* $XDG_RUNTIME_DIR/farm or /tmp/farm-UID; %LOCALAPPDATA%\\farm on Windows, where the sockets are
+ * named pipes and the directory will hold the discovery files. */
 void farm_runtime_dir(char *out, size_t size) {
-    const char *local = getenv("LOCALAPPDATA");
-    snprintf(out, size, "%s\\farm", local != NULL && local[0] != '\0' ? local : ".");
+    plat_runtime_dir(out, size);
 }
-#else
-void farm_runtime_dir(char *out, size_t size) {
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    if (xdg != NULL && xdg[0] == '/')
-        snprintf(out, size, "%s/farm", xdg);
-    else
-        snprintf(out, size, "/tmp/farm-%ld", (long)getuid());
-}
-#endif
 
 long farm_socket_pid(const char *name, const char *suffix) {
     const char *dot = strchr(name, '.');

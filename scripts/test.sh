@@ -34,7 +34,7 @@ scripts/fuzz.sh "${FARM_FUZZ_SECONDS:-60}"
 
 step "Static checks"
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
-modules="base proto dsp shm worker engine audio outfile placement supervisor nodes control coordinator ctl"
+modules="base plat proto dsp shm worker engine audio outfile placement supervisor nodes control coordinator ctl"
 clang-format --dry-run --Werror $files
 includes=$(for m in $modules; do printf -- '-I %s ' "$m"; done)
 # The tests beside the modules are Criterion's macros, which cppcheck cannot expand.
@@ -43,7 +43,9 @@ skip=$(for f in $(git ls-files '*_test.c' 'proto/fuzz_request.c'); do printf -- 
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
   --suppress=missingIncludeSystem $includes $skip $modules bench
 # No function in the product over 80 lines (tests and benchmarks aside).
-product=$(for m in $modules; do git ls-files "$m/*.c"; done | grep -v '_test\.c$' | grep -v fuzz_)
+# plat_win.c is not in this build's compilation database: the Windows build checks it (setup-win).
+product=$(for m in $modules; do git ls-files "$m/*.c"; done | grep -v '_test\.c$' | grep -v fuzz_ |
+  grep -v 'plat_win\.c$')
 # shellcheck disable=SC2086
 clang-tidy --quiet -p build --checks='-*,readability-function-size' \
   --config='{CheckOptions: [{key: readability-function-size.LineThreshold, value: 80}]}' \

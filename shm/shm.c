@@ -1,15 +1,6 @@
-#define _GNU_SOURCE
 #include "shm.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/futex.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #define CMD_SLOTS 256u
 
@@ -36,20 +27,43 @@ static size_t layout(const shm_config *cfg, size_t *workers_off, size_t *per_wor
     return off + *per_worker_data * cfg->workers;
 }
 
-static int map_fd(int fd, size_t size, shm_region *out) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED)
-        return farm_fail(FARM_ESYS, "cannot map %zu bytes of shared memory: %s", size,
-                         strerror(errno));
-    out->base = p;
-    out->size = size;
-    out->fd = fd;
-    return FARM_OK;
+static void set_region(const plat_map *m, shm_region *out) {
+    out->base = m->base;
+    out->size = m->size;
+    out->handle = m->handle;
+}
+
+static plat_map map_of(const shm_region *r) {
+    return (plat_map){.base = r->base, .size = r->size, .handle = r->handle};
+}
+
+static int make_wakes(shm_ring *r) {
+    int rv = plat_wake_create(&r->data_wake);
+    return rv == FARM_OK ? plat_wake_create(&r->space_wake) : rv;
+}
+
+/* Worker i's rings at their offsets, with their wake-ups. */
+static int lay_out_worker(shm_region *out, const shm_config *cfg, uint32_t i, size_t base) {
+    shm_worker *w = shm_worker_at(out, i);
+    shm_ring_init(&w->audio, base, cfg->ring_blocks, (uint32_t)audio_slot_bytes(cfg));
+    size_t cmds = base + audio_slot_bytes(cfg) * cfg->ring_blocks;
+    shm_ring_init(&w->cmds, cmds, CMD_SLOTS, sizeof(shm_cmd));
+    size_t snaps = cmds + farm_align_up(sizeof(shm_cmd) * CMD_SLOTS, SHM_CACHE_LINE);
+    for (uint32_t j = 0; j < 2; j++) {
+        w->snap[j].data_offset = snaps + j * farm_align_up(cfg->state_bytes, SHM_CACHE_LINE);
+        atomic_store(&w->snap[j].block, SHM_NO_SNAPSHOT);
+    }
+    w->values.data_offset = snaps + 2 * farm_align_up(cfg->state_bytes, SHM_CACHE_LINE);
+    w->values.capacity = value_floats(cfg);
+    atomic_store(&w->cpu, -1);
+    atomic_store(&w->min_fill, UINT32_MAX);
+    int rv = make_wakes(&w->audio);
+    return rv == FARM_OK ? make_wakes(&w->cmds) : rv;
 }
 
 int shm_create(const shm_config *cfg, shm_region *out) {
     memset(out, 0, sizeof *out);
-    out->fd = -1;
+    out->handle = PLAT_NO_HANDLE;
     if (cfg->workers == 0 || cfg->workers > SHM_MAX_WORKERS || cfg->channels == 0 ||
         cfg->block_frames == 0 || cfg->ring_blocks < 2 ||
         (cfg->ring_blocks & (cfg->ring_blocks - 1)) != 0)
@@ -59,23 +73,12 @@ int shm_create(const shm_config *cfg, shm_region *out) {
                          cfg->workers, cfg->channels, cfg->block_frames, cfg->ring_blocks);
     size_t workers_off, per_worker;
     size_t size = layout(cfg, &workers_off, &per_worker);
-
-    /* Close-on-exec: a worker gets it only through the spawn's explicit dup2. */
-    int fd = memfd_create("farm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0)
-        return farm_fail(FARM_ESYS, "cannot create shared memory: %s", strerror(errno));
-    if (ftruncate(fd, (off_t)size) != 0 ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-        int rv = farm_fail(FARM_ESYS, "cannot size shared memory to %zu bytes: %s", size,
-                           strerror(errno));
-        close(fd);
+    plat_map m;
+    int rv = plat_map_create(size, &m);
+    if (rv != FARM_OK)
         return rv;
-    }
-    int rv = map_fd(fd, size, out);
-    if (rv != FARM_OK) {
-        close(fd);
-        return rv;
-    }
+    set_region(&m, out);
+    out->owner = 1;
     shm_header *h = out->base;
     h->magic = SHM_MAGIC;
     h->version = SHM_VERSION;
@@ -83,55 +86,66 @@ int shm_create(const shm_config *cfg, shm_region *out) {
     h->config = *cfg;
     h->workers_offset = workers_off;
     size_t data = workers_off + farm_align_up(sizeof(shm_worker) * cfg->workers, SHM_CACHE_LINE);
-    for (uint32_t i = 0; i < cfg->workers; i++) {
-        shm_worker *w = shm_worker_at(out, i);
-        size_t base = data + per_worker * i;
-        shm_ring_init(&w->audio, base, cfg->ring_blocks, (uint32_t)audio_slot_bytes(cfg));
-        size_t cmds = base + audio_slot_bytes(cfg) * cfg->ring_blocks;
-        shm_ring_init(&w->cmds, cmds, CMD_SLOTS, sizeof(shm_cmd));
-        size_t snaps = cmds + farm_align_up(sizeof(shm_cmd) * CMD_SLOTS, SHM_CACHE_LINE);
-        for (uint32_t j = 0; j < 2; j++) {
-            w->snap[j].data_offset = snaps + j * farm_align_up(cfg->state_bytes, SHM_CACHE_LINE);
-            atomic_store(&w->snap[j].block, SHM_NO_SNAPSHOT);
-        }
-        w->values.data_offset = snaps + 2 * farm_align_up(cfg->state_bytes, SHM_CACHE_LINE);
-        w->values.capacity = value_floats(cfg);
-        atomic_store(&w->cpu, -1);
-        atomic_store(&w->min_fill, UINT32_MAX);
-    }
     /* Touch every page now so no page fault lands on the real-time path later. */
     memset((char *)out->base + data, 0, size - data);
+    for (uint32_t i = 0; i < cfg->workers && rv == FARM_OK; i++)
+        rv = lay_out_worker(out, cfg, i, data + per_worker * i);
+    if (rv != FARM_OK)
+        shm_close(out);
+    return rv;
+}
+
+int shm_attach(plat_handle handle, shm_region *out) {
+    memset(out, 0, sizeof *out);
+    out->handle = PLAT_NO_HANDLE;
+    plat_map m;
+    int rv = plat_map_attach(handle, &m);
+    if (rv != FARM_OK)
+        return rv;
+    const shm_header *h = m.base;
+    if (m.size < sizeof(shm_header) || h->magic != SHM_MAGIC || h->version != SHM_VERSION ||
+        h->size > (uint64_t)m.size) {
+        m.handle = PLAT_NO_HANDLE; /* the caller's */
+        plat_map_close(&m);
+        return farm_fail(FARM_EINVAL, "fd %ld is not farm's shared memory of version %u",
+                         (long)handle, SHM_VERSION);
+    }
+    set_region(&m, out);
     return FARM_OK;
 }
 
-int shm_attach(int fd, shm_region *out) {
-    memset(out, 0, sizeof *out);
-    out->fd = -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return farm_fail(FARM_ESYS, "fd %d: %s", fd, strerror(errno));
-    if ((size_t)st.st_size < sizeof(shm_header))
-        return farm_fail(FARM_EINVAL, "fd %d is not farm's shared memory", fd);
-    int rv = map_fd(fd, (size_t)st.st_size, out);
-    if (rv != FARM_OK)
-        return rv;
-    const shm_header *h = out->base;
-    if (h->magic != SHM_MAGIC || h->version != SHM_VERSION || h->size != (uint64_t)st.st_size) {
-        munmap(out->base, out->size);
-        out->base = NULL;
-        return farm_fail(FARM_EINVAL, "fd %d is not farm's shared memory of version %u", fd,
-                         SHM_VERSION);
+static void destroy_wakes(shm_region *r) {
+    const shm_header *h = r->base;
+    for (uint32_t i = 0; i < h->config.workers; i++) {
+        shm_worker *w = shm_worker_at(r, i);
+        plat_wake_destroy(w->audio.data_wake);
+        plat_wake_destroy(w->audio.space_wake);
+        plat_wake_destroy(w->cmds.data_wake);
+        plat_wake_destroy(w->cmds.space_wake);
     }
-    return FARM_OK;
 }
 
 void shm_close(shm_region *r) {
-    if (r->base != NULL)
-        munmap(r->base, r->size);
-    if (r->fd >= 0)
-        close(r->fd);
+    if (r->base != NULL && r->owner)
+        destroy_wakes(r);
+    plat_map m = map_of(r);
+    plat_map_close(&m);
     r->base = NULL;
-    r->fd = -1;
+    r->handle = PLAT_NO_HANDLE;
+    r->owner = 0;
+}
+
+size_t shm_worker_handles(const shm_region *r, uint32_t k, plat_handle *out, size_t max) {
+    const shm_worker *w = shm_worker_at(r, k);
+    const uint64_t ids[] = {w->audio.data_wake, w->audio.space_wake, w->cmds.data_wake,
+                            w->cmds.space_wake};
+    size_t n = 0;
+    if (max > 0)
+        out[n++] = r->handle;
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0] && n < max; i++)
+        if (plat_wake_handle(ids[i]) != PLAT_NO_HANDLE)
+            out[n++] = plat_wake_handle(ids[i]);
+    return n;
 }
 
 shm_header *shm_header_of(const shm_region *r) {
@@ -160,15 +174,10 @@ static void *slot_at(const shm_ring *r, void *base, uint64_t index) {
     return (char *)base + r->slots_offset + (index & (r->slot_count - 1)) * r->slot_bytes;
 }
 
-static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts) {
-    /* Not FUTEX_PRIVATE_FLAG: the waiter and the waker are different processes. */
-    return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, 0);
-}
-
-static void wake_if_sleeping(_Atomic uint32_t *seq, _Atomic uint32_t *sleeping) {
+static void wake_if_sleeping(_Atomic uint32_t *seq, _Atomic uint32_t *sleeping, uint64_t id) {
     atomic_fetch_add_explicit(seq, 1, memory_order_seq_cst);
     if (atomic_load_explicit(sleeping, memory_order_seq_cst))
-        futex(seq, FUTEX_WAKE, 1, NULL);
+        plat_wake(seq, id);
 }
 
 void *shm_ring_begin_write(shm_ring *r, void *base) {
@@ -184,7 +193,7 @@ void *shm_ring_begin_write(shm_ring *r, void *base) {
 void shm_ring_publish(shm_ring *r) {
     uint64_t w = atomic_load_explicit(&r->write, memory_order_relaxed);
     atomic_store_explicit(&r->write, w + 1, memory_order_release);
-    wake_if_sleeping(&r->data_seq, &r->consumer_sleeping);
+    wake_if_sleeping(&r->data_seq, &r->consumer_sleeping, r->data_wake);
 }
 
 const void *shm_ring_begin_read(shm_ring *r, void *base) {
@@ -200,7 +209,7 @@ const void *shm_ring_begin_read(shm_ring *r, void *base) {
 void shm_ring_release(shm_ring *r) {
     uint64_t rd = atomic_load_explicit(&r->read, memory_order_relaxed);
     atomic_store_explicit(&r->read, rd + 1, memory_order_release);
-    wake_if_sleeping(&r->space_seq, &r->producer_sleeping);
+    wake_if_sleeping(&r->space_seq, &r->producer_sleeping, r->space_wake);
 }
 
 uint32_t shm_ring_fill(const shm_ring *r) {
@@ -211,8 +220,9 @@ uint32_t shm_ring_fill(const shm_ring *r) {
 
 /* Sleeps on seq until ready() holds or the deadline passes. The sleeping flag is raised before
  * the last check, and the other side bumps seq before it reads the flag, so a wake-up cannot
- * slip between the check and the sleep: at worst futex returns at once with EAGAIN. */
-static int wait_until(shm_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *sleeping,
+ * slip between the check and the sleep: at worst the wait returns at once (futex's EAGAIN; an event
+ * left set). */
+static int wait_until(shm_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *sleeping, uint64_t wake,
                       int (*ready)(const shm_ring *), uint64_t timeout_ns) {
     uint64_t deadline = farm_now_ns() + timeout_ns;
     for (;;) {
@@ -229,9 +239,7 @@ static int wait_until(shm_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *slee
             atomic_store_explicit(sleeping, 0, memory_order_relaxed);
             return 0;
         }
-        uint64_t left = deadline - now;
-        struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
-        futex(seq, FUTEX_WAIT, s, &ts);
+        plat_wait(seq, s, wake, deadline - now);
         atomic_store_explicit(sleeping, 0, memory_order_relaxed);
     }
 }
@@ -248,18 +256,19 @@ static int has_data(const shm_ring *r) {
 }
 
 int shm_ring_wait_space(shm_ring *r, uint64_t timeout_ns) {
-    return wait_until(r, &r->space_seq, &r->producer_sleeping, has_space, timeout_ns);
+    return wait_until(r, &r->space_seq, &r->producer_sleeping, r->space_wake, has_space,
+                      timeout_ns);
 }
 
 int shm_ring_wait_data(shm_ring *r, uint64_t timeout_ns) {
-    return wait_until(r, &r->data_seq, &r->consumer_sleeping, has_data, timeout_ns);
+    return wait_until(r, &r->data_seq, &r->consumer_sleeping, r->data_wake, has_data, timeout_ns);
 }
 
 void shm_ring_wake(shm_ring *r) {
     atomic_fetch_add_explicit(&r->space_seq, 1, memory_order_seq_cst);
     atomic_fetch_add_explicit(&r->data_seq, 1, memory_order_seq_cst);
-    futex(&r->space_seq, FUTEX_WAKE, 1, NULL);
-    futex(&r->data_seq, FUTEX_WAKE, 1, NULL);
+    plat_wake(&r->space_seq, r->space_wake);
+    plat_wake(&r->data_seq, r->data_wake);
 }
 
 int shm_cmd_push(shm_worker *w, void *base, const shm_cmd *cmd) {
@@ -289,7 +298,7 @@ void shm_cmd_release(shm_worker *w, uint32_t n) {
     shm_ring *r = &w->cmds;
     uint64_t rd = atomic_load_explicit(&r->read, memory_order_relaxed);
     atomic_store_explicit(&r->read, rd + n, memory_order_release);
-    wake_if_sleeping(&r->space_seq, &r->producer_sleeping);
+    wake_if_sleeping(&r->space_seq, &r->producer_sleeping, r->space_wake);
 }
 
 float *shm_values_reserve(shm_worker *w, void *base, uint32_t n, uint64_t *at) {

@@ -1,9 +1,9 @@
 /* shm — the one mapping that the coordinator and its workers share.
  *
  * Contract
- * - The coordinator creates the mapping (an anonymous, sealed memfd: nothing in /dev/shm, and it
- *   disappears when the last process holding it exits) and fills in the configuration before
- *   any worker starts. Workers attach by the inherited file descriptor.
+ * - The coordinator creates the mapping (plat_map_create: an anonymous, sealed memfd, nothing in
+ *   /dev/shm, and it disappears when the last process holding it exits) and fills in the
+ * configuration before any worker starts. Workers attach by the inherited file descriptor.
  * - Inside there are no pointers, only offsets from the mapping's start, so every process may
  *   map it at a different address.
  * - Per worker: a ring of whole audio blocks (worker -> coordinator), a ring of commands
@@ -13,7 +13,8 @@
  *   position is always whole (see shm_snapshot).
  * - Rings are single producer, single consumer: free-running 64-bit counters, release stores to
  *   publish and acquire loads to observe (PipeWire's SPA ring is the model). Non-blocking calls are
- *   real-time safe. The wait calls sleep on a process-shared futex and always have a deadline;
+ *   real-time safe. The wait calls sleep on a process-shared futex (plat_wait; an event per
+ *   direction on Windows) and always have a deadline;
  *   the side that frees space or publishes data wakes the other only when it is asleep.
  * - Errors as everywhere in farm (base.h): FARM_OK or a farm_status code with the calling
  *   thread's message. The ring calls cannot fail: full and empty are answers, not errors.
@@ -27,6 +28,7 @@
 #include <stdint.h>
 
 #include "base.h"
+#include "plat.h"
 
 #define SHM_MAGIC 0x6d726166u /* "farm" */
 #define SHM_VERSION 3u
@@ -48,6 +50,7 @@ typedef struct shm_ring {
     alignas(SHM_CACHE_LINE) uint64_t slots_offset; /* from the mapping's start */
     uint32_t slot_count;                           /* a power of two */
     uint32_t slot_bytes;
+    uint64_t data_wake, space_wake; /* plat_wake_create's ids: 0 on Linux, events on Windows */
 } shm_ring;
 
 /* The commands a coordinator sends a worker; applied at the start of a block. */
@@ -211,7 +214,8 @@ typedef struct shm_header {
 typedef struct shm_region {
     void *base;
     size_t size;
-    int fd;
+    plat_handle handle; /* plat.h: the mapping's descriptor or HANDLE */
+    int owner;          /* made by shm_create: shm_close destroys the wake-ups too */
 } shm_region;
 
 /* Creates the mapping for cfg (workers, channels, block_frames, ring_blocks set; ring_blocks a
@@ -220,7 +224,10 @@ typedef struct shm_region {
 int shm_create(const shm_config *cfg, shm_region *out);
 /* Maps an existing region from an inherited descriptor and checks its header: FARM_ESYS when it
  * cannot be mapped, FARM_EINVAL when it is not a farm mapping of this version. */
-int shm_attach(int fd, shm_region *out);
+int shm_attach(plat_handle handle, shm_region *out);
+/* The handles worker k's process must inherit: the mapping first, then its rings' wake-ups
+ * where they are handles (Windows). Returns how many (at most max). */
+size_t shm_worker_handles(const shm_region *r, uint32_t k, plat_handle *out, size_t max);
 void shm_close(shm_region *r);
 
 shm_header *shm_header_of(const shm_region *r);

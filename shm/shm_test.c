@@ -209,7 +209,7 @@ Test(region, attach_sees_the_same_memory_and_rejects_strangers) {
     shm_region r, a;
     shm_config cfg = small_config(2);
     cr_assert_eq(shm_create(&cfg, &r), 0);
-    cr_assert_eq(shm_attach(r.fd, &a), 0);
+    cr_assert_eq(shm_attach(r.handle, &a), 0);
     cr_assert_eq(shm_header_of(&a)->config.workers, 2);
     shm_worker_at(&r, 1)->voice_count = 1234;
     cr_assert_eq(shm_worker_at(&a, 1)->voice_count, 1234);

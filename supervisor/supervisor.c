@@ -1,25 +1,13 @@
-#define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
-#include <sched.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "dsp.h"
+#include "plat.h"
 #include "supervisor.h"
 
-extern char **environ;
-
-#define WORKER_FD 3                           /* where each worker finds the mapping */
+#define MAX_HANDLES 8                         /* the mapping and its wake-ups (plat.h) */
 #define START_TIMEOUT_NS (10 * FARM_NS_PER_S) /* a worker that is not running by then failed */
 #define STOP_GRACE_NS (2 * FARM_NS_PER_S)     /* then SIGKILL */
 /* The watch's pace: a death wakes it at once (pidfd); a hang is seen at this pace. */
@@ -34,62 +22,31 @@ static int worker_path(char *out, size_t size) {
         snprintf(out, size, "%s", env);
         return FARM_OK;
     }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n < 0)
-        return farm_fail(FARM_EUSAGE, "cannot find farm's own path: %s", strerror(errno));
-    self[n] = '\0';
-    snprintf(out, size, "%s/farm-worker", dirname(self));
-    return FARM_OK;
+    char dir[PLAT_PATH_MAX - 32]; /* room for the name after it */
+    int rv = plat_exe_dir(dir, sizeof dir);
+    if (rv == FARM_OK)
+        snprintf(out, size, "%s/farm-worker%s", dir, PLAT_EXE_SUFFIX);
+    return rv;
 }
 
-static const char *describe_exit(int status, char *buf, size_t size) {
-    if (WIFEXITED(status))
-        snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        snprintf(buf, size, "was killed by signal %d (%s)", WTERMSIG(status),
-                 strsignal(WTERMSIG(status)));
-    else
-        snprintf(buf, size, "stopped (status %#x)", status);
-    return buf;
-}
-
-static int spawn_one(farm_procs *p, uint32_t i, int cpu, pid_t *pid) {
-    char a_fd[16], a_index[16], a_parent[24], a_cpu[16];
-    snprintf(a_fd, sizeof a_fd, "%d", WORKER_FD);
+/* In its own process group, with exactly the handles of the mapping and its wake-ups (plat.h);
+ * the mapping's is the one its command line names. */
+static int spawn_one(farm_procs *p, uint32_t i, int cpu, plat_proc *proc) {
+    plat_handle inherit[MAX_HANDLES];
+    size_t n = shm_worker_handles(&p->region, i, inherit, MAX_HANDLES);
+    char a_fd[24], a_index[16], a_parent[24], a_cpu[16];
+    snprintf(a_fd, sizeof a_fd, "%ld", (long)plat_child_handle(inherit, 0));
     snprintf(a_index, sizeof a_index, "%u", i);
-    snprintf(a_parent, sizeof a_parent, "%ld", (long)getpid());
+    snprintf(a_parent, sizeof a_parent, "%ld", plat_self_pid());
     snprintf(a_cpu, sizeof a_cpu, "%d", cpu);
     char *argv[] = {"farm-worker", "--fd",   a_fd,    "--index", a_index,
                     "--parent",    a_parent, "--cpu", a_cpu,     NULL};
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    /* spawn_fd is close-on-exec and not WORKER_FD, so dup2 gives the worker exactly one copy. */
-    int rv = posix_spawn_file_actions_adddup2(&fa, p->spawn_fd, WORKER_FD);
-    if (rv == 0)
-        rv = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    /* Its own process group: the terminal's Ctrl-C reaches only the coordinator, which then
-     * stops the workers in order; PR_SET_PDEATHSIG covers a coordinator that dies. */
-    sigset_t none, dflt;
-    sigemptyset(&none);
-    sigemptyset(&dflt);
-    sigaddset(&dflt, SIGINT);
-    sigaddset(&dflt, SIGTERM);
-    sigaddset(&dflt, SIGPIPE);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &dflt);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    if (rv == 0)
-        rv = posix_spawn(pid, p->path, &fa, &attr, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rv != 0)
-        return farm_fail(FARM_EUSAGE, "worker %u cannot start: %s: %s", i, p->path, strerror(rv));
+    if (plat_spawn(p->path, argv, inherit, n, proc) != FARM_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", farm_error_message());
+        farm_error_clear();
+        return farm_fail(FARM_EUSAGE, "worker %u cannot start: %s", i, why);
+    }
     return FARM_OK;
 }
 
@@ -116,50 +73,17 @@ static int place_workers(farm_procs *p, uint32_t workers, const char *cpus) {
     return FARM_OK;
 }
 
-/* Nanoseconds the process has spent on a CPU and runnable but waiting for one (the first two
- * fields of /proc/PID/schedstat); 0 where that is not known. */
-static void cpu_times(int fd, uint64_t *ran, uint64_t *waited) {
-    char buf[96];
-    unsigned long long r = 0, w = 0;
-    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
-    if (n > 0) {
-        buf[n] = '\0';
-        if (sscanf(buf, "%llu %llu", &r, &w) != 2)
-            r = w = 0;
-    }
-    *ran = r;
-    *waited = w;
-}
-
-static void watch_schedstat(farm_worker_watch *x) {
-    char path[64];
-    if (x->schedstat_fd >= 0)
-        close(x->schedstat_fd);
-    snprintf(path, sizeof path, "/proc/%ld/schedstat", (long)x->pid);
-    x->schedstat_fd = open(path, O_RDONLY | O_CLOEXEC);
-}
-
-static int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    return -1;
-#endif
-}
-
 /* Starts worker k's process (the first or a replacement) and notes how to watch it. */
 static int launch(farm_procs *p, uint32_t k) {
     farm_worker_watch *x = &p->watch[k];
     shm_worker *w = shm_worker_at(&p->region, k);
     atomic_store(&w->state, SHM_WORKER_STARTING);
-    int rv = spawn_one(p, k, x->cpu, &x->pid);
+    plat_proc_release(&x->proc);
+    int rv = spawn_one(p, k, x->cpu, &x->proc);
     if (rv != FARM_OK)
         return rv;
-    atomic_store(&w->pid, (int32_t)x->pid);
-    x->pidfd = open_pidfd(x->pid);
-    watch_schedstat(x);
-    cpu_times(x->schedstat_fd, &x->ran_at_progress, &x->waited_at_progress);
+    atomic_store(&w->pid, (int32_t)x->proc.pid);
+    plat_proc_cpu_times(&x->proc, &x->ran_at_progress, &x->waited_at_progress);
     x->progress = atomic_load(&w->blocks_rendered);
     x->progress_at = farm_now_ns();
     x->late_at_progress = atomic_load(&w->late_blocks);
@@ -177,16 +101,15 @@ static int wait_running(farm_procs *p) {
             /* a very short render: the worker may have rendered all it had to already */
             if (st == SHM_WORKER_RUNNING || st == SHM_WORKER_STOPPED)
                 break;
-            int status;
-            pid_t r = waitpid(p->watch[i].pid, &status, WNOHANG);
-            if (r == p->watch[i].pid) {
+            plat_exit e;
+            if (plat_proc_reap(&p->watch[i].proc, 0, &e)) {
                 atomic_store(&p->health[i], FARM_WORKER_DONE);
-                if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                if (plat_exit_clean(&e) &&
                     atomic_load_explicit(&w->state, memory_order_acquire) == SHM_WORKER_STOPPED)
                     break;
                 char why[96];
                 return farm_fail(FARM_EUSAGE, "worker %u cannot start: it %s", i,
-                                 describe_exit(status, why, sizeof why));
+                                 plat_exit_describe(&e, why, sizeof why));
             }
             if (st == SHM_WORKER_FAILED)
                 return farm_fail(FARM_EUSAGE, "worker %u cannot start (see its message above)", i);
@@ -230,7 +153,7 @@ static void choose_isa(shm_config *cfg, uint32_t most) {
 static int spawn_all(farm_procs *p, uint32_t workers) {
     for (uint32_t i = 0; i < workers; i++) {
         p->watch[i].cpu = p->placement.cpu[i];
-        p->watch[i].pidfd = p->watch[i].schedstat_fd = -1;
+        p->watch[i].proc = (plat_proc){.pid = -1, .watch = PLAT_NO_HANDLE, .stats = PLAT_NO_HANDLE};
         int rv = launch(p, i);
         if (rv != FARM_OK)
             return rv;
@@ -297,17 +220,12 @@ static void replace(farm_procs *p, uint32_t k, uint64_t now) {
     atomic_store(&p->health[k], FARM_WORKER_REPLACING);
 }
 
-/* Worker k's process has ended with status. */
-static void on_worker_exit(farm_procs *p, uint32_t k, int status) {
+/* Worker k's process has ended as e says. */
+static void on_worker_exit(farm_procs *p, uint32_t k, const plat_exit *e) {
     farm_worker_watch *x = &p->watch[k];
     shm_worker *w = shm_worker_at(&p->region, k);
-    if (x->pidfd >= 0)
-        close(x->pidfd);
-    if (x->schedstat_fd >= 0)
-        close(x->schedstat_fd);
-    x->pidfd = x->schedstat_fd = -1;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-        atomic_load(&w->state) == SHM_WORKER_STOPPED) {
+    plat_proc_release(&x->proc);
+    if (plat_exit_clean(e) && atomic_load(&w->state) == SHM_WORKER_STOPPED) {
         atomic_store(&p->health[k], FARM_WORKER_DONE); /* finished its block_limit */
         return;
     }
@@ -319,10 +237,10 @@ static void on_worker_exit(farm_procs *p, uint32_t k, int status) {
         snprintf(x->fault, sizeof x->fault,
                  "(pid %ld) published no block for %.2f s: killed by "
                  "the watchdog",
-                 (long)x->pid, (double)(now - x->progress_at) * 1e-9);
+                 x->proc.pid, (double)(now - x->progress_at) * 1e-9);
     else
-        snprintf(x->fault, sizeof x->fault, "(pid %ld) %s", (long)x->pid,
-                 describe_exit(status, why, sizeof why));
+        snprintf(x->fault, sizeof x->fault, "(pid %ld) %s", x->proc.pid,
+                 plat_exit_describe(e, why, sizeof why));
     x->late_at_fault = x->watchdog_killed ? x->late_at_progress : atomic_load(&w->late_blocks);
     x->died_at = now;
     x->rendering_at = 0;
@@ -338,8 +256,7 @@ static void raise_when_running(farm_procs *p, uint32_t k) {
     if (x->prio_set || prio <= 0 ||
         atomic_load(&shm_worker_at(&p->region, k)->state) != SHM_WORKER_RUNNING)
         return;
-    struct sched_param sp = {.sched_priority = prio};
-    sched_setscheduler(x->pid, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
+    plat_proc_set_priority(x->proc.pid, prio);
     x->prio_set = 1;
 }
 
@@ -353,7 +270,7 @@ static void check_back(farm_procs *p, uint32_t k, uint64_t now) {
         return;
     char how[96];
     snprintf(how, sizeof how, "replaced by pid %ld (restart %u), rendering %.1f ms after",
-             (long)x->pid, atomic_load(&w->restarts),
+             x->proc.pid, atomic_load(&w->restarts),
              (double)((x->rendering_at ? x->rendering_at : now) - x->died_at) * 1e-6);
     report_fault(p, k, how);
     atomic_store(&p->health[k], FARM_WORKER_UP);
@@ -367,10 +284,9 @@ static void check_back(farm_procs *p, uint32_t k, uint64_t now) {
  * later. */
 static uint64_t stuck_ns(farm_procs *p, uint32_t k, uint64_t idle) {
     farm_worker_watch *x = &p->watch[k];
-    if (x->schedstat_fd < 0)
-        return idle;
     uint64_t ran, waited;
-    cpu_times(x->schedstat_fd, &ran, &waited);
+    if (!plat_proc_cpu_times(&x->proc, &ran, &waited))
+        return idle;
     ran -= x->ran_at_progress;
     waited -= x->waited_at_progress;
     uint64_t longest = atomic_load(&shm_worker_at(&p->region, k)->render_ns_max);
@@ -390,7 +306,7 @@ static void watchdog(farm_procs *p, uint32_t k, uint64_t now) {
         x->progress = progress;
         x->progress_at = now;
         x->late_at_progress = atomic_load(&w->late_blocks);
-        cpu_times(x->schedstat_fd, &x->ran_at_progress, &x->waited_at_progress);
+        plat_proc_cpu_times(&x->proc, &x->ran_at_progress, &x->waited_at_progress);
         atomic_store(&p->stalled[k], 0);
         return;
     }
@@ -403,18 +319,16 @@ static void watchdog(farm_procs *p, uint32_t k, uint64_t now) {
     if (p->heal.watchdog_s > 0 && !x->watchdog_killed &&
         (double)stuck > p->heal.watchdog_s * (double)FARM_NS_PER_S) {
         x->watchdog_killed = 1;
-        kill(x->pid, SIGKILL); /* a stopped process dies too */
+        plat_proc_kill(&x->proc); /* a stopped process dies too */
     }
 }
 
 static void poll_deaths(farm_procs *p) {
-    struct pollfd fds[SHM_MAX_WORKERS + 1];
-    nfds_t n = 0;
-    fds[n++] = (struct pollfd){.fd = p->wake_fd, .events = POLLIN};
+    plat_proc *procs[SHM_MAX_WORKERS];
     for (uint32_t k = 0; k < p->count; k++)
-        if (p->watch[k].pidfd >= 0)
-            fds[n++] = (struct pollfd){.fd = p->watch[k].pidfd, .events = POLLIN};
-    poll(fds, n, TICK_MS); /* a death wakes it at once; either way every worker is checked */
+        procs[k] = &p->watch[k].proc;
+    /* a death wakes it at once; either way every worker is checked */
+    plat_wait_procs(p->wake, procs, p->count, TICK_MS);
 }
 
 static void reap_and_heal(farm_procs *p) {
@@ -423,9 +337,9 @@ static void reap_and_heal(farm_procs *p) {
         int h = atomic_load(&p->health[k]);
         if (h == FARM_WORKER_GIVEN_UP || h == FARM_WORKER_DONE)
             continue;
-        int status;
-        if (waitpid(p->watch[k].pid, &status, WNOHANG) == p->watch[k].pid) {
-            on_worker_exit(p, k, status);
+        plat_exit e;
+        if (plat_proc_reap(&p->watch[k].proc, 0, &e)) {
+            on_worker_exit(p, k, &e);
             continue;
         }
         if (h == FARM_WORKER_REPLACING) {
@@ -447,13 +361,13 @@ static void *watch_main(void *arg) {
 }
 
 static int start_watch(farm_procs *p) {
-    p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (p->wake_fd < 0)
-        return farm_fail(FARM_ESYS, "cannot make the supervisor's event: %s", strerror(errno));
+    int rv = plat_notifier_open(&p->wake);
+    if (rv != FARM_OK)
+        return rv;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    int rv = pthread_create(&p->thread, &attr, watch_main, p);
+    rv = pthread_create(&p->thread, &attr, watch_main, p);
     pthread_attr_destroy(&attr);
     if (rv != 0)
         return farm_fail(FARM_ESYS, "cannot start the supervisor's thread: %s", strerror(rv));
@@ -466,7 +380,7 @@ static int start_watch(farm_procs *p) {
 int farm_procs_start(farm_procs *p, const shm_config *cfg_in, const farm_heal_desc *heal,
                      const char *cpus) {
     memset(p, 0, sizeof *p);
-    p->region.fd = p->spawn_fd = p->wake_fd = -1;
+    p->region.handle = p->wake = PLAT_NO_HANDLE;
     p->heal = *heal;
     if (p->heal.restart_window_s <= 0)
         p->heal.restart_window_s = DEFAULT_WINDOW_S;
@@ -475,7 +389,7 @@ int farm_procs_start(farm_procs *p, const shm_config *cfg_in, const farm_heal_de
     int rv = worker_path(p->path, sizeof p->path);
     if (rv != FARM_OK)
         return rv;
-    if (access(p->path, X_OK) != 0)
+    if (!plat_executable(p->path))
         return farm_fail(FARM_EUSAGE, "worker 0 cannot start: %s: %s", p->path, strerror(errno));
     if ((rv = place_workers(p, cfg_in->workers, cpus)) != FARM_OK)
         return rv;
@@ -486,13 +400,7 @@ int farm_procs_start(farm_procs *p, const shm_config *cfg_in, const farm_heal_de
     if ((rv = shm_create(&cfg, &p->region)) != FARM_OK)
         return rv;
     share_voices(p, &cfg);
-    /* Above WORKER_FD, so the spawn's dup2 always makes a fresh copy at WORKER_FD. */
-    p->spawn_fd = fcntl(p->region.fd, F_DUPFD_CLOEXEC, WORKER_FD + 1);
-    if (p->spawn_fd < 0)
-        rv = farm_fail(FARM_ESYS, "cannot duplicate the shared memory descriptor: %s",
-                       strerror(errno));
-    if (rv == FARM_OK)
-        rv = spawn_all(p, cfg.workers);
+    rv = spawn_all(p, cfg.workers);
     if (rv == FARM_OK)
         rv = wait_running(p);
     if (rv == FARM_OK)
@@ -508,24 +416,20 @@ static void reap_all(farm_procs *p) {
         int h = atomic_load(&p->health[i]);
         if (h == FARM_WORKER_GIVEN_UP || h == FARM_WORKER_DONE)
             continue;
-        pid_t pid = p->watch[i].pid;
+        plat_proc *proc = &p->watch[i].proc;
+        plat_exit e;
         for (;;) {
-            pid_t r = waitpid(pid, NULL, WNOHANG);
-            if (r == pid || (r < 0 && errno == ECHILD))
+            if (plat_proc_reap(proc, 0, &e))
                 break;
             if (farm_now_ns() > deadline) {
-                kill(pid, SIGKILL);
-                waitpid(pid, NULL, 0);
+                plat_proc_kill(proc);
+                plat_proc_reap(proc, 1, &e);
                 break;
             }
             farm_sleep_ns(FARM_NS_PER_MS);
         }
         atomic_store(&p->health[i], FARM_WORKER_DONE);
-        if (p->watch[i].pidfd >= 0)
-            close(p->watch[i].pidfd);
-        if (p->watch[i].schedstat_fd >= 0)
-            close(p->watch[i].schedstat_fd);
-        p->watch[i].pidfd = p->watch[i].schedstat_fd = -1;
+        plat_proc_release(proc);
     }
 }
 
@@ -539,9 +443,7 @@ void farm_procs_stop(farm_procs *p) {
          * it started dies with it (PR_SET_PDEATHSIG follows the thread), which is what stop asks
          * for anyway, after the grace below for the others. */
         atomic_store(&p->stopping, 1);
-        uint64_t one = 1;
-        if (write(p->wake_fd, &one, sizeof one) < 0) { /* it wakes within a tick anyway */
-        }
+        plat_notify(p->wake); /* it would wake within a tick anyway */
         pthread_join(p->thread, NULL);
         p->thread_started = 0;
     }
@@ -549,11 +451,8 @@ void farm_procs_stop(farm_procs *p) {
         /* A worker asleep on a full ring wakes at once instead of at its next deadline. */
         shm_ring_wake(&shm_worker_at(&p->region, i)->audio);
     reap_all(p);
-    if (p->wake_fd >= 0)
-        close(p->wake_fd);
-    if (p->spawn_fd >= 0)
-        close(p->spawn_fd);
-    p->wake_fd = p->spawn_fd = -1;
+    plat_notifier_close(p->wake);
+    p->wake = PLAT_NO_HANDLE;
     shm_close(&p->region);
     p->count = 0;
 }
@@ -573,11 +472,8 @@ uint32_t farm_procs_set_priority(farm_procs *p, int prio) {
     atomic_store(&p->rt_priority, prio);
     uint32_t refused = 0;
     for (uint32_t k = 0; k < p->count; k++) {
-        struct sched_param sp = {.sched_priority = prio};
-        pid_t pid = (pid_t)atomic_load(&shm_worker_at(&p->region, k)->pid);
-        if (sched_setscheduler(pid, (prio > 0 ? SCHED_FIFO : SCHED_OTHER) | SCHED_RESET_ON_FORK,
-                               &sp) != 0)
-            refused++;
+        long pid = atomic_load(&shm_worker_at(&p->region, k)->pid);
+        refused += !plat_proc_set_priority(pid, prio);
     }
     return refused;
 }
@@ -608,9 +504,8 @@ const farm_placement *farm_procs_placement(const farm_procs *p) {
 }
 
 uint32_t farm_usable_cpus(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return 1;
-    int n = CPU_COUNT(&set);
+    plat_cpuset set;
+    plat_cpus_allowed(&set);
+    int n = plat_cpuset_count(&set);
     return n > 0 ? (uint32_t)n : 1;
 }

@@ -1,5 +1,5 @@
 /* supervisor — the coordinator's side of the worker processes: creates the shared mapping,
- * starts one farm-worker per worker with posix_spawn, watches them, replaces the ones that
+ * starts one farm-worker per worker through plat_spawn, watches them, replaces the ones that
  * die or hang, and stops them.
  *
  * Contract
@@ -13,13 +13,13 @@
  *   a --cpus list naming a CPU this process may not use (before anything starts) or a worker
  *   that cannot start (the message names it), FARM_EFAIL when interrupted (farm_stop_signal) or
  *   when the mapping cannot be made.
- * - Then a thread of its own watches them (one pidfd per worker, so a death is seen within
- *   milliseconds) and heals: a worker that dies, or that publishes no block for heal.watchdog_s
- *   while its ring has room, is killed and replaced by a new process on the same core, at the
- *   same priority, that continues from the snapshot of its voices for the next block its ring
- *   needs (shm.h). Each fault is one line on stderr: which worker, how it died, how many blocks
- *   its voices missed. A worker that dies more than heal.max_restarts times within
- *   heal.restart_window_s is left dead, with a warning; its voices are silent.
+ * - Then a thread of its own watches them (plat_wait_procs: one pidfd, or process handle, per
+ *   worker, so a death is seen within milliseconds) and heals: a worker that dies, or that
+ * publishes no block for heal.watchdog_s while its ring has room, is killed and replaced by a new
+ * process on the same core, at the same priority, that continues from the snapshot of its voices
+ * for the next block its ring needs (shm.h). Each fault is one line on stderr: which worker, how it
+ * died, how many blocks its voices missed. A worker that dies more than heal.max_restarts times
+ * within heal.restart_window_s is left dead, with a warning; its voices are silent.
  * - farm-worker lives beside farm; $FARM_WORKER overrides the path (tests, installs elsewhere).
  * - Main thread: start, stop, set_priority, check. Any thread: the getters. Nothing here is for
  *   the real-time path. The struct is the supervisor's; read it only through the functions.
@@ -28,12 +28,11 @@
 #ifndef FARM_SUPERVISOR_H
 #define FARM_SUPERVISOR_H
 
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/types.h>
 
 #include "placement.h"
+#include "plat.h"
 #include "shm.h"
 
 #define FARM_MAX_RESTARTS_LIMIT 64
@@ -55,16 +54,14 @@ typedef enum farm_worker_health {
 } farm_worker_health;
 
 typedef struct farm_worker_watch {
-    pid_t pid;
-    int pidfd; /* -1 where pidfd_open is not available: waitpid is polled */
-    int cpu;   /* the core it is started on, -1 unpinned */
+    plat_proc proc; /* its process: pid, and what plat watches it by */
+    int cpu;        /* the core it is started on, -1 unpinned */
     uint64_t deaths[FARM_MAX_RESTARTS_LIMIT + 1]; /* when it died lately (ns), a ring */
     uint32_t death_count;
     uint64_t progress, progress_at; /* blocks_rendered, and when it last moved */
     uint64_t late_at_progress;      /* its late blocks then: a hang's cost counts from there */
     uint64_t waited_at_progress;    /* ns it had spent waiting for a CPU then (schedstat) */
     uint64_t ran_at_progress;       /* ns it had spent on a CPU then */
-    int schedstat_fd;               /* /proc/PID/schedstat, -1 where there is none */
     int watchdog_killed;
     int prio_set;    /* it has the workers' real-time priority */
     char fault[192]; /* the fault being healed, reported when it is over */
@@ -76,8 +73,7 @@ typedef struct farm_procs {
     shm_region region;
     uint32_t count;
     farm_heal_desc heal;
-    char path[PATH_MAX];
-    int spawn_fd; /* the mapping, kept open for replacements */
+    char path[PLAT_PATH_MAX];
     _Atomic int health[SHM_MAX_WORKERS];
     _Atomic int stalled[SHM_MAX_WORKERS]; /* alive, room in its ring, no block lately */
     _Atomic uint64_t blocks_missed[SHM_MAX_WORKERS];
@@ -87,7 +83,7 @@ typedef struct farm_procs {
     pthread_t thread;
     int thread_started;
     _Atomic int stopping;
-    int wake_fd;
+    plat_handle wake; /* plat_notifier_open's: wakes the thread to stop */
 } farm_procs;
 
 /* cpus: a --cpus list, or NULL to place by topology. */

@@ -1,15 +1,12 @@
 /* farm-worker: see worker.h. Only the coordinator starts it. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <unistd.h>
 
 #include "dsp.h"
+#include "plat.h"
 #include "worker.h"
 
 /* FARM_ISA=NAME (tests, benchmarks): render with that kernel instead of the best this CPU has.
@@ -81,11 +78,11 @@ int main(int argc, char **argv) {
     }
     force_isa_from_env(index);
     /* Die with the coordinator; and if it died before this line, go now. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != (pid_t)parent)
+    if (!plat_die_with_parent(parent))
         return 1;
 
     shm_region region;
-    int rv = shm_attach((int)fd, &region);
+    int rv = shm_attach((plat_handle)fd, &region);
     if (rv != FARM_OK) {
         fprintf(stderr, "farm-worker %ld: cannot map the shared memory: %s\n", index,
                 farm_error_message());

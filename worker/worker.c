@@ -1,23 +1,13 @@
-#define _GNU_SOURCE
 #include "worker.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "dsp.h"
-
-static int pin_to(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return sched_setaffinity(0, sizeof set, &set);
-}
+#include "plat.h"
 
 static void apply(const shm_region *region, dsp_bank *bank, const shm_worker *w, const shm_cmd *c) {
     /* Commands name global voices; this bank holds voice_first .. voice_first + count - 1. */
@@ -93,7 +83,7 @@ static int build_bank(const shm_config *cfg, const shm_worker *w, dsp_bank **out
  * warns about once for all workers. */
 static void prepare_process(const shm_config *cfg, shm_worker *w, uint32_t index, int cpu) {
     if (cpu >= 0) {
-        if (pin_to(cpu) == 0)
+        if (plat_pin_self(cpu))
             atomic_store(&w->cpu, cpu);
         else
             fprintf(stderr, "farm: warning: worker %u could not pin itself to cpu %d: %s\n", index,
@@ -102,7 +92,7 @@ static void prepare_process(const shm_config *cfg, shm_worker *w, uint32_t index
     dsp_enable_ftz();
     /* Real-time scheduling is the coordinator's to give: it sets each worker just below the
      * stream's thread once it knows that thread's priority. */
-    if (cfg->lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) == 0)
+    if (cfg->lock_memory && plat_lock_memory())
         atomic_store(&w->mem_locked, 1);
 }
 
@@ -178,7 +168,7 @@ static void render_block(loop_ctx *x, float *slot, uint64_t k, uint64_t started_
     uint32_t n = apply_commands(x->region, x->bank, w, k, &values_read);
     dsp_bank_render(x->bank, slot, cfg->block_frames);
     if (x->slow_us)
-        usleep(x->slow_us);
+        farm_sleep_ns(x->slow_us * FARM_NS_PER_US);
     uint64_t cmd_read = atomic_load_explicit(&w->cmds.read, memory_order_relaxed) + n;
     save_snapshot(x->region, w, x->bank, k + 1, cmd_read, values_read, x->writer);
     if (x->crash.signal && k + 1 - (x->crash.every ? started_at : 0) >= x->crash.block)
@@ -251,7 +241,7 @@ int worker_run(shm_region *region, uint32_t index, int cpu) {
         return 1;
     }
     shm_worker *w = shm_worker_at(region, index);
-    atomic_store(&w->pid, (int32_t)getpid());
+    atomic_store(&w->pid, (int32_t)plat_self_pid());
     prepare_process(cfg, w, index, cpu);
     dsp_bank *bank;
     if (build_bank(cfg, w, &bank) != FARM_OK || resume(region, w, bank) != FARM_OK) {
@@ -266,7 +256,7 @@ int worker_run(shm_region *region, uint32_t index, int cpu) {
                   .w = w,
                   .bank = bank,
                   .slow_us = slow_us_for(index),
-                  .writer = ((uint64_t)restarts << 32) | (uint32_t)getpid(),
+                  .writer = ((uint64_t)restarts << 32) | (uint32_t)plat_self_pid(),
                   .crash = crash_hook_for(index, restarts)};
     atomic_store_explicit(&w->state, SHM_WORKER_RUNNING, memory_order_release);
     render_loop(&x);

@@ -1,0 +1,264 @@
+/* plat's contract on this system: a mapping and wake-ups across a real process boundary,
+ * children with exactly their handles, how they end, the clock, CPU sets, files. The Windows
+ * build runs it too (under wine); what only one system can check is marked. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#ifdef _WIN32
+#include <direct.h>
+#include <io.h>
+#define KILLED "was terminated (status 137)"
+#else
+#include <sched.h>
+#include <unistd.h>
+#define KILLED "was killed by signal 9 (Killed)"
+#endif
+
+#include "plat.h"
+#include "plat_test.h"
+
+#define MAP_BYTES (1u << 20)
+
+static int spawn_child(char **argv, const plat_handle *inherit, size_t n, plat_proc *p) {
+    argv[0] = PLAT_CHILD;
+    return plat_spawn(PLAT_CHILD, argv, inherit, n, p);
+}
+
+static plat_exit reap(plat_proc *p) {
+    plat_exit e;
+    cr_assert_eq(plat_proc_reap(p, 1, &e), 1);
+    plat_proc_release(p);
+    return e;
+}
+
+Test(map, a_child_maps_the_same_pages_and_wakes_and_is_woken) {
+    plat_map m;
+    cr_assert_eq(plat_map_create(MAP_BYTES, &m), FARM_OK);
+    cr_assert_geq(m.size, MAP_BYTES);
+    const unsigned char *bytes = m.base;
+    for (size_t i = 0; i < MAP_BYTES; i += 4096)
+        cr_assert_eq(bytes[i], 0, "fresh pages read as zero");
+    shared_words *w = m.base;
+    cr_assert_eq(plat_wake_create(&w->to_child_wake), FARM_OK);
+    cr_assert_eq(plat_wake_create(&w->to_parent_wake), FARM_OK);
+    plat_handle inherit[3] = {m.handle};
+    size_t n = 1;
+    if (plat_wake_handle(w->to_child_wake) != PLAT_NO_HANDLE) {
+        inherit[n++] = plat_wake_handle(w->to_child_wake);
+        inherit[n++] = plat_wake_handle(w->to_parent_wake);
+    }
+    char handle[32];
+    snprintf(handle, sizeof handle, "%ld", (long)plat_child_handle(inherit, 0));
+    char *argv[] = {NULL, "map", handle, NULL};
+    plat_proc p;
+    cr_assert_eq(spawn_child(argv, inherit, n, &p), FARM_OK, "%s", farm_error_message());
+
+    uint64_t deadline = farm_now_ns() + PLAT_TEST_WAIT_NS;
+    while (atomic_load(&w->to_parent) == 0 && farm_now_ns() < deadline)
+        plat_wait(&w->to_parent, 0, w->to_parent_wake, deadline - farm_now_ns());
+    cr_assert_eq(atomic_load(&w->to_parent), 1, "the child's wake-up never came");
+    cr_assert_eq(w->answer, PLAT_TEST_ANSWER);
+    cr_assert_geq(w->child_size, MAP_BYTES);
+    atomic_fetch_add(&w->to_child, 1);
+    plat_wake(&w->to_child, w->to_child_wake);
+    plat_exit e = reap(&p);
+    cr_assert(plat_exit_clean(&e), "the child was not woken (status %d)", e.code);
+    plat_wake_destroy(w->to_child_wake);
+    plat_wake_destroy(w->to_parent_wake);
+    plat_map_close(&m);
+    cr_assert_null(m.base);
+}
+
+Test(map, a_wait_returns_at_its_deadline_when_nobody_wakes_it) {
+    _Atomic uint32_t word = 0;
+    uint64_t t0 = farm_now_ns();
+    plat_wait(&word, 0, 0, 20 * FARM_NS_PER_MS);
+    cr_assert_lt(farm_now_ns() - t0, 10 * FARM_NS_PER_S);
+    plat_wait(&word, 1, 0, 10 * FARM_NS_PER_S); /* the word differs: no sleep at all */
+    cr_assert_lt(farm_now_ns() - t0, 10 * FARM_NS_PER_S);
+}
+
+Test(spawn, a_child_gets_exactly_the_handles_it_is_given) {
+    plat_map m;
+    cr_assert_eq(plat_map_create(4096, &m), FARM_OK);
+    plat_map other; /* not passed: the child must not see it */
+    cr_assert_eq(plat_map_create(4096, &other), FARM_OK);
+    char *argv[] = {NULL, "fds", NULL};
+    plat_proc p;
+    cr_assert_eq(spawn_child(argv, &m.handle, 1, &p), FARM_OK);
+    plat_exit e = reap(&p);
+    cr_assert(plat_exit_clean(&e), "the child saw other descriptors (status %d)", e.code);
+    plat_map_close(&m);
+    plat_map_close(&other);
+}
+
+Test(spawn, how_a_child_ended_is_told) {
+    char *argv[] = {NULL, "exit", "3", NULL};
+    plat_proc p;
+    cr_assert_eq(spawn_child(argv, NULL, 0, &p), FARM_OK);
+    plat_exit e = reap(&p);
+    char why[96];
+    cr_assert_not(plat_exit_clean(&e));
+    cr_assert_str_eq(plat_exit_describe(&e, why, sizeof why), "exited with status 3");
+}
+
+Test(spawn, a_killed_child_wakes_the_watcher_and_is_told_apart) {
+    char *argv[] = {NULL, "sleep", NULL};
+    plat_proc p;
+    cr_assert_eq(spawn_child(argv, NULL, 0, &p), FARM_OK);
+    plat_exit e;
+    cr_assert_eq(plat_proc_reap(&p, 0, &e), 0, "running");
+    cr_assert(plat_pid_alive(p.pid));
+    plat_handle n;
+    cr_assert_eq(plat_notifier_open(&n), FARM_OK);
+    plat_proc_kill(&p);
+    plat_proc *procs[] = {&p};
+    uint64_t t0 = farm_now_ns();
+    plat_wait_procs(n, procs, 1, 20000);
+    cr_assert_lt(farm_now_ns() - t0, 10 * FARM_NS_PER_S, "the death did not wake the watcher");
+    e = reap(&p);
+    char why[96];
+    cr_assert_not(plat_exit_clean(&e));
+    cr_assert_str_eq(plat_exit_describe(&e, why, sizeof why), KILLED);
+    plat_notifier_close(n);
+}
+
+/* The watchdog's evidence that a worker is busy, not hung. */
+Test(spawn, a_busy_child_s_cpu_time_is_read) {
+    char *argv[] = {NULL, "spin", NULL};
+    plat_proc p;
+    cr_assert_eq(spawn_child(argv, NULL, 0, &p), FARM_OK);
+    uint64_t ran = 0, waited = 0, deadline = farm_now_ns() + 10 * FARM_NS_PER_S;
+    int known = plat_proc_cpu_times(&p, &ran, &waited);
+    while (known && ran < 10 * FARM_NS_PER_MS && farm_now_ns() < deadline) {
+        farm_sleep_ns(FARM_NS_PER_MS);
+        known = plat_proc_cpu_times(&p, &ran, &waited);
+    }
+    plat_proc_kill(&p);
+    reap(&p);
+#ifdef _WIN32
+    cr_assert_not(known, "Windows does not say how long a process waited for a CPU");
+#else
+    cr_assert(known, "/proc/PID/schedstat");
+    cr_assert_geq(ran, 10 * FARM_NS_PER_MS, "it ran %llu ns", (unsigned long long)ran);
+#endif
+}
+
+Test(spawn, a_raised_notifier_wakes_the_watcher) {
+    plat_handle n;
+    cr_assert_eq(plat_notifier_open(&n), FARM_OK);
+    plat_notify(n);
+    uint64_t t0 = farm_now_ns();
+    plat_wait_procs(n, NULL, 0, 20000);
+    cr_assert_lt(farm_now_ns() - t0, 10 * FARM_NS_PER_S);
+    plat_notifier_close(n);
+}
+
+Test(spawn, a_missing_program_is_named) {
+    char *argv[] = {"nothing", NULL};
+    plat_proc p;
+    farm_error_clear();
+    cr_assert_eq(plat_spawn("/nonexistent/farm-worker", argv, NULL, 0, &p), FARM_EUSAGE);
+    cr_assert_not_null(strstr(farm_error_message(), "/nonexistent/farm-worker"), "%s",
+                       farm_error_message());
+}
+
+Test(clock, sleeps_last_at_least_what_they_are_asked) {
+    uint64_t t0 = farm_now_ns();
+    farm_sleep_ns(5 * FARM_NS_PER_MS);
+    uint64_t t1 = farm_now_ns();
+    cr_assert_geq(t1 - t0, 5 * FARM_NS_PER_MS);
+    uint64_t deadline = t1 + 20 * FARM_NS_PER_MS;
+    farm_sleep_until_ns(deadline);
+    cr_assert_geq(farm_now_ns(), deadline);
+    farm_sleep_until_ns(deadline - FARM_NS_PER_MS); /* in the past: at once */
+}
+
+Test(cpus, sets_and_the_allowed_cpus) {
+    plat_cpuset s;
+    plat_cpuset_zero(&s);
+    plat_cpuset_add(&s, 0);
+    plat_cpuset_add(&s, 65);
+    plat_cpuset_add(&s, PLAT_CPU_SETSIZE); /* beyond: ignored */
+    cr_assert_eq(plat_cpuset_count(&s), 2);
+    cr_assert(plat_cpuset_has(&s, 65) && !plat_cpuset_has(&s, 64) && !plat_cpuset_has(&s, -1));
+    plat_cpus_allowed(&s);
+    cr_assert_geq(plat_cpuset_count(&s), 1);
+#ifndef _WIN32
+    cpu_set_t mine;
+    cr_assert_eq(sched_getaffinity(0, sizeof mine, &mine), 0);
+    cr_assert_eq(plat_cpuset_count(&s), CPU_COUNT(&mine));
+#endif
+    int first = 0;
+    while (!plat_cpuset_has(&s, first))
+        first++;
+    cr_assert_eq(plat_pin_self(first), 1);
+#ifndef _WIN32
+    cr_assert_eq(sched_getcpu(), first);
+#endif
+}
+
+/* A fresh directory of the test's own. */
+static void temp_dir(char *out, size_t size) {
+#ifdef _WIN32
+    const char *tmp = getenv("TEMP");
+    snprintf(out, size, "%s\\plat-test-%ld", tmp ? tmp : ".", plat_self_pid());
+    cr_assert_eq(_mkdir(out), 0);
+#else
+    snprintf(out, size, "/tmp/plat-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(out));
+#endif
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(files, a_replacement_takes_the_place_of_what_was_there) {
+    char dir[512], from[600], to[600], text[16] = "";
+    temp_dir(dir, sizeof dir);
+    snprintf(from, sizeof from, "%s/new", dir);
+    snprintf(to, sizeof to, "%s/old", dir);
+    write_file(to, "old");
+    write_file(from, "new");
+    cr_assert_eq(plat_replace_file(from, to), FARM_OK);
+    FILE *f = fopen(to, "r");
+    cr_assert_not_null(fgets(text, sizeof text, f));
+    fclose(f);
+    cr_assert_str_eq(text, "new");
+    cr_assert_null(fopen(from, "r"), "the temporary name is gone");
+    cr_assert_eq(plat_replace_file(from, to), FARM_EFAIL);
+    remove(to);
+    rmdir(dir);
+}
+
+Test(files, a_private_directory_is_made_or_refused) {
+    char dir[512], sub[600];
+    temp_dir(dir, sizeof dir);
+    snprintf(sub, sizeof sub, "%s/farm", dir);
+    cr_assert_eq(plat_private_dir(sub), FARM_OK);
+    cr_assert_eq(plat_private_dir(sub), FARM_OK, "an existing one of the user's own");
+    struct stat st;
+    cr_assert_eq(stat(sub, &st), 0);
+    cr_assert(S_ISDIR(st.st_mode));
+#ifndef _WIN32 /* Windows: an ACL inherited from %LOCALAPPDATA%, not mode bits */
+    cr_assert_eq(st.st_mode & 0777, 0700);
+    char open_dir[600];
+    snprintf(open_dir, sizeof open_dir, "%s/open", dir);
+    cr_assert_eq(mkdir(open_dir, 0755), 0);
+    farm_error_clear();
+    cr_assert_eq(plat_private_dir(open_dir), FARM_EFAIL);
+    cr_assert_not_null(strstr(farm_error_message(), "only you can enter"));
+    rmdir(open_dir);
+#endif
+    rmdir(sub);
+    rmdir(dir);
+    cr_assert(plat_pid_alive(plat_self_pid()));
+    cr_assert_not(plat_pid_alive(0));
+}
