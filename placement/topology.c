@@ -1,8 +1,14 @@
-/* This machine's topology, read by hwloc: the only file of the module that knows hwloc. */
+/* This machine's topology, read by hwloc: the only file of the module that knows hwloc. A build
+ * without hwloc (Windows: not among the cross-built dependencies yet) has the flat description
+ * alone, which the policy already falls back to when hwloc fails. */
+#if FARM_HAVE_HWLOC
 #include <hwloc.h>
+#endif
 #include <string.h>
 
 #include "placement.h"
+
+#if FARM_HAVE_HWLOC
 
 static int ancestor_id(hwloc_topology_t topo, hwloc_obj_type_t type, hwloc_obj_t pu) {
     hwloc_obj_t a = hwloc_get_ancestor_obj_by_type(topo, type, pu);
@@ -31,6 +37,8 @@ static void read_pus(hwloc_topology_t topo, const plat_cpuset *allowed, farm_top
     }
 }
 
+#endif
+
 /* Every allowed CPU a core of its own, in one domain: what is known without hwloc. */
 static void flat(const plat_cpuset *allowed, farm_topology *t) {
     t->count = 0;
@@ -46,6 +54,13 @@ int farm_topology_load(farm_topology *t, const char *synthetic, const plat_cpuse
         plat_cpus_allowed(&mine);
         allowed = &mine;
     }
+#if !FARM_HAVE_HWLOC
+    if (synthetic != NULL)
+        return farm_fail(FARM_EINVAL, "no hwloc in this build: synthetic topology '%s' refused",
+                         synthetic);
+    flat(allowed, t);
+    return FARM_OK;
+#else
     hwloc_topology_t topo;
     if (hwloc_topology_init(&topo) != 0) {
         if (synthetic != NULL)
@@ -68,4 +83,5 @@ int farm_topology_load(farm_topology *t, const char *synthetic, const plat_cpuse
         return FARM_OK;
     }
     return rv;
+#endif
 }
