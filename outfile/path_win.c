@@ -1,0 +1,89 @@
+/* Where a sound file goes on Windows: a regular file, through a temporary beside it replaced
+ * into place (plat_replace_file), or the NUL device written in place. What the POSIX half does
+ * beyond that (following symbolic links, keeping an owner, a mode and hard links) has no
+ * counterpart here yet: the file at the path is replaced, as a rename onto it would, and a live
+ * recording cannot be published yet (farm play is not built for Windows). */
+#include <errno.h>
+#include <fcntl.h>
+#include <io.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "outfile_internal.h"
+#include "plat.h"
+
+static int is_nul(const char *path) {
+    return strcasecmp(path, "NUL") == 0 || strcasecmp(path, "\\\\.\\NUL") == 0;
+}
+
+int farm_outfile_resolve(farm_outfile *f, const char *path) {
+    snprintf(f->target, sizeof f->target, "%s", path);
+    if (is_nul(path)) {
+        f->direct = 1;
+        return FARM_OK;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return FARM_OK; /* created beside; a missing directory is named then */
+        return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return farm_fail(FARM_EUSAGE, "cannot write %s: it is a directory", path);
+    if (S_ISCHR(st.st_mode)) {
+        f->direct = 1;
+        return FARM_OK;
+    }
+    if (!S_ISREG(st.st_mode))
+        return farm_fail(FARM_EUSAGE,
+                         "cannot write %s: it is not a regular file; sound files go to regular "
+                         "files or NUL",
+                         path);
+    return FARM_OK;
+}
+
+int farm_outfile_open_device(farm_outfile *f) {
+    int fd = open(f->path, O_WRONLY | O_BINARY | O_NOINHERIT);
+    if (fd < 0)
+        return farm_fail(FARM_EUSAGE, "cannot write %s: %s", f->path, strerror(errno));
+    f->fd = fd;
+    return FARM_OK;
+}
+
+int farm_outfile_open_temporary(farm_outfile *f, const char *path) {
+    int n = snprintf(f->tmp, sizeof f->tmp, "%s.farm-XXXXXX", f->target);
+    if (n < 0 || (size_t)n >= sizeof f->tmp) {
+        f->tmp[0] = '\0';
+        return farm_fail(FARM_EUSAGE, "cannot write %s: path too long", path);
+    }
+    int fd = mkstemp(f->tmp);
+    if (fd < 0) {
+        f->tmp[0] = '\0';
+        return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
+    }
+    /* libsndfile writes binary through this descriptor: no newline translation, ever. */
+    _setmode(fd, O_BINARY);
+    f->fd = fd;
+    return FARM_OK;
+}
+
+int farm_outfile_put_in_place(farm_outfile *f, int live) {
+    if (live)
+        return farm_fail(FARM_EFAIL, "cannot publish %s while writing: not yet on Windows",
+                         f->path);
+    /* Windows replaces no file that is still open (the C library's descriptors do not share
+     * deletion): libsndfile is done with it, so it is closed first. */
+    if (close(f->fd) != 0) {
+        f->fd = -1;
+        return farm_fail(FARM_EFAIL, "cannot finish %s: %s", f->path, strerror(errno));
+    }
+    f->fd = -1;
+    int rv = plat_replace_file(f->tmp, f->target);
+    if (rv != FARM_OK)
+        return rv;
+    f->tmp[0] = '\0';
+    return FARM_OK;
+}
