@@ -1,11 +1,12 @@
 /* farm: the coordinator's entry point. See coordinator.h for the exit statuses. */
 #define _GNU_SOURCE
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
-#include "audio.h"
 #include "coordinator.h"
 #include "dsp.h"
 
@@ -72,6 +73,7 @@ static int run(farm_mode mode, int (*body)(const farm_options *), int argc, char
 #define THREAD_STACK_DEFAULT (512 * 1024)
 
 static void small_thread_stacks(void) {
+#ifdef __GLIBC__ /* glibc's arenas and default thread attributes; Windows locks no memory here */
     mallopt(M_ARENA_MAX, 1);
     pthread_attr_t attr;
     if (pthread_attr_init(&attr) != 0)
@@ -79,6 +81,7 @@ static void small_thread_stacks(void) {
     if (pthread_attr_setstacksize(&attr, THREAD_STACK_DEFAULT) == 0)
         pthread_setattr_default_np(&attr);
     pthread_attr_destroy(&attr);
+#endif
 }
 
 int main(int argc, char **argv) {
