@@ -116,7 +116,7 @@ static void usage(FILE *to) {
     fputs(usage_text, to);
 }
 
-static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void msg(const char *fmt, ...) FARM_PRINTF(1, 2);
 
 static void msg(const char *fmt, ...) {
     va_list ap;
@@ -127,7 +127,7 @@ static void msg(const char *fmt, ...) {
     va_end(ap);
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) FARM_PRINTF(1, 2);
 
 /* One line naming what was wrong, and where to look; always EXIT_USAGE. */
 static int usage_error(const char *fmt, ...) {
@@ -283,6 +283,19 @@ static int process_lives(long pid) {
     return plat_pid_alive(pid);
 }
 
+/* A socket file: what a farm's ipc:// control socket leaves in the runtime directory. On Windows
+ * NNG's ipc:// is a named pipe, which leaves no file: until farm writes discovery files there
+ * (docs/windows.md), farmctl finds no farm by itself and needs --url or $FARM_CONTROL. */
+static int is_socket_file(const char *path) {
+#ifdef _WIN32
+    (void)path;
+    return 0;
+#else
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+#endif
+}
+
 /* The control URL when --url was not given: $FARM_CONTROL, else the one live farm's socket in
  * the runtime directory. */
 static int find_control_url(options *o, char *url, size_t size) {
@@ -313,9 +326,8 @@ static int find_control_url(options *o, char *url, size_t size) {
         if (pid < 0)
             continue;
         char path[1024];
-        struct stat st;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        if (!is_socket_file(path))
             continue;
         if (!process_lives(pid)) {
             stale++; /* a farm that was killed and could not remove its socket */
@@ -704,12 +716,16 @@ static int find_telemetry_url(options *o, const watch_setup *w, char *url, size_
 
 /* Ctrl-C and SIGTERM end the watch (exit 0) instead of the process. */
 static void catch_stop_signals(void) {
+#ifdef _WIN32
+    signal(SIGINT, on_signal); /* the console's Ctrl-C; nothing sends SIGTERM on Windows */
+#else
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+#endif
 }
 
 /* A subscriber socket *s for the telemetry at url, dialled without waiting. */
@@ -754,9 +770,14 @@ static int receive_telemetry(nng_socket s, const char *url, double left, cJSON *
 /* One frame on stdout, written at once (no flicker): over the one before on a terminal,
  * after it (a blank line between) otherwise. */
 static void show_frame(const view *v, const cJSON *root, int first) {
+#ifdef _WIN32
+    /* No open_memstream: stdout itself, fully buffered (run_watch), goes out at the flush. */
+    FILE *f = stdout;
+#else
     char *frame = NULL;
     size_t frame_len = 0;
     FILE *f = open_memstream(&frame, &frame_len);
+#endif
     if (f == NULL)
         return;
     if (v->tty)
@@ -766,10 +787,12 @@ static void show_frame(const view *v, const cJSON *root, int first) {
     draw(f, v, root);
     if (v->tty)
         fputs("\033[J", f);
+#ifndef _WIN32
     fclose(f);
     fwrite(frame, 1, frame_len, stdout);
-    fflush(stdout);
     free(frame);
+#endif
+    fflush(stdout);
 }
 
 static void say_telemetry_silent(const char *url, double timeout, int frames) {
@@ -820,6 +843,9 @@ static int run_watch(options *o, int argc, char **argv) {
     if (status != EXIT_OK)
         return status;
     catch_stop_signals();
+#ifdef _WIN32
+    setvbuf(stdout, NULL, _IOFBF, 1 << 16); /* a frame in one write: see show_frame */
+#endif
     nng_socket s;
     status = subscribe(&s, url, o);
     if (status == EXIT_OK && v.tty)
