@@ -67,11 +67,27 @@ for k in 1 2; do
     pids=($! "${pids[@]}")
     for _ in $(seq 200); do lsp | grep -q "node$k:from_slave_2" && break; sleep 0.1; done
 done
-for k in 1 2; do
-    JACK_DEFAULT_SERVER=$master-s$k "$bin/farm" --host jack --workers 1 --total-voices "$voices" \
-        --first-voice $((k * voices)) --control tcp://127.0.0.1:560$k >"$tmp/node$k.out" 2>&1 &
-    pids=($! "${pids[@]}")
-done
+# A slave that has just joined may refuse clients for a moment: try again until one plays.
+node_farm() {
+    local k=$1 try pid
+    for try in $(seq 20); do
+        JACK_DEFAULT_SERVER=$master-s$k "$bin/farm" --host jack --workers 1 \
+            --total-voices "$voices" --first-voice $((k * voices)) \
+            --control tcp://127.0.0.1:560$k >"$tmp/node$k.out" 2>&1 &
+        pid=$!
+        for _ in $(seq 50); do
+            ctl tcp://127.0.0.1:560$k status >/dev/null 2>&1 && { pids=("$pid" "${pids[@]}"); return; }
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        wait "$pid" 2>/dev/null || true
+        sleep 0.5
+    done
+    echo "nodes.sh: node farm $k did not start: $(cat "$tmp/node$k.out")" >&2
+    exit 1
+}
+node_farm 1
+node_farm 2
 sleep 1
 JACK_DEFAULT_SERVER=$master "$bin/farm" --host jack --workers 1 --total-voices "$voices" \
     --node node1=tcp://127.0.0.1:5601 --node node2=tcp://127.0.0.1:5602 \

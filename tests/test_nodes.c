@@ -142,13 +142,24 @@ static void node_farm_start(int k) {
     char *d = strdup(tu_path(dir, sub));
     mkdir(d, 0700);
     const char *args[] = {
-        "--workers",  "1",      "--total-voices", voices,   "--first-voice", first,
-        "--freq-min", FREQ_MIN, "--freq-max",     FREQ_MAX, "--control",     node_url[k],
-        "-q",         NULL};
+        "--host",        "jack",      "--workers",  "1",      "--total-voices", voices,
+        "--first-voice", first,       "--freq-min", FREQ_MIN, "--freq-max",     FREQ_MAX,
+        "--control",     node_url[k], "-q",         NULL};
     const char *env[] = {slave_env[k], NULL};
-    node_farm[k] = tu_farm_start(&node_run[k], d, args, env);
     char url[600];
-    cr_assert(tu_wait_control_url(d, url, sizeof url), "node farm %d plays", k + 1);
+    int up = 0;
+    /* a slave that has just joined its master may refuse clients for a moment */
+    for (double end = tu_seconds() + 15; !up && tu_seconds() < end;) {
+        node_farm[k] = tu_farm_start(&node_run[k], d, args, env);
+        up = tu_wait_control_url(d, url, sizeof url);
+        if (!up) {
+            tu_farm_wait(&node_run[k], node_farm[k], d);
+            cr_assert(strstr(node_run[k].err, "no JACK server") != NULL, "node farm %d: %s", k + 1,
+                      node_run[k].err);
+            usleep(200000);
+        }
+    }
+    cr_assert(up, "node farm %d plays: %s", k + 1, node_run[k].err);
     free(d);
 }
 
