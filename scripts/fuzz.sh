@@ -42,11 +42,13 @@ if ! fuzzer_links; then
 fi
 rm -f "$out/probe.c" "$out/probe"
 
-# The parser is pure (no I/O, no allocation): it, base and the target are the whole program.
+# The parser is pure (no I/O, no allocation): it, base (with the platform layer base's clock
+# and proto's runtime directory come from) and the target are the whole program.
 "$cc" -std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined -Wall -Wextra \
-  -I proto -I base \
-  proto/fuzz_request.c proto/request.c base/base.c -lm -o "$out/fuzz_request"
+  -I proto -I base -I plat \
+  proto/fuzz_request.c proto/request.c base/base.c plat/plat_linux.c -lm -lpthread \
+  -o "$out/fuzz_request"
 
 # The words of the protocol, so mutations reach past the command.
 cat >"$out/request.dict" <<'EOF'
