@@ -14,6 +14,16 @@
 
 /* A bank of this shape with every voice playing, as a farm starts: what is timed is the steady
  * render, so no fade-in ramp. */
+/* The first (the widest) unless another is faster by the margin: near a tie the choice stays
+ * put, so the same command on the same machine mostly makes the same choice. */
+uint32_t dsp_calibration_pick(const double *ns, uint32_t n) {
+    uint32_t pick = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (ns[i] > 0 && ns[pick] > 0 && ns[i] < (1.0 - DSP_CALIBRATION_MARGIN) * ns[pick])
+            pick = i;
+    return pick;
+}
+
 static dsp_bank *scratch_bank(const dsp_bank_desc *desc, const char *isa) {
     dsp_bank_desc d = *desc;
     d.isa = isa;
@@ -76,16 +86,12 @@ const char *dsp_isa_calibrate(const dsp_bank_desc *desc, const char *const *name
         n = MAX_CANDIDATES;
     uint64_t best[MAX_CANDIDATES];
     measure(desc, names, n, best);
-    /* The first (the widest) unless another is faster by the margin: near a tie the choice
-     * stays put, so the same command on the same machine mostly makes the same choice. */
-    uint32_t pick = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (best[i] > 0 && best[pick] > 0 &&
-            (double)best[i] < (1.0 - DSP_CALIBRATION_MARGIN) * (double)best[pick])
-            pick = i;
+    double ns[MAX_CANDIDATES];
+    for (uint32_t i = 0; i < n; i++)
+        ns[i] = (double)best[i];
     for (uint32_t i = 0; ns_per_block != NULL && i < n; i++)
-        ns_per_block[i] = (double)best[i];
-    return names[pick];
+        ns_per_block[i] = ns[i];
+    return names[dsp_calibration_pick(ns, n)];
 }
 
 const char *dsp_isa_for_bank(const dsp_bank_desc *desc) {

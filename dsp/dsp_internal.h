@@ -61,4 +61,7 @@ DSP_DECLARE_KERNEL(avx2)
 DSP_DECLARE_KERNEL(sse2)
 DSP_DECLARE_KERNEL(generic)
 
+/* calibrate.c: which of n measured kernels (ns per block, the widest first) to take. */
+uint32_t dsp_calibration_pick(const double *ns, uint32_t n);
+
 #endif
