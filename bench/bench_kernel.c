@@ -19,18 +19,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
-#ifdef _WIN32
-#include <windows.h>
-#define CPU_SETSIZE 64 /* one processor group: SetThreadAffinityMask's reach */
-#else
-#include <sched.h>
-#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bench_pin.h"
 #include "dsp.h"
 
 #define SAMPLE_RATE 48000.0
@@ -228,7 +223,7 @@ static void usage(FILE *to) {
                 "                   with --csv: the check that 'auto', the kernel farm takes\n"
                 "                   for each count, is the fastest at every count\n"
                 "  --csv FILE       also write the results as CSV\n"
-                "  --cpu N          CPU to pin to (default: the one it starts on)\n"
+                "  --cpu N          CPU to pin to (default: the first this process may use)\n"
                 "  -h, --help       this text\n");
 }
 
@@ -300,7 +295,7 @@ static int parse_options(int argc, char **argv, options *o) {
             o->csv = val;
         } else if (strcmp(a, "--cpu") == 0) {
             uint32_t c;
-            if (parse_u32(val, 0, CPU_SETSIZE - 1, &c) != 0) {
+            if (parse_u32(val, 0, PLAT_CPU_SETSIZE - 1, &c) != 0) {
                 fprintf(stderr, "bench_kernel: --cpu wants a CPU number, not %s\n", val);
                 return 2;
             }
@@ -314,41 +309,6 @@ static int parse_options(int argc, char **argv, options *o) {
 }
 
 /* ---- setup ---- */
-
-#ifdef _WIN32
-/* The Windows build measures the kernels as mingw compiled them (docs/windows.md). */
-static int pin_to_one_cpu(int cpu) {
-    if (cpu < 0)
-        cpu = (int)GetCurrentProcessorNumber();
-    if (cpu >= 64 || SetThreadAffinityMask(GetCurrentThread(), (DWORD_PTR)1 << cpu) == 0) {
-        fprintf(stderr, "bench_kernel: cannot pin the thread to CPU %d\n", cpu);
-        return -1;
-    }
-    return cpu;
-}
-#else
-static int pin_to_one_cpu(int cpu) {
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
-        fprintf(stderr, "bench_kernel: sched_getaffinity: %s\n", strerror(errno));
-        return -1;
-    }
-    if (cpu < 0)
-        cpu = sched_getcpu();
-    if (cpu < 0 || !CPU_ISSET(cpu, &allowed)) {
-        fprintf(stderr, "bench_kernel: CPU %d is not one this process may use\n", cpu);
-        return -1;
-    }
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    if (sched_setaffinity(0, sizeof one, &one) != 0) {
-        fprintf(stderr, "bench_kernel: sched_setaffinity(CPU %d): %s\n", cpu, strerror(errno));
-        return -1;
-    }
-    return cpu;
-}
-#endif
 
 /* Labels the table with the machine it came from; tables get pasted far from where they ran. */
 static void cpu_model(char *buf, size_t len) {
@@ -492,7 +452,7 @@ int main(int argc, char **argv) {
     int prv = parse_options(argc, argv, &o);
     if (prv != 0)
         return prv == 1 ? 0 : 2;
-    int cpu = pin_to_one_cpu(o.cpu);
+    int cpu = bench_pin_to_one_cpu("bench_kernel", o.cpu);
     if (cpu < 0)
         return 1;
     dsp_enable_ftz();

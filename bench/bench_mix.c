@@ -14,13 +14,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bench_pin.h"
 #include "dsp.h"
 #include "engine.h"
 
@@ -70,7 +70,7 @@ static void usage(FILE *to) {
                 "  --trials N       timed trials per configuration (default 7)\n"
                 "  --seconds S      wall time of one trial (default 0.05)\n"
                 "  --csv FILE       also write the results as CSV\n"
-                "  --cpu N          CPU to pin to (default: the one it starts on)\n"
+                "  --cpu N          CPU to pin to (default: the first this process may use)\n"
                 "  -h, --help       this text\n");
 }
 
@@ -145,7 +145,7 @@ static int parse_options(int argc, char **argv, options *o) {
         } else if (strcmp(a, "--csv") == 0) {
             o->csv = v;
         } else if (strcmp(a, "--cpu") == 0) {
-            if (parse_u32(v, 0, CPU_SETSIZE - 1, &u) != 0)
+            if (parse_u32(v, 0, PLAT_CPU_SETSIZE - 1, &u) != 0)
                 return bad(a, "a CPU number", v);
             o->cpu = (int)u;
         } else {
@@ -154,28 +154,6 @@ static int parse_options(int argc, char **argv, options *o) {
         }
     }
     return 0;
-}
-
-static int pin_to_one_cpu(int cpu) {
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
-        fprintf(stderr, "bench_mix: sched_getaffinity: %s\n", strerror(errno));
-        return -1;
-    }
-    if (cpu < 0)
-        cpu = sched_getcpu();
-    if (cpu < 0 || !CPU_ISSET(cpu, &allowed)) {
-        fprintf(stderr, "bench_mix: CPU %d is not one this process may use\n", cpu);
-        return -1;
-    }
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    if (sched_setaffinity(0, sizeof one, &one) != 0) {
-        fprintf(stderr, "bench_mix: sched_setaffinity(CPU %d): %s\n", cpu, strerror(errno));
-        return -1;
-    }
-    return cpu;
 }
 
 static void case_free(mix_case *c) {
@@ -273,7 +251,7 @@ int main(int argc, char **argv) {
     int prv = parse_options(argc, argv, &o);
     if (prv != 0)
         return prv == 1 ? 0 : 2;
-    int cpu = pin_to_one_cpu(o.cpu);
+    int cpu = bench_pin_to_one_cpu("bench_mix", o.cpu);
     if (cpu < 0)
         return 1;
     FILE *csv = NULL;

@@ -79,15 +79,10 @@ int recorder_start(recorder *r, farm_engine *e) {
     if (prv != FARM_OK)
         return prv;
     farm_engine_attach_recorder(e, r->ring, r->mem);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, THREAD_STACK);
-    int rv = pthread_create(&r->thread, &attr, recorder_main, r);
-    pthread_attr_destroy(&attr);
-    if (rv != 0)
-        return farm_fail(FARM_ESYS, "cannot start the recorder thread: %s", strerror(rv));
-    r->started = 1;
-    return FARM_OK;
+    int rv =
+        plat_thread_start(&r->thread, THREAD_STACK, 0, recorder_main, r, "the recorder thread");
+    r->started = rv == FARM_OK;
+    return rv;
 }
 
 int recorder_finish(recorder *r, int keep) {

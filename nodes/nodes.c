@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plat.h"
+
 #define POLL_TIMEOUT_MS 300
 #define REDIAL_MIN_MS 100
 #define REDIAL_MAX_MS 1000
@@ -183,15 +185,9 @@ static int open_node(farm_nodes *n, uint32_t k, const char *spec) {
 }
 
 static int start_thread(farm_nodes *n) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, THREAD_STACK);
-    int rv = pthread_create(&n->thread, &attr, poll_main, n);
-    pthread_attr_destroy(&attr);
-    if (rv != 0)
-        return farm_fail(FARM_EFAIL, "cannot start the nodes' thread: %s", strerror(rv));
-    n->thread_started = 1;
-    return FARM_OK;
+    int rv = plat_thread_start(&n->thread, THREAD_STACK, 0, poll_main, n, "the nodes' thread");
+    n->thread_started = rv == FARM_OK;
+    return rv;
 }
 
 int farm_nodes_start(farm_nodes **out, const farm_nodes_desc *desc) {

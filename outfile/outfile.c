@@ -45,18 +45,28 @@ static int major_format(const char *name) {
     return 0;
 }
 
-static int choose_format(const char *path, const char *format, const char *sample_type,
-                         uint32_t sample_rate, uint32_t channels, SF_INFO *info,
-                         const char **type_name, const char **format_name) {
-    const char *name = format ? format : extension_of(path);
-    if (name == NULL)
+/* The major format --format names, or else the path's extension does, into *major (and its
+ * name into *name). */
+static int format_named(const char *path, const char *format, int *major, const char **name) {
+    *name = format ? format : extension_of(path);
+    if (*name == NULL)
         return farm_fail(FARM_EUSAGE,
                          "%s has no extension to take the format from: name one with --format",
                          path);
-    int major = major_format(name);
-    if (major == 0)
+    *major = major_format(*name);
+    if (*major == 0)
         return farm_fail(FARM_EUSAGE, "%s '%s' is not a format libsndfile can write",
-                         format ? "--format" : "extension", name);
+                         format ? "--format" : "extension", *name);
+    return FARM_OK;
+}
+
+static int choose_format(const char *path, const char *format, const char *sample_type,
+                         uint32_t sample_rate, uint32_t channels, SF_INFO *info,
+                         const char **type_name, const char **format_name) {
+    const char *name;
+    int major, rv = format_named(path, format, &major, &name);
+    if (rv != FARM_OK)
+        return rv;
     const char *t = sample_type;
     int sub;
     if (major == SF_FORMAT_OGG) {
@@ -210,15 +220,10 @@ int farm_outfile_open(farm_outfile *f, const char *path, const char *format,
 
 int farm_outfile_takes_float(const char *path, const char *format, uint32_t sample_rate,
                              uint32_t channels, int *yes) {
-    const char *name = format ? format : extension_of(path);
-    if (name == NULL)
-        return farm_fail(FARM_EUSAGE,
-                         "%s has no extension to take the format from: name one with --format",
-                         path);
-    int major = major_format(name);
-    if (major == 0)
-        return farm_fail(FARM_EUSAGE, "%s '%s' is not a format libsndfile can write",
-                         format ? "--format" : "extension", name);
+    const char *name;
+    int major, rv = format_named(path, format, &major, &name);
+    if (rv != FARM_OK)
+        return rv;
     SF_INFO info = {.format = major | SF_FORMAT_FLOAT,
                     .samplerate = (int)sample_rate,
                     .channels = (int)channels};
