@@ -1,9 +1,7 @@
 /* The control server: see control.h for its contract and CONTROL.md for the protocol. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -12,9 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "control_internal.h"
 #include "plat.h"
@@ -29,38 +25,18 @@
 /* ---- URLs: private by default, the network only when asked ---- */
 
 static int is_socket(const char *path) {
-    struct stat st;
-    return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+    return plat_path_kind_of(path) == PLAT_PATH_SOCKET;
 }
 
-/* A farm killed with SIGKILL cannot remove its sockets; the next one clears what dead farms
- * left: sockets named PID.control or PID.telemetry whose PID is gone, and nothing else. */
-static void remove_stale_sockets(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        long pid = farm_socket_pid(de->d_name, FARM_CONTROL_SUFFIX);
-        if (pid < 0)
-            pid = farm_socket_pid(de->d_name, FARM_TELEMETRY_SUFFIX);
-        if (pid <= 0 || plat_pid_alive(pid))
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (is_socket(path))
-            unlink(path);
-    }
-    closedir(d);
-}
-
-/* The runtime directory, created private, or refused when someone else could enter it. */
+/* The runtime directory, created private, or refused when someone else could enter it. A farm
+ * killed with SIGKILL (TerminateProcess) cannot remove its sockets (discovery file); the next
+ * one clears what dead farms left, and nothing else. */
 static int make_runtime_dir(char *out, size_t size) {
     farm_runtime_dir(out, size);
     int rv = plat_private_dir(out);
     if (rv != FARM_OK)
         return rv;
-    remove_stale_sockets(out);
+    farm_discover_clean(out);
     return FARM_OK;
 }
 
@@ -159,15 +135,14 @@ static int make_tls(farm_control *c) {
     return frv;
 }
 
-/* An ipc:// path must be free or a stale socket: NNG would replace anything there. */
+/* An ipc:// path must be free or a stale socket: NNG would replace anything there. (A named
+ * pipe, on Windows, is no file: NNG refuses a name in use.) */
 static int check_ipc_path(const char *url, const char *which) {
-    if (strncmp(url, "ipc://", 6) != 0)
+    if (!PLAT_IPC_FILES || strncmp(url, "ipc://", 6) != 0)
         return FARM_OK;
     const char *path = url + 6;
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return FARM_OK;
-    if (!S_ISSOCK(st.st_mode))
+    plat_path_kind kind = plat_path_kind_of(path);
+    if (kind != PLAT_PATH_NONE && kind != PLAT_PATH_SOCKET)
         return farm_fail(FARM_EUSAGE, "%s %s: %s is not a socket; farm will not replace it", which,
                          url, path);
     return FARM_OK;
@@ -315,27 +290,27 @@ static void *pub_main(void *arg) {
 }
 
 static void remember_ipc(farm_control *c, int i, const char *url) {
-    if (strncmp(url, "ipc://", 6) == 0)
+    if (PLAT_IPC_FILES && strncmp(url, "ipc://", 6) == 0)
         snprintf(c->ipc_paths[i], sizeof c->ipc_paths[i], "%s", url + 6);
 }
 
 static int choose_urls(farm_control *c) {
     const farm_control_desc *o = &c->desc;
-    char dir[400];
+    char *dir = c->runtime_dir;
     int rv;
     if ((o->control_url == NULL || o->telemetry_url == NULL) &&
-        (rv = make_runtime_dir(dir, sizeof dir)) != FARM_OK)
+        (rv = make_runtime_dir(dir, sizeof c->runtime_dir)) != FARM_OK)
         return rv;
     if (o->control_url)
         snprintf(c->control_url, sizeof c->control_url, "%s", o->control_url);
     else
-        snprintf(c->control_url, sizeof c->control_url, "ipc://%s/%ld%s", dir, plat_self_pid(),
-                 FARM_CONTROL_SUFFIX);
+        farm_default_url(c->control_url, sizeof c->control_url, dir, plat_self_pid(),
+                         FARM_CONTROL_SUFFIX);
     if (o->telemetry_url)
         snprintf(c->telemetry_url, sizeof c->telemetry_url, "%s", o->telemetry_url);
     else
-        snprintf(c->telemetry_url, sizeof c->telemetry_url, "ipc://%s/%ld%s", dir, plat_self_pid(),
-                 FARM_TELEMETRY_SUFFIX);
+        farm_default_url(c->telemetry_url, sizeof c->telemetry_url, dir, plat_self_pid(),
+                         FARM_TELEMETRY_SUFFIX);
     if ((rv = check_exposure(c->control_url, o->listen_anywhere, "--control")) != FARM_OK)
         return rv;
     return check_exposure(c->telemetry_url, o->listen_anywhere, "--telemetry");
@@ -376,6 +351,17 @@ static int start_threads(farm_control *c) {
     return FARM_OK;
 }
 
+/* A farm on its default control socket is found as on Linux: there by its socket file, on
+ * Windows by the discovery file written here once every socket listens. */
+static int announce(farm_control *c) {
+    if (c->desc.control_url != NULL)
+        return FARM_OK;
+    int rv = farm_announce(c->runtime_dir, plat_self_pid(), c->control_url, c->telemetry_url,
+                           farm_control_osc_url(c));
+    c->announced = rv == FARM_OK;
+    return rv;
+}
+
 int farm_control_start(farm_control **out, const farm_control_desc *desc, farm_procs *procs,
                        farm_engine *engine, farm_audio *audio) {
     *out = NULL;
@@ -391,7 +377,8 @@ int farm_control_start(farm_control **out, const farm_control_desc *desc, farm_p
     int rv;
     if ((rv = farm_control_apply_init(c)) != FARM_OK || (rv = choose_urls(c)) != FARM_OK ||
         (rv = make_tls(c)) != FARM_OK || (rv = open_sockets(c)) != FARM_OK ||
-        (rv = farm_control_osc_start(c)) != FARM_OK || (rv = start_threads(c)) != FARM_OK) {
+        (rv = farm_control_osc_start(c)) != FARM_OK || (rv = start_threads(c)) != FARM_OK ||
+        (rv = announce(c)) != FARM_OK) {
         farm_control_stop(c);
         return rv;
     }
@@ -468,6 +455,8 @@ void farm_control_stop(farm_control *c) {
     /* The threads notice within their poll (RECV_POLL_MS, TELEMETRY_STOP_CHECK_NS) and leave;
      * a reply being sent waits at most REPLY_WAIT_MS. */
     atomic_store(&c->stopping, 1);
+    if (c->announced) /* first: no client finds a farm that is going */
+        farm_withdraw(c->runtime_dir, plat_self_pid());
     if (c->rep_started)
         pthread_join(c->rep_thread, NULL);
     if (c->pub_started)
@@ -478,7 +467,7 @@ void farm_control_stop(farm_control *c) {
         nng_tls_config_free(c->tls);
     for (int i = 0; i < 2; i++)
         if (c->ipc_paths[i][0] && is_socket(c->ipc_paths[i]))
-            unlink(c->ipc_paths[i]);
+            plat_remove_file(c->ipc_paths[i]);
     farm_control_apply_free(c);
     pthread_mutex_destroy(&c->lock);
     free(c);

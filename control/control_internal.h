@@ -47,6 +47,8 @@ struct farm_control {
     _Atomic uint64_t telemetry_dropped; /* messages the PUB socket could not take */
     char control_url[512];
     char telemetry_url[512];
+    char runtime_dir[400];     /* "" when every URL was given */
+    int announced;             /* a discovery file to remove at the end (Windows) */
     char ipc_paths[2][512];    /* socket files to remove at the end */
     uint32_t deaf[DEAF_PIPES]; /* pipes of clients that do not read their replies */
     uint32_t deaf_next;

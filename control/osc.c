@@ -1,28 +1,23 @@
 /* OSC: the same requests as the REP socket, as OSC messages to /farm/COMMAND whose arguments are
  * the request's words; each is answered with /farm/reply and one string, the JSON reply.
- * liblo encodes and decodes the messages. The socket is farm's own: liblo 0.31's servers bind
+ * liblo encodes and decodes the messages (osc_codec.h: farm's own codec where liblo is not
+ * built). The socket is farm's own: liblo 0.31's servers bind
  * every address (they take the URL's host for a multicast group), and --osc must listen only
  * where it says, on loopback unless --listen-anywhere, as --control does. One thread serves UDP
  * datagrams, or a TCP listener and up to OSC_CLIENTS connections (OSC 1.0 framing: a 4-byte
- * big-endian length before each packet); it waits at most OSC_POLL_MS, so a stop is noticed. */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
+ * big-endian length before each packet); it waits at most OSC_POLL_MS, so a stop is noticed.
+ * The sockets are plat's (BSD sockets; Winsock). */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <lo/lo.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "control_internal.h"
+#include "osc_codec.h"
+#include "plat.h"
 
 #define OSC_POLL_MS 100       /* how soon the thread notices a stop */
 #define OSC_CLIENTS 16        /* TCP connections at once; more are closed at once */
@@ -35,14 +30,14 @@
 #define OSC_REPLY_PATH "/farm/reply"
 
 typedef struct osc_client {
-    int fd; /* -1: free */
+    plat_socket fd; /* PLAT_NO_SOCKET: free */
     unsigned char *buf;
     size_t have, cap;
 } osc_client;
 
 typedef struct farm_osc {
     int stream; /* 0 UDP, 1 TCP */
-    int fd;
+    plat_socket fd;
     pthread_t thread;
     int started;
     unsigned char *buf; /* UDP: one datagram */
@@ -89,39 +84,6 @@ static int parse_url(const char *url, osc_url *u) {
     return FARM_OK;
 }
 
-/* One socket on the first address of u that binds, IPv4 before IPv6 (for "localhost"). */
-static int bind_url(farm_osc *o, const osc_url *u, const char *url) {
-    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-                             .ai_socktype = u->stream ? SOCK_STREAM : SOCK_DGRAM};
-    struct addrinfo *ai = NULL;
-    int e = getaddrinfo(u->host[0] ? u->host : NULL, u->port, &hints, &ai);
-    if (e != 0)
-        return farm_fail(FARM_EUSAGE, "--osc %s: %s", url, gai_strerror(e));
-    int err = EADDRNOTAVAIL, one = 1;
-    for (int pass = 0; pass < 2 && o->fd < 0; pass++)
-        for (struct addrinfo *it = ai; it != NULL && o->fd < 0; it = it->ai_next) {
-            if ((it->ai_family == AF_INET) != (pass == 0))
-                continue;
-            int fd = socket(it->ai_family, it->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fd < 0) {
-                err = errno;
-                continue;
-            }
-            if (u->stream) /* TCP: a port left in TIME_WAIT by the last farm is free */
-                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-            if (bind(fd, it->ai_addr, it->ai_addrlen) == 0 && (!u->stream || listen(fd, 8) == 0))
-                o->fd = fd;
-            else {
-                err = errno;
-                close(fd);
-            }
-        }
-    freeaddrinfo(ai);
-    if (o->fd < 0)
-        return farm_fail(FARM_EUSAGE, "--osc %s: %s", url, strerror(err));
-    return FARM_OK;
-}
-
 /* ---- a message into a request ---- */
 
 static int is_number(char t) {
@@ -132,8 +94,8 @@ static int is_text(char t) {
     return t == 's' || t == 'S';
 }
 
-/* Enough digits that the number reads back as the same float or double. liblo's arguments
- * are in host order but only 4-byte aligned, so they are copied out, not read through lo_arg. */
+/* Enough digits that the number reads back as the same float or double. The codec's arguments
+ * are in host order but only 4-byte aligned, so they are copied out, not read through a type. */
 static int number_text(char t, const void *a, char *out, size_t size) {
     int32_t i;
     int64_t h;
@@ -181,7 +143,8 @@ static int check_arg(char t, const char *a, int i) {
 
 /* cmd and the arguments as words joined by spaces; in a set, the numbers right after the
  * parameter (the second argument) are one list, joined by commas. Malloc'd into *out. */
-static int request_text(const char *cmd, const char *types, lo_arg **argv, int argc, char **out) {
+static int request_text(const char *cmd, const char *types, void *const *argv, int argc,
+                        char **out) {
     size_t cap = strlen(cmd) + 1;
     for (int i = 0; i < argc; i++) {
         int rv = check_arg(types[i], (const char *)argv[i], i);
@@ -209,7 +172,7 @@ static int request_text(const char *cmd, const char *types, lo_arg **argv, int a
 
 /* ---- a packet in, a reply out ---- */
 
-static char *refusal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *refusal(const char *fmt, ...) FARM_PRINTF(1, 2);
 
 /* {"ok":false,"error":...}, as farm_control_request refuses. */
 static char *refusal(const char *fmt, ...) {
@@ -243,7 +206,7 @@ static char *answer(farm_control *c, void *data, size_t size, int *quiet) {
     *quiet = 0;
     if (size >= 8 && memcmp(data, "#bundle", 8) == 0)
         return refusal("OSC bundles are not taken: send each message on its own");
-    const char *path = lo_get_path(data, (ssize_t)size);
+    const char *path = osc_codec_path(data, size);
     if (path == NULL)
         return refusal("not an OSC message");
     if (strcmp(path, OSC_REPLY_PATH) == 0) {
@@ -255,16 +218,14 @@ static char *answer(farm_control *c, void *data, size_t size, int *quiet) {
         return refusal("address '%.200s': farm takes /farm/COMMAND (/farm/status, /farm/set, ...)",
                        path);
     int result = 0;
-    lo_message m = lo_message_deserialise(data, size, &result);
-    if (m == NULL && result != LO_ENOTYPE) /* no type tags at all: an old sender, no arguments */
-        return refusal("%s: not a valid OSC message (liblo error %d)", path, result);
+    osc_codec_msg *m = osc_codec_parse(data, size, &result);
+    if (m == NULL && result != OSC_CODEC_ENOTYPE) /* no type tags: an old sender, no arguments */
+        return refusal("%s: not a valid OSC message (%s error %d)", path, osc_codec_name, result);
     char *text = NULL;
     farm_error_clear();
-    int rv = m ? request_text(cmd, lo_message_get_types(m), lo_message_get_argv(m),
-                              lo_message_get_argc(m), &text)
+    int rv = m ? request_text(cmd, osc_codec_types(m), osc_codec_argv(m), osc_codec_argc(m), &text)
                : request_text(cmd, "", NULL, 0, &text);
-    if (m != NULL)
-        lo_message_free(m);
+    osc_codec_free(m);
     if (rv != FARM_OK)
         return refusal("%s", farm_error_message());
     char *json = farm_control_request(c, text, strlen(text));
@@ -274,14 +235,7 @@ static char *answer(farm_control *c, void *data, size_t size, int *quiet) {
 
 /* /farm/reply with json as its one string, serialised (malloc'd); NULL when out of memory. */
 static void *reply_packet(const char *json, size_t *size) {
-    lo_message m = lo_message_new();
-    if (m == NULL)
-        return NULL;
-    void *p = lo_message_add_string(m, json) == 0
-                  ? lo_message_serialise(m, OSC_REPLY_PATH, NULL, size)
-                  : NULL;
-    lo_message_free(m);
-    return p;
+    return osc_codec_string_message(OSC_REPLY_PATH, json, size);
 }
 
 /* The reply packet to one packet; NULL for none. A reply over limit bytes (UDP's) becomes a
@@ -307,16 +261,13 @@ static void *handle(farm_control *c, void *data, size_t size, size_t limit, size
 /* ---- UDP ---- */
 
 static void udp_one(farm_control *c, farm_osc *o) {
-    struct sockaddr_storage from;
-    socklen_t from_len = sizeof from;
-    ssize_t n =
-        recvfrom(o->fd, o->buf, OSC_UDP_MAX, MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
+    plat_addr from;
+    long n = plat_sock_recv(o->fd, o->buf, OSC_UDP_MAX, &from);
     if (n <= 0)
         return;
     size_t size = 0;
     void *p = handle(c, o->buf, (size_t)n, OSC_UDP_REPLY, &size);
-    if (p != NULL &&
-        sendto(o->fd, p, size, MSG_DONTWAIT, (struct sockaddr *)&from, from_len) != (ssize_t)size)
+    if (p != NULL && plat_sock_send(o->fd, p, size, &from) != (long)size)
         atomic_fetch_add(&c->replies_dropped, 1);
     free(p);
 }
@@ -324,40 +275,52 @@ static void udp_one(farm_control *c, farm_osc *o) {
 /* ---- TCP ---- */
 
 static void client_close(osc_client *k) {
-    close(k->fd);
+    plat_sock_close(k->fd);
     free(k->buf);
-    *k = (osc_client){.fd = -1};
+    *k = (osc_client){.fd = PLAT_NO_SOCKET};
 }
 
 static void tcp_accept(farm_osc *o) {
-    int fd = accept4(o->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
+    plat_socket fd;
+    if (!plat_sock_accept(o->fd, &fd))
         return;
     for (int i = 0; i < OSC_CLIENTS; i++)
-        if (o->clients[i].fd < 0) {
+        if (o->clients[i].fd == PLAT_NO_SOCKET) {
             o->clients[i].fd = fd;
             return;
         }
-    close(fd); /* OSC_CLIENTS already */
+    plat_sock_close(fd); /* OSC_CLIENTS already */
 }
 
 /* All of data, waiting at most OSC_REPLY_WAIT_MS for room: 1 when it went. */
-static int send_all(int fd, const unsigned char *data, size_t n) {
+static int send_all(plat_socket fd, const unsigned char *data, size_t n) {
     uint64_t end = farm_now_ns() + (uint64_t)OSC_REPLY_WAIT_MS * FARM_NS_PER_MS;
     while (n > 0) {
-        ssize_t k = send(fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        long k = plat_sock_send(fd, data, n, NULL);
         if (k > 0) {
             data += k;
             n -= (size_t)k;
             continue;
         }
         uint64_t now = farm_now_ns();
-        if ((k < 0 && errno != EAGAIN && errno != EINTR) || now >= end)
+        if (k < 0 || now >= end)
             return 0;
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        poll(&p, 1, (int)((end - now) / FARM_NS_PER_MS) + 1);
+        int ready;
+        plat_sock_poll(&fd, 1, 1, &ready, (int)((end - now) / FARM_NS_PER_MS) + 1);
     }
     return 1;
+}
+
+/* OSC 1.0's framing: a 4-byte big-endian length. */
+static void put_be32(unsigned char *b, uint32_t v) {
+    b[0] = (unsigned char)(v >> 24);
+    b[1] = (unsigned char)(v >> 16);
+    b[2] = (unsigned char)(v >> 8);
+    b[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *b) {
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
 /* The reply to one framed packet, framed: 0 when it could not be sent whole (the connection
@@ -367,8 +330,9 @@ static int tcp_answer(farm_control *c, osc_client *k, size_t len) {
     unsigned char *p = handle(c, k->buf + 4, len, SIZE_MAX, &size);
     if (p == NULL)
         return 1;
-    uint32_t be = htonl((uint32_t)size);
-    int ok = send_all(k->fd, (const unsigned char *)&be, 4) && send_all(k->fd, p, size);
+    unsigned char be[4];
+    put_be32(be, (uint32_t)size);
+    int ok = send_all(k->fd, be, 4) && send_all(k->fd, p, size);
     free(p);
     if (!ok)
         atomic_fetch_add(&c->replies_dropped, 1);
@@ -378,11 +342,7 @@ static int tcp_answer(farm_control *c, osc_client *k, size_t len) {
 /* Reads what k has sent and answers each whole packet; 0 when the connection is over. */
 static int tcp_read(farm_control *c, osc_client *k) {
     for (;;) {
-        uint32_t len = 0;
-        if (k->have >= 4) {
-            memcpy(&len, k->buf, 4);
-            len = ntohl(len);
-        }
+        uint32_t len = k->have >= 4 ? get_be32(k->buf) : 0;
         if (len > OSC_TCP_MAX)
             return 0;
         size_t need = 4 + len;
@@ -397,9 +357,9 @@ static int tcp_read(farm_control *c, osc_client *k) {
             k->have = 0; /* the next packet waits for the next poll: one client at a time */
             return len == 0 || tcp_answer(c, k, len);
         }
-        ssize_t n = recv(k->fd, k->buf + k->have, need - k->have, MSG_DONTWAIT);
+        long n = plat_sock_recv(k->fd, k->buf + k->have, need - k->have, NULL);
         if (n <= 0)
-            return n < 0 && (errno == EAGAIN || errno == EINTR);
+            return n == 0; /* nothing more now: still open; -1: over */
         k->have += (size_t)n;
     }
 }
@@ -409,24 +369,24 @@ static int tcp_read(farm_control *c, osc_client *k) {
 static void *osc_main(void *arg) {
     farm_control *c = arg;
     farm_osc *o = c->osc;
-    struct pollfd p[1 + OSC_CLIENTS];
-    int who[1 + OSC_CLIENTS];
+    plat_socket p[1 + OSC_CLIENTS];
+    int who[1 + OSC_CLIENTS], ready[1 + OSC_CLIENTS];
     while (!atomic_load(&c->stopping)) {
-        int n = 0;
-        p[n++] = (struct pollfd){.fd = o->fd, .events = POLLIN};
+        size_t n = 0;
+        p[n++] = o->fd;
         for (int i = 0; o->stream && i < OSC_CLIENTS; i++)
-            if (o->clients[i].fd >= 0) {
+            if (o->clients[i].fd != PLAT_NO_SOCKET) {
                 who[n] = i;
-                p[n++] = (struct pollfd){.fd = o->clients[i].fd, .events = POLLIN};
+                p[n++] = o->clients[i].fd;
             }
-        if (poll(p, (nfds_t)n, OSC_POLL_MS) <= 0)
+        if (plat_sock_poll(p, n, 0, ready, OSC_POLL_MS) <= 0)
             continue;
-        for (int j = 1; j < n; j++)
-            if (p[j].revents && !tcp_read(c, &o->clients[who[j]]))
+        for (size_t j = 1; j < n; j++)
+            if (ready[j] && !tcp_read(c, &o->clients[who[j]]))
                 client_close(&o->clients[who[j]]);
-        if (p[0].revents && o->stream)
+        if (ready[0] && o->stream)
             tcp_accept(o);
-        else if (p[0].revents)
+        else if (ready[0])
             udp_one(c, o);
     }
     return NULL;
@@ -446,19 +406,16 @@ int farm_control_osc_start(farm_control *c) {
     if (o == NULL)
         return farm_fail(FARM_ENOMEM, "out of memory");
     o->stream = u.stream;
-    o->fd = -1;
+    o->fd = PLAT_NO_SOCKET;
     for (int i = 0; i < OSC_CLIENTS; i++)
-        o->clients[i].fd = -1;
+        o->clients[i].fd = PLAT_NO_SOCKET;
     if (!u.stream && (o->buf = malloc(OSC_UDP_MAX)) == NULL)
         return farm_fail(FARM_ENOMEM, "out of memory");
-    if ((rv = bind_url(o, &u, url)) != FARM_OK)
+    char what[600];
+    snprintf(what, sizeof what, "--osc %s", url);
+    int port = -1; /* port 0: the one it got, so the URL printed reaches farm */
+    if ((rv = plat_sock_bind(u.host, u.port, u.stream, what, &o->fd, &port)) != FARM_OK)
         return rv;
-    struct sockaddr_storage sa; /* port 0: the one it got, so the URL printed reaches farm */
-    socklen_t len = sizeof sa;
-    int port = -1;
-    if (getsockname(o->fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
-                                              : ((struct sockaddr_in *)&sa)->sin_port);
     snprintf(c->osc_url, sizeof c->osc_url, "%.*s:%d", (int)u.before_port, url, port);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -478,10 +435,9 @@ void farm_control_osc_stop(farm_control *c) {
     if (o->started)
         pthread_join(o->thread, NULL);
     for (int i = 0; i < OSC_CLIENTS; i++)
-        if (o->clients[i].fd >= 0)
+        if (o->clients[i].fd != PLAT_NO_SOCKET)
             client_close(&o->clients[i]);
-    if (o->fd >= 0)
-        close(o->fd);
+    plat_sock_close(o->fd);
     free(o->buf);
     free(o);
     c->osc = NULL;

@@ -21,7 +21,6 @@
  */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -35,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +48,19 @@ enum {
 };
 
 #define URL_MAX 1100
+
+/* How the one running farm is found (proto's farm_discover). */
+#ifdef _WIN32
+#define FOUND_HOW                                                                                  \
+    "                      the one farm running as you (its discovery file is PID.farm in\n"       \
+    "                      %LOCALAPPDATA%\\farm, which farm writes while it runs on its\n"         \
+    "                      default socket). With several running, choose one with --url.\n"
+#else
+#define FOUND_HOW                                                                                  \
+    "                      the one farm running as you (its socket is PID.control in\n"            \
+    "                      $XDG_RUNTIME_DIR/farm, or /tmp/farm-UID when XDG_RUNTIME_DIR is\n"      \
+    "                      unset). With several running, choose one with --url.\n"
+#endif
 
 static const char usage_text[] =
     "usage: farmctl [--url URL] [--timeout SECONDS] [--tls-ca FILE] COMMAND [ARGS...]\n"
@@ -75,11 +86,8 @@ static const char usage_text[] =
     "\n"
     "Options (before COMMAND)\n"
     "  --url URL           the farm's control socket, as farm prints it when it starts\n"
-    "                      (\"farm: control ipc:///...\"). Default: $FARM_CONTROL if set, else\n"
-    "                      the one farm running as you (its socket is PID.control in\n"
-    "                      $XDG_RUNTIME_DIR/farm, or /tmp/farm-UID when XDG_RUNTIME_DIR is\n"
-    "                      unset). With several running, choose one with --url.\n"
-    "  --timeout SECONDS   how long to wait for the reply (default 2)\n"
+    "                      (\"farm: control ipc:///...\"). Default: $FARM_CONTROL if set, "
+    "else\n" FOUND_HOW "  --timeout SECONDS   how long to wait for the reply (default 2)\n"
     "  --tls-ca FILE       for tls+tcp:// URLs: the PEM certificate (or its CA) that the\n"
     "                      farm's --tls-cert must match\n"
     "  -h, --help          this text\n"
@@ -279,25 +287,8 @@ static int parse_global_options(int argc, char **argv, options *o, int *command)
 
 /* ---- finding the farm ---- */
 
-static int process_lives(long pid) {
-    return plat_pid_alive(pid);
-}
-
-/* A socket file: what a farm's ipc:// control socket leaves in the runtime directory. On Windows
- * NNG's ipc:// is a named pipe, which leaves no file: until farm writes discovery files there
- * (docs/windows.md), farmctl finds no farm by itself and needs --url or $FARM_CONTROL. */
-static int is_socket_file(const char *path) {
-#ifdef _WIN32
-    (void)path;
-    return 0;
-#else
-    struct stat st;
-    return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-#endif
-}
-
-/* The control URL when --url was not given: $FARM_CONTROL, else the one live farm's socket in
- * the runtime directory. */
+/* The control URL when --url was not given: $FARM_CONTROL, else the one live farm in the
+ * runtime directory (its socket file; on Windows its discovery file: proto's farm_discover). */
 static int find_control_url(options *o, char *url, size_t size) {
     if (o->url != NULL) {
         snprintf(url, size, "%s", o->url);
@@ -312,50 +303,31 @@ static int find_control_url(options *o, char *url, size_t size) {
     }
     char dir[512];
     farm_runtime_dir(dir, sizeof dir);
-    DIR *d = opendir(dir);
-    if (d == NULL && errno != ENOENT) {
-        msg("cannot look for farms in %s: %s; give --url", dir, strerror(errno));
+    enum { MAX_SHOWN = 16 };
+    farm_found found[MAX_SHOWN];
+    size_t live = 0, stale = 0;
+    if (farm_discover(dir, found, MAX_SHOWN, &live, &stale) != FARM_OK) {
+        msg("cannot look for farms: %s; give --url", farm_error_message());
         return EXIT_UNREACHABLE;
     }
-    enum { MAX_SHOWN = 16 };
-    char found[MAX_SHOWN][1100]; /* "ipc://" and a path */
-    int live = 0, stale = 0;
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        long pid = farm_socket_pid(e->d_name, FARM_CONTROL_SUFFIX);
-        if (pid < 0)
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (!is_socket_file(path))
-            continue;
-        if (!process_lives(pid)) {
-            stale++; /* a farm that was killed and could not remove its socket */
-            continue;
-        }
-        if (live < MAX_SHOWN)
-            snprintf(found[live], sizeof found[live], "ipc://%s", path);
-        live++;
-    }
-    if (d != NULL)
-        closedir(d);
+    const char *record = PLAT_IPC_FILES ? "control socket" : "discovery file";
     if (live == 0) {
         if (stale > 0)
-            msg("no farm is running (no control socket in %s, only %d left by farms that "
-                "died); start one, or give --url",
-                dir, stale);
+            msg("no farm is running (no %s in %s, only %zu left by farms that died); start one, "
+                "or give --url",
+                record, dir, stale);
         else
-            msg("no farm is running (no control socket in %s); start one, or give --url", dir);
+            msg("no farm is running (no %s in %s); start one, or give --url", record, dir);
         return EXIT_UNREACHABLE;
     }
     if (live > 1) {
         fprintf(stderr, "farmctl: several farms are running: ");
-        for (int k = 0; k < live && k < MAX_SHOWN; k++)
-            fprintf(stderr, "%s%s", k ? ", " : "", found[k]);
+        for (size_t k = 0; k < live && k < MAX_SHOWN; k++)
+            fprintf(stderr, "%s%s", k ? ", " : "", found[k].control);
         fprintf(stderr, "%s; choose one with --url\n", live > MAX_SHOWN ? ", ..." : "");
         return EXIT_USAGE;
     }
-    snprintf(url, size, "%s", found[0]);
+    snprintf(url, size, "%s", found[0].control);
     o->url_from = "";
     return EXIT_OK;
 }

@@ -216,4 +216,66 @@ int plat_private_dir(const char *path);
 /* 1 while process pid exists (it may belong to someone else). */
 int plat_pid_alive(long pid);
 
+/* Where NNG's ipc:// leads. Linux: a socket file, ipc://PATH, which is itself the record that a
+ * farm runs (farmctl finds it in the runtime directory). Windows: a named pipe, ipc://NAME is
+ * \\.\pipe\NAME, which leaves no file: farms write discovery files there instead. */
+#ifdef _WIN32
+#define PLAT_IPC_FILES 0
+#define PLAT_DIR_SEP "\\"
+#else
+#define PLAT_IPC_FILES 1
+#define PLAT_DIR_SEP "/"
+#endif
+
+/* What is at a path (not following a symbolic link or reparse point). */
+typedef enum plat_path_kind {
+    PLAT_PATH_NONE,   /* nothing */
+    PLAT_PATH_FILE,   /* a regular file */
+    PLAT_PATH_SOCKET, /* a Unix socket (never on Windows) */
+    PLAT_PATH_OTHER   /* a directory, a link, a device ... */
+} plat_path_kind;
+plat_path_kind plat_path_kind_of(const char *path);
+/* Removes the file at path; FARM_EFAIL naming it when it cannot (nothing there is FARM_OK). */
+int plat_remove_file(const char *path);
+/* Calls each(name, arg) for every entry of dir but . and .., in no order, until it returns
+ * nonzero. A dir that does not exist has no entries (FARM_OK); FARM_EFAIL naming dir when it
+ * cannot be read. */
+int plat_list_dir(const char *dir, int (*each)(const char *name, void *arg), void *arg);
+
+/* ---- sockets: UDP and TCP, for OSC (plat_sock_linux.c, plat_sock_win.c) ----
+ * Non-blocking, never inherited by a child. On Windows Winsock is started on first use
+ * (WSAStartup) and left to the process's exit. */
+
+typedef intptr_t plat_socket;
+#define PLAT_NO_SOCKET ((plat_socket)-1)
+
+/* A peer's address, as a datagram came from it (a sockaddr_storage's bytes). */
+typedef struct plat_addr {
+    unsigned char bytes[128];
+    uint32_t len;
+} plat_addr;
+
+/* A socket bound to host:port (host "": every address; a name is looked up, its IPv4 addresses
+ * tried before IPv6), UDP or (stream) TCP listening; *port the port it got (port "0": one the
+ * system chose). FARM_EUSAGE "what: why" when it cannot bind. */
+int plat_sock_bind(const char *host, const char *port, int stream, const char *what,
+                   plat_socket *out, int *bound_port);
+/* host:port as an address to send to (UDP) or connect to (TCP); FARM_EUSAGE "what: why". */
+int plat_sock_resolve(const char *host, const char *port, int stream, const char *what,
+                      plat_addr *out);
+/* A TCP connection to a (waits at most timeout_ms for it); FARM_EFAIL "what: why". */
+int plat_sock_connect(const plat_addr *a, int timeout_ms, const char *what, plat_socket *out);
+/* A connection waiting on listener s: 1 and *out, or 0 when none is waiting. */
+int plat_sock_accept(plat_socket s, plat_socket *out);
+/* Bytes received (from: the sender, for UDP; NULL otherwise); 0 when nothing is there now;
+ * -1 when the connection is over or failed. */
+long plat_sock_recv(plat_socket s, void *buf, size_t size, plat_addr *from);
+/* Bytes sent (to: the peer, for UDP; NULL otherwise); 0 when there is no room now; -1 on
+ * failure. Never raises SIGPIPE. */
+long plat_sock_send(plat_socket s, const void *buf, size_t n, const plat_addr *to);
+/* Waits at most timeout_ms until one of socks[0..n) can be read (or written: out); ready[i]
+ * says which. The number ready, 0 after the timeout. */
+int plat_sock_poll(const plat_socket *socks, size_t n, int out, int *ready, int timeout_ms);
+void plat_sock_close(plat_socket s); /* PLAT_NO_SOCKET is fine */
+
 #endif

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "plat.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -477,4 +478,32 @@ int plat_private_dir(const char *path) {
 
 int plat_pid_alive(long pid) {
     return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+plat_path_kind plat_path_kind_of(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return PLAT_PATH_NONE;
+    if (S_ISSOCK(st.st_mode))
+        return PLAT_PATH_SOCKET;
+    return S_ISREG(st.st_mode) ? PLAT_PATH_FILE : PLAT_PATH_OTHER;
+}
+
+int plat_remove_file(const char *path) {
+    if (unlink(path) != 0 && errno != ENOENT)
+        return farm_fail(FARM_EFAIL, "cannot remove %s: %s", path, strerror(errno));
+    return FARM_OK;
+}
+
+int plat_list_dir(const char *dir, int (*each)(const char *name, void *arg), void *arg) {
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? FARM_OK
+                               : farm_fail(FARM_EFAIL, "cannot read %s: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && each(e->d_name, arg))
+            break;
+    closedir(d);
+    return FARM_OK;
 }

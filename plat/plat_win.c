@@ -628,3 +628,48 @@ int plat_pid_alive(long pid) {
     CloseHandle(h);
     return alive;
 }
+
+plat_path_kind plat_path_kind_of(const char *path) {
+    wchar_t w[PLAT_PATH_MAX];
+    if (!widen(path, w, PLAT_PATH_MAX))
+        return PLAT_PATH_NONE;
+    DWORD a = GetFileAttributesW(w);
+    if (a == INVALID_FILE_ATTRIBUTES)
+        return PLAT_PATH_NONE;
+    return (a & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT | FILE_ATTRIBUTE_DEVICE))
+               ? PLAT_PATH_OTHER
+               : PLAT_PATH_FILE;
+}
+
+int plat_remove_file(const char *path) {
+    wchar_t w[PLAT_PATH_MAX];
+    if (!widen(path, w, PLAT_PATH_MAX))
+        return farm_fail(FARM_EFAIL, "cannot remove %s: path too long", path);
+    if (!DeleteFileW(w) && GetLastError() != ERROR_FILE_NOT_FOUND)
+        return win_fail(FARM_EFAIL, path);
+    return FARM_OK;
+}
+
+int plat_list_dir(const char *dir, int (*each)(const char *name, void *arg), void *arg) {
+    char pattern[PLAT_PATH_MAX];
+    wchar_t w[PLAT_PATH_MAX];
+    snprintf(pattern, sizeof pattern, "%s\\*", dir);
+    if (!widen(pattern, w, PLAT_PATH_MAX))
+        return farm_fail(FARM_EFAIL, "cannot read %s: path too long", dir);
+    WIN32_FIND_DATAW f;
+    HANDLE h = FindFirstFileW(w, &f);
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD e = GetLastError();
+        return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? FARM_OK
+                                                                      : win_fail(FARM_EFAIL, dir);
+    }
+    do {
+        char name[1024];
+        if (WideCharToMultiByte(CP_UTF8, 0, f.cFileName, -1, name, sizeof name, NULL, NULL) == 0)
+            continue; /* a name farm did not write */
+        if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && each(name, arg))
+            break;
+    } while (FindNextFileW(h, &f));
+    FindClose(h);
+    return FARM_OK;
+}

@@ -9,6 +9,9 @@
  * - A refused request returns FARM_EUSAGE with a one-line message for farm_error_message()
  *   naming what was wrong, and leaves *out untouched.
  * - Nothing here opens a socket or creates a directory: farm_runtime_dir only names it.
+ *   discover.c alone touches files: it lists the runtime directory for running farms (the
+ *   socket files on Linux, the discovery files on Windows) and writes and removes a farm's
+ *   discovery file; any thread, never the real-time ones.
  */
 #ifndef FARM_PROTO_H
 #define FARM_PROTO_H
@@ -134,5 +137,41 @@ void farm_runtime_dir(char *out, size_t size);
 /* The pid in a socket's file name "PID" suffix (e.g. "123.control"), or -1 when name is not of
  * that form. */
 long farm_socket_pid(const char *name, const char *suffix);
+
+/* ---- running farms (discover.c) ----
+ * A farm's default sockets are ipc:// URLs. On Linux each is a socket file in the runtime
+ * directory, PID.control and PID.telemetry, and those files are how clients find the farm. On
+ * Windows they are named pipes (ipc://farm-PID.control is \\.\pipe\farm-PID.control), which
+ * leave no file: the farm writes a discovery file PID.farm in the runtime directory instead,
+ * lines "KEY VALUE" naming its pid and URLs, and removes it at exit. */
+#define FARM_DISCOVERY_SUFFIX ".farm"
+#define FARM_URL_MAX 1100 /* "ipc://" and a path */
+
+/* The default URL of a farm's socket (suffix FARM_CONTROL_SUFFIX or FARM_TELEMETRY_SUFFIX) in
+ * runtime directory dir: ipc://DIR/PID.control, or ipc://farm-PID.control on Windows. */
+void farm_default_url(char *out, size_t size, const char *dir, long pid, const char *suffix);
+
+typedef struct farm_found {
+    long pid;
+    char control[FARM_URL_MAX];
+} farm_found;
+
+/* The farms running in dir: how many (*live; the first max of them in out) and how many records
+ * farms that died left there (*stale: their pid is gone). FARM_EFAIL naming dir when it cannot
+ * be read; a dir that does not exist holds none. */
+int farm_discover(const char *dir, farm_found *out, size_t max, size_t *live, size_t *stale);
+/* Removes what farms that died left in dir (their socket files, or their discovery files) and
+ * nothing else. */
+void farm_discover_clean(const char *dir);
+/* Makes this farm findable in dir: on Windows writes PID.farm naming its control and telemetry
+ * URLs (and osc, when not NULL), replacing it in one step so that a reader never sees half of
+ * it; on Linux nothing (the socket files are the record). */
+int farm_announce(const char *dir, long pid, const char *control, const char *telemetry,
+                  const char *osc);
+/* Removes what farm_announce wrote. */
+void farm_withdraw(const char *dir, long pid);
+/* The value of KEY in discovery file path, into out: FARM_OK, or FARM_EFAIL when the file cannot
+ * be read or has no such line. */
+int farm_discovery_read(const char *path, const char *key, char *out, size_t size);
 
 #endif
