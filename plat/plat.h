@@ -250,8 +250,9 @@ typedef intptr_t plat_socket;
 #define PLAT_NO_SOCKET ((plat_socket)-1)
 
 /* A peer's address, as a datagram came from it (a sockaddr_storage's bytes). */
+#define PLAT_ADDR_MAX 128 /* a sockaddr_storage */
 typedef struct plat_addr {
-    unsigned char bytes[128];
+    unsigned char bytes[PLAT_ADDR_MAX];
     uint32_t len;
 } plat_addr;
 

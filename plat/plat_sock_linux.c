@@ -109,7 +109,7 @@ int plat_sock_accept(plat_socket s, plat_socket *out) {
 }
 
 long plat_sock_recv(plat_socket s, void *buf, size_t size, plat_addr *from) {
-    socklen_t len = sizeof from->bytes;
+    socklen_t len = PLAT_ADDR_MAX;
     ssize_t n =
         from ? recvfrom((int)s, buf, size, MSG_DONTWAIT, (struct sockaddr *)from->bytes, &len)
              : recv((int)s, buf, size, MSG_DONTWAIT);

@@ -165,7 +165,7 @@ static int would_block(void) {
 }
 
 long plat_sock_recv(plat_socket s, void *buf, size_t size, plat_addr *from) {
-    int len = (int)sizeof from->bytes;
+    int len = PLAT_ADDR_MAX;
     int n = from ? recvfrom((SOCKET)s, buf, (int)size, 0, (struct sockaddr *)from->bytes, &len)
                  : recv((SOCKET)s, buf, (int)size, 0);
     if (n == SOCKET_ERROR) {

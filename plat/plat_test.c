@@ -262,3 +262,89 @@ Test(files, a_private_directory_is_made_or_refused) {
     cr_assert(plat_pid_alive(plat_self_pid()));
     cr_assert_not(plat_pid_alive(0));
 }
+
+static int collect(const char *name, void *arg) {
+    char *names = arg;
+    strcat(names, name);
+    strcat(names, ";");
+    return 0;
+}
+
+Test(files, a_directory_is_listed_and_a_file_told_and_removed) {
+    char dir[512], file[600], sub[600], names[256] = "";
+    temp_dir(dir, sizeof dir);
+    snprintf(file, sizeof file, "%s/123.farm", dir);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    write_file(file, "pid 123\n");
+    cr_assert_eq(plat_private_dir(sub), FARM_OK);
+    cr_assert_eq(plat_list_dir(dir, collect, names), FARM_OK);
+    cr_assert(strcmp(names, "123.farm;sub;") == 0 || strcmp(names, "sub;123.farm;") == 0, "%s",
+              names);
+    cr_assert_eq(plat_path_kind_of(file), PLAT_PATH_FILE);
+    cr_assert_eq(plat_path_kind_of(sub), PLAT_PATH_OTHER);
+    cr_assert_eq(plat_remove_file(file), FARM_OK);
+    cr_assert_eq(plat_path_kind_of(file), PLAT_PATH_NONE);
+    cr_assert_eq(plat_remove_file(file), FARM_OK, "nothing there is no failure");
+    rmdir(sub);
+    rmdir(dir);
+    names[0] = '\0';
+    cr_assert_eq(plat_list_dir(dir, collect, names), FARM_OK, "a missing directory is empty");
+    cr_assert_str_eq(names, "");
+}
+
+Test(sockets, a_datagram_goes_both_ways_on_loopback) {
+    plat_socket a, b;
+    int port_a = 0, port_b = 0;
+    cr_assert_eq(plat_sock_bind("127.0.0.1", "0", 0, "a", &a, &port_a), FARM_OK, "%s",
+                 farm_error_message());
+    cr_assert_eq(plat_sock_bind("127.0.0.1", "0", 0, "b", &b, &port_b), FARM_OK);
+    cr_assert(port_a > 0 && port_b > 0 && port_a != port_b);
+    char port[16], buf[64];
+    snprintf(port, sizeof port, "%d", port_b);
+    plat_addr to, from;
+    cr_assert_eq(plat_sock_resolve("127.0.0.1", port, 0, "b", &to), FARM_OK);
+    int ready = 1;
+    cr_assert_eq(plat_sock_poll(&b, 1, 0, &ready, 0), 0, "nothing to read yet");
+    cr_assert_eq(ready, 0);
+    cr_assert_eq(plat_sock_recv(b, buf, sizeof buf, &from), 0, "would block, not fail");
+    cr_assert_eq(plat_sock_send(a, "ping", 4, &to), 4);
+    cr_assert_eq(plat_sock_poll(&b, 1, 0, &ready, 5000), 1);
+    cr_assert_eq(plat_sock_recv(b, buf, sizeof buf, &from), 4);
+    cr_assert_eq(memcmp(buf, "ping", 4), 0);
+    cr_assert_eq(plat_sock_send(b, "pong", 4, &from), 4, "the reply goes where it came from");
+    cr_assert_eq(plat_sock_poll(&a, 1, 0, &ready, 5000), 1);
+    cr_assert_eq(plat_sock_recv(a, buf, sizeof buf, NULL), 4);
+    cr_assert_eq(memcmp(buf, "pong", 4), 0);
+    plat_socket c;
+    int port_c = 0;
+    farm_error_clear();
+    cr_assert_eq(plat_sock_bind("127.0.0.1", port, 0, "--osc taken", &c, &port_c), FARM_EUSAGE,
+                 "a port in use is refused");
+    cr_assert(strncmp(farm_error_message(), "--osc taken: ", 13) == 0, "%s", farm_error_message());
+    plat_sock_close(a);
+    plat_sock_close(b);
+}
+
+Test(sockets, a_connection_is_accepted_and_its_end_seen) {
+    plat_socket l, c, k;
+    int port = 0;
+    cr_assert_eq(plat_sock_bind("127.0.0.1", "0", 1, "listener", &l, &port), FARM_OK, "%s",
+                 farm_error_message());
+    char ps[16], buf[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    plat_addr a;
+    cr_assert_eq(plat_sock_resolve("127.0.0.1", ps, 1, "listener", &a), FARM_OK);
+    cr_assert_eq(plat_sock_connect(&a, 5000, "listener", &c), FARM_OK, "%s", farm_error_message());
+    int ready = 0;
+    cr_assert_eq(plat_sock_poll(&l, 1, 0, &ready, 5000), 1);
+    cr_assert_eq(plat_sock_accept(l, &k), 1);
+    cr_assert_eq(plat_sock_recv(k, buf, sizeof buf, NULL), 0, "nothing yet: still open");
+    cr_assert_eq(plat_sock_send(c, "abc", 3, NULL), 3);
+    cr_assert_eq(plat_sock_poll(&k, 1, 0, &ready, 5000), 1);
+    cr_assert_eq(plat_sock_recv(k, buf, sizeof buf, NULL), 3);
+    plat_sock_close(c);
+    cr_assert_eq(plat_sock_poll(&k, 1, 0, &ready, 5000), 1);
+    cr_assert_eq(plat_sock_recv(k, buf, sizeof buf, NULL), -1, "the peer's end");
+    plat_sock_close(k);
+    plat_sock_close(l);
+}

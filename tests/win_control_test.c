@@ -325,3 +325,67 @@ Test(win_control, osc_over_udp_on_loopback) {
     plat_sock_close(s);
     stop(&f);
 }
+
+/* Reads exactly n bytes from a TCP socket, waiting at most REPLY_MS for each part. */
+static void read_exactly(plat_socket s, unsigned char *buf, size_t n) {
+    size_t have = 0;
+    while (have < n) {
+        int ready = 0;
+        cr_assert_eq(plat_sock_poll(&s, 1, 0, &ready, REPLY_MS), 1, "no OSC reply over TCP");
+        long k = plat_sock_recv(s, buf + have, n - have, NULL);
+        cr_assert_geq(k, 0, "the connection closed");
+        have += (size_t)k;
+    }
+}
+
+Test(win_control, osc_over_tcp_on_loopback) {
+    fixture f;
+    farm_control_desc cd = {.control_url = "tcp://127.0.0.1:0",
+                            .telemetry_url = "tcp://127.0.0.1:0",
+                            .telemetry_rate = 5,
+                            .osc_url = "osc.tcp://127.0.0.1:0"};
+    start(&f, &cd);
+    const char *osc = farm_control_osc_url(f.control);
+    cr_assert(osc != NULL && strncmp(osc, "osc.tcp://127.0.0.1:", 20) == 0, "%s", osc);
+    plat_addr farm;
+    cr_assert_eq(plat_sock_resolve("127.0.0.1", osc + 20, 1, "farm", &farm), FARM_OK);
+    plat_socket s;
+    cr_assert_eq(plat_sock_connect(&farm, REPLY_MS, "farm", &s), FARM_OK, "%s",
+                 farm_error_message());
+    /* Two framed packets in one write: both are answered, in order. */
+    unsigned char p[512];
+    size_t n = 4;
+    n = put_string(p, n, "/farm/set");
+    n = put_string(p, n, ",ssf");
+    n = put_string(p, n, "2");
+    n = put_string(p, n, "amp");
+    n = put_float(p, n, 0.125f);
+    size_t first = n - 4;
+    size_t second = n;
+    n = put_string(p, n + 4, "/farm/get");
+    n = put_string(p, n, ",ss");
+    n = put_string(p, n, "2");
+    n = put_string(p, n, "amp");
+    for (int i = 0; i < 4; i++) {
+        p[i] = (unsigned char)(first >> (24 - 8 * i));
+        p[second + (size_t)i] = (unsigned char)((n - second - 4) >> (24 - 8 * i));
+    }
+    cr_assert_eq(plat_sock_send(s, p, n, NULL), (long)n);
+    for (int r = 0; r < 2; r++) {
+        unsigned char len[4], buf[4096];
+        read_exactly(s, len, 4);
+        size_t k = (size_t)len[0] << 24 | (size_t)len[1] << 16 | (size_t)len[2] << 8 | len[3];
+        cr_assert(k > 16 && k < sizeof buf);
+        read_exactly(s, buf, k);
+        buf[k] = '\0';
+        cr_assert_str_eq((char *)buf, "/farm/reply");
+        cJSON *j = cJSON_Parse((char *)buf + 16);
+        cr_assert(is_ok(j), "%s", buf + 16);
+        if (r == 1)
+            cr_assert_float_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "values"), 0)->valuedouble,
+                               0.125, 1e-6);
+        cJSON_Delete(j);
+    }
+    plat_sock_close(s);
+    stop(&f);
+}
