@@ -6,6 +6,9 @@
  * Contract
  * - Sockets are private by default: ipc:// in farm_runtime_dir() (a 0700 directory, created
  *   here; sockets that farms killed with SIGKILL left there are removed), named by farm's pid.
+ *   On Windows they are named pipes (ipc://farm-PID.control), and a farm on its default
+ *   control socket is found by the discovery file it writes into farm_runtime_dir() once it
+ *   listens and removes when it stops (proto.h, farm_announce); dead farms' files are removed.
  *   tcp://, ws:// and tls+tcp:// listen only on loopback unless desc->listen_anywhere.
  *   The OSC URL (osc.udp:// or osc.tcp://) likewise.
  *   FARM_EUSAGE for a URL that cannot be used or would be exposed without consent.
