@@ -27,6 +27,7 @@ for t in ipc tcp; do
     row() { awk -F'|' -v k="$kind" -v c="$2" '$3 ~ k {gsub(/ /, "", $c); print $c}' "$tmp/$1.$t" | median; }
     ml=$(row lin 4) mw=$(row win 4) pl=$(row lin 5) pw=$(row win 5)
     name=$([ "$t" = ipc ] && echo "ipc:// (Unix socket / named pipe)" || echo "tcp://127.0.0.1")
+    # shellcheck disable=SC2016 # the backquotes are markdown's
     printf '| %s | `%s` | %.3f | %.3f | %.1f | %.3f | %.3f |\n' "$name" "$kind" "$ml" "$mw" \
       "$(echo "$mw / $ml" | bc -l)" "$pl" "$pw"
   done

@@ -130,6 +130,8 @@ echo "the next farm removed the stale record"
 rc=$?
 tr -d '\r' <"$dir/err" >"$dir/err1"
 lines=$(wc -l <"$dir/err1")
-[ $rc -eq 2 ] && [ "$lines" -eq 1 ] || fail "exposed --osc: exit $rc, $lines lines: $(cat "$dir/err1")"
+if [ $rc -ne 2 ] || [ "$lines" -ne 1 ]; then
+  fail "exposed --osc: exit $rc, $lines lines: $(cat "$dir/err1")"
+fi
 echo "bad input: exit 2, $(cat "$dir/err1")"
 echo "win_control: passed"
