@@ -14,6 +14,9 @@
 #include "plat.h"
 
 #define POLL_MAX 64
+#ifndef SIO_UDP_CONNRESET
+#define SIO_UDP_CONNRESET _WSAIOW(IOC_VENDOR, 12)
+#endif
 
 static INIT_ONCE started = INIT_ONCE_STATIC_INIT;
 static int start_error;
@@ -65,6 +68,14 @@ static SOCKET new_socket(int family, int type) {
     return s;
 }
 
+/* Windows reports an ICMP "port unreachable", which a reply to a client that has gone may bring
+ * back, as WSAECONNRESET on the socket's next receive; a server wants the next datagram. */
+static void udp_no_reset(SOCKET s) {
+    BOOL report = FALSE;
+    DWORD got = 0;
+    WSAIoctl(s, SIO_UDP_CONNRESET, &report, sizeof report, NULL, 0, &got, NULL, NULL);
+}
+
 static int bound_port_of(SOCKET s) {
     struct sockaddr_storage sa;
     int len = sizeof sa;
@@ -95,6 +106,8 @@ int plat_sock_bind(const char *host, const char *port, int stream, const char *w
             }
             BOOL excl = TRUE; /* nobody else binds this port while farm has it */
             setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&excl, sizeof excl);
+            if (!stream) /* no WSAECONNRESET from a reply to a client that left */
+                udp_no_reset(s);
             if (bind(s, it->ai_addr, (int)it->ai_addrlen) == 0 && (!stream || listen(s, 8) == 0))
                 got = s;
             else {
