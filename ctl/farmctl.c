@@ -86,8 +86,11 @@ static const char usage_text[] =
     "\n"
     "Options (before COMMAND)\n"
     "  --url URL           the farm's control socket, as farm prints it when it starts\n"
-    "                      (\"farm: control ipc:///...\"). Default: $FARM_CONTROL if set, "
-    "else\n" FOUND_HOW "  --timeout SECONDS   how long to wait for the reply (default 2)\n"
+    "                      (\"farm: control ipc:///...\"). Default: $FARM_CONTROL if set, else\n"
+    /* clang-format off */
+    FOUND_HOW
+    /* clang-format on */
+    "  --timeout SECONDS   how long to wait for the reply (default 2)\n"
     "  --tls-ca FILE       for tls+tcp:// URLs: the PEM certificate (or its CA) that the\n"
     "                      farm's --tls-cert must match\n"
     "  -h, --help          this text\n"
