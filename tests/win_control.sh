@@ -22,7 +22,8 @@ fail() {
   for f in "$dir"/farm*.out; do [ -f "$f" ] && sed "s/^/  $(basename "$f"): /" "$f"; done
   exit 1
 }
-ctl() { "$wine" "$ctlexe" "$@" 2>&1 | tr -d '\r'; return "${PIPESTATUS[0]}"; }
+# A generous reply timeout: wine starts slowly on a busy machine.
+ctl() { "$wine" "$ctlexe" --timeout 10 "$@" 2>&1 | tr -d '\r'; return "${PIPESTATUS[0]}"; }
 
 out=$("$wine" "$farm" play --null-sink --workers 1 --voices 2 --duration 0.1 2>&1 | tr -d '\r')
 case $out in *"not yet on Windows"*)

@@ -107,7 +107,8 @@ static int farmctl(const char *args, char *out, size_t size) {
     for (char *p = exe; *p; p++)
         if (*p == '/')
             *p = '\\';
-    snprintf(cmd, sizeof cmd, "\"%s\" %s 2>&1", exe, args);
+    /* a generous reply timeout: wine starts slowly on a busy machine */
+    snprintf(cmd, sizeof cmd, "\"%s\" --timeout 10 %s 2>&1", exe, args);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p, "cannot run %s", cmd);
     size_t n = fread(out, 1, size - 1, p);
