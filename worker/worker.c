@@ -199,7 +199,7 @@ static void render_loop(loop_ctx *x) {
             break;
         float *slot = shm_ring_begin_write(&w->audio, x->region->base);
         if (slot == NULL) {
-            shm_ring_wait_space(&w->audio, wait_ns);
+            shm_ring_wait_space(&w->audio, cfg->wake_batch, wait_ns);
             continue;
         }
         render_block(x, slot, k, started_at);
