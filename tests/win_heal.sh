@@ -118,7 +118,8 @@ play_tests() {
   [ -n "$hit" ] || fail "played: no line about the terminated worker: $(cat "$dir/played.err")"
   local line
   line=$(python3 "$here/wavgap.py" "$dir/played.wav" "$hit" 1.0 2>&1) || fail "played: $line"
-  echo "played: worker $hit terminated and replaced; $line"
+  echo "played: $(grep '^farm: worker' "$dir/played.err")"
+  echo "played: $line"
 }
 
 case $mode in
