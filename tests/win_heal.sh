@@ -42,8 +42,10 @@ run() {
 }
 # No temporary and nothing else beside what the test named.
 only() {
-  local want=$1 got
-  got=$(cd "$dir" && ls -A | grep -Ev '\.(out|raw2?|err)$' | tr '\n' ' ')
+  local want=$1 got="" f
+  for f in "$dir"/* "$dir"/.[!.]*; do
+    case $f in *.out | *.raw | *.raw2 | *.err) ;; *) [ -e "$f" ] && got+="${f##*/} " ;; esac
+  done
   [ "$got" = "$want" ] || fail "files in the directory: '$got', wanted '$want'"
 }
 
