@@ -56,7 +56,7 @@ static int mix_block(shm_region *r, float *mix) {
         const float *slot;
         uint64_t deadline = farm_now_ns() + 10 * FARM_NS_PER_S;
         while ((slot = shm_ring_begin_read(ring, r->base)) == NULL && farm_now_ns() < deadline)
-            shm_ring_wait_data(ring, 100 * FARM_NS_PER_MS);
+            shm_ring_wait_data(ring, 1, 100 * FARM_NS_PER_MS);
         if (slot == NULL)
             return farm_fail(FARM_EFAIL, "worker %u sent no block for 10 s", k);
         for (uint32_t i = 0; i < FRAMES * CHANNELS; i++)

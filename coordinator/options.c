@@ -225,7 +225,7 @@ void farm_options_defaults(farm_mode mode, farm_options *o) {
     o->sample_rate = 48000;
     o->buffer_frames = 256;
     o->channels = 2;
-    o->ring_blocks = 4;
+    o->ring_blocks = mode == FARM_RENDER ? 16 : 4; /* render: deep rings, woken in batches */
     o->oscillator = SHM_OSC_SINELOOP;
     o->freq_min = 400;
     o->freq_max = 800;
@@ -650,6 +650,9 @@ shm_config farm_shm_config(const farm_options *o, uint64_t block_limit) {
         .seed = o->seed,
         .block_limit = block_limit,
         .lock_memory = o->mode == FARM_PLAY && o->lock_memory,
+        /* Render has no deadline: each side sleeps until half the ring is ready, so one
+         * wake-up moves several blocks. Playing keeps its rings as full as they can be. */
+        .wake_batch = o->mode == FARM_RENDER ? o->ring_blocks / 2 : 1,
     };
 }
 

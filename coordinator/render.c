@@ -68,7 +68,8 @@ static void summary(const farm_options *o, farm_procs *p, uint64_t frames, doubl
 #define CHECK_WORKERS_NS (100 * FARM_NS_PER_MS) /* how soon a dead worker or a stop is noticed */
 #define PROGRESS_NS (100 * FARM_NS_PER_MS)
 
-static const float *next_block(farm_procs *p, uint32_t k, int *rv) {
+/* want: how many blocks to sleep for, so that a worker wakes the coordinator once per batch. */
+static const float *next_block(farm_procs *p, uint32_t k, uint32_t want, int *rv) {
     shm_worker *w = shm_worker_at(&p->region, k);
     for (;;) {
         const float *b = shm_ring_begin_read(&w->audio, p->region.base);
@@ -78,7 +79,7 @@ static const float *next_block(farm_procs *p, uint32_t k, int *rv) {
             return NULL;
         if ((*rv = farm_procs_check(p)) != FARM_OK)
             return NULL;
-        shm_ring_wait_data(&w->audio, CHECK_WORKERS_NS);
+        shm_ring_wait_data(&w->audio, want, CHECK_WORKERS_NS);
     }
 }
 
@@ -86,7 +87,9 @@ typedef struct render_loop {
     const farm_options *o;
     farm_procs *procs;
     farm_outfile *file;
-    float *mixed;
+    float *mixed;   /* batch blocks, written together */
+    uint32_t batch; /* the rings' wake-up batch */
+    uint32_t mixed_blocks;
     const float **ins;
     farm_mix_stats stats;
     farm_gain gain;
@@ -94,24 +97,37 @@ typedef struct render_loop {
     int show;
 } render_loop;
 
-/* One block: every worker's, mixed in order, written. */
-static int render_block(render_loop *l) {
+/* The blocks mixed so far go to the file in one write. */
+static int flush(render_loop *l) {
+    uint64_t frames = (uint64_t)l->mixed_blocks * l->o->buffer_frames;
+    uint64_t left = l->total_frames - l->written;
+    if (frames > left) /* the last block is cut to the duration */
+        frames = left;
+    l->mixed_blocks = 0;
+    int rv = frames ? farm_outfile_write(l->file, l->mixed, frames) : FARM_OK;
+    if (rv == FARM_OK)
+        l->written += frames;
+    return rv;
+}
+
+/* One block: every worker's, mixed in order; written once a batch of them is mixed. */
+static int render_block(render_loop *l, uint64_t blocks_left) {
     const farm_options *o = l->o;
+    const uint32_t samples = o->buffer_frames * o->channels;
+    const uint32_t want = blocks_left < l->batch ? (uint32_t)blocks_left : l->batch;
     int rv = FARM_OK;
     for (uint32_t k = 0; k < o->workers; k++)
-        if ((l->ins[k] = next_block(l->procs, k, &rv)) == NULL)
+        if ((l->ins[k] = next_block(l->procs, k, want, &rv)) == NULL)
             return rv;
+    float *out = l->mixed + (size_t)l->mixed_blocks * samples;
     if (o->part) /* summed as rendered: farm mix applies the gain and the limiter once */
-        farm_sum(l->mixed, l->ins, o->workers, o->buffer_frames * o->channels);
+        farm_sum(out, l->ins, o->workers, samples);
     else
-        farm_mix(l->mixed, l->ins, o->workers, o->buffer_frames, o->channels, &l->gain, &l->stats);
+        farm_mix(out, l->ins, o->workers, o->buffer_frames, o->channels, &l->gain, &l->stats);
     for (uint32_t k = 0; k < o->workers; k++)
         shm_ring_release(&shm_worker_at(&l->procs->region, k)->audio);
-    uint64_t left = l->total_frames - l->written;
-    uint64_t frames = left < o->buffer_frames ? left : o->buffer_frames;
-    if ((rv = farm_outfile_write(l->file, l->mixed, frames)) != FARM_OK)
-        return rv;
-    l->written += frames;
+    if (++l->mixed_blocks == l->batch || blocks_left == 1)
+        return flush(l);
     return FARM_OK;
 }
 
@@ -119,13 +135,15 @@ static int run_loop(render_loop *l, uint64_t blocks, double *wall) {
     uint64_t t0 = farm_now_ns(), last_progress = 0;
     int rv = FARM_OK;
     for (uint64_t b = 0; b < blocks && rv == FARM_OK && !farm_stop_signal; b++) {
-        rv = render_block(l);
+        rv = render_block(l, blocks - b);
         uint64_t now = farm_now_ns();
         if (l->show && now - last_progress > PROGRESS_NS) {
             progress((double)l->written / l->o->sample_rate, l->o->duration, (now - t0) * 1e-9);
             last_progress = now;
         }
     }
+    if (rv == FARM_OK) /* what was mixed before a stop is kept */
+        rv = flush(l);
     *wall = (farm_now_ns() - t0) * 1e-9;
     if (l->show) {
         progress((double)l->written / l->o->sample_rate, l->o->duration, *wall);
@@ -161,7 +179,8 @@ int farm_render(const farm_options *o) {
     }
     farm_coordinator_place(o, &procs, pthread_self(), 0, "farm render");
     l.procs = &procs;
-    l.mixed = malloc((size_t)o->buffer_frames * o->channels * sizeof(float));
+    l.batch = cfg.wake_batch > 0 ? cfg.wake_batch : 1;
+    l.mixed = malloc((size_t)l.batch * o->buffer_frames * o->channels * sizeof(float));
     l.ins = calloc(o->workers, sizeof *l.ins);
     double wall = 0;
     rv = l.mixed && l.ins ? run_loop(&l, blocks, &wall) : farm_fail(FARM_ENOMEM, "out of memory");

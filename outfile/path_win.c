@@ -53,21 +53,19 @@ int farm_outfile_open_device(farm_outfile *f) {
     return FARM_OK;
 }
 
+/* The temporary is deleted by the system if farm ends before it is put in place, a
+ * TerminateProcess included (plat_temp_create); plat_temp_keep takes that back at the end. */
 int farm_outfile_open_temporary(farm_outfile *f, const char *path) {
     int n = snprintf(f->tmp, sizeof f->tmp, "%s.farm-XXXXXX", f->target);
     if (n < 0 || (size_t)n >= sizeof f->tmp) {
         f->tmp[0] = '\0';
         return farm_fail(FARM_EUSAGE, "cannot write %s: path too long", path);
     }
-    int fd = mkstemp(f->tmp);
-    if (fd < 0) {
-        f->tmp[0] = '\0';
-        return farm_fail(FARM_EUSAGE, "cannot write %s: %s", path, strerror(errno));
-    }
     /* libsndfile writes binary through this descriptor: no newline translation, ever. */
-    _setmode(fd, O_BINARY);
-    f->fd = fd;
-    return FARM_OK;
+    int rv = plat_temp_create(f->tmp, path, &f->fd);
+    if (rv != FARM_OK)
+        f->tmp[0] = '\0';
+    return rv;
 }
 
 int farm_outfile_put_in_place(farm_outfile *f, int live) {
@@ -75,7 +73,14 @@ int farm_outfile_put_in_place(farm_outfile *f, int live) {
         return farm_fail(FARM_EFAIL, "cannot publish %s while writing: not yet on Windows",
                          f->path);
     /* Windows replaces no file that is still open (the C library's descriptors do not share
-     * deletion): libsndfile is done with it, so it is closed first. */
+     * deletion): libsndfile is done with it, so it is kept, then closed. */
+    int kept = plat_temp_keep(f->fd, f->path);
+    if (kept != FARM_OK) {
+        close(f->fd); /* and the system deletes it */
+        f->fd = -1;
+        f->tmp[0] = '\0';
+        return kept;
+    }
     if (close(f->fd) != 0) {
         f->fd = -1;
         return farm_fail(FARM_EFAIL, "cannot finish %s: %s", f->path, strerror(errno));

@@ -142,8 +142,12 @@ void plat_notify(plat_handle notifier);
 void plat_notifier_close(plat_handle notifier);
 
 long plat_self_pid(void);
-/* In a child: die when parent (the coordinator's pid) ends; 0 when it has ended already. */
+/* In a child: die when parent (the coordinator's pid) ends; 0 when it has ended already. On
+ * Windows also: a crash ends the child at once (no error-reporting dialog keeps it alive). */
 int plat_die_with_parent(long parent);
+/* Ends this process as a crash would (test hooks): raise(sig) on Linux; on Windows SIGSEGV is
+ * an access violation no handler takes (exit status 0xC0000005), anything else raise(sig). */
+void plat_crash_self(int sig);
 /* The directory of this program's executable (/proc/self/exe; GetModuleFileNameW). */
 int plat_exe_dir(char *out, size_t size);
 /* 1 when path names a file this process may run. */
@@ -207,6 +211,17 @@ void plat_unlock_memory(void);
 
 /* Renames from onto to, replacing what is there in one step. FARM_EFAIL on failure. */
 int plat_replace_file(const char *from, const char *to);
+#ifdef _WIN32
+/* Windows only: a new file at tmpl (its last six characters, XXXXXX, made unique), open for
+ * reading and writing as a C descriptor in binary mode, that the system deletes when its last
+ * handle closes, however this process ends (TerminateProcess included), until plat_temp_keep
+ * says otherwise. Failures are FARM_EUSAGE, "cannot write NAME: why", with errno set. (Linux
+ * keeps its mkostemp in outfile: a killed farm leaves its temporary there, as documented.) */
+int plat_temp_create(char *tmpl, const char *name, int *fd);
+/* The file that fd names (from plat_temp_create) stays when it is closed. FARM_EFAIL naming
+ * name on failure. */
+int plat_temp_keep(int fd, const char *name);
+#endif
 /* Where a user's farms put their default sockets (and on Windows their discovery files):
  * $XDG_RUNTIME_DIR/farm, else /tmp/farm-UID; %LOCALAPPDATA%\\farm on Windows. */
 void plat_runtime_dir(char *out, size_t size);

@@ -352,6 +352,10 @@ int plat_die_with_parent(long parent) {
     return prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() == (pid_t)parent;
 }
 
+void plat_crash_self(int sig) {
+    raise(sig);
+}
+
 int plat_exe_dir(char *out, size_t size) {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -8,6 +8,8 @@
 #include "plat.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <io.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,12 +442,22 @@ long plat_self_pid(void) {
 /* The job kills a worker with its coordinator; this only checks that the coordinator did not
  * end before the worker was put in it. */
 int plat_die_with_parent(long parent) {
+    /* A crash shows no dialog and waits for nobody (Windows Error Reporting would keep the
+     * crashed worker alive until someone dismissed it, and the farm waiting for its death). */
+    SetErrorMode(GetErrorMode() | SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
     HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)parent);
     if (h == NULL)
         return 0;
     int alive = WaitForSingleObject(h, 0) == WAIT_TIMEOUT;
     CloseHandle(h);
     return alive;
+}
+
+void plat_crash_self(int sig) {
+    /* raise(SIGSEGV) would be the C library's _exit(3); a crash is an exception */
+    if (sig == SIGSEGV)
+        RaiseException(EXCEPTION_ACCESS_VIOLATION, EXCEPTION_NONCONTINUABLE, 0, NULL);
+    raise(sig);
 }
 
 int plat_exe_dir(char *out, size_t size) {
@@ -592,6 +604,88 @@ int plat_replace_file(const char *from, const char *to) {
     if (!widen(from, wf, PLAT_PATH_MAX) || !widen(to, wt, PLAT_PATH_MAX) ||
         !MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
         return farm_fail(FARM_EFAIL, "cannot rename %s to %s: Windows error %lu", from, to,
+                         (unsigned long)GetLastError());
+    return FARM_OK;
+}
+
+/* errno for what CreateFileW said, so that the message reads as the POSIX build's. */
+static int errno_of(DWORD err) {
+    switch (err) {
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND:
+    case ERROR_INVALID_NAME:
+        return ENOENT;
+    case ERROR_ACCESS_DENIED:
+    case ERROR_SHARING_VIOLATION:
+        return EACCES;
+    case ERROR_DISK_FULL:
+    case ERROR_HANDLE_DISK_FULL:
+        return ENOSPC;
+    case ERROR_WRITE_PROTECT:
+        return EROFS;
+    default:
+        return EIO;
+    }
+}
+
+/* The file is marked for deletion as soon as it exists (delete-on-close by disposition, not by
+ * FILE_FLAG_DELETE_ON_CLOSE, which cannot be taken back before Windows 10 1709): a farm ended
+ * by TerminateProcess or a crash leaves no temporary beside its target. */
+static HANDLE create_doomed(const wchar_t *w) {
+    HANDLE h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE | DELETE,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, CREATE_NEW,
+                           FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return h;
+    FILE_DISPOSITION_INFO d = {.DeleteFile = TRUE};
+    if (!SetFileInformationByHandle(h, FileDispositionInfo, &d, sizeof d)) {
+        DWORD err = GetLastError();
+        CloseHandle(h);
+        DeleteFileW(w);
+        SetLastError(err);
+        return INVALID_HANDLE_VALUE;
+    }
+    return h;
+}
+
+int plat_temp_create(char *tmpl, const char *name, int *fd) {
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t len = strlen(tmpl);
+    wchar_t w[PLAT_PATH_MAX];
+    *fd = -1;
+    if (len < 6 || strcmp(tmpl + len - 6, "XXXXXX") != 0)
+        return farm_fail(FARM_EINVAL, "%s: no XXXXXX to fill", tmpl);
+    DWORD err = ERROR_FILE_EXISTS;
+    for (uint64_t attempt = 0; attempt < 100 && err == ERROR_FILE_EXISTS; attempt++) {
+        LARGE_INTEGER c;
+        QueryPerformanceCounter(&c);
+        uint64_t x = ((uint64_t)c.QuadPart + attempt) * 6364136223846793005ull +
+                     GetCurrentProcessId() * 1442695040888963407ull;
+        for (size_t i = 0; i < 6; i++, x /= 62)
+            tmpl[len - 6 + i] = letters[(x >> 7) % 62];
+        if (!widen(tmpl, w, PLAT_PATH_MAX)) {
+            errno = ENAMETOOLONG;
+            return farm_fail(FARM_EUSAGE, "cannot write %s: path too long", name);
+        }
+        HANDLE h = create_doomed(w);
+        err = h == INVALID_HANDLE_VALUE ? GetLastError() : ERROR_SUCCESS;
+        if (err == ERROR_SUCCESS && (*fd = _open_osfhandle((intptr_t)h, _O_BINARY)) < 0) {
+            CloseHandle(h);
+            err = ERROR_TOO_MANY_OPEN_FILES;
+        }
+    }
+    if (err == ERROR_SUCCESS)
+        return FARM_OK;
+    errno = err == ERROR_TOO_MANY_OPEN_FILES ? EMFILE : errno_of(err);
+    return farm_fail(FARM_EUSAGE, "cannot write %s: %s", name, strerror(errno));
+}
+
+int plat_temp_keep(int fd, const char *name) {
+    FILE_DISPOSITION_INFO d = {.DeleteFile = FALSE};
+    HANDLE h = (HANDLE)_get_osfhandle(fd);
+    if (h == INVALID_HANDLE_VALUE ||
+        !SetFileInformationByHandle(h, FileDispositionInfo, &d, sizeof d))
+        return farm_fail(FARM_EFAIL, "cannot keep %s: Windows error %lu", name,
                          (unsigned long)GetLastError());
     return FARM_OK;
 }

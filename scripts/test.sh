@@ -27,7 +27,7 @@ ctest --test-dir build-asan --output-on-failure
 
 step "TSan build: the rings between threads and processes"
 scripts/setup.sh build-tsan Tsan
-ctest --test-dir build-tsan --output-on-failure -R '^ring_stress$'
+ctest --test-dir build-tsan --output-on-failure -R '^ring_stress'
 
 step "Fuzzing the control protocol's parser (libFuzzer, bounded)"
 scripts/fuzz.sh "${FARM_FUZZ_SECONDS:-60}"

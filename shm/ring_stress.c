@@ -2,7 +2,8 @@
  * inheritable arena"), so this is a plain program: a producer thread and a consumer thread
  * pass blocks through the audio ring and commands through the command ring, each side checking
  * every item; exit status 0 only when nothing was lost, duplicated or reordered. Also run in
- * the ordinary builds. */
+ * the ordinary builds. An argument B > 1 makes both sides sleep until B slots are ready, as
+ * farm render does: a wake-up lost to the batching stalls a side for a second, which fails. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #define BLOCKS 400000u
 
 static shm_region region;
+static uint32_t batch = 1;
 
 static void *produce(void *arg) {
     (void)arg;
@@ -22,7 +24,10 @@ static void *produce(void *arg) {
     for (uint32_t i = 0; i < BLOCKS;) {
         float *slot = shm_ring_begin_write(&w->audio, region.base);
         if (slot == NULL) {
-            shm_ring_wait_space(&w->audio, 1000000000u);
+            if (!shm_ring_wait_space(&w->audio, batch, 1000000000u)) {
+                fprintf(stderr, "ring_stress: no space for a second at %u\n", i);
+                exit(1);
+            }
             continue;
         }
         for (uint32_t k = 0; k < floats; k++)
@@ -43,9 +48,14 @@ static void *produce(void *arg) {
     return NULL;
 }
 
-int main(void) {
-    shm_config cfg = {
-        .workers = 1, .channels = 2, .block_frames = 64, .ring_blocks = 4, .sample_rate = 48000};
+int main(int argc, char **argv) {
+    if (argc > 1)
+        batch = (uint32_t)strtoul(argv[1], NULL, 10);
+    shm_config cfg = {.workers = 1,
+                      .channels = 2,
+                      .block_frames = 64,
+                      .ring_blocks = batch > 1 ? 2 * batch : 4,
+                      .sample_rate = 48000};
     int rv = shm_create(&cfg, &region);
     if (rv != 0) {
         fprintf(stderr, "ring_stress: shm_create: %s\n", strerror(-rv));
@@ -60,7 +70,8 @@ int main(void) {
     for (uint32_t i = 0; i < BLOCKS && !failed;) {
         const float *slot = shm_ring_begin_read(&w->audio, region.base);
         if (slot == NULL) {
-            if (!shm_ring_wait_data(&w->audio, 1000000000u)) {
+            uint32_t want = BLOCKS - i < batch ? BLOCKS - i : batch; /* the last ones */
+            if (!shm_ring_wait_data(&w->audio, want, 1000000000u)) {
                 fprintf(stderr, "ring_stress: no block for a second at %u\n", i);
                 failed = 1;
             }

@@ -174,9 +174,24 @@ static void *slot_at(const shm_ring *r, void *base, uint64_t index) {
     return (char *)base + r->slots_offset + (index & (r->slot_count - 1)) * r->slot_bytes;
 }
 
-static void wake_if_sleeping(_Atomic uint32_t *seq, _Atomic uint32_t *sleeping, uint64_t id) {
+/* The slots the sleeper on this side waits for: data for the consumer, space for the producer. */
+static uint32_t data_ready(const shm_ring *r) {
+    return (uint32_t)(atomic_load_explicit(&r->write, memory_order_seq_cst) -
+                      atomic_load_explicit(&r->read, memory_order_seq_cst));
+}
+
+static uint32_t space_ready(const shm_ring *r) {
+    return r->slot_count - data_ready(r);
+}
+
+/* seq is bumped on every change, so a sleeper that read it before the change never sleeps past
+ * it (futex's EAGAIN); the system call is made only when the sleeper's batch is complete. */
+static void wake_if_sleeping(shm_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *sleeping,
+                             _Atomic uint32_t *want, uint32_t (*ready)(const shm_ring *),
+                             uint64_t id) {
     atomic_fetch_add_explicit(seq, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(sleeping, memory_order_seq_cst))
+    if (atomic_load_explicit(sleeping, memory_order_seq_cst) &&
+        ready(r) >= atomic_load_explicit(want, memory_order_relaxed))
         plat_wake(seq, id);
 }
 
@@ -193,7 +208,8 @@ void *shm_ring_begin_write(shm_ring *r, void *base) {
 void shm_ring_publish(shm_ring *r) {
     uint64_t w = atomic_load_explicit(&r->write, memory_order_relaxed);
     atomic_store_explicit(&r->write, w + 1, memory_order_release);
-    wake_if_sleeping(&r->data_seq, &r->consumer_sleeping, r->data_wake);
+    wake_if_sleeping(r, &r->data_seq, &r->consumer_sleeping, &r->consumer_want, data_ready,
+                     r->data_wake);
 }
 
 const void *shm_ring_begin_read(shm_ring *r, void *base) {
@@ -209,7 +225,8 @@ const void *shm_ring_begin_read(shm_ring *r, void *base) {
 void shm_ring_release(shm_ring *r) {
     uint64_t rd = atomic_load_explicit(&r->read, memory_order_relaxed);
     atomic_store_explicit(&r->read, rd + 1, memory_order_release);
-    wake_if_sleeping(&r->space_seq, &r->producer_sleeping, r->space_wake);
+    wake_if_sleeping(r, &r->space_seq, &r->producer_sleeping, &r->producer_want, space_ready,
+                     r->space_wake);
 }
 
 uint32_t shm_ring_fill(const shm_ring *r) {
@@ -218,19 +235,22 @@ uint32_t shm_ring_fill(const shm_ring *r) {
     return (uint32_t)(w - rd);
 }
 
-/* Sleeps on seq until ready() holds or the deadline passes. The sleeping flag is raised before
- * the last check, and the other side bumps seq before it reads the flag, so a wake-up cannot
- * slip between the check and the sleep: at worst the wait returns at once (futex's EAGAIN; an event
- * left set). */
-static int wait_until(shm_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *sleeping, uint64_t wake,
-                      int (*ready)(const shm_ring *), uint64_t timeout_ns) {
+/* Sleeps on seq until ready() reaches want or the deadline passes. want is stored before the
+ * sleeping flag is raised, and the flag before the last check; the other side bumps seq before it
+ * reads the flag (and then want), so a wake-up cannot slip between the check and the sleep: at
+ * worst the wait returns at once (futex's EAGAIN; an event left set) and checks again. */
+static int wait_until(shm_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *sleeping,
+                      _Atomic uint32_t *want_word, uint64_t wake,
+                      uint32_t (*ready)(const shm_ring *), uint32_t want, uint64_t timeout_ns) {
+    want = want < 1 ? 1 : want > r->slot_count ? r->slot_count : want;
     uint64_t deadline = farm_now_ns() + timeout_ns;
+    atomic_store_explicit(want_word, want, memory_order_relaxed);
     for (;;) {
-        if (ready(r))
+        if (ready(r) >= want)
             return 1;
         uint32_t s = atomic_load_explicit(seq, memory_order_seq_cst);
         atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
-        if (ready(r)) {
+        if (ready(r) >= want) {
             atomic_store_explicit(sleeping, 0, memory_order_relaxed);
             return 1;
         }
@@ -244,24 +264,14 @@ static int wait_until(shm_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *slee
     }
 }
 
-static int has_space(const shm_ring *r) {
-    return atomic_load_explicit(&r->write, memory_order_relaxed) -
-               atomic_load_explicit(&r->read, memory_order_seq_cst) <
-           r->slot_count;
+int shm_ring_wait_space(shm_ring *r, uint32_t want, uint64_t timeout_ns) {
+    return wait_until(r, &r->space_seq, &r->producer_sleeping, &r->producer_want, r->space_wake,
+                      space_ready, want, timeout_ns);
 }
 
-static int has_data(const shm_ring *r) {
-    return atomic_load_explicit(&r->write, memory_order_seq_cst) !=
-           atomic_load_explicit(&r->read, memory_order_relaxed);
-}
-
-int shm_ring_wait_space(shm_ring *r, uint64_t timeout_ns) {
-    return wait_until(r, &r->space_seq, &r->producer_sleeping, r->space_wake, has_space,
-                      timeout_ns);
-}
-
-int shm_ring_wait_data(shm_ring *r, uint64_t timeout_ns) {
-    return wait_until(r, &r->data_seq, &r->consumer_sleeping, r->data_wake, has_data, timeout_ns);
+int shm_ring_wait_data(shm_ring *r, uint32_t want, uint64_t timeout_ns) {
+    return wait_until(r, &r->data_seq, &r->consumer_sleeping, &r->consumer_want, r->data_wake,
+                      data_ready, want, timeout_ns);
 }
 
 void shm_ring_wake(shm_ring *r) {
@@ -298,7 +308,8 @@ void shm_cmd_release(shm_worker *w, uint32_t n) {
     shm_ring *r = &w->cmds;
     uint64_t rd = atomic_load_explicit(&r->read, memory_order_relaxed);
     atomic_store_explicit(&r->read, rd + n, memory_order_release);
-    wake_if_sleeping(&r->space_seq, &r->producer_sleeping, r->space_wake);
+    wake_if_sleeping(r, &r->space_seq, &r->producer_sleeping, &r->producer_want, space_ready,
+                     r->space_wake);
 }
 
 float *shm_values_reserve(shm_worker *w, void *base, uint32_t n, uint64_t *at) {

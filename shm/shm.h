@@ -31,7 +31,7 @@
 #include "plat.h"
 
 #define SHM_MAGIC 0x6d726166u /* "farm" */
-#define SHM_VERSION 3u
+#define SHM_VERSION 4u
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_WORKERS 256
 
@@ -40,11 +40,13 @@ typedef struct shm_ring {
     alignas(SHM_CACHE_LINE) _Atomic uint64_t write;
     _Atomic uint32_t data_seq;          /* futex word bumped on every publish */
     _Atomic uint32_t consumer_sleeping; /* the consumer sleeps on data_seq */
+    _Atomic uint32_t consumer_want;     /* ... until this many slots hold data */
     uint64_t read_cache;                /* producer's last view of read */
     /* consumer's line */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t read;
     _Atomic uint32_t space_seq;         /* futex word bumped on every release */
     _Atomic uint32_t producer_sleeping; /* the producer sleeps on space_seq */
+    _Atomic uint32_t producer_want;     /* ... until this many slots are free */
     uint64_t write_cache;               /* consumer's last view of write */
     /* fixed at creation */
     alignas(SHM_CACHE_LINE) uint64_t slots_offset; /* from the mapping's start */
@@ -197,6 +199,8 @@ typedef struct shm_config {
     uint64_t seed;
     uint64_t block_limit; /* workers stop after this many blocks; 0 = unlimited */
     uint32_t lock_memory; /* workers mlockall */
+    uint32_t wake_batch;  /* a worker whose ring is full sleeps until this many slots are free:
+                             1 when playing (keep the ring full), half the ring for render */
     uint32_t state_bytes; /* room for one snapshot of a worker's voices (dsp_state_bytes) */
     char isa[16];         /* the kernel every worker renders with (dsp_isa_for_bank); "" best */
 } shm_config;
@@ -245,9 +249,12 @@ const void *shm_ring_begin_read(shm_ring *ring, void *base);
 void shm_ring_release(shm_ring *ring);
 uint32_t shm_ring_fill(const shm_ring *ring);
 
-/* Sleep until there is space / data or timeout_ns passes. Returns 1 when ready, 0 on timeout. */
-int shm_ring_wait_space(shm_ring *ring, uint64_t timeout_ns);
-int shm_ring_wait_data(shm_ring *ring, uint64_t timeout_ns);
+/* Sleep until at least `want` slots are free / hold data (clamped to 1..slot_count), or
+ * timeout_ns passes. Returns 1 when ready, 0 on timeout. The other side wakes the sleeper only
+ * once that many are there: a batch of slots per wake-up instead of one (farm render asks for
+ * half its ring; a real-time consumer asks for 1). */
+int shm_ring_wait_space(shm_ring *ring, uint32_t want, uint64_t timeout_ns);
+int shm_ring_wait_data(shm_ring *ring, uint32_t want, uint64_t timeout_ns);
 
 /* Wakes whichever side sleeps on the ring, so it re-checks its conditions (quit) now. */
 void shm_ring_wake(shm_ring *ring);

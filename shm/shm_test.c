@@ -58,7 +58,7 @@ static int produce(standalone *s, uint64_t n) {
     for (uint64_t i = 0; i < n;) {
         float *slot = shm_ring_begin_write(s->ring, s->base);
         if (slot == NULL) {
-            if (!shm_ring_wait_space(s->ring, one_second))
+            if (!shm_ring_wait_space(s->ring, 1, one_second))
                 timeouts++;
             continue;
         }
@@ -79,7 +79,7 @@ static consumed consume(standalone *s, uint64_t n) {
     while (c.ok < n) {
         const float *slot = shm_ring_begin_read(s->ring, s->base);
         if (slot == NULL) {
-            if (!shm_ring_wait_data(s->ring, one_second) && ++c.timeouts > 5)
+            if (!shm_ring_wait_data(s->ring, 1, one_second) && ++c.timeouts > 5)
                 break;
             continue;
         }
@@ -145,7 +145,7 @@ Test(ring, full_and_empty_are_refused_without_blocking) {
     cr_assert_null(shm_ring_begin_write(s.ring, s.base));
     cr_assert_eq(shm_ring_fill(s.ring), SLOTS);
     uint64_t t0 = farm_now_ns();
-    cr_assert_eq(shm_ring_wait_space(s.ring, 20000000), 0, "no space appears");
+    cr_assert_eq(shm_ring_wait_space(s.ring, 1, 20000000), 0, "no space appears");
     uint64_t waited = farm_now_ns() - t0;
     cr_assert_geq(waited, 19000000ull, "the wait keeps its deadline (%llu ns)",
                   (unsigned long long)waited);

@@ -301,7 +301,9 @@ static void watchdog(farm_procs *p, uint32_t k, uint64_t now) {
     farm_worker_watch *x = &p->watch[k];
     shm_worker *w = shm_worker_at(&p->region, k);
     uint64_t progress = atomic_load(&w->blocks_rendered);
-    int room = shm_ring_fill(&w->audio) < w->audio.slot_count;
+    /* a worker sleeps until its batch of slots is free (render), so less is no room for it */
+    uint32_t batch = shm_header_of(&p->region)->config.wake_batch;
+    int room = w->audio.slot_count - shm_ring_fill(&w->audio) >= (batch > 0 ? batch : 1);
     if (progress != x->progress || !room || atomic_load(&w->state) != SHM_WORKER_RUNNING) {
         x->progress = progress;
         x->progress_at = now;

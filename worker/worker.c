@@ -1,7 +1,6 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,8 +96,9 @@ static void prepare_process(const shm_config *cfg, shm_worker *w, uint32_t index
 }
 
 /* Test hook, out of the shared layout: FARM_TEST_CRASH_WORKER=K:BLOCK:SIGNAL[:every] makes worker
- * K raise SIGNAL inside itself (a crash, not a kill from outside) when its ring reaches BLOCK;
- * with :every, every replacement does so BLOCK blocks after it starts (a crash loop). */
+ * K raise SIGNAL inside itself (a crash, not a kill from outside: plat_crash_self, an access
+ * violation on Windows for 11) when its ring reaches BLOCK; with :every, every replacement does
+ * so BLOCK blocks after it starts (a crash loop). */
 typedef struct crash_hook {
     uint64_t block;
     int signal, every;
@@ -172,7 +172,7 @@ static void render_block(loop_ctx *x, float *slot, uint64_t k, uint64_t started_
     uint64_t cmd_read = atomic_load_explicit(&w->cmds.read, memory_order_relaxed) + n;
     save_snapshot(x->region, w, x->bank, k + 1, cmd_read, values_read, x->writer);
     if (x->crash.signal && k + 1 - (x->crash.every ? started_at : 0) >= x->crash.block)
-        raise(x->crash.signal);
+        plat_crash_self(x->crash.signal);
     uint64_t dt = farm_now_ns() - t0;
     shm_ring_publish(&w->audio);
     shm_cmd_release(w, n);
@@ -199,7 +199,7 @@ static void render_loop(loop_ctx *x) {
             break;
         float *slot = shm_ring_begin_write(&w->audio, x->region->base);
         if (slot == NULL) {
-            shm_ring_wait_space(&w->audio, wait_ns);
+            shm_ring_wait_space(&w->audio, cfg->wake_batch, wait_ns);
             continue;
         }
         render_block(x, slot, k, started_at);

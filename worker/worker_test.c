@@ -86,7 +86,7 @@ static void compare(shm_region *r, plat_proc *procs, int with_command) {
             const float *slot;
             uint64_t deadline = farm_now_ns() + WAIT_NS;
             while ((slot = shm_ring_begin_read(ring, r->base)) == NULL && farm_now_ns() < deadline)
-                shm_ring_wait_data(ring, 100 * FARM_NS_PER_MS);
+                shm_ring_wait_data(ring, 1, 100 * FARM_NS_PER_MS);
             cr_assert_not_null(slot, "worker %u: no block %u", k, b);
             if (with_command && b == SET_AT)
                 for (uint32_t v = 0; v < shm_worker_at(r, k)->voice_count; v++)
