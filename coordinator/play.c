@@ -181,6 +181,7 @@ static farm_audio_desc audio_desc(session *s) {
                              .device = o->device,
                              .latency = o->latency,
                              .null_sink = o->null_sink,
+                             .exclusive = o->exclusive,
                              .verbose = o->verbose,
                              .sample_rate = o->sample_rate,
                              .buffer_frames = o->buffer_frames,

@@ -216,4 +216,15 @@ int plat_private_dir(const char *path);
 /* 1 while process pid exists (it may belong to someone else). */
 int plat_pid_alive(long pid);
 
+/* ---- the standard error stream, the environment ---- */
+
+/* Points this process's standard error (descriptor 2) at the null device until
+ * plat_stderr_restore(saved): libraries that print while they start (PortAudio's ALSA and JACK
+ * scans) are silenced. Returns what to restore, or -1 when nothing was changed. Main thread. */
+int plat_stderr_silence(void);
+void plat_stderr_restore(int saved);
+/* Sets the environment variable name to value unless it is set already. Main thread, before
+ * other threads read the environment. */
+void plat_env_default(const char *name, const char *value);
+
 #endif

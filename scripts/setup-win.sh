@@ -32,9 +32,11 @@ die() {
 }
 
 # --- 1. tools from Debian ---------------------------------------------------------------------
+# libasound2-plugins: the tests play farm.exe through wine's ALSA driver into a private jackd
+# (an ALSA configuration whose default PCM is of type jack); 64-bit wine needs the amd64 one.
 packages=(gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64
           mingw-w64-x86-64-dev mingw-w64-tools wine wine64 meson ninja-build cmake pkg-config
-          python3 xz-utils bzip2)
+          python3 xz-utils bzip2 libasound2-plugins jackd2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -123,6 +125,20 @@ else
   echo "$key" >"$stamp"
   say "dependencies built into $sysroot (key $key)"
 fi
+
+# PortAudio 19.6's CMake installs portaudio.h and pa_win_wmme.h only; farm's WASAPI exclusive
+# mode needs pa_win_wasapi.h (and the header it includes). Added to a sysroot that lacks them,
+# from the same checked tarball, without rebuilding anything.
+for h in pa_win_wasapi.h pa_win_waveformat.h; do
+  if [ ! -f "$sysroot/include/$h" ]; then
+    tarball=$(find "$aptdir/src" -maxdepth 1 -name 'portaudio19_*.orig.tar.*' | sort | tail -1)
+    [ -n "$tarball" ] || die "no PortAudio tarball in $aptdir/src for $h"
+    tar xf "$tarball" -O "portaudio/include/$h" >"$sysroot/include/$h.tmp" ||
+      die "$h: not in $tarball"
+    mv "$sysroot/include/$h.tmp" "$sysroot/include/$h"
+    say "added $h to $sysroot/include"
+  fi
+done
 
 # --- 4. farm itself -----------------------------------------------------------------------------
 # Warnings are errors here as in setup.sh.
