@@ -54,10 +54,12 @@ static const struct {
     const char *name;
     PaHostApiTypeId type;
 } host_names[] = {
-    {"alsa", paALSA},       {"jack", paJACK},  {"oss", paOSS},
-    {"coreaudio", paCoreAudio}, {"wasapi", paWASAPI}, {"mme", paMME},
-    {"ds", paDirectSound},  {"directsound", paDirectSound}, {"wdmks", paWDMKS},
-    {"wdm-ks", paWDMKS},    {"asio", paASIO},
+    {"alsa", paALSA},      {"jack", paJACK},
+    {"oss", paOSS},        {"coreaudio", paCoreAudio},
+    {"wasapi", paWASAPI},  {"mme", paMME},
+    {"ds", paDirectSound}, {"directsound", paDirectSound},
+    {"wdmks", paWDMKS},    {"wdm-ks", paWDMKS},
+    {"asio", paASIO},
 };
 #define HOST_NAMES "alsa, jack, oss, coreaudio, wasapi, mme, ds, wdmks, asio"
 

@@ -23,7 +23,7 @@ sysroot=${FARM_WIN_SYSROOT:-$cache/sysroot}
 jobs=${FARM_WIN_JOBS:-2}
 toolchain=$repo/cmake/mingw-w64.cmake
 # Bump when the way the dependencies are built changes: the sysroot is rebuilt.
-recipe=1
+recipe=2 # 2: PortAudio with WASAPI (1 had MME only)
 
 say() { echo "setup-win: $*"; }
 die() {
@@ -125,20 +125,6 @@ else
   echo "$key" >"$stamp"
   say "dependencies built into $sysroot (key $key)"
 fi
-
-# PortAudio 19.6's CMake installs portaudio.h and pa_win_wmme.h only; farm's WASAPI exclusive
-# mode needs pa_win_wasapi.h (and the header it includes). Added to a sysroot that lacks them,
-# from the same checked tarball, without rebuilding anything.
-for h in pa_win_wasapi.h pa_win_waveformat.h; do
-  if [ ! -f "$sysroot/include/$h" ]; then
-    tarball=$(find "$aptdir/src" -maxdepth 1 -name 'portaudio19_*.orig.tar.*' | sort | tail -1)
-    [ -n "$tarball" ] || die "no PortAudio tarball in $aptdir/src for $h"
-    tar xf "$tarball" -O "portaudio/include/$h" >"$sysroot/include/$h.tmp" ||
-      die "$h: not in $tarball"
-    mv "$sysroot/include/$h.tmp" "$sysroot/include/$h"
-    say "added $h to $sysroot/include"
-  fi
-done
 
 # --- 4. farm itself -----------------------------------------------------------------------------
 # Warnings are errors here as in setup.sh.

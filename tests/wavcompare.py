@@ -58,4 +58,5 @@ def main():
     print(f"same audio: {frames} frames x {channels} channels, largest difference {worst:.3g}")
 
 
-main()
+if __name__ == "__main__":
+    main()
