@@ -189,11 +189,15 @@ int plat_proc_set_priority(long pid, int prio);
  * when prio is 0 or the system refuses. FARM_EFAIL naming who when no thread starts. */
 int plat_thread_start(pthread_t *t, size_t stack, int prio, void *(*fn)(void *), void *arg,
                       const char *who);
-/* What real-time scheduling is called here, for reports. */
+/* What real-time scheduling is called here, for reports, and what to do when it is refused. */
 #ifdef _WIN32
 #define PLAT_RT_POLICY "HIGH_PRIORITY_CLASS"
+#define PLAT_RT_REFUSED_HINT                                                                       \
+    "the stream's thread runs at normal priority (MMCSS gave it none; wine has no MMCSS), or "     \
+    "the working set could not be locked"
 #else
 #define PLAT_RT_POLICY "SCHED_FIFO"
+#define PLAT_RT_REFUSED_HINT "grant RLIMIT_RTPRIO / RLIMIT_MEMLOCK"
 #endif
 /* Thread t's real-time priority (0: normal scheduling) and its policy's name for reports. */
 int plat_thread_priority(pthread_t t, const char **policy);
