@@ -80,7 +80,9 @@ cmake_dep portaudio "$d" -DMSVS=ON -DPA_USE_WASAPI=ON -DPA_USE_WMME=ON -DPA_USE_
   -DPA_DLL_LINK_WITH_STATIC_RUNTIME=OFF
 # 19.6 installs its DLL beside the import library; the loader looks in bin/.
 mv "$sysroot"/lib/*portaudio*.dll "$sysroot/bin/" 2>/dev/null || true
-# Built with WASAPI or not at all: the DLL exports its calls (and its header is installed).
+# It installs pa_win_wasapi.h but not pa_win_waveformat.h, which that header includes.
+cp "$d/include/pa_win_waveformat.h" "$sysroot/include/"
+# Built with WASAPI or not at all: the DLL exports its calls (and its headers are installed).
 x86_64-w64-mingw32-objdump -p "$sysroot/bin/libportaudio.dll" >"$work/portaudio.exports" &&
   grep -q PaWasapi_ "$work/portaudio.exports" && [ -f "$sysroot/include/pa_win_wasapi.h" ] || {
   echo "win-deps: PortAudio was built without WASAPI" >&2
