@@ -41,9 +41,10 @@ const char *farm_pa_host_short_name(PaHostApiTypeId type);
 int farm_pa_find_host(const char *name, PaHostApiIndex *out);
 int farm_pa_find_device(const char *spec, PaHostApiIndex host, PaDeviceIndex *out);
 const char *farm_pa_hint(PaError err); /* NULL when there is none */
-/* err's text and, when there is one, a hint: "Invalid sample rate; rate mismatch: ..." or,
- * for a host error, the host's own code explained (farm_pa_host_error). */
-void farm_pa_explain(PaError err, PaHostApiTypeId type, char *buf, size_t size);
+/* err's text and, when there is one, a hint ("Invalid sample rate; rate mismatch: ...") or,
+ * for a host error, the host's own code explained (farm_pa_host_error); exclusive: the stream
+ * asked for WASAPI's exclusive mode. */
+void farm_pa_explain(PaError err, PaHostApiTypeId type, int exclusive, char *buf, size_t size);
 
 /* What differs between the systems' host APIs: pahost_linux.c, pahost_win.c. */
 /* FARM_EUSAGE in one line when desc->exclusive cannot be had (not WASAPI, the null sink, no

@@ -124,15 +124,11 @@ static const char *try_open(PaDeviceIndex in, PaDeviceIndex out, uint32_t sr, ui
     free(info);
     if (err == paNoError)
         return NULL;
-    char host[384];
     if (err == paInvalidSampleRate)
         snprintf(why, size, "%s; rate mismatch: the device's default is %g Hz",
                  Pa_GetErrorText(err), od->defaultSampleRate);
-    else if (err == paUnanticipatedHostError &&
-             farm_pa_host_error(type, exclusive, host, sizeof host))
-        snprintf(why, size, "%s; %s", Pa_GetErrorText(err), host);
     else
-        farm_pa_explain(err, type, why, size);
+        farm_pa_explain(err, type, exclusive, why, size);
     return why;
 }
 

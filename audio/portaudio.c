@@ -175,13 +175,14 @@ const char *farm_pa_hint(PaError err) {
     }
 }
 
-void farm_pa_explain(PaError err, PaHostApiTypeId type, char *buf, size_t size) {
+void farm_pa_explain(PaError err, PaHostApiTypeId type, int exclusive, char *buf, size_t size) {
     char host[384];
     const char *hint = farm_pa_hint(err);
-    if (err == paUnanticipatedHostError && farm_pa_host_error(type, 0, host, sizeof host))
+    if (err == paUnanticipatedHostError && farm_pa_host_error(type, exclusive, host, sizeof host))
         hint = host;
     snprintf(buf, size, "%s%s%s", Pa_GetErrorText(err), hint ? "; " : "", hint ? hint : "");
 }
+
 /* ---- the stream ---- */
 
 typedef struct pa_backend {
@@ -288,10 +289,7 @@ static int open_stream(pa_backend *b, const farm_audio_desc *o, PaDeviceIndex de
                          o->sample_rate, a->description, d->defaultSampleRate);
     if (err != paNoError) {
         char why[512];
-        if (err == paUnanticipatedHostError &&
-            farm_pa_host_error(h->type, o->exclusive, why, sizeof why))
-            return farm_fail(FARM_EUSAGE, "cannot open %s: %s", a->description, why);
-        farm_pa_explain(err, h->type, why, sizeof why);
+        farm_pa_explain(err, h->type, o->exclusive, why, sizeof why);
         return farm_fail(FARM_EUSAGE, "cannot open %s: %s", a->description, why);
     }
     farm_pa_host_opened(b->stream, h->type, o->rt_priority);
