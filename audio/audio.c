@@ -8,17 +8,17 @@
 #include "audio_internal.h"
 
 /* The device desc names: the host's or PortAudio's default unless one is given. */
-static int choose_device(const farm_audio_desc *o, PaDeviceIndex *dev) {
+static int choose_device(const farm_audio_desc *o, const char *host_name, PaDeviceIndex *dev) {
     PaHostApiIndex host = -1;
     int rv;
     *dev = paNoDevice;
-    if (o->host != NULL && (rv = farm_pa_find_host(o->host, &host)) != FARM_OK)
+    if (host_name != NULL && (rv = farm_pa_find_host(host_name, &host)) != FARM_OK)
         return rv;
     if (o->device != NULL)
         return farm_pa_find_device(o->device, host, dev);
     *dev = host >= 0 ? Pa_GetHostApiInfo(host)->defaultOutputDevice : Pa_GetDefaultOutputDevice();
-    if (*dev == paNoDevice && o->host != NULL)
-        return farm_fail(FARM_EUSAGE, "--host %s has no output device", o->host);
+    if (*dev == paNoDevice && host_name != NULL)
+        return farm_fail(FARM_EUSAGE, "--host %s has no output device", host_name);
     return FARM_OK;
 }
 
@@ -31,12 +31,18 @@ static int wants_jack(const farm_audio_desc *o) {
 
 int farm_audio_open(farm_audio **out, const farm_audio_desc *o, farm_engine *e) {
     *out = NULL;
+    const char *host;
+    int rv = farm_pa_exclusive_check(o, &host);
+    if (rv != FARM_OK)
+        return rv;
     if (o->null_sink && o->node_count > 0)
         return farm_fail(FARM_EUSAGE, "--node: node audio arrives as JACK ports; play into JACK "
                                       "(--host jack), not the null sink");
     if (o->null_sink)
         return farm_null_sink_open(out, o, e);
     if (wants_jack(o)) {
+        if (!farm_have_jack)
+            return farm_jack_open(out, o, e); /* says no, naming what asked for JACK */
         if (o->host != NULL && strcasecmp(o->host, "jack") != 0)
             return farm_fail(FARM_EUSAGE, "--jack-name, --connect and --node need --host jack");
         if (o->device != NULL)
@@ -44,11 +50,10 @@ int farm_audio_open(farm_audio **out, const farm_audio_desc *o, farm_engine *e) 
                                           "with JACK_DEFAULT_SERVER and ports with --connect");
         return farm_jack_open(out, o, e);
     }
-    int rv = farm_pa_start(o->verbose);
-    if (rv != FARM_OK)
+    if ((rv = farm_pa_start(o->verbose)) != FARM_OK)
         return rv;
     PaDeviceIndex dev;
-    if ((rv = choose_device(o, &dev)) != FARM_OK) {
+    if ((rv = choose_device(o, host, &dev)) != FARM_OK) {
         farm_pa_end();
         return rv;
     }
@@ -95,6 +100,10 @@ double farm_audio_cpu_load(farm_audio *a) {
 
 const char *farm_audio_describe(farm_audio *a) {
     return a->description;
+}
+
+int farm_audio_exclusive(farm_audio *a) {
+    return a->exclusive;
 }
 
 uint32_t farm_audio_input_frames_max(farm_audio *a) {

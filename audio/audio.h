@@ -9,6 +9,11 @@
  *   and a hint. On a machine with no output device it says so on stderr and opens the null
  *   sink.
  * - PortAudio's and ALSA's start-up noise on stderr is silenced unless desc->verbose.
+ * - Host APIs by short name: alsa, jack, oss (Linux); wasapi, mme, ds, wdmks, asio (Windows);
+ *   coreaudio. One PortAudio was not built with is refused naming the hosts this build has.
+ *   JACK through libjack (jack.c) is Linux's: on Windows --host jack, a JACK client name,
+ *   connections and nodes are refused in one line. desc->exclusive is WASAPI's exclusive mode:
+ *   refused with any other host, with the null sink, and where there is no WASAPI.
  * - Main thread only. The backend's own thread calls the engine; nothing here runs on it but
  *   the engine call and, for the null sink, the clock.
  * - Errors as everywhere in farm (base.h).
@@ -27,6 +32,7 @@ typedef struct farm_audio_desc {
     const char *device; /* index, exact name or unique part of one; NULL: the host's default */
     double latency;     /* suggested output latency in seconds; 0: the device's low latency */
     int null_sink;      /* the null sink even when a device exists */
+    int exclusive;      /* WASAPI exclusive mode (Windows): the device is farm's alone */
     int verbose;        /* let PortAudio's start-up messages through */
     uint32_t sample_rate, buffer_frames, channels;
     uint32_t rt_priority; /* the null sink's thread (SCHED_FIFO), ALSA's through PortAudio */
@@ -52,6 +58,7 @@ void farm_audio_close(farm_audio *a); /* stops first; NULL is fine */
 int farm_audio_active(farm_audio *a);
 double farm_audio_cpu_load(farm_audio *a);      /* the backend's estimate, 0..1 */
 const char *farm_audio_describe(farm_audio *a); /* "system (JACK Audio Connection Kit)" */
+int farm_audio_exclusive(farm_audio *a);        /* 1: WASAPI exclusive mode */
 /* The most frames one callback brings from outside (the nodes): what the engine's
  * input_frames_max must be; 0 without nodes. */
 uint32_t farm_audio_input_frames_max(farm_audio *a);

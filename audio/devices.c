@@ -89,13 +89,21 @@ int farm_devices(const farm_listing_desc *desc) {
     return finish_listing(json, root);
 }
 
+/* NULL when a stream opens; else why not, into why. exclusive: WASAPI's exclusive mode. */
 static const char *try_open(PaDeviceIndex in, PaDeviceIndex out, uint32_t sr, uint32_t frames,
-                            uint32_t channels, char *why, size_t size) {
+                            uint32_t channels, int exclusive, char *why, size_t size) {
     const PaDeviceInfo *od = Pa_GetDeviceInfo(out);
+    PaHostApiTypeId type = Pa_GetHostApiInfo(od->hostApi)->type;
+    void *info = NULL;
+    if (farm_pa_host_info(exclusive, type, &info) != FARM_OK) {
+        snprintf(why, size, "%s", farm_error_message());
+        return why;
+    }
     PaStreamParameters op = {.device = out,
                              .channelCount = (int)channels,
                              .sampleFormat = paFloat32,
-                             .suggestedLatency = od->defaultLowOutputLatency};
+                             .suggestedLatency = od->defaultLowOutputLatency,
+                             .hostApiSpecificStreamInfo = info};
     PaStreamParameters ip = op;
     if (in != paNoDevice) {
         const PaDeviceInfo *id = Pa_GetDeviceInfo(in);
@@ -113,14 +121,14 @@ static const char *try_open(PaDeviceIndex in, PaDeviceIndex out, uint32_t sr, ui
     if (s != NULL)
         Pa_CloseStream(s);
     farm_quiet_end(q);
+    free(info);
     if (err == paNoError)
         return NULL;
-    const char *hint = farm_pa_hint(err);
     if (err == paInvalidSampleRate)
         snprintf(why, size, "%s; rate mismatch: the device's default is %g Hz",
                  Pa_GetErrorText(err), od->defaultSampleRate);
     else
-        snprintf(why, size, "%s%s%s", Pa_GetErrorText(err), hint ? "; " : "", hint ? hint : "");
+        farm_pa_explain(err, type, exclusive, why, size);
     return why;
 }
 
@@ -143,9 +151,11 @@ int farm_probe(const farm_listing_desc *desc) {
         cJSON_AddStringToObject(o, "short_name", farm_pa_host_short_name(hi->type));
         if (!json)
             printf("\n%s (--host %s)\n", hi->name, farm_pa_host_short_name(hi->type));
-        const char *modes[2] = {"output", "duplex"};
-        for (int m = 0; m < 2; m++) {
-            char why[256];
+        /* WASAPI's exclusive mode is a third way to open its output (--exclusive). */
+        const char *modes[3] = {"output", "duplex", "exclusive"};
+        int nmodes = hi->type == paWASAPI ? 3 : 2;
+        for (int m = 0; m < nmodes; m++) {
+            char why[640];
             const char *err = NULL;
             const char *dev_name = "";
             if (hi->defaultOutputDevice == paNoDevice) {
@@ -156,7 +166,8 @@ int farm_probe(const farm_listing_desc *desc) {
                     err = "no input device: duplex needs one";
                 else
                     err = try_open(m == 1 ? hi->defaultInputDevice : paNoDevice,
-                                   hi->defaultOutputDevice, sr, frames, channels, why, sizeof why);
+                                   hi->defaultOutputDevice, sr, frames, channels, m == 2, why,
+                                   sizeof why);
             }
             cJSON *r = cJSON_AddObjectToObject(o, modes[m]);
             cJSON_AddBoolToObject(r, "ok", err == NULL);

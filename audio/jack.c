@@ -330,6 +330,8 @@ static int setup(jack_backend *j, const farm_audio_desc *o) {
     return connect_ports(j, j->connect);
 }
 
+const int farm_have_jack = 1;
+
 int farm_jack_open(farm_audio **out, const farm_audio_desc *o, farm_engine *e) {
     jack_backend *j = calloc(1, sizeof *j);
     if (j == NULL)

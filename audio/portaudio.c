@@ -1,51 +1,25 @@
 /* The PortAudio backend, and PortAudio itself: started once, quietly, with the host API names
  * farm's options use. */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <pa_linux_alsa.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "audio_internal.h"
+#include "plat.h"
 
 /* ---- PortAudio, quietly ---- */
 
 /* On machines without sound hardware Pa_Initialize prints dozens of lines of ALSA and JACK
- * complaints on stderr. They are noise unless asked for, so stderr points at /dev/null while
- * PortAudio starts and opens. */
+ * complaints on stderr. They are noise unless asked for, so stderr points at the null device
+ * while PortAudio starts and opens. */
 int farm_quiet_begin(int verbose) {
-    if (verbose)
-        return -1;
-    fflush(stderr);
-    int saved = dup(2);
-    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (saved < 0 || devnull < 0) {
-        if (saved >= 0)
-            close(saved);
-        if (devnull >= 0)
-            close(devnull);
-        return -1;
-    }
-    int moved = dup2(devnull, 2);
-    close(devnull);
-    if (moved < 0) {
-        close(saved);
-        return -1;
-    }
-    return saved;
+    return verbose ? -1 : plat_stderr_silence();
 }
 
 void farm_quiet_end(int saved) {
-    if (saved < 0)
-        return;
-    fflush(stderr);
-    if (dup2(saved, 2) < 0)
-        perror("farm: cannot restore stderr"); /* goes wherever stderr points now */
-    close(saved);
+    plat_stderr_restore(saved);
 }
 
 static int pa_started;
@@ -54,7 +28,7 @@ int farm_pa_start(int verbose) {
     if (pa_started)
         return FARM_OK;
     /* Looking for JACK must not start a JACK server as a side effect. */
-    setenv("JACK_NO_START_SERVER", "1", 0);
+    plat_env_default("JACK_NO_START_SERVER", "1");
     int q = farm_quiet_begin(verbose);
     PaError err = Pa_Initialize();
     farm_quiet_end(q);
@@ -75,26 +49,36 @@ void farm_pa_end(void) {
 
 /* ---- host API names ---- */
 
+/* The first name of a type is the one farm prints; the others are accepted too. */
 static const struct {
     const char *name;
     PaHostApiTypeId type;
 } host_names[] = {
-    {"alsa", paALSA},
-    {"jack", paJACK},
-    {"oss", paOSS},
-    {"coreaudio", paCoreAudio},
-    {"wasapi", paWASAPI},
+    {"alsa", paALSA},      {"jack", paJACK},
+    {"oss", paOSS},        {"coreaudio", paCoreAudio},
+    {"wasapi", paWASAPI},  {"mme", paMME},
+    {"ds", paDirectSound}, {"directsound", paDirectSound},
+    {"wdmks", paWDMKS},    {"wdm-ks", paWDMKS},
     {"asio", paASIO},
-    {"directsound", paDirectSound},
-    {"mme", paMME},
-    {"wdm-ks", paWDMKS},
 };
+#define HOST_NAMES "alsa, jack, oss, coreaudio, wasapi, mme, ds, wdmks, asio"
 
 const char *farm_pa_host_short_name(PaHostApiTypeId type) {
     for (size_t i = 0; i < sizeof host_names / sizeof host_names[0]; i++)
         if (host_names[i].type == type)
             return host_names[i].name;
     return "other";
+}
+
+/* "wasapi, mme": the hosts this PortAudio was built with, by the names --host takes. */
+static void built_hosts(char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (PaHostApiIndex h = 0; h < Pa_GetHostApiCount() && used < size; h++) {
+        int n = snprintf(buf + used, size - used, "%s%s", h > 0 ? ", " : "",
+                         farm_pa_host_short_name(Pa_GetHostApiInfo(h)->type));
+        used += n > 0 ? (size_t)n : 0;
+    }
 }
 
 int farm_pa_find_host(const char *name, PaHostApiIndex *out) {
@@ -108,18 +92,27 @@ int farm_pa_find_host(const char *name, PaHostApiIndex *out) {
         if (strcasecmp(name, host_names[i].name) != 0)
             continue;
         PaHostApiIndex h = Pa_HostApiTypeIdToHostApiIndex(host_names[i].type);
-        if (h < 0)
+        if (h < 0) {
+            char have[128];
+            built_hosts(have, sizeof have);
             return farm_fail(FARM_EUSAGE,
-                             "--host %s: not available here (see farm devices for the hosts "
-                             "this machine has)",
-                             name);
+                             "--host %s: not in this build's PortAudio, which has %s (see farm "
+                             "devices)",
+                             name, have[0] ? have : "no host API");
+        }
         *out = h;
         return FARM_OK;
     }
-    return farm_fail(FARM_EUSAGE,
-                     "--host '%s' is not one of alsa, jack, oss, coreaudio, wasapi, asio, "
-                     "directsound, mme, wdm-ks",
-                     name);
+    return farm_fail(FARM_EUSAGE, "--host '%s' is not one of " HOST_NAMES, name);
+}
+
+/* Whether name holds part, ignoring case (strcasestr is GNU's; mingw has none). */
+static int holds_nocase(const char *name, const char *part) {
+    size_t n = strlen(part);
+    for (; *name != '\0'; name++)
+        if (strncasecmp(name, part, n) == 0)
+            return 1;
+    return n == 0;
 }
 
 /* Index, exact name, or a unique part of a name; output devices only, of host when given. */
@@ -149,7 +142,7 @@ int farm_pa_find_device(const char *spec, PaHostApiIndex host, PaDeviceIndex *ou
             *out = i;
             return FARM_OK;
         }
-        if (strcasestr(d->name, spec) != NULL) {
+        if (holds_nocase(d->name, spec)) {
             partial = i;
             partial_count++;
         }
@@ -181,6 +174,15 @@ const char *farm_pa_hint(PaError err) {
         return NULL;
     }
 }
+
+void farm_pa_explain(PaError err, PaHostApiTypeId type, int exclusive, char *buf, size_t size) {
+    char host[384];
+    const char *hint = farm_pa_hint(err);
+    if (err == paUnanticipatedHostError && farm_pa_host_error(type, exclusive, host, sizeof host))
+        hint = host;
+    snprintf(buf, size, "%s%s%s", Pa_GetErrorText(err), hint ? "; " : "", hint ? hint : "");
+}
+
 /* ---- the stream ---- */
 
 typedef struct pa_backend {
@@ -257,15 +259,22 @@ static int open_stream(pa_backend *b, const farm_audio_desc *o, PaDeviceIndex de
     const PaDeviceInfo *d = Pa_GetDeviceInfo(dev);
     const PaHostApiInfo *h = Pa_GetHostApiInfo(d->hostApi);
     farm_audio *a = &b->base;
-    snprintf(a->description, sizeof a->description, "%s (%s)", d->name, h->name);
+    a->exclusive = o->exclusive;
+    snprintf(a->description, sizeof a->description, "%s (%s%s)", d->name, h->name,
+             o->exclusive ? ", exclusive" : "");
     if ((int)o->channels > d->maxOutputChannels)
         return farm_fail(FARM_EUSAGE, "--channels %u: %s has %d output channels", o->channels,
                          a->description, d->maxOutputChannels);
+    void *info = NULL;
+    int rv = farm_pa_host_info(o->exclusive, h->type, &info);
+    if (rv != FARM_OK)
+        return rv;
     PaStreamParameters p = {
         .device = dev,
         .channelCount = (int)o->channels,
         .sampleFormat = paFloat32,
         .suggestedLatency = o->latency > 0 ? o->latency : d->defaultLowOutputLatency,
+        .hostApiSpecificStreamInfo = info,
     };
     int q = farm_quiet_begin(o->verbose);
     PaError err = Pa_IsFormatSupported(NULL, &p, o->sample_rate);
@@ -274,16 +283,16 @@ static int open_stream(pa_backend *b, const farm_audio_desc *o, PaDeviceIndex de
         err = Pa_OpenStream(&b->stream, NULL, &p, o->sample_rate, o->buffer_frames,
                             paClipOff | paDitherOff, pa_callback, a);
     farm_quiet_end(q);
+    free(info);
     if (err == paInvalidSampleRate)
         return farm_fail(FARM_EUSAGE, "--sr %u: %s refuses that rate (it runs at %g Hz)",
                          o->sample_rate, a->description, d->defaultSampleRate);
     if (err != paNoError) {
-        const char *hint = farm_pa_hint(err);
-        return farm_fail(FARM_EUSAGE, "cannot open %s: %s%s%s", a->description,
-                         Pa_GetErrorText(err), hint ? "; " : "", hint ? hint : "");
+        char why[512];
+        farm_pa_explain(err, h->type, o->exclusive, why, sizeof why);
+        return farm_fail(FARM_EUSAGE, "cannot open %s: %s", a->description, why);
     }
-    if (h->type == paALSA)
-        PaAlsa_EnableRealtimeScheduling(b->stream, o->rt_priority > 0);
+    farm_pa_host_opened(b->stream, h->type, o->rt_priority);
     return FARM_OK;
 }
 

@@ -49,6 +49,7 @@ void farm_control_add_config(farm_control *c, cJSON *root) {
     cJSON_AddStringToObject(cfg, "oscillator", o->oscillator == SHM_OSC_SINE ? "sine" : "sineloop");
     cJSON_AddStringToObject(cfg, "kernel", o->isa);
     cJSON_AddStringToObject(cfg, "output", farm_audio_describe(c->audio));
+    cJSON_AddBoolToObject(cfg, "exclusive", farm_audio_exclusive(c->audio));
     cJSON_AddStringToObject(cfg, "control", c->control_url);
     cJSON_AddStringToObject(cfg, "telemetry", c->telemetry_url);
     if (c->osc_url[0])

@@ -71,6 +71,7 @@ typedef struct farm_options {
     int lock_memory;
     int verbose;
     int null_sink;          /* play into the clock-paced null sink even if a device exists */
+    int exclusive;          /* WASAPI exclusive mode (Windows) */
     const char *jack_name;  /* JACK client name; NULL: farm */
     const char *connect;    /* JACK: where the outputs go; NULL: system */
     farm_string_list nodes; /* --node NAME=URL */

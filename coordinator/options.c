@@ -98,8 +98,8 @@ static const opt_spec table[] = {
     {"output", 'o', OPT_STRING, RENDER | MIX, AT(output), 0, 0, 0, NULL, NULL, "Output", "FILE",
      "file to write; replaced only when the command succeeds"},
     {"host", 0, OPT_STRING, PLAY, AT(host), 0, 0, 0, NULL, NULL, "Output", "NAME",
-     "host API: alsa, jack, oss (coreaudio, wasapi, asio, directsound, mme, wdm-ks\n"
-     "elsewhere); see farm devices"},
+     "host API: alsa, jack, oss on Linux; wasapi, mme (ds, wdmks, asio when\n"
+     "PortAudio has them) on Windows; see farm devices"},
     {"device", 0, OPT_STRING, PLAY, AT(device), 0, 0, 0, NULL, NULL, "Output", "ID",
      "output device index or name (default: the host's default)"},
     {"latency", 0, OPT_DOUBLE, PLAY, AT(latency), 0, 10, 0, NULL, NULL, "Output", "SECONDS",
@@ -109,6 +109,10 @@ static const opt_spec table[] = {
     {"connect", 0, OPT_STRING, PLAY, AT(connect), 0, 0, 0, NULL, NULL, "Output", "WHERE",
      "JACK: where the outputs go: system (default: the playback ports), none,\n"
      "a client's name (its inputs in order), or PORT,PORT,... one per channel"},
+    {"exclusive", 0, OPT_FLAG, PLAY, AT(exclusive), 0, 0, 1, NULL, NULL, "Output", NULL,
+     "Windows: WASAPI exclusive mode (implies --host wasapi): the device is farm's\n"
+     "alone, no resampling or mixing by Windows; refused while another program\n"
+     "holds it (farm probe says why)"},
     {"null-sink", 0, OPT_FLAG, PLAY, AT(null_sink), 0, 0, 1, NULL, NULL, "Output", NULL,
      "play into a built-in sink paced by the clock (no device); also the fallback\n"
      "when the machine has no output device"},
@@ -448,9 +452,11 @@ static int check_together(farm_mode mode, farm_options *o, const unsigned char *
     if (mode == FARM_PLAY && o->record == NULL && (o->format || o->sample_type))
         return farm_fail(FARM_EUSAGE, "%s applies to --record, which was not given",
                          o->format ? "--format" : "--sample-type");
-    if (mode == FARM_PLAY && o->null_sink && (o->host || o->device))
+    if (mode == FARM_PLAY && o->null_sink && (o->host || o->device || o->exclusive))
         return farm_fail(FARM_EUSAGE, "--null-sink plays into no device: %s does not apply",
-                         o->host ? "--host" : "--device");
+                         o->host     ? "--host"
+                         : o->device ? "--device"
+                                     : "--exclusive");
     if (mode == FARM_PLAY && o->null_sink && (o->jack_name || o->connect || o->nodes.count))
         return farm_fail(FARM_EUSAGE, "--null-sink plays into no JACK server: %s does not apply",
                          o->jack_name ? "--jack-name"

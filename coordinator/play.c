@@ -139,8 +139,8 @@ static void warn_refused(const farm_options *o, shm_region *region, int coordina
     int lock = no_lock || (o->lock_memory && !coordinator_locked);
     if (no_rt || lock)
         fprintf(stderr,
-                "farm: warning:%s%s%s; running without (grant RLIMIT_RTPRIO / RLIMIT_MEMLOCK, or "
-                "pass --rt-priority 0 --no-mlock to silence this)\n",
+                "farm: warning:%s%s%s; running without (" PLAT_RT_REFUSED_HINT ", or pass "
+                "--rt-priority 0 --no-mlock to silence this)\n",
                 no_rt ? " real-time scheduling refused" : "", no_rt && lock ? " and" : "",
                 lock ? " memory locking refused" : "");
 }
@@ -181,6 +181,7 @@ static farm_audio_desc audio_desc(session *s) {
                              .device = o->device,
                              .latency = o->latency,
                              .null_sink = o->null_sink,
+                             .exclusive = o->exclusive,
                              .verbose = o->verbose,
                              .sample_rate = o->sample_rate,
                              .buffer_frames = o->buffer_frames,

@@ -280,7 +280,8 @@ int farm_outfile_finish(farm_outfile *f, int keep) {
     if (sf_close(f->snd) != 0)
         rv = farm_fail(FARM_EFAIL, "cannot finish %s: %s", f->path, sf_strerror(NULL));
     f->snd = NULL;
-    if (rv == FARM_OK && keep && f->tmp[0] != '\0')
+    /* Published but still under its temporary (Windows): it stays, as a published file does. */
+    if (rv == FARM_OK && (keep || f->published) && f->tmp[0] != '\0')
         rv = farm_outfile_put_in_place(f, 0);
     if (f->fd >= 0 && close(f->fd) != 0 && rv == FARM_OK)
         rv = farm_fail(FARM_EFAIL, "cannot finish %s: %s", f->path, strerror(errno));

@@ -60,7 +60,9 @@ int farm_outfile_set_comment(farm_outfile *f, const char *text);
 int farm_outfile_write(farm_outfile *f, const float *frames, uint64_t count);
 /* Puts the file in place now, while it is still being written, and from then on keeps its
  * header up to date (at most header_every frames behind), so the file is readable under its
- * own name even if the process is killed. For a live recording; render does not call it. */
+ * own name even if the process is killed. For a live recording; render does not call it.
+ * Windows cannot move an open file over another: there the file stays under its temporary
+ * name (its header kept current all the same) until farm_outfile_finish puts it in place. */
 int farm_outfile_publish(farm_outfile *f);
 /* Closes; with keep puts the file in place, otherwise removes it. After publish it only
  * closes: the file stays, with keep or not. */

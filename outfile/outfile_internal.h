@@ -15,8 +15,9 @@ int farm_outfile_open_device(farm_outfile *f);
 /* Opens a new temporary beside f->target into f->fd and f->tmp. */
 int farm_outfile_open_temporary(farm_outfile *f, const char *path);
 /* Puts f->tmp in place at f->target and clears f->tmp; on failure f->tmp stays, for the caller
- * to remove. live: libsndfile goes on writing to f->fd. May close f->fd (then -1) when not live:
- * Windows cannot replace a file that is still open. */
+ * to remove. live: libsndfile goes on writing to f->fd; where an open file cannot be put in place
+ * (Windows) this keeps f->tmp and succeeds, and farm_outfile_finish puts it in place. May close
+ * f->fd (then -1) when not live: Windows cannot replace a file that is still open. */
 int farm_outfile_put_in_place(farm_outfile *f, int live);
 
 #endif

@@ -1,8 +1,9 @@
 /* Where a sound file goes on Windows: a regular file, through a temporary beside it replaced
  * into place (plat_replace_file), or the NUL device written in place. What the POSIX half does
  * beyond that (following symbolic links, keeping an owner, a mode and hard links) has no
- * counterpart here yet: the file at the path is replaced, as a rename onto it would, and a live
- * recording cannot be published yet (farm play is not built for Windows). */
+ * counterpart here yet: the file at the path is replaced, as a rename onto it would. A live
+ * recording is not published while it is written: it is put in place when it is finished (a
+ * farm killed while recording leaves its temporary, NAME.farm-XXXXXX, readable). */
 #include <errno.h>
 #include <fcntl.h>
 #include <io.h>
@@ -69,9 +70,11 @@ int farm_outfile_open_temporary(farm_outfile *f, const char *path) {
 }
 
 int farm_outfile_put_in_place(farm_outfile *f, int live) {
+    /* A file still open cannot be moved over another on Windows: a live recording stays
+     * under its temporary name until farm_outfile_finish puts it in place, but it is kept from
+     * now on, so that a farm killed while recording leaves what it recorded. */
     if (live)
-        return farm_fail(FARM_EFAIL, "cannot publish %s while writing: not yet on Windows",
-                         f->path);
+        return plat_temp_keep(f->fd, f->path);
     /* Windows replaces no file that is still open (the C library's descriptors do not share
      * deletion): libsndfile is done with it, so it is kept, then closed. */
     int kept = plat_temp_keep(f->fd, f->path);

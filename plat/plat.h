@@ -193,11 +193,15 @@ int plat_proc_set_priority(long pid, int prio);
  * when prio is 0 or the system refuses. FARM_EFAIL naming who when no thread starts. */
 int plat_thread_start(pthread_t *t, size_t stack, int prio, void *(*fn)(void *), void *arg,
                       const char *who);
-/* What real-time scheduling is called here, for reports. */
+/* What real-time scheduling is called here, for reports, and what to do when it is refused. */
 #ifdef _WIN32
 #define PLAT_RT_POLICY "HIGH_PRIORITY_CLASS"
+#define PLAT_RT_REFUSED_HINT                                                                       \
+    "the stream's thread runs at normal priority (MMCSS gave it none; wine has no MMCSS), or "     \
+    "the working set could not be locked"
 #else
 #define PLAT_RT_POLICY "SCHED_FIFO"
+#define PLAT_RT_REFUSED_HINT "grant RLIMIT_RTPRIO / RLIMIT_MEMLOCK"
 #endif
 /* Thread t's real-time priority (0: normal scheduling) and its policy's name for reports. */
 int plat_thread_priority(pthread_t t, const char **policy);
@@ -293,5 +297,16 @@ long plat_sock_send(plat_socket s, const void *buf, size_t n, const plat_addr *t
  * says which. The number ready, 0 after the timeout. */
 int plat_sock_poll(const plat_socket *socks, size_t n, int out, int *ready, int timeout_ms);
 void plat_sock_close(plat_socket s); /* PLAT_NO_SOCKET is fine */
+
+/* ---- the standard error stream, the environment ---- */
+
+/* Points this process's standard error (descriptor 2) at the null device until
+ * plat_stderr_restore(saved): libraries that print while they start (PortAudio's ALSA and JACK
+ * scans) are silenced. Returns what to restore, or -1 when nothing was changed. Main thread. */
+int plat_stderr_silence(void);
+void plat_stderr_restore(int saved);
+/* Sets the environment variable name to value unless it is set already. Main thread, before
+ * other threads read the environment. */
+void plat_env_default(const char *name, const char *value);
 
 #endif

@@ -511,3 +511,38 @@ int plat_list_dir(const char *dir, int (*each)(const char *name, void *arg), voi
     closedir(d);
     return FARM_OK;
 }
+
+/* ---- the standard error stream, the environment ---- */
+
+int plat_stderr_silence(void) {
+    fflush(stderr);
+    int saved = dup(2);
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved < 0 || devnull < 0) {
+        if (saved >= 0)
+            close(saved);
+        if (devnull >= 0)
+            close(devnull);
+        return -1;
+    }
+    int moved = dup2(devnull, 2);
+    close(devnull);
+    if (moved < 0) {
+        close(saved);
+        return -1;
+    }
+    return saved;
+}
+
+void plat_stderr_restore(int saved) {
+    if (saved < 0)
+        return;
+    fflush(stderr);
+    if (dup2(saved, 2) < 0)
+        perror("farm: cannot restore stderr"); /* goes wherever stderr points now */
+    close(saved);
+}
+
+void plat_env_default(const char *name, const char *value) {
+    setenv(name, value, 0);
+}

@@ -348,3 +348,38 @@ Test(sockets, a_connection_is_accepted_and_its_end_seen) {
     plat_sock_close(k);
     plat_sock_close(l);
 }
+
+/* What PortAudio prints while it scans goes nowhere, and stderr is whole again afterwards.
+ * stderr points at a file for the test (Criterion's own capture is a pipe it reads elsewhere). */
+Test(stderr_, silenced_then_restored) {
+    char dir[512], path[600], text[64] = "";
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/stderr", dir);
+    FILE *f = fopen(path, "w+b");
+    cr_assert_not_null(f);
+    fflush(stderr);
+    int keep = dup(2);
+    cr_assert_geq(dup2(fileno(f), 2), 0);
+    fprintf(stderr, "before ");
+    int saved = plat_stderr_silence();
+    fprintf(stderr, "noise a scan prints ");
+    plat_stderr_restore(saved);
+    fprintf(stderr, "after");
+    fflush(stderr);
+    dup2(keep, 2);
+    close(keep);
+    cr_assert_geq(saved, 0, "silenced");
+    rewind(f);
+    cr_assert_not_null(fgets(text, sizeof text, f));
+    fclose(f);
+    cr_assert_str_eq(text, "before after");
+    remove(path);
+    rmdir(dir);
+}
+
+Test(env, a_default_is_set_only_where_nothing_is) {
+    plat_env_default("FARM_PLAT_TEST_VAR", "first");
+    cr_assert_str_eq(getenv("FARM_PLAT_TEST_VAR"), "first");
+    plat_env_default("FARM_PLAT_TEST_VAR", "second");
+    cr_assert_str_eq(getenv("FARM_PLAT_TEST_VAR"), "first", "a value already set is kept");
+}

@@ -767,3 +767,40 @@ int plat_list_dir(const char *dir, int (*each)(const char *name, void *arg), voi
     FindClose(h);
     return FARM_OK;
 }
+
+/* ---- the standard error stream, the environment ---- */
+
+/* The C library's descriptors: _dup2 onto 2 also points STD_ERROR_HANDLE at the null device. */
+int plat_stderr_silence(void) {
+    fflush(stderr);
+    int saved = _dup(2);
+    int nul = _open("NUL", _O_WRONLY | _O_NOINHERIT);
+    if (saved < 0 || nul < 0) {
+        if (saved >= 0)
+            _close(saved);
+        if (nul >= 0)
+            _close(nul);
+        return -1;
+    }
+    int moved = _dup2(nul, 2);
+    _close(nul);
+    if (moved < 0) {
+        _close(saved);
+        return -1;
+    }
+    return saved;
+}
+
+void plat_stderr_restore(int saved) {
+    if (saved < 0)
+        return;
+    fflush(stderr);
+    if (_dup2(saved, 2) < 0)
+        perror("farm: cannot restore stderr");
+    _close(saved);
+}
+
+void plat_env_default(const char *name, const char *value) {
+    if (getenv(name) == NULL)
+        _putenv_s(name, value);
+}

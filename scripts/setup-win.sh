@@ -23,7 +23,7 @@ sysroot=${FARM_WIN_SYSROOT:-$cache/sysroot}
 jobs=${FARM_WIN_JOBS:-2}
 toolchain=$repo/cmake/mingw-w64.cmake
 # Bump when the way the dependencies are built changes: the sysroot is rebuilt.
-recipe=1
+recipe=2 # 2: PortAudio with WASAPI (1 had MME only)
 
 say() { echo "setup-win: $*"; }
 die() {
@@ -32,9 +32,11 @@ die() {
 }
 
 # --- 1. tools from Debian ---------------------------------------------------------------------
+# libasound2-plugins: the tests play farm.exe through wine's ALSA driver into a private jackd
+# (an ALSA configuration whose default PCM is of type jack); 64-bit wine needs the amd64 one.
 packages=(gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64
           mingw-w64-x86-64-dev mingw-w64-tools wine wine64 meson ninja-build cmake pkg-config
-          python3 xz-utils bzip2)
+          python3 xz-utils bzip2 libasound2-plugins jackd2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -63,11 +63,31 @@ cmake_dep nng "$d" -DBUILD_SHARED_LIBS=ON -DNNG_TESTS=OFF -DNNG_TOOLS=OFF -DNNG_
 
 # PortAudio 19.6: WASAPI and MME. Its DirectSound needs the DirectX SDK's include variable and
 # WDM-KS does not build with mingw in 19.6; ASIO needs Steinberg's SDK.
+# 19.6's CMakeLists turns WASAPI off for every compiler but Visual Studio's (a plain SET over the
+# option, "unable to get WASAPI to compile outside of Visual Studio"), so -DPA_USE_WASAPI=ON
+# alone builds MME only. MSVS=ON keeps the option; pa_win_wasapi.c then needs mingw-w64's own
+# headers where it includes Visual Studio's (the condition and the names' case, as 19.7 has
+# them), not the stale copies in its mingw-include/.
 d=$(unpack portaudio19)
-cmake_dep portaudio "$d" -DPA_USE_WASAPI=ON -DPA_USE_WMME=ON -DPA_USE_DS=OFF -DPA_USE_WDMKS=OFF \
-  -DPA_USE_WDMKS_DEVICE_INFO=OFF -DPA_USE_ASIO=OFF -DPA_DLL_LINK_WITH_STATIC_RUNTIME=OFF
+sed -i -e 's|^#if defined(_MSC_VER) && (_MSC_VER >= 1400)$|#if (defined(_MSC_VER) \&\& (_MSC_VER >= 1400)) \|\| defined(__MINGW64_VERSION_MAJOR)|' \
+  -e 's|#include <Avrt.h>|#include <avrt.h>|' -e 's|#include <Audioclient.h>|#include <audioclient.h>|' \
+  -e 's|#include <functiondiscoverykeys.h>|#include <functiondiscoverykeys_devpkey.h>|' \
+  "$d/src/hostapi/wasapi/pa_win_wasapi.c"
+sed -i 's|SET(PA_PRIVATE_INCLUDE_PATHS ${PA_PRIVATE_INCLUDE_PATHS} src/hostapi/wasapi/mingw-include)||' \
+  "$d/CMakeLists.txt"
+cmake_dep portaudio "$d" -DMSVS=ON -DPA_USE_WASAPI=ON -DPA_USE_WMME=ON -DPA_USE_DS=OFF \
+  -DPA_USE_WDMKS=OFF -DPA_USE_WDMKS_DEVICE_INFO=OFF -DPA_USE_ASIO=OFF \
+  -DPA_DLL_LINK_WITH_STATIC_RUNTIME=OFF
 # 19.6 installs its DLL beside the import library; the loader looks in bin/.
 mv "$sysroot"/lib/*portaudio*.dll "$sysroot/bin/" 2>/dev/null || true
+# It installs pa_win_wasapi.h but not pa_win_waveformat.h, which that header includes.
+cp "$d/include/pa_win_waveformat.h" "$sysroot/include/"
+# Built with WASAPI or not at all: the DLL exports its calls (and its headers are installed).
+x86_64-w64-mingw32-objdump -p "$sysroot/bin/libportaudio.dll" >"$work/portaudio.exports" &&
+  grep -q PaWasapi_ "$work/portaudio.exports" && [ -f "$sysroot/include/pa_win_wasapi.h" ] || {
+  echo "win-deps: PortAudio was built without WASAPI" >&2
+  exit 1
+}
 
 # libsndfile without FLAC/Ogg/Opus/MPEG (they would need their own cross-builds): WAV, AIFF,
 # and the other built-in formats, which is what farm writes.

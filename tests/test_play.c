@@ -285,6 +285,8 @@ Test(jack, refused_outputs_exit_2_and_leave_nothing) {
         {{"--host", "nosuch", NULL}, "--host 'nosuch'"},
         {{"--host", "pulse", NULL}, "--host alsa --device pulse"},
         {{"--host", "oss", NULL}, "no output device"},
+        {{"--host", "wasapi", NULL}, "--host wasapi: not in this build's PortAudio, which has"},
+        {{"--exclusive", NULL}, "--exclusive is WASAPI's exclusive mode"},
         {{"--device", "nosuch", NULL}, "--device 'nosuch'"},
         {{"--device", "99", NULL}, "--device 99"},
         {{"--sr", "44100", NULL}, "runs at 48000 Hz"},

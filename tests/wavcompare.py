@@ -58,5 +58,5 @@ def main():
     print(f"same audio: {frames} frames x {channels} channels, largest difference {worst:.3g}")
 
 
-if __name__ == "__main__":  # wavgap.py imports read()
+if __name__ == "__main__":  # wavgap.py and wavtone.py import read()
     main()

@@ -91,6 +91,6 @@ bad() {
 bad "missing directory" render -q -o "Z:$dir/missing/x.wav" --duration 0.1 --voices 4
 [ ! -e "$dir/missing" ] || fail "missing directory: something was made"
 bad "unknown format" render -q -o "Z:$dir/x.nosuch" --duration 0.1 --voices 4
-bad "playing" play --voices 4
+bad "a playing option in render" render -q -o "Z:$dir/x.wav" --duration 0.1 --voices 4 --host wasapi
 if compgen -G "$dir/x.*" >/dev/null; then fail "bad input left a file: $(ls "$dir")"; fi
 echo "win_render: passed"
