@@ -5,8 +5,8 @@
 # its pipe); OSC over UDP from this machine's python3; a second farm makes farmctl ask for --url;
 # quit removes the discovery file; a farm ended by TerminateProcess leaves a stale one that
 # farmctl skips and the next farm removes; an exposed --osc is refused (one line, exit 2).
-# Exit 77 (skipped) while farm.exe cannot play ("not yet on Windows"): audio/ is ported on
-# another branch. Registered in the Windows build (tests/CMakeLists.txt).
+# Exit 77 (skipped) where farm.exe cannot play ("not yet on Windows": a build without audio/).
+# Registered in the Windows build (tests/CMakeLists.txt).
 set -uo pipefail
 farm=$1 ctlexe=$2 wine=${3:-wine}
 dir=$(mktemp -d /tmp/farm-win-control.XXXXXX)

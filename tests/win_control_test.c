@@ -1,6 +1,6 @@
-/* The control server on Windows, at the library level (farm.exe cannot play yet there: audio/
- * is being ported on another branch): real farm-worker.exe processes, the engine, the null
- * sink and farm_control_start, as farm's play starts them, driven over NNG (named pipes and
+/* The control server on Windows, at the library level (win_control.sh is the end-to-end test
+ * with farm.exe): real farm-worker.exe processes, the engine, the null sink and
+ * farm_control_start, as farm's play starts them, driven over NNG (named pipes and
  * tcp://127.0.0.1), over OSC (UDP on 127.0.0.1) and with farmctl.exe, which finds the farm by
  * its discovery file. Runs under wine (scripts/test-win.sh); FARM_WORKER names farm-worker.exe
  * and FARMCTL_EXE farmctl.exe (tests/CMakeLists.txt). */
