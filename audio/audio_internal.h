@@ -58,5 +58,11 @@ void farm_pa_host_opened(PaStream *s, PaHostApiTypeId type, uint32_t rt_priority
 /* What the host's last error (Pa_GetLastHostErrorInfo, after paUnanticipatedHostError) means
  * and what to do, into buf; 0 when there is nothing to say. */
 int farm_pa_host_error(PaHostApiTypeId type, int exclusive, char *buf, size_t size);
+#ifdef _WIN32
+/* WASAPI's error code with the host's text, and what it means and what to do (pahost_win.c):
+ * a function of its arguments, so that refusals wine never makes are tested all the same. */
+void farm_wasapi_explain(unsigned long code, const char *text, int exclusive, char *buf,
+                         size_t size);
+#endif
 
 #endif

@@ -75,14 +75,18 @@ static const char *wasapi_meaning(unsigned long code, int exclusive) {
     }
 }
 
+void farm_wasapi_explain(unsigned long code, const char *text, int exclusive, char *buf,
+                         size_t size) {
+    const char *meaning = wasapi_meaning(code, exclusive);
+    snprintf(buf, size, "WASAPI error 0x%08lX (%s)%s%s", code, text != NULL ? text : "?",
+             meaning ? ": " : "", meaning ? meaning : "");
+}
+
 int farm_pa_host_error(PaHostApiTypeId type, int exclusive, char *buf, size_t size) {
     const PaHostErrorInfo *e = Pa_GetLastHostErrorInfo();
     if (e == NULL || e->hostApiType != type || e->hostApiType != paWASAPI)
         return 0;
-    unsigned long code = (unsigned long)e->errorCode & 0xFFFFFFFFul;
-    const char *meaning = wasapi_meaning(code, exclusive);
-    snprintf(buf, size, "WASAPI error 0x%08lX (%s)%s%s", code,
-             e->errorText != NULL ? e->errorText : "?", meaning ? ": " : "",
-             meaning ? meaning : "");
+    farm_wasapi_explain((unsigned long)e->errorCode & 0xFFFFFFFFul, e->errorText, exclusive, buf,
+                        size);
     return 1;
 }

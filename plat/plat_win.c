@@ -690,9 +690,15 @@ int plat_temp_keep(int fd, const char *name) {
     return FARM_OK;
 }
 
+/* Read wide and kept as UTF-8, as every path farm hands plat is: getenv's bytes would be the
+ * ANSI code page's, which a user name outside it would not survive. */
 void plat_runtime_dir(char *out, size_t size) {
-    const char *local = getenv("LOCALAPPDATA");
-    snprintf(out, size, "%s\\farm", local != NULL && local[0] != '\0' ? local : ".");
+    const wchar_t *local = _wgetenv(L"LOCALAPPDATA");
+    char dir[PLAT_PATH_MAX];
+    if (local == NULL || local[0] == L'\0' ||
+        WideCharToMultiByte(CP_UTF8, 0, local, -1, dir, (int)sizeof dir, NULL, NULL) == 0)
+        snprintf(dir, sizeof dir, ".");
+    snprintf(out, size, "%s\\farm", dir);
 }
 
 /* %LOCALAPPDATA% is the user's own: a directory made in it inherits an ACL that only the user

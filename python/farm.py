@@ -259,14 +259,29 @@ def _recv(sock):
 # ---- finding the farm, as farmctl does ----
 
 
+_WINDOWS = os.name == "nt"
+
+
 def runtime_dir():
-    """Where farms put their default sockets: $XDG_RUNTIME_DIR/farm when XDG_RUNTIME_DIR is
-    an absolute path, else /tmp/farm-UID."""
+    """Where farms put their default sockets (Linux: $XDG_RUNTIME_DIR/farm when XDG_RUNTIME_DIR
+    is an absolute path, else /tmp/farm-UID) or, on Windows, their discovery files
+    (%LOCALAPPDATA%\\farm)."""
+    if _WINDOWS:
+        return os.path.join(os.environ.get("LOCALAPPDATA") or ".", "farm")
     xdg = os.environ.get("XDG_RUNTIME_DIR", "")
     return xdg + "/farm" if xdg.startswith("/") else "/tmp/farm-%d" % os.getuid()
 
 
 def _alive(pid):
+    if _WINDOWS:  # os.kill(pid, 0) would terminate the process there
+        k = ctypes.WinDLL("kernel32", use_last_error=True)
+        h = k.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not h:
+            return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: someone else's
+        code = ctypes.c_ulong()
+        ok = k.GetExitCodeProcess(h, ctypes.byref(code))
+        k.CloseHandle(h)
+        return bool(ok) and code.value == 259  # STILL_ACTIVE
     try:
         os.kill(pid, 0)
     except PermissionError:
@@ -276,12 +291,22 @@ def _alive(pid):
     return True
 
 
-def find_url():
-    """The control URL farmctl would use: $FARM_CONTROL, else the one live farm's
-    PID.control socket in runtime_dir(). FarmError when none or several are running."""
-    if os.environ.get("FARM_CONTROL"):
-        return os.environ["FARM_CONTROL"]
-    d = runtime_dir()
+def _discovery_url(path):
+    """The control URL in a discovery file (lines "pid N", "control URL", ...), or None."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.strip().partition(" ")
+                if key == "control" and value:
+                    return value
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
+
+
+def _find_in(d, discovery):
+    """The control URLs of the live farms recorded in d: PID.control sockets (Linux) or
+    PID.farm discovery files naming the farm's URLs (Windows, whose named pipes leave no file)."""
     found = []
     try:
         names = sorted(os.listdir(d))
@@ -289,19 +314,33 @@ def find_url():
         names = []
     for name in names:
         pid, _, rest = name.partition(".")
-        if rest != "control" or not pid.isdigit():
+        if rest != ("farm" if discovery else "control") or not pid.isdigit():
             continue
         path = os.path.join(d, name)
         try:
-            if not stat.S_ISSOCK(os.lstat(path).st_mode):
-                continue
+            mode = os.lstat(path).st_mode
         except OSError:
             continue
-        if _alive(int(pid)):
-            found.append("ipc://" + path)
+        if not (stat.S_ISREG(mode) if discovery else stat.S_ISSOCK(mode)):
+            continue
+        if not _alive(int(pid)):
+            continue
+        url = _discovery_url(path) if discovery else "ipc://" + path
+        if url:
+            found.append(url)
+    return found
+
+
+def find_url():
+    """The control URL farmctl would use: $FARM_CONTROL, else the one live farm's in
+    runtime_dir(). FarmError when none or several are running."""
+    if os.environ.get("FARM_CONTROL"):
+        return os.environ["FARM_CONTROL"]
+    d = runtime_dir()
+    found = _find_in(d, _WINDOWS)
     if not found:
-        raise FarmError("no farm is running (no control socket in %s); start one, or give "
-                        "its URL" % d)
+        raise FarmError("no farm is running (no %s in %s); start one, or give its URL"
+                        % ("discovery file" if _WINDOWS else "control socket", d))
     if len(found) > 1:
         raise FarmError("several farms are running: %s; choose one by its URL"
                         % ", ".join(found))

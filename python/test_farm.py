@@ -193,6 +193,15 @@ class FarmTest(FarmCase):
                 farm.find_url()
             os.environ["XDG_RUNTIME_DIR"] = "relative"
             self.assertEqual(farm.runtime_dir(), "/tmp/farm-%d" % os.getuid())
+            # Windows' discovery files, read the same way: the live farm's control URL
+            files = os.path.join(self.dir, "discovery")
+            os.makedirs(files)
+            for pid in (dead.pid, self.proc.pid):
+                with open(os.path.join(files, "%d.farm" % pid), "w") as f:
+                    f.write("pid %d\ncontrol ipc://farm-%d.control\ntelemetry x\n" % (pid, pid))
+            with open(os.path.join(files, "%d.control" % os.getpid()), "w") as f:
+                f.write("control ipc://not-a-discovery-file\n")
+            self.assertEqual(farm._find_in(files, True), ["ipc://farm-%d.control" % self.proc.pid])
         finally:
             for s in socks:
                 s.close()
