@@ -29,6 +29,21 @@ static int wants_jack(const farm_audio_desc *o) {
            o->connect != NULL || o->node_count > 0;
 }
 
+/* The output chosen by default is JACK: PortAudio's JACK host, or (no sound card, ALSA's JACK
+ * plugin installed) ALSA's "jack" PCM, which would put the plugin's own buffer and thread
+ * between farm and the server. Either way libjack plays it; a device asked for by name is
+ * played as asked. */
+static int default_is_jack(const farm_audio_desc *o, PaDeviceIndex dev) {
+    if (dev == paNoDevice)
+        return 0;
+    const PaDeviceInfo *d = Pa_GetDeviceInfo(dev);
+    PaHostApiTypeId type = Pa_GetHostApiInfo(d->hostApi)->type;
+    if (type == paJACK)
+        return 1;
+    return farm_have_jack && type == paALSA && o->host == NULL && o->device == NULL &&
+           strcmp(d->name, "jack") == 0;
+}
+
 int farm_audio_open(farm_audio **out, const farm_audio_desc *o, farm_engine *e) {
     *out = NULL;
     const char *host;
@@ -57,8 +72,8 @@ int farm_audio_open(farm_audio **out, const farm_audio_desc *o, farm_engine *e) 
         farm_pa_end();
         return rv;
     }
-    if (dev != paNoDevice && Pa_GetHostApiInfo(Pa_GetDeviceInfo(dev)->hostApi)->type == paJACK) {
-        farm_pa_end(); /* the default output is JACK's: play through libjack */
+    if (default_is_jack(o, dev)) {
+        farm_pa_end(); /* play through libjack */
         return farm_jack_open(out, o, e);
     }
     if (dev != paNoDevice) {

@@ -406,7 +406,9 @@ stop_jackd() { # SIGTERM, never SIGKILL: a killed jackd leaves JACK's shared reg
 
 rt_probe() { # FRAMES WORKERS VOICES SECONDS -> sets P_LATE P_UNDER P_CB (median,p99,max); a row
     local frames=$1 w=$2 v=$3 secs=$4 sink=()
-    [[ $rt_backend == null ]] && sink=(--null-sink)
+    # JACK named, not found: with ALSA's JACK plugin installed (libasound2-plugins), PortAudio's
+    # default output can be ALSA's "jack" PCM, a second buffer between farm and jackd.
+    if [[ $rt_backend == null ]]; then sink=(--null-sink); else sink=(--host jack); fi
     timed "$farm" "${sink[@]}" --buffersize "$frames" --duration "$secs" --rt-priority 70 \
         --workers "$w" --total-voices "$v" || fail_cmd "farm playing $v voices on $w workers at $frames frames"
     local out
