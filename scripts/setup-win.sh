@@ -37,20 +37,7 @@ die() {
 packages=(gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64
           mingw-w64-x86-64-dev mingw-w64-tools wine wine64 meson ninja-build cmake pkg-config
           python3 xz-utils bzip2 libasound2-plugins jackd2)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  # Other jobs on the machine may hold dpkg's lock: wait for it rather than fail.
-  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
-  $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
-fi
+scripts/install-packages.sh "${packages[@]}"
 cc=x86_64-w64-mingw32-gcc-posix
 command -v $cc >/dev/null || die "$cc not found after installing gcc-mingw-w64-x86-64-posix"
 

@@ -14,18 +14,7 @@ if [ -n "${FARM_EXTRA_PACKAGES:-}" ]; then
   read -r -a extra <<<"$FARM_EXTRA_PACKAGES"
   packages+=("${extra[@]}")
 fi
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/install-packages.sh "${packages[@]}"
 
 # Warnings are errors wherever this script builds: what CI accepts is what every build accepts.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE="$type" -DCMAKE_COMPILE_WARNING_AS_ERROR=ON >/dev/null
