@@ -32,7 +32,11 @@ Measures, in one run, on this machine (results, plots and a log in OUTDIR):
             the offline per-core throughput (strong scaling's voice-samples per CPU-second)
             times the cores the workers can use, which is also what it is compared with.
             Through jackd's dummy driver (-R, 48 kHz, its period equal to farm's) when jackd
-            is installed, else farm's null sink.
+            is installed, else farm's null sink. A count is late when the majority of up to
+            --rt-confirm probes of it have a late block (one stall of the machine spoils one
+            probe at any load; too many voices spoil them all); every probe is in
+            realtime_runs.csv with its worker's longest render of one block. Before it,
+            cyclictest (Debian rt-tests) measures the machine's own wake-up stalls: host.csv.
   cost      one worker, offline: marginal CPU per voice-sample (a render minus a 4-block
             render of the same farm) against voices per worker (1 to 200,000), block size
             (16 to 2048 frames), channels (1, 2, 8, 32) and oscillator (sineloop, sine).
@@ -58,12 +62,15 @@ Options
   --rt-seconds S       length of one real-time probe (default 20; quick 5)
   --rt-steps N         bisection steps per worker count and block size (default 5; quick 3)
   --rt-frames LIST     block sizes for the real-time search (default 64,256)
+  --rt-ring-blocks LIST  farm's --ring-blocks for the real-time search (default 4, farm's own:
+                       deeper rings hide longer stalls and delay control changes as long)
+  --rt-confirm N       probes that decide a count, odd (default 3; quick 1)
   --rt-backend B       jack or null (default: jack when jackd is installed, else null)
   --cost-work N        voice-samples per cost point (default 2e9; quick 2e8)
   --cost-reps R        repetitions of every cost point (default 3; quick 1)
   --no-install         never install missing peers or gnuplot (default: install Debian's
-                       python3-pyo, supercollider-server, supercollider-supernova and
-                       gnuplot-nox when this user may and the package lists know them)
+                       python3-pyo, supercollider-server, supercollider-supernova, rt-tests
+                       and gnuplot-nox when this user may and the package lists know them)
   -h, --help           this text
 
 Programs: $FARM_BIN/farm and farm-worker (default: build/ under the repository root);
@@ -90,8 +97,9 @@ SR=48000
 H_OFFLINE_RUNS="rep,study,engine,workers,voices,duration_s,wall_s,user_s,sys_s,voice_samples"
 H_OFFLINE="study,engine,workers,voices,duration_s,reps,wall_s,cpu_s,vps,vps_per_cpu_s,speedup,efficiency"
 H_COMPARE="workers,farm_vps_per_cpu_s,pyo_vps_per_cpu_s,supernova_vps_per_cpu_s,scsynth_vps_per_cpu_s,farm_over_pyo,farm_over_supernova,farm_over_scsynth,farm_vps,pyo_vps,supernova_vps"
-H_RT_RUNS="backend,frames,workers,voices,seconds,late,underflows,cb_median_us,cb_p99_us,cb_max_us"
-H_RT="backend,frames,workers,voices,first_late,probe_s,steps,cb_median_us,cb_p99_us,offline_vps,capacity_vps,ratio"
+H_RT_RUNS="backend,frames,workers,voices,seconds,late,underflows,cb_median_us,cb_p99_us,cb_max_us,ring_blocks,peak_render_pct"
+H_RT="backend,frames,workers,voices,first_late,probe_s,steps,cb_median_us,cb_p99_us,offline_vps,capacity_vps,ratio,ring_blocks,confirm"
+H_HOST="cpus,seconds,interval_us,median_us,p99_us,max_us,over_1333us,over_5333us,over_21333us"
 H_COST_RUNS="rep,axis,oscillator,voices,frames,channels,duration_s,short_s,cpu_s,cpu_short_s,wall_s"
 H_COST="axis,oscillator,voices,frames,channels,reps,ns_per_vs,ns_per_vs_with_startup"
 
@@ -261,6 +269,7 @@ find_tools() { # sets have_pyo have_supernova have_scsynth
         command -v scsynth >/dev/null || need+=(supercollider-server)
     fi
     command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+    ! want realtime || command -v cyclictest >/dev/null || need+=(rt-tests)
     ((${#need[@]} == 0)) || ! may_install || install_missing "${need[@]}"
     if ((peers)); then
         "$pyo_python" -c 'import pyo' >/dev/null 2>&1 && have_pyo=1 ||
@@ -404,20 +413,23 @@ stop_jackd() { # SIGTERM, never SIGKILL: a killed jackd leaves JACK's shared reg
     fi
 }
 
-rt_probe() { # FRAMES WORKERS VOICES SECONDS -> sets P_LATE P_UNDER P_CB (median,p99,max); a row
-    local frames=$1 w=$2 v=$3 secs=$4 sink=()
+rt_probe() { # FRAMES WORKERS VOICES SECONDS [RING] -> sets P_LATE P_UNDER P_CB (median,p99,max) P_PEAK
+    local frames=$1 w=$2 v=$3 secs=$4 ring=${5:-4} sink=()
     # JACK named, not found: with ALSA's JACK plugin installed (libasound2-plugins), PortAudio's
     # default output can be ALSA's "jack" PCM, a second buffer between farm and jackd.
     if [[ $rt_backend == null ]]; then sink=(--null-sink); else sink=(--host jack); fi
     timed "$farm" "${sink[@]}" --buffersize "$frames" --duration "$secs" --rt-priority 70 \
-        --workers "$w" --total-voices "$v" || fail_cmd "farm playing $v voices on $w workers at $frames frames"
+        --workers "$w" --total-voices "$v" --ring-blocks "$ring" || fail_cmd "farm playing $v voices on $w workers at $frames frames"
     local out
     out=$(<"$tmp/cmd.out")
     P_LATE=$(sed -n 's/.*late blocks \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
     P_UNDER=$(sed -n 's/.*underflows \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
     P_CB=$(sed -n 's/.*median \([0-9.]*\) us, p99 \([0-9.]*\) us, max \([0-9.]*\) us.*/\1,\2,\3/p' <<<"$out" | head -n 1)
+    # A worker's longest render of one block, in % of the period: one block's work is fixed, so
+    # far above its load this is time the worker's core was taken from it, not load.
+    P_PEAK=$(grep -o 'peak *[0-9.]*%' <<<"$out" | tr -dc '0-9.\n' | sort -g | tail -n 1 || true)
     [[ $P_LATE =~ ^[0-9]+$ && -n $P_CB ]] || fail_cmd "parsing farm's summary (late blocks, callback)"
-    echo "$rt_backend,$frames,$w,$v,$secs,$P_LATE,${P_UNDER:-0},$P_CB" >>"$outdir/realtime_runs.csv"
+    echo "$rt_backend,$frames,$w,$v,$secs,$P_LATE,${P_UNDER:-0},$P_CB,$ring,$P_PEAK" >>"$outdir/realtime_runs.csv"
 }
 
 # What the offline render does on the cores these workers can use: its voice-samples per
@@ -435,18 +447,36 @@ offline_vps() { # WORKERS -> voice-samples per second (or a guess)
     echo "$v"
 }
 
-rt_search() { # FRAMES WORKERS -> one row of realtime.csv
-    local frames=$1 w=$2 off lo=0 hi mid best="" first_late="" s cb=",," ratio="" cap=""
+# A count is late when most of up to --rt-confirm probes of it are: a probe is asked for only
+# while the majority is undecided. One stall of the machine (a vCPU taken by the host for longer
+# than the ring holds) spoils one probe of 20 s at any load; too many voices spoil them all.
+rt_decide() { # FRAMES WORKERS VOICES RING -> sets D_LATE (0 or 1), D_CB (a clean probe's callback)
+    local majority=$(((rt_confirm + 1) / 2)) clean=0 late=0
+    D_CB=""
+    while ((clean < majority && late < majority)); do
+        rt_probe "$1" "$2" "$3" "$rt_seconds" "$4"
+        log "$(printf 'realtime %-4s %4d frames  ring %2d  workers %3d  %8d voices  late %5d  underflows %4s  peak render %6s%%  callback median,p99,max %s us' \
+            "$rt_backend" "$1" "$4" "$2" "$3" "$P_LATE" "${P_UNDER:-?}" "${P_PEAK:-?}" "$P_CB")"
+        if ((P_LATE == 0)); then
+            clean=$((clean + 1))
+            D_CB=$P_CB
+        else
+            late=$((late + 1))
+        fi
+    done
+    D_LATE=$((late >= majority))
+}
+
+rt_search() { # FRAMES WORKERS RING -> one row of realtime.csv
+    local frames=$1 w=$2 ring=$3 off lo=0 hi mid best="" first_late="" s cb=",," ratio="" cap=""
     off=$(offline_vps "$w")
     hi=$(awk -v o="$off" -v sr="$SR" 'BEGIN { printf "%d", 1.25 * o / sr + 1 }')
     for ((s = 0; s < rt_steps; s++)); do
         mid=$(((lo + hi) / 2))
         ((mid >= w)) || mid=$w
-        rt_probe "$frames" "$w" "$mid" "$rt_seconds"
-        log "$(printf 'realtime %-4s %4d frames  workers %3d  %8d voices  late %5d  underflows %4s  callback median,p99,max %s us' \
-            "$rt_backend" "$frames" "$w" "$mid" "$P_LATE" "${P_UNDER:-?}" "$P_CB")"
-        if ((P_LATE == 0)); then
-            lo=$mid best=$mid cb=$P_CB
+        rt_decide "$frames" "$w" "$mid" "$ring"
+        if ((D_LATE == 0)); then
+            lo=$mid best=$mid cb=$D_CB
         else
             hi=$mid first_late=$mid
             ((mid > w)) || break # late with one voice per worker: nothing lower to try
@@ -456,7 +486,34 @@ rt_search() { # FRAMES WORKERS -> one row of realtime.csv
         cap=$(awk -v v="$best" -v sr="$SR" 'BEGIN { printf "%.6g", v * sr }')
         ratio=$(awk -v c="$cap" -v o="$off" 'BEGIN { printf "%.4f", (o > 0 ? c / o : 0) }')
     fi
-    echo "$rt_backend,$frames,$w,$best,$first_late,$rt_seconds,$rt_steps,${cb%,*},$off,$cap,$ratio" >>"$outdir/realtime.csv"
+    echo "$rt_backend,$frames,$w,$best,$first_late,$rt_seconds,$rt_steps,${cb%,*},$off,$cap,$ratio,$ring,$rt_confirm" >>"$outdir/realtime.csv"
+}
+
+# The machine's own scheduling stalls, before any farm runs: cyclictest's SCHED_FIFO thread on
+# every CPU wakes every millisecond for --rt-seconds and counts how late. A wake-up later than a
+# block period (1333 us at 64 frames) or than a ring of 4 such blocks (5333 us) is what no
+# real-time program on this machine can hide at that block size.
+host_latency() {
+    if ! command -v cyclictest >/dev/null; then
+        log "host stalls: not measured, no cyclictest (Debian: rt-tests)"
+        return 0
+    fi
+    local secs
+    secs=$(awk -v s="$rt_seconds" 'BEGIN { printf "%d", (s < 1 ? 1 : s + 0.5) }')
+    if ! cyclictest -m -S -p 80 -i 1000 -D "$secs" -q -h 100000 >"$tmp/cyclictest.txt" 2>"$tmp/cyclictest.err"; then
+        log "host stalls: cyclictest failed: $(head -n 1 "$tmp/cyclictest.err")"
+        return 0
+    fi
+    echo "$H_HOST" >"$outdir/host.csv"
+    awk -v secs="$secs" '/^[0-9]/ { for (i = 2; i <= NF; i++) { n[$1 + 0] += $i; total += $i } if (NF - 1 > cpus) cpus = NF - 1 }
+        /^# Max Latencies/ { for (i = 4; i <= NF; i++) if ($i + 0 > max) max = $i + 0 }
+        END { for (us = 0; us <= 100000; us++) if (us in n) { seen += n[us]
+                  if (!med && seen >= total * 0.5) med = us
+                  if (!p99 && seen >= total * 0.99) p99 = us
+                  if (us >= 1333) o1 += n[us]; if (us >= 5333) o5 += n[us]; if (us >= 21333) o21 += n[us] }
+              printf "%d,%d,1000,%d,%d,%d,%d,%d,%d\n", cpus, secs, med, p99, max, o1, o5, o21 }' \
+        "$tmp/cyclictest.txt" >>"$outdir/host.csv"
+    log "host stalls (cyclictest, $secs s, every CPU): $(tail -n 1 "$outdir/host.csv") ($H_HOST)"
 }
 
 phase_realtime() {
@@ -465,18 +522,21 @@ phase_realtime() {
     fi
     local through="farm's null sink"
     [[ $rt_backend == null ]] || through="jackd's dummy driver (-R, $SR Hz)"
-    log "== realtime through $through: frames ${rt_frames[*]}, workers ${workers[*]}," \
-        "$rt_steps steps of $rt_seconds s; load $(load1)"
+    log "== realtime through $through: frames ${rt_frames[*]}, rings ${rt_rings[*]}," \
+        "workers ${workers[*]}, $rt_steps steps of $rt_seconds s, majority of $rt_confirm; load $(load1)"
+    host_latency
     echo "$H_RT_RUNS" >"$outdir/realtime_runs.csv"
     echo "$H_RT" >"$outdir/realtime.csv"
-    local f w backend=$rt_backend
+    local f w ring backend=$rt_backend
     for f in "${rt_frames[@]}"; do
         rt_backend=$backend
         if [[ $backend == jack ]] && ! start_jackd "$f" 12; then
             log "realtime at $f frames: on farm's null sink instead of jackd"
             rt_backend=null
         fi
-        for w in "${workers[@]}"; do rt_search "$f" "$w"; done
+        for ring in "${rt_rings[@]}"; do
+            for w in "${workers[@]}"; do rt_search "$f" "$w" "$ring"; done
+        done
     done
     stop_jackd
     rt_backend=$backend
@@ -599,13 +659,19 @@ report_peers() { # DIR
 
 report_realtime() { # DIR
     [[ -f $1/realtime.csv ]] || return 0
-    awk -F, 'NR == 2 { printf "### Real-time capacity (no late block over %s s, 48 kHz, bisection of %s steps)\n\n", $6, $7
-                      print "| output | frames | workers | voices | first count late | G voice-samples/s | offline: G per CPU-s x cores used | real time / offline | callback median / p99 us |"
-                      print "|---|---:|---:|---:|---:|---:|---:|---:|---|" }
-             NR > 1 { printf "| %s | %d | %d | %s | %s | %s | %.3f | %s | %s |\n", ($1 == "jack" ? "jackd dummy, -R" : "null sink"), $2, $3, ($4 == "" ? "none found" : ($5 == "" ? "≥ " $4 : $4)), ($5 == "" ? "-" : $5),
+    # Runs before the ring depth and the majority were columns used farm's 4 blocks and 1 probe.
+    awk -F, 'NR == 2 { printf "### Real-time capacity (no late block over %s s, 48 kHz, bisection of %s steps, a count late when most of %s probes were)\n\n", $6, $7, ($14 == "" ? 1 : $14)
+                      print "| output | frames | ring blocks | workers | voices | first count late | G voice-samples/s | offline: G per CPU-s x cores used | real time / offline | callback median / p99 us |"
+                      print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|" }
+             NR > 1 { printf "| %s | %d | %d | %d | %s | %s | %s | %.3f | %s | %s |\n", ($1 == "jack" ? "jackd dummy, -R" : "null sink"), $2, ($13 == "" ? 4 : $13), $3, ($4 == "" ? "none found" : ($5 == "" ? "≥ " $4 : $4)), ($5 == "" ? "-" : $5),
                       ($11 == "" ? "-" : sprintf("%.3f", $11 / 1e9)), $10 / 1e9, ($12 == "" ? "-" : sprintf("%.2f", $12)), ($8 == "" ? "-" : $8 " / " $9) }
              NR > 1 && $5 == "" && $4 != "" { top = 1 }
              END { if (NR > 1) print ""; if (top) print "≥: no probe was late, the count is the top of the bisection'"'"'s range.\n" }' "$1/realtime.csv"
+    [[ -f $1/host.csv ]] || return 0
+    awk -F, 'NR == 2 { printf "### The machine'"'"'s own stalls (cyclictest, SCHED_FIFO, %d CPUs, every %d us for %d s)\n\n", $1, $3, $2
+                      print "| wake-up late, median us | p99 us | max us | later than 1333 us (64 frames) | than 5333 us (4 x 64) | than 21333 us (4 x 256) |"
+                      print "|---:|---:|---:|---:|---:|---:|"
+                      printf "| %d | %d | %d | %d | %d | %d |\n\n", $4, $5, $6, $7, $8, $9 }' "$1/host.csv"
 }
 
 report_cost() { # DIR
@@ -744,13 +810,19 @@ plot_realtime() { # DIR TMP
     local d=$1 t=$2 r=$1/realtime.csv f items="" items2="" offline_item="" n=0
     [[ -f $r ]] || return 0
     local -a colors=("'#1f77b4'" "'#ff7f0e'" "'#2ca02c'" "'#d62728'")
-    for f in $(awk -F, 'NR > 1 { print $2 }' "$r" | sort -n -u); do
-        series "$r" "\$2 == $f && \$4 != \"\"" 3 '$4' "$t/rt$f.voices"
-        series "$r" "\$2 == $f" 3 "\$10 / $SR" "$t/rt$f.offline"
-        series "$r" "\$2 == $f && \$12 != \"\"" 3 '$12' "$t/rt$f.ratio"
-        items+=$(plot_item "$t/rt$f.voices" "real time, $f frames" "lw 2 pt 7 lc rgb ${colors[n % 4]}")
-        ((n > 0)) || offline_item=$(plot_item "$t/rt$f.offline" "offline: per CPU-second x cores used, / 48 kHz" "lw 1 dt 2 pt 1 lc rgb 'gray30'")
-        items2+=$(plot_item "$t/rt$f.ratio" "$f frames" "lw 2 pt 7 lc rgb ${colors[n % 4]}")
+    # one curve per block size and ring depth (rows from before the ring column: 4 blocks)
+    local fr k ring label
+    for fr in $(awk -F, 'NR > 1 { print $2 ":" ($13 == "" ? 4 : $13) }' "$r" | sort -t: -k1,1n -k2,2n -u); do
+        f=${fr%:*} ring=${fr#*:} k=$f.$ring
+        local cond="\$2 == $f && (\$13 == \"\" ? 4 : \$13) == $ring"
+        series "$r" "$cond && \$4 != \"\"" 3 '$4' "$t/rt$k.voices"
+        series "$r" "$cond" 3 "\$10 / $SR" "$t/rt$k.offline"
+        series "$r" "$cond && \$12 != \"\"" 3 '$12' "$t/rt$k.ratio"
+        label="$f frames"
+        [[ $ring == 4 ]] || label+=", ring of $ring"
+        items+=$(plot_item "$t/rt$k.voices" "real time, $label" "lw 2 pt 7 lc rgb ${colors[n % 4]}")
+        ((n > 0)) || offline_item=$(plot_item "$t/rt$k.offline" "offline: per CPU-second x cores used, / 48 kHz" "lw 1 dt 2 pt 1 lc rgb 'gray30'")
+        items2+=$(plot_item "$t/rt$k.ratio" "$label" "lw 2 pt 7 lc rgb ${colors[n % 4]}")
         n=$((n + 1))
     done
     [[ -n $items ]] || return 0
@@ -947,6 +1019,30 @@ self_test_measure() {
     fi
     st_header "$outdir/realtime_runs.csv" "$H_RT_RUNS" 1
     echo "ok: real-time probes ($(tail -n +2 "$outdir/realtime_runs.csv" | cut -d, -f1 | tr '\n' ' '))"
+
+    # A majority of 3 asks for 2 probes when both agree, never for more than 3, and passes the
+    # ring depth to farm (its summary names the depth: "lowest ring fill N/8").
+    rt_backend=null rt_confirm=3 rt_seconds=0.3
+    local before after
+    before=$(wc -l <"$outdir/realtime_runs.csv")
+    rt_decide 64 1 16 8 2>/dev/null
+    after=$(wc -l <"$outdir/realtime_runs.csv")
+    ((after - before >= 2 && after - before <= 3)) || st_fail "a majority of 3 took $((after - before)) probes"
+    ((D_LATE == 0)) || st_fail "16 voices were late on the null sink: $(tail -n 2 "$outdir/realtime_runs.csv")"
+    grep -q 'ring fill [0-9]*/8' "$tmp/cmd.out" || st_fail "--ring-blocks 8 did not reach farm: $(cat "$tmp/cmd.out")"
+    awk -F, 'END { if ($11 != 8 || $12 + 0 <= 0) exit 1 }' "$outdir/realtime_runs.csv" ||
+        st_fail "ring depth or peak render missing: $(tail -n 1 "$outdir/realtime_runs.csv")"
+    echo "ok: a count decided by the majority of 3 probes ($((after - before)) asked), ring depth passed"
+    if command -v cyclictest >/dev/null && [[ $(id -u) -eq 0 ]]; then
+        rt_seconds=1
+        host_latency 2>/dev/null
+        st_header "$outdir/host.csv" "$H_HOST" 1
+        awk -F, 'NR == 2 { if ($1 < 1 || $4 <= 0 || $6 < $5 || $5 < $4 || $7 < $8 || $8 < $9) exit 1 }' "$outdir/host.csv" ||
+            st_fail "host.csv out of order: $(tail -n 1 "$outdir/host.csv")"
+        echo "ok: the machine's stalls (cyclictest, 1 s): $(tail -n 1 "$outdir/host.csv")"
+    else
+        echo "skip: no cyclictest, or not root: the machine's stalls not tried"
+    fi
 }
 
 self_test_tools() {
@@ -990,6 +1086,9 @@ self_test_plots() {
     st_png "$tmp/fx/cost.png" 1200 900
     grep -q '^| workers | voices | median wall s' "$tmp/fx/report.md" || st_fail "report.md has no scaling table"
     grep -q "AMD EPYC" "$tmp/fx/report.md" || st_fail "report.md does not name the machine"
+    grep -q "^| jackd dummy, -R | 64 | 4 | 1 | 25934 |" "$tmp/fx/report.md" ||
+        st_fail "report.md: a real-time row from before the ring column is not read as farm's 4 blocks"
+    grep -q "^| 37 | 226 | 1797 | 2 | 0 | 0 |" "$tmp/fx/report.md" || st_fail "report.md has no row of host.csv"
     echo "ok: --plot-only on the fixture (4 PNGs, report.md)"
 }
 
@@ -1010,6 +1109,7 @@ self_test() {
 quick=0 self_test_mode=0 plot_only="" outdir="" only="offline,realtime,cost,mix"
 workers_list="" reps="" duration="" strong_voices="" weak_voices="" peer_voices=""
 peer_duration="" peers=1 sc_per_synth=1 rt_seconds="" rt_steps="" rt_frames_list="64,256" rt_backend=""
+rt_rings_list=4 rt_confirm=""
 cost_work="" cost_reps="" no_install=0 logfile=""
 args=("$@")
 while (($#)); do
@@ -1023,7 +1123,8 @@ while (($#)); do
     --no-peers) peers=0 ;;
     --no-install) no_install=1 ;;
     --plot-only | --only | --workers | --reps | --duration | --strong-voices | --weak-voices | \
-        --peer-voices | --peer-duration | --sc-voices-per-synth | --rt-seconds | --rt-steps | --rt-frames | --rt-backend | --cost-work | --cost-reps)
+        --peer-voices | --peer-duration | --sc-voices-per-synth | --rt-seconds | --rt-steps | --rt-frames | --rt-backend | --cost-work | --cost-reps | \
+        --rt-ring-blocks | --rt-confirm)
         (($# >= 2)) || die "$1 needs a value (see --help)"
         case $1 in
         --plot-only) plot_only=$2 ;;
@@ -1039,6 +1140,8 @@ while (($#)); do
         --rt-seconds) rt_seconds=$2 ;;
         --rt-steps) rt_steps=$2 ;;
         --rt-frames) rt_frames_list=$2 ;;
+        --rt-ring-blocks) rt_rings_list=$2 ;;
+        --rt-confirm) rt_confirm=$2 ;;
         --rt-backend) rt_backend=$2 ;;
         --cost-work) cost_work=$2 ;;
         --cost-reps) cost_reps=$2 ;;
@@ -1102,11 +1205,14 @@ peer_voices=${peer_voices:-2000}
 peer_duration=${peer_duration:-$(def 4 0.5)}
 rt_seconds=${rt_seconds:-$(def 20 5)}
 rt_steps=${rt_steps:-$(def 5 3)}
+rt_confirm=${rt_confirm:-$(def 3 1)}
 cost_work=${cost_work:-$(def 2e9 2e8)}
 cost_reps=${cost_reps:-$(def 3 1)}
 is_uint "$reps" || die "--reps wants a positive integer, not '$reps'"
 is_uint "$cost_reps" || die "--cost-reps wants a positive integer, not '$cost_reps'"
 is_uint "$rt_steps" || die "--rt-steps wants a positive integer, not '$rt_steps'"
+is_uint "$rt_confirm" && ((rt_confirm % 2 == 1 && rt_confirm <= 9)) ||
+    die "--rt-confirm wants an odd count of probes in 1..9, not '$rt_confirm'"
 is_uint "$sc_per_synth" && ((sc_per_synth <= 1000)) ||
     die "--sc-voices-per-synth wants an integer in 1..1000, not '$sc_per_synth'"
 for v in strong_voices weak_voices peer_voices; do
@@ -1122,6 +1228,11 @@ else
 fi
 rt_frames=()
 uint_list --rt-frames "$rt_frames_list" rt_frames
+rt_rings=()
+uint_list --rt-ring-blocks "$rt_rings_list" rt_rings
+for v in "${rt_rings[@]}"; do
+    ((v >= 2 && v <= 64 && (v & (v - 1)) == 0)) || die "--rt-ring-blocks wants powers of two in 2..64, not '$v'"
+done
 IFS=, read -r -a parts <<<"$only"
 for p in "${parts[@]}"; do
     [[ $p =~ ^(offline|realtime|cost|mix)$ ]] || die "--only wants offline, realtime, cost or mix, not '$p'"

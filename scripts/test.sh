@@ -5,7 +5,8 @@
 # static checks. Exit status 0 only when all of it passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export FARM_EXTRA_PACKAGES="clang-format cppcheck clang libclang-rt-14-dev ${FARM_EXTRA_PACKAGES:-}"
+# rt-tests and gnuplot-nox: the scaling harness's self-test measures stalls and draws its plots
+export FARM_EXTRA_PACKAGES="clang-format cppcheck clang libclang-rt-14-dev rt-tests gnuplot-nox ${FARM_EXTRA_PACKAGES:-}"
 
 step() { printf '\n==== %s\n' "$*"; }
 
