@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # control_latency.sh [REQUESTS] — control latency while playing: farm --workers 2 --voices 500
-# into the null sink at 256 and 64 frames per block (ring depth 4), REQUESTS `set all freq`
-# requests each (default 300). Target: at most the ring depth plus one block.
+# into the null sink at 256 frames per block (ring depth 4, the default), 64 frames (8, the
+# default: 10 ms) and 64 frames with 4 blocks, REQUESTS `set all freq` requests each (default
+# 300). Target: at most the ring depth plus one block.
 set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${FARM_BIN:-$repo_root/build}
@@ -13,13 +14,14 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-for frames in 256 64; do
-    "$bin/farm" --null-sink --workers 2 --voices 500 --buffersize "$frames" -q \
+for case in 256:4 64:8 64:4; do
+    frames=${case%:*} ring=${case#*:}
+    "$bin/farm" --null-sink --workers 2 --voices 500 --buffersize "$frames" --ring-blocks "$ring" -q \
         --control "ipc://$tmp/c.ipc" --telemetry "ipc://$tmp/t.ipc" 2>"$tmp/err" &
     farm_pid=$!
     for _ in $(seq 200); do [ -S "$tmp/c.ipc" ] && break; sleep 0.02; done
     echo
-    echo "### $frames frames per block ($(awk -v f="$frames" 'BEGIN {printf "%.2f", f / 48}') ms), ring depth 4, $n requests"
+    echo "### $frames frames per block ($(awk -v f="$frames" 'BEGIN {printf "%.2f", f / 48}') ms), ring depth $ring, $n requests"
     echo
     echo "| figure | median | p99 | max |"
     echo "|---|---:|---:|---:|"

@@ -100,6 +100,10 @@ int farm_parse_options(farm_mode mode, int argc, char **argv, farm_options *opt)
 void farm_usage(farm_mode mode, FILE *to); /* one mode's options, from the table */
 void farm_overview(FILE *to);              /* farm --help */
 
+/* Playing's default --ring-blocks: the fewest blocks, a power of two from 4 to 64, that hold at
+ * least 10 ms at this block size and rate. */
+uint32_t farm_play_ring_blocks(uint32_t block_frames, uint32_t sample_rate);
+
 /* The farm's shared configuration from the options; workers stop after block_limit blocks
  * (0: never). */
 struct shm_config;

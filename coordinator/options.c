@@ -93,6 +93,17 @@ static int check_power_of_two(const opt_spec *o, farm_options *opt) {
     return FARM_OK;
 }
 
+/* A worker's ring is what hides a stall of its core, so playing sizes it in time, not in blocks:
+ * 4 blocks of 64 frames (5.3 ms) were late on a shared VM at two thirds of the voices that 8 (10.7 ms)
+ * and 16 carried (bench/results/scaling-2core-2026-11-29c*). A control change waits as long, so
+ * no deeper than that: from 128 frames at 48 kHz on, 4 blocks already hold 10 ms. */
+uint32_t farm_play_ring_blocks(uint32_t block_frames, uint32_t sample_rate) {
+    uint32_t blocks = 4;
+    while (blocks < 64 && (uint64_t)blocks * block_frames * 100 < sample_rate)
+        blocks *= 2;
+    return blocks;
+}
+
 /* clang-format off */
 static const opt_spec table[] = {
     {"output", 'o', OPT_STRING, RENDER | MIX, AT(output), 0, 0, 0, NULL, NULL, "Output", "FILE",
@@ -201,7 +212,9 @@ static const opt_spec table[] = {
     {"gain", 0, OPT_DOUBLE, PLAY | RENDER | MIX, AT(gain), 0, 1000, 0, NULL, NULL, "Stream", "G",
      "master gain before the [-1, 1] limiter"},
     {"ring-blocks", 0, OPT_U32, PLAY | RENDER, AT(ring_blocks), 2, 64, 0, NULL,
-     check_power_of_two, "Stream", "N", "blocks each worker renders ahead, a power of two"},
+     check_power_of_two, "Stream", "N", "blocks each worker renders ahead, a power of two, 2..64;\n"
+     "a control change waits as long (default: play the fewest, at least 4,\n"
+     "that hold 10 ms; render 16)"},
     {"json", 0, OPT_FLAG, LIST, AT(json), 0, 0, 1, NULL, NULL, "", NULL,
      "one JSON document instead of text"},
     {"verbose", 'v', OPT_FLAG, PLAY | RENDER | LIST, AT(verbose), 0, 0, 1, NULL, NULL, "", NULL,
@@ -464,6 +477,8 @@ static int check_together(farm_mode mode, farm_options *o, const unsigned char *
                                       : "--node");
     if (!(mode & (FARM_PLAY | FARM_RENDER)))
         return FARM_OK;
+    if (mode == FARM_PLAY && !was_given(given, "ring-blocks"))
+        o->ring_blocks = farm_play_ring_blocks(o->buffer_frames, o->sample_rate);
     int rv = check_voices(o, given);
     if (rv == FARM_OK)
         rv = check_first_voice(o);

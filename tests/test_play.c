@@ -350,6 +350,34 @@ Test(nodevice, no_output_device_plays_into_the_paced_null_sink) {
     tu_audio_free(&a);
 }
 
+/* The ring's depth in blocks, as the summary names it: "lowest ring fill F/DEPTH". */
+static long ring_depth_played(const char *frames, const char *sr, const char *ring) {
+    tu_run r;
+    const char *args[16] = {"--workers",    "1",    "--voices", "10", "--duration", "0.2",
+                            "--buffersize", frames, "--sr",     sr};
+    if (ring != NULL) {
+        args[10] = "--ring-blocks";
+        args[11] = ring;
+    }
+    play(&r, args, alsa_none);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *fill = strstr(r.out, "lowest ring fill ");
+    cr_assert(fill != NULL, "%s", r.out);
+    const char *slash = strchr(fill, '/');
+    cr_assert(slash != NULL, "%s", r.out);
+    return strtol(slash + 1, NULL, 10);
+}
+
+Test(nodevice, the_default_ring_holds_10_ms_at_every_block_size_and_an_asked_depth_is_kept) {
+    cr_assert_eq(ring_depth_played("256", "48000", NULL), 4);  /* 21.3 ms */
+    cr_assert_eq(ring_depth_played("128", "48000", NULL), 4);  /* 10.7 ms */
+    cr_assert_eq(ring_depth_played("64", "48000", NULL), 8);   /* 4 would be 5.3 ms */
+    cr_assert_eq(ring_depth_played("64", "96000", NULL), 16);  /* 10.7 ms */
+    cr_assert_eq(ring_depth_played("16", "48000", NULL), 32);  /* 10.7 ms */
+    cr_assert_eq(ring_depth_played("64", "48000", "4"), 4);    /* asked for: kept */
+    cr_assert_eq(ring_depth_played("16", "192000", NULL), 64); /* the most: 5.3 ms */
+}
+
 Test(nodevice, an_explicit_device_that_is_missing_is_an_error) {
     tu_run r;
     play(&r, (const char *[]){"--device", "0", "--duration", "1", NULL}, alsa_none);
