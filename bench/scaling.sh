@@ -62,8 +62,9 @@ Options
   --rt-seconds S       length of one real-time probe (default 20; quick 5)
   --rt-steps N         bisection steps per worker count and block size (default 5; quick 3)
   --rt-frames LIST     block sizes for the real-time search (default 64,256)
-  --rt-ring-blocks LIST  farm's --ring-blocks for the real-time search (default 4, farm's own:
-                       deeper rings hide longer stalls and delay control changes as long)
+  --rt-ring-blocks LIST  farm's --ring-blocks for the real-time search, or "default" (farm's
+                       own: the fewest blocks, at least 4, that hold 10 ms); deeper rings hide
+                       longer stalls and delay control changes as long (default: default)
   --rt-confirm N       probes that decide a count, odd (default 3; quick 1)
   --rt-backend B       jack or null (default: jack when jackd is installed, else null)
   --cost-work N        voice-samples per cost point (default 2e9; quick 2e8)
@@ -413,13 +414,14 @@ stop_jackd() { # SIGTERM, never SIGKILL: a killed jackd leaves JACK's shared reg
     fi
 }
 
-rt_probe() { # FRAMES WORKERS VOICES SECONDS [RING] -> sets P_LATE P_UNDER P_CB (median,p99,max) P_PEAK
-    local frames=$1 w=$2 v=$3 secs=$4 ring=${5:-4} sink=()
+rt_probe() { # FRAMES WORKERS VOICES SECONDS [RING] -> sets P_LATE P_UNDER P_CB (median,p99,max) P_PEAK P_RING
+    local frames=$1 w=$2 v=$3 secs=$4 ring=${5:-default} sink=() depth=()
     # JACK named, not found: with ALSA's JACK plugin installed (libasound2-plugins), PortAudio's
     # default output can be ALSA's "jack" PCM, a second buffer between farm and jackd.
     if [[ $rt_backend == null ]]; then sink=(--null-sink); else sink=(--host jack); fi
+    [[ $ring == default ]] || depth=(--ring-blocks "$ring")
     timed "$farm" "${sink[@]}" --buffersize "$frames" --duration "$secs" --rt-priority 70 \
-        --workers "$w" --total-voices "$v" --ring-blocks "$ring" || fail_cmd "farm playing $v voices on $w workers at $frames frames"
+        --workers "$w" --total-voices "$v" "${depth[@]}" || fail_cmd "farm playing $v voices on $w workers at $frames frames"
     local out
     out=$(<"$tmp/cmd.out")
     P_LATE=$(sed -n 's/.*late blocks \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
@@ -428,8 +430,10 @@ rt_probe() { # FRAMES WORKERS VOICES SECONDS [RING] -> sets P_LATE P_UNDER P_CB 
     # A worker's longest render of one block, in % of the period: one block's work is fixed, so
     # far above its load this is time the worker's core was taken from it, not load.
     P_PEAK=$(grep -o 'peak *[0-9.]*%' <<<"$out" | tr -dc '0-9.\n' | sort -g | tail -n 1 || true)
-    [[ $P_LATE =~ ^[0-9]+$ && -n $P_CB ]] || fail_cmd "parsing farm's summary (late blocks, callback)"
-    echo "$rt_backend,$frames,$w,$v,$secs,$P_LATE,${P_UNDER:-0},$P_CB,$ring,$P_PEAK" >>"$outdir/realtime_runs.csv"
+    # the depth as played: farm's own default is sized by the block (10 ms)
+    P_RING=$(sed -n 's/.*lowest ring fill [0-9]*\/\([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
+    [[ $P_LATE =~ ^[0-9]+$ && -n $P_CB && -n $P_RING ]] || fail_cmd "parsing farm's summary (late blocks, callback, ring)"
+    echo "$rt_backend,$frames,$w,$v,$secs,$P_LATE,${P_UNDER:-0},$P_CB,$P_RING,$P_PEAK" >>"$outdir/realtime_runs.csv"
 }
 
 # What the offline render does on the cores these workers can use: its voice-samples per
@@ -455,8 +459,8 @@ rt_decide() { # FRAMES WORKERS VOICES RING -> sets D_LATE (0 or 1), D_CB (a clea
     D_CB=""
     while ((clean < majority && late < majority)); do
         rt_probe "$1" "$2" "$3" "$rt_seconds" "$4"
-        log "$(printf 'realtime %-4s %4d frames  ring %2d  workers %3d  %8d voices  late %5d  underflows %4s  peak render %6s%%  callback median,p99,max %s us' \
-            "$rt_backend" "$1" "$4" "$2" "$3" "$P_LATE" "${P_UNDER:-?}" "${P_PEAK:-?}" "$P_CB")"
+        log "$(printf 'realtime %-4s %4d frames  ring %2s  workers %3d  %8d voices  late %5d  underflows %4s  peak render %6s%%  callback median,p99,max %s us' \
+            "$rt_backend" "$1" "$P_RING" "$2" "$3" "$P_LATE" "${P_UNDER:-?}" "${P_PEAK:-?}" "$P_CB")"
         if ((P_LATE == 0)); then
             clean=$((clean + 1))
             D_CB=$P_CB
@@ -468,13 +472,14 @@ rt_decide() { # FRAMES WORKERS VOICES RING -> sets D_LATE (0 or 1), D_CB (a clea
 }
 
 rt_search() { # FRAMES WORKERS RING -> one row of realtime.csv
-    local frames=$1 w=$2 ring=$3 off lo=0 hi mid best="" first_late="" s cb=",," ratio="" cap=""
+    local frames=$1 w=$2 ring=$3 off lo=0 hi mid best="" first_late="" s cb=",," ratio="" cap="" played=""
     off=$(offline_vps "$w")
     hi=$(awk -v o="$off" -v sr="$SR" 'BEGIN { printf "%d", 1.25 * o / sr + 1 }')
     for ((s = 0; s < rt_steps; s++)); do
         mid=$(((lo + hi) / 2))
         ((mid >= w)) || mid=$w
         rt_decide "$frames" "$w" "$mid" "$ring"
+        played=$P_RING
         if ((D_LATE == 0)); then
             lo=$mid best=$mid cb=$D_CB
         else
@@ -486,7 +491,7 @@ rt_search() { # FRAMES WORKERS RING -> one row of realtime.csv
         cap=$(awk -v v="$best" -v sr="$SR" 'BEGIN { printf "%.6g", v * sr }')
         ratio=$(awk -v c="$cap" -v o="$off" 'BEGIN { printf "%.4f", (o > 0 ? c / o : 0) }')
     fi
-    echo "$rt_backend,$frames,$w,$best,$first_late,$rt_seconds,$rt_steps,${cb%,*},$off,$cap,$ratio,$ring,$rt_confirm" >>"$outdir/realtime.csv"
+    echo "$rt_backend,$frames,$w,$best,$first_late,$rt_seconds,$rt_steps,${cb%,*},$off,$cap,$ratio,$played,$rt_confirm" >>"$outdir/realtime.csv"
 }
 
 # The machine's own scheduling stalls, before any farm runs: cyclictest's SCHED_FIFO thread on
@@ -818,8 +823,7 @@ plot_realtime() { # DIR TMP
         series "$r" "$cond && \$4 != \"\"" 3 '$4' "$t/rt$k.voices"
         series "$r" "$cond" 3 "\$10 / $SR" "$t/rt$k.offline"
         series "$r" "$cond && \$12 != \"\"" 3 '$12' "$t/rt$k.ratio"
-        label="$f frames"
-        [[ $ring == 4 ]] || label+=", ring of $ring"
+        label="$f frames, ring of $ring"
         items+=$(plot_item "$t/rt$k.voices" "real time, $label" "lw 2 pt 7 lc rgb ${colors[n % 4]}")
         ((n > 0)) || offline_item=$(plot_item "$t/rt$k.offline" "offline: per CPU-second x cores used, / 48 kHz" "lw 1 dt 2 pt 1 lc rgb 'gray30'")
         items2+=$(plot_item "$t/rt$k.ratio" "$label" "lw 2 pt 7 lc rgb ${colors[n % 4]}")
@@ -970,12 +974,14 @@ self_test_parsing() {
     st_expect_bad "--only" "$tmp/o4" --only offline,bogus
     st_expect_bad "--rt-backend" "$tmp/o5" --rt-backend alsa
     st_expect_bad "--duration wants" "$tmp/o6" --duration -1
+    st_expect_bad "--rt-ring-blocks wants powers of two" "$tmp/o7" --rt-ring-blocks 4,3
+    st_expect_bad "--rt-confirm wants an odd" "$tmp/o8" --rt-confirm 2
     local o
-    for o in o1 o2 o3 o4 o5 o6; do
+    for o in o1 o2 o3 o4 o5 o6 o7 o8; do
         [[ ! -e $tmp/$o ]] || st_fail "refused input still created $o"
     done
     "$self" --help | grep -q '^usage: bench/scaling.sh OUTDIR' || st_fail "--help has no usage line"
-    echo "ok: arguments (8 refusals, exit 2, one line each, nothing created; --help)"
+    echo "ok: arguments (10 refusals, exit 2, one line each, nothing created; --help)"
 }
 
 self_test_measure() {
@@ -1018,6 +1024,9 @@ self_test_measure() {
         echo "skip: no jackd, the real-time probe ran on the null sink only"
     fi
     st_header "$outdir/realtime_runs.csv" "$H_RT_RUNS" 1
+    # without --ring-blocks farm sizes its ring (10 ms: 8 blocks of 64 frames), and the row says so
+    awk -F, 'NR == 2 { exit ($2 != 64 || $11 != 8) }' "$outdir/realtime_runs.csv" ||
+        st_fail "the default ring at 64 frames was not recorded as 8 blocks: $(sed -n 2p "$outdir/realtime_runs.csv")"
     echo "ok: real-time probes ($(tail -n +2 "$outdir/realtime_runs.csv" | cut -d, -f1 | tr '\n' ' '))"
 
     # A majority of 3 asks for 2 probes when both agree, never for more than 3, and passes the
@@ -1109,7 +1118,7 @@ self_test() {
 quick=0 self_test_mode=0 plot_only="" outdir="" only="offline,realtime,cost,mix"
 workers_list="" reps="" duration="" strong_voices="" weak_voices="" peer_voices=""
 peer_duration="" peers=1 sc_per_synth=1 rt_seconds="" rt_steps="" rt_frames_list="64,256" rt_backend=""
-rt_rings_list=4 rt_confirm=""
+rt_rings_list=default rt_confirm=""
 cost_work="" cost_reps="" no_install=0 logfile=""
 args=("$@")
 while (($#)); do
@@ -1228,11 +1237,14 @@ else
 fi
 rt_frames=()
 uint_list --rt-frames "$rt_frames_list" rt_frames
-rt_rings=()
-uint_list --rt-ring-blocks "$rt_rings_list" rt_rings
-for v in "${rt_rings[@]}"; do
-    ((v >= 2 && v <= 64 && (v & (v - 1)) == 0)) || die "--rt-ring-blocks wants powers of two in 2..64, not '$v'"
-done
+rt_rings=(default)
+if [[ $rt_rings_list != default ]]; then
+    uint_list --rt-ring-blocks "$rt_rings_list" rt_rings
+    for v in "${rt_rings[@]}"; do
+        ((v >= 2 && v <= 64 && (v & (v - 1)) == 0)) ||
+            die "--rt-ring-blocks wants powers of two in 2..64 or default, not '$v'"
+    done
+fi
 IFS=, read -r -a parts <<<"$only"
 for p in "${parts[@]}"; do
     [[ $p =~ ^(offline|realtime|cost|mix)$ ]] || die "--only wants offline, realtime, cost or mix, not '$p'"
