@@ -643,6 +643,7 @@ report_offline() { # DIR STUDY TITLE
 
 report_peers() { # DIR
     [[ -f $1/compare.csv && -f $1/offline.csv ]] || return 0
+    (($(wc -l <"$1/compare.csv") > 1)) || return 0 # --no-peers: nothing to compare
     awk -F, 'NR > 1 && $1 == "peer" && $2 == "farm" { printf "### The same workload on the peers (%d voices, %s s of audio, median of %s)\n\n", $4, $5, $6; exit }' "$1/offline.csv"
     local k
     k=$(machine_field "$1" sc_voices_per_synth)
