@@ -94,9 +94,9 @@ static int check_power_of_two(const opt_spec *o, farm_options *opt) {
 }
 
 /* A worker's ring is what hides a stall of its core, so playing sizes it in time, not in blocks:
- * 4 blocks of 64 frames (5.3 ms) were late on a shared VM at two thirds of the voices that 8 (10.7 ms)
- * and 16 carried (bench/results/scaling-2core-2026-11-29c*). A control change waits as long, so
- * no deeper than that: from 128 frames at 48 kHz on, 4 blocks already hold 10 ms. */
+ * 4 blocks of 64 frames (5.3 ms) were late on a shared VM at two thirds of the voices that 8
+ * (10.7 ms) and 16 carried (bench/results/scaling-2core-2026-11-29c*). A control change waits as
+ * long, so no deeper than that: from 128 frames at 48 kHz on, 4 blocks already hold 10 ms. */
 uint32_t farm_play_ring_blocks(uint32_t block_frames, uint32_t sample_rate) {
     uint32_t blocks = 4;
     while (blocks < 64 && (uint64_t)blocks * block_frames * 100 < sample_rate)
