@@ -5,9 +5,9 @@
 # both write the same bits; prints a markdown table of medians.
 set -euo pipefail
 lin=$1 win=$2 reps=${3:-3}
-cache=${FARM_WIN_CACHE:-$HOME/.cache/farm-win}
-export WINEPREFIX=${FARM_WINEPREFIX:-$cache/wineprefix} WINEDEBUG=-all
-export WINEPATH=${FARM_WIN_SYSROOT:-$cache/sysroot}/bin
+# shellcheck source=scripts/wine-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/wine-env.sh"
+wine_prefix_ready
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 winworker=$(winepath -w "$win/farm-worker.exe")

@@ -12,8 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-win}
 [ $# -gt 0 ] && shift
-cache=${FARM_WIN_CACHE:-$HOME/.cache/farm-win}
-sysroot=${FARM_WIN_SYSROOT:-$cache/sysroot}
+# shellcheck source=scripts/wine-env.sh
+. scripts/wine-env.sh
 
 [ -f "$build/CTestTestfile.cmake" ] || {
   echo "test-win: no Windows build in $build/ (run scripts/setup-win.sh first)" >&2
@@ -24,21 +24,7 @@ sysroot=${FARM_WIN_SYSROOT:-$cache/sysroot}
   exit 2
 }
 
-export WINEPREFIX=${FARM_WINEPREFIX:-$cache/wineprefix}
-export WINEDEBUG=-all
-export WINEARCH=win64
-# No Mono or Gecko: a new prefix would offer to download them (console programs need neither).
-export WINEDLLOVERRIDES="mscoree=;mshtml="
-export WINEPATH="$sysroot/bin"
-unset DISPLAY WAYLAND_DISPLAY
-
-if [ ! -f "$WINEPREFIX/system.reg" ]; then
-  echo "test-win: making the wine prefix $WINEPREFIX"
-  mkdir -p "$WINEPREFIX"
-  wineboot --init >/dev/null 2>&1
-  # A new prefix says Windows 7; farm targets Windows 10 and later.
-  wine reg add 'HKCU\Software\Wine' /v Version /t REG_SZ /d win10 /f >/dev/null 2>&1
-fi
+wine_prefix_ready
 
 # The prefix is this script's own: a wineserver still there (lingering after making the prefix,
 # or left by a run that was killed) is stopped, then the one this run keeps is started.
