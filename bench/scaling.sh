@@ -1037,8 +1037,13 @@ self_test_measure() {
     before=$(wc -l <"$outdir/realtime_runs.csv")
     rt_decide 64 1 16 8 2>/dev/null
     after=$(wc -l <"$outdir/realtime_runs.csv")
-    ((after - before >= 2 && after - before <= 3)) || st_fail "a majority of 3 took $((after - before)) probes"
-    ((D_LATE == 0)) || st_fail "16 voices were late on the null sink: $(tail -n 2 "$outdir/realtime_runs.csv")"
+    # Whatever this machine's stalls made of the probes: two that agree decide, a third only
+    # when they differ, and the verdict is what most of them said.
+    local want
+    want=$(tail -n "$((after - before))" "$outdir/realtime_runs.csv" |
+        awk -F, '{ late[NR] = ($6 > 0) } END { n = (late[1] == late[2]) ? 2 : 3; s = late[1] + late[2] + late[3]; print n, (s >= 2) }')
+    [[ $want == "$((after - before)) $D_LATE" ]] ||
+        st_fail "a majority of 3: asked $((after - before)) probes, verdict $D_LATE; the probes say '$want': $(tail -n 3 "$outdir/realtime_runs.csv")"
     grep -q 'ring fill [0-9]*/8' "$tmp/cmd.out" || st_fail "--ring-blocks 8 did not reach farm: $(cat "$tmp/cmd.out")"
     awk -F, 'END { if ($11 != 8 || $12 + 0 <= 0) exit 1 }' "$outdir/realtime_runs.csv" ||
         st_fail "ring depth or peak render missing: $(tail -n 1 "$outdir/realtime_runs.csv")"
@@ -1047,7 +1052,7 @@ self_test_measure() {
         rt_seconds=1
         host_latency 2>/dev/null
         st_header "$outdir/host.csv" "$H_HOST" 1
-        awk -F, 'NR == 2 { if ($1 < 1 || $4 <= 0 || $6 < $5 || $5 < $4 || $7 < $8 || $8 < $9) exit 1 }' "$outdir/host.csv" ||
+        awk -F, 'NR == 2 { if ($1 < 1 || $4 < 0 || $6 < $5 || $5 < $4 || $7 < $8 || $8 < $9) exit 1 }' "$outdir/host.csv" ||
             st_fail "host.csv out of order: $(tail -n 1 "$outdir/host.csv")"
         echo "ok: the machine's stalls (cyclictest, 1 s): $(tail -n 1 "$outdir/host.csv")"
     else
