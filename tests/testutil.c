@@ -1,7 +1,10 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <criterion/criterion.h>
+
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -15,7 +18,204 @@
 
 extern char **environ;
 
+/* ---- the guard: what a test starts is stopped even when the test is not there to stop it ----
+ *
+ * Criterion ends a test that runs past its timeout by killing its process, and then no .fini
+ * runs; an abort does the same. So each test process gets a guard: a child that holds the read
+ * end of a pipe whose write end only the test holds (close-on-exec: no farm or server inherits
+ * it). The test tells it each process it starts ("+ PID NAME") and each one it has seen end
+ * ("- PID", before reaping it, so the pid cannot be another process's yet). When the pipe
+ * closes, the test process is gone: the guard stops whatever is still on its list, SIGTERM
+ * first so a JACK server removes its own files, then SIGKILL, and removes a JACK server's
+ * files from /dev/shm itself. It keeps stderr, so what it had to stop is said, and ctest waits
+ * for it before the next test starts. */
+
+#define GUARD_MAX 64
+#define STOP_GRACE_S 10.0 /* a JACK server with clients may take seconds to stop on a busy host */
+
+typedef struct guarded {
+    pid_t pid;
+    char jack[128]; /* the JACK server's name, "" for anything else */
+} guarded;
+
+static int guard_fd = -1;
+static pid_t guard_owner;       /* the test process the guard belongs to */
+static guarded mine[GUARD_MAX]; /* the test's own list, to find a pid's server name */
+static int n_mine;
+
+/* A process that no longer runs: gone, or a zombie waiting for whoever reaps it. */
+static int is_gone(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    return paren == NULL || paren[1] == '\0' || paren[2] == 'Z' || paren[2] == 'X';
+}
+
+/* Every file in /dev/shm of the JACK server called name: its semaphores (one per client) and
+ * its sockets. A server stopped by SIGKILL leaves them, and so does a client it lost. */
+void tu_jack_files_remove(const char *name) {
+    char sem[200], sock[200];
+    snprintf(sem, sizeof sem, "jack_sem.%ld_%s_", (long)getuid(), name);
+    snprintf(sock, sizeof sock, "jack_%s_", name);
+    DIR *d = opendir("/dev/shm");
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, sem, strlen(sem)) == 0 ||
+            strncmp(de->d_name, sock, strlen(sock)) == 0) {
+            char path[512];
+            snprintf(path, sizeof path, "/dev/shm/%s", de->d_name);
+            unlink(path);
+        }
+    if (d)
+        closedir(d);
+}
+
+/* The guard's stop of a process that is not its child: SIGTERM, up to STOP_GRACE_S to go (a
+ * zombie counts as gone: its parent, or init, reaps it), then SIGKILL; 1 when it needed that. */
+static int stop_orphan(pid_t pid) {
+    kill(pid, SIGTERM);
+    for (double end = tu_seconds() + STOP_GRACE_S; tu_seconds() < end; usleep(10000))
+        if (is_gone(pid))
+            return 0;
+    kill(pid, SIGKILL);
+    return 1;
+}
+
+static void guard_main(int rfd, const char *test) {
+    signal(SIGINT, SIG_IGN); /* a ^C to the suite reaches the test first: the guard cleans up */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    for (int fd = 3; fd < 1024; fd++)
+        if (fd != rfd)
+            close(fd);
+    guarded list[GUARD_MAX];
+    int n = 0;
+    char buf[4096], line[256];
+    size_t len = 0;
+    ssize_t got;
+    while ((got = read(rfd, buf, sizeof buf)) != 0) {
+        if (got < 0)
+            continue; /* EINTR */
+        for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] != '\n') {
+                if (len < sizeof line - 1)
+                    line[len++] = buf[i];
+                continue;
+            }
+            line[len] = '\0';
+            len = 0;
+            long pid = 0;
+            char name[128] = "";
+            if (line[0] == '+' && n < GUARD_MAX && sscanf(line + 1, "%ld %127s", &pid, name) >= 1) {
+                list[n].pid = (pid_t)pid;
+                snprintf(list[n].jack, sizeof list[n].jack, "%s", strcmp(name, "-") ? name : "");
+                n++;
+            } else if (line[0] == '-' && sscanf(line + 1, "%ld", &pid) == 1) {
+                for (int k = 0; k < n; k++)
+                    if (list[k].pid == (pid_t)pid)
+                        list[k--] = list[--n];
+            }
+        }
+    }
+    /* the test process is gone, whatever ended it */
+    for (int k = 0; k < n; k++) {
+        int killed = stop_orphan(list[k].pid);
+        fprintf(stderr, "testutil guard: stopped %s%s (pid %ld) left running by %s%s\n",
+                list[k].jack[0] ? "JACK server " : "process", list[k].jack, (long)list[k].pid, test,
+                killed ? " (SIGKILL)" : "");
+        if (list[k].jack[0])
+            tu_jack_files_remove(list[k].jack);
+    }
+    _exit(0);
+}
+
+static void guard_say(char op, long pid, const char *name) {
+    char line[256];
+    int n = snprintf(line, sizeof line, "%c %ld %s\n", op, pid, name);
+    if (guard_fd >= 0 && n > 0)
+        (void)!write(guard_fd, line, (size_t)n); /* under PIPE_BUF: one atomic write */
+}
+
+static void guard_start(void) {
+    if (guard_fd >= 0 && guard_owner == getpid())
+        return;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        perror("pipe2");
+        abort();
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        abort();
+    }
+    if (pid == 0) {
+        char test[300] = "a test that ended";
+        if (criterion_current_test != NULL)
+            snprintf(test, sizeof test, "%s::%s, which ended", criterion_current_test->category,
+                     criterion_current_test->name);
+        close(p[1]);
+        guard_main(p[0], test);
+    }
+    close(p[0]);
+    guard_fd = p[1];
+    guard_owner = getpid();
+    n_mine = 0;
+}
+
+static void guard_add(pid_t pid, const char *jack) {
+    guard_start();
+    guard_say('+', (long)pid, jack && jack[0] ? jack : "-");
+    if (n_mine < GUARD_MAX) {
+        mine[n_mine].pid = pid;
+        snprintf(mine[n_mine].jack, sizeof mine[n_mine].jack, "%s", jack ? jack : "");
+        n_mine++;
+    }
+}
+
+/* pid has ended and is not reaped yet: off the guard's list, then reaped by the caller. */
+static void guard_remove(pid_t pid) {
+    guard_say('-', (long)pid, "-");
+    for (int k = 0; k < n_mine; k++)
+        if (mine[k].pid == pid)
+            mine[k--] = mine[--n_mine];
+}
+
+static const char *jack_name_of(pid_t pid) {
+    for (int k = 0; k < n_mine; k++)
+        if (mine[k].pid == pid)
+            return mine[k].jack;
+    return "";
+}
+
+/* Waits for pid to end (it is the caller's child), leaving it unreaped; then it leaves the
+ * guard's list and is reaped; its wait status returned. */
+static int wait_child(pid_t pid, int flags, int *status) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT | flags) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (si.si_pid != pid)
+        return 0; /* WNOHANG, still running */
+    guard_remove(pid);
+    while (waitpid(pid, status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return 1;
+}
+
 void tu_tmpdir(char *out, size_t size) {
+    guard_start(); /* here, before the test has threads of its own to fork beside */
     const char *base = getenv("TMPDIR");
     snprintf(out, size, "%s/farm-test-XXXXXX", base && *base ? base : "/tmp");
     if (mkdtemp(out) == NULL) {
@@ -79,10 +279,8 @@ static void forget(pid_t pid) {
 }
 
 void tu_farm_cleanup(void) {
-    for (int i = 0; i < n_started; i++) {
-        kill(started[i], SIGKILL); /* its workers follow by PR_SET_PDEATHSIG */
-        waitpid(started[i], NULL, 0);
-    }
+    for (int i = 0; i < n_started; i++)
+        tu_stop(started[i]); /* its workers follow by PR_SET_PDEATHSIG */
     n_started = 0;
 }
 
@@ -134,15 +332,15 @@ pid_t tu_farm_start(tu_run *r, const char *dir, const char *const *args, const c
         fprintf(stderr, "cannot start %s: %s\n", FARM_BIN, strerror(rv));
         abort();
     }
+    guard_add(pid, NULL);
     if (n_started < 32)
         started[n_started++] = pid;
     return pid;
 }
 
 void tu_farm_wait(tu_run *r, pid_t pid, const char *dir) {
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        ;
+    int status = 0;
+    wait_child(pid, 0, &status);
     forget(pid);
     r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     char out[4200], err[4200];
@@ -227,6 +425,43 @@ static int jack_ready(const char *name) {
     return system(cmd) == 0;
 }
 
+pid_t tu_spawn(const char *const *argv, const char *log, const char *jack) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND,
+                                     0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid;
+    int rv = posix_spawnp(&pid, argv[0], &fa, NULL, (char **)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rv != 0) {
+        fprintf(stderr, "cannot start %s: %s\n", argv[0], strerror(rv));
+        return 0;
+    }
+    guard_add(pid, jack);
+    return pid;
+}
+
+int tu_stop(pid_t pid) {
+    if (pid <= 0)
+        return -1;
+    char jack[128];
+    snprintf(jack, sizeof jack, "%s", jack_name_of(pid));
+    int status = 0, done = 0;
+    kill(pid, SIGTERM);
+    for (double end = tu_seconds() + STOP_GRACE_S; !done && tu_seconds() < end;)
+        if (!(done = wait_child(pid, WNOHANG, &status) != 0))
+            usleep(10000);
+    if (!done) {
+        kill(pid, SIGKILL);
+        wait_child(pid, 0, &status);
+    }
+    if (jack[0])
+        tu_jack_files_remove(jack);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 pid_t tu_jackd_start(char *name, size_t size, int rate, int period) {
     static int counter;
     snprintf(name, size, "farmtest-%ld-%d", (long)getpid(), counter++);
@@ -240,46 +475,31 @@ pid_t tu_jackd_start(char *name, size_t size, int rate, int period) {
                               "-p",    p,       "-m",         NULL};
         if (!realtime)
             argv[4] = NULL; /* no -P without -R */
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-        pid_t pid;
-        int rv = posix_spawnp(&pid, "jackd", &fa, NULL, (char **)argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (rv != 0) {
-            fprintf(stderr, "tests need jackd (Debian's jackd2): %s\n", strerror(rv));
+        pid_t pid = tu_spawn(argv, NULL, name);
+        if (pid == 0) {
+            fprintf(stderr, "tests need jackd (Debian's jackd2)\n");
             abort();
         }
         /* bounded in time, not in tries: on a loaded machine jackd, and each jack_lsp that
-         * asks for it, start slowly */
-        int exited = 0;
+         * asks for it, start slowly; the bound only guards against a server that hangs */
+        int exited = 0, status;
         for (double end = tu_seconds() + 15; !exited && tu_seconds() < end;) {
             if (jack_ready(name))
                 return pid;
-            exited = waitpid(pid, NULL, WNOHANG) == pid; /* refused -R: try without */
+            exited = wait_child(pid, WNOHANG, &status) == 1; /* refused -R: try without */
             if (!exited)
                 usleep(20000);
         }
-        if (!exited) { /* not one that exited: reaped, its pid may be another process's now */
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-        }
+        if (!exited)
+            tu_stop(pid);
+        tu_jack_files_remove(name);
     }
     fprintf(stderr, "jackd -d dummy did not start\n");
     abort();
 }
 
 void tu_jackd_stop(pid_t pid) {
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 200; i++) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return;
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    tu_stop(pid);
 }
 
 double tu_number_after(const char *text, const char *label) {

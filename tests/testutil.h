@@ -83,5 +83,20 @@ double tu_tone(const double *x, size_t n, double sr, double f);
 pid_t tu_jackd_start(char *name, size_t size, int rate, int period);
 void tu_jackd_stop(pid_t pid);
 
+/* Every process a test starts is guarded: should the test's process end without stopping it (a
+ * crash, Criterion's timeout, which kills the test and skips .fini), a guard process stops it
+ * (SIGTERM, then SIGKILL) and removes a JACK server's files from /dev/shm. */
+/* Starts argv (argv[0] looked up in PATH) with the test's environment, stdin from /dev/null,
+ * stdout and stderr appended to log (NULL: /dev/null). jack: the name of the JACK server it is
+ * (NULL if none), whose files are removed when it stops. Returns its pid, 0 if it cannot start. */
+pid_t tu_spawn(const char *const *argv, const char *log, const char *jack);
+/* Stops a process of tu_spawn, tu_jackd_start or tu_farm_start: SIGTERM, SIGKILL if it has not
+ * ended within 10 s; reaps it and, for a JACK server, removes its files in /dev/shm. Returns
+ * its exit status (128 + signal when killed by one). */
+int tu_stop(pid_t pid);
+/* Removes the files in /dev/shm of the JACK server called name (its clients' semaphores, its
+ * sockets): what a server killed, or a client it lost, leaves. */
+void tu_jack_files_remove(const char *name);
+
 /* The number after the first occurrence of label in text (e.g. "late blocks "), or -1. */
 double tu_number_after(const char *text, const char *label);
