@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,25 @@ static void cleanup(void) {
     if (jackd_pid > 0)
         tu_jackd_stop(jackd_pid);
     tu_rmdir(dir);
+}
+
+/* Criterion runs no .fini after a skipped test: its jackd would be left running. */
+static void skip_test(const char *why) {
+    cleanup();
+    cr_skip_test("%s", why);
+}
+
+/* Whether this machine grants SCHED_FIFO to a process of ours (a container may refuse it):
+ * farm's workers are real-time exactly where it does. */
+static int fifo_granted(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sched_param sp = {.sched_priority = 1};
+        _exit(sched_setscheduler(0, SCHED_FIFO, &sp) == 0 ? 0 : 1);
+    }
+    int status = 1;
+    waitpid(pid, &status, 0);
+    return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 static const char *path_in(const char *name) {
@@ -108,16 +128,21 @@ Test(jack, plays_in_real_time_and_records_what_was_played_without_gaps) {
                        alsa_none);
     cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
     cr_assert(strstr(r.out, "JACK Audio Connection Kit") != NULL, "%s", r.out);
-    /* only farm's own lines (what plays, where to control it): no ALSA or JACK noise */
-    cr_assert_eq(tu_lines(r.err), 2, "%s", r.err);
+    /* only farm's own lines (what plays, where to control it; the warning where real time is
+     * refused): no ALSA or JACK noise */
+    cr_assert_eq(tu_lines(r.err), 2 + !fifo_granted(), "%s", r.err);
     for (const char *line = r.err; *line; line = strchr(line, '\n') + 1) {
         cr_assert(strncmp(line, "farm: ", 6) == 0, "noise on stderr: %s", r.err);
         if (strchr(line, '\n') == NULL)
             break;
     }
-    cr_assert(strstr(r.out, "workers SCHED_FIFO") != NULL, "workers real-time: %s", r.out);
+    if (fifo_granted())
+        cr_assert(strstr(r.out, "workers SCHED_FIFO") != NULL, "workers real-time: %s", r.out);
+    else /* a container that refuses it: farm says so and plays on (nodevice's test) */
+        cr_assert(strstr(r.out, "workers normal") != NULL, "%s", r.out);
+    /* a lower bound only: nothing makes a paced device play 3 s sooner, while how much longer
+     * a loaded machine takes to start and stop farm is no verdict on farm */
     cr_assert_geq(wall, 2.9, "a real device is paced: 3 s took %.2f s", wall);
-    cr_assert_lt(wall, 6.0, "3 s took %.2f s", wall);
     double callbacks = tu_number_after(r.out, "callbacks ");
     cr_assert_geq(callbacks, 3 * 48000 / 256, "%s", r.out);
 
@@ -149,13 +174,14 @@ Test(jack, a_slow_worker_is_late_while_the_stream_and_the_other_worker_keep_thei
     const char *rec = path_in("slow.wav");
     /* voice 0 (worker 0) on the left, voice 1 (worker 1) on the right; worker 0 takes 8 ms
      * per 5.3 ms block */
-    double wall = play_with(&r,
-                            (const char *[]){"--workers", "2", "--total-voices", "2", "--amp",
-                                             "0.5", "--feedback", "0", "--duration", "3",
-                                             "--record", rec, "--ring-blocks", "8", NULL},
-                            alsa_none, "FARM_TEST_SLOW_WORKER=0:8000");
+    play_with(&r,
+              (const char *[]){"--workers", "2", "--total-voices", "2", "--amp", "0.5",
+                               "--feedback", "0", "--duration", "3", "--record", rec,
+                               "--ring-blocks", "8", NULL},
+              alsa_none, "FARM_TEST_SLOW_WORKER=0:8000");
     cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
-    cr_assert_lt(wall, 6.0, "the stream kept its pace: 3 s took %.2f s", wall);
+    /* the stream kept its pace: a stream that waited for worker 0 would have no late blocks,
+     * and it has 3 s of frames (below), whatever the wall clock says on a loaded machine */
     const char *w0 = strstr(r.out, "worker 0"), *w1 = strstr(r.out, "worker 1");
     cr_assert(w0 && w1, "%s", r.out);
     double late0 = tu_number_after(w0, "late "), late1 = tu_number_after(w1, "late ");
@@ -219,15 +245,12 @@ Test(jack, a_jack_server_that_dies_ends_the_farm_in_one_line_and_leaves_nothing)
     cr_assert(tu_wait_control_url(dir, url, sizeof url), "farm is playing");
     /* SIGTERM: a server that goes away; SIGKILL would also leave JACK's shared registry
      * broken for every server started after it on this machine */
-    kill(jackd_pid, SIGTERM);
-    waitpid(jackd_pid, NULL, 0);
+    tu_jackd_stop(jackd_pid); /* SIGTERM first; and farm's JACK client, which could not
+                               * unregister from a server that was gone, leaves its semaphore
+                               * in /dev/shm: tu_jackd_stop removes the server's files */
     jackd_pid = 0;
-    tu_farm_wait(&r, pid, dir); /* the suite's timeout fails a farm that hangs here */
-    /* farm's JACK client could not unregister from a server that was gone: its semaphore is
-     * left in /dev/shm, and nothing else will remove it */
-    char sem[300];
-    snprintf(sem, sizeof sem, "/dev/shm/jack_sem.%ld_%s_farm", (long)getuid(), jack_name);
-    unlink(sem);
+    tu_farm_wait(&r, pid, dir);      /* the suite's timeout fails a farm that hangs here */
+    tu_jack_files_remove(jack_name); /* what farm's client left after the server had gone */
     cr_assert_eq(r.status, 1, "%s", r.err);
     cr_assert(strstr(r.err, "stopped by itself") != NULL, "%s", r.err);
     cr_assert_eq(tu_count_tagged(r.tag, NULL), 0, "nothing left running");
@@ -282,7 +305,7 @@ Test(jack, devices_and_probe_see_jack) {
 Test(jack, alsa_s_jack_plugin_as_the_default_output_is_bypassed_for_libjack) {
     if (access("/usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_jack.so", F_OK) != 0 &&
         access("/usr/lib/aarch64-linux-gnu/alsa-lib/libasound_module_pcm_jack.so", F_OK) != 0)
-        cr_skip_test("ALSA's JACK plugin (libasound2-plugins) is not installed");
+        skip_test("ALSA's JACK plugin (libasound2-plugins) is not installed");
     static const char alsa_jack[] = "ALSA_CONFIG_PATH=" FARM_TESTS_DIR "/alsa-jack.conf";
     tu_run r;
     play(&r, (const char *[]){"--duration", "0.3", "--workers", "1", "--voices", "4", NULL},
@@ -341,6 +364,7 @@ Test(nodevice, no_output_device_plays_into_the_paced_null_sink) {
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert(strstr(r.err, "no audio output device; playing into the null sink") != NULL, "%s",
               r.err);
+    /* a lower bound only: the null sink is paced by the clock, never faster */
     cr_assert_geq(wall, 1.4, "paced by the clock: 1.5 s took %.2f s", wall);
     cr_assert_eq(tu_number_after(r.out, "late blocks "), 0, "%s", r.out);
     tu_audio a;
@@ -446,51 +470,31 @@ Test(nodevice, refused_real_time_gives_one_warning_and_plays_on) {
     cr_assert_geq(tu_number_after(r.out, "callbacks "), 170, "it still played: %s", r.out);
 }
 
-static int count_of(const char *text, const char *word) {
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, word)) != NULL; p++)
-        n++;
-    return n;
-}
-
-/* The status lines are timed by the wall clock from when farm is ready, and only while it plays:
- * how many fit in a run depends on how long this machine takes to start and stop it (under the
- * sanitizers, seconds), and the stream time each shows can lag and catch up. So the lines are
- * timed here, as they appear: a second apart, whatever else the machine is doing. */
-Test(nodevice, verbose_prints_a_status_line_every_second) {
-    const char *env[] = {jack_env, alsa_none, "JACK_NO_START_SERVER=1", NULL};
+/* The status lines are timed by the stream's clock: the k-th comes once k seconds were played,
+ * and says so. Each is printed by farm's main thread, which looks every 20 ms: a machine that
+ * stalls it delays a line, or loses the last one when the stream ends first, but can never make
+ * a line come before its second. */
+Test(nodevice, verbose_prints_a_status_line_for_each_second_played) {
     tu_run r;
-    pid_t pid = tu_farm_start(&r, dir,
-                              (const char *[]){"--null-sink", "--workers", "2", "--voices", "50",
-                                               "--duration", "4.5", "--verbose", NULL},
-                              env);
-    char path[600], err[16384];
-    snprintf(path, sizeof path, "%s/.stderr", dir);
-    double seen[16];
-    int lines = 0, done = 0;
-    for (double end = tu_seconds() + 40; !done && tu_seconds() < end; usleep(10000)) {
-        siginfo_t info = {0};
-        done = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-               info.si_pid == pid; /* then read once more: it wrote everything */
-        FILE *f = fopen(path, "r");
-        size_t len = f ? fread(err, 1, sizeof err - 1, f) : 0;
-        if (f)
-            fclose(f);
-        err[len] = '\0';
-        for (int n = count_of(err, " late "); lines < n && lines < 16;)
-            seen[lines++] = tu_seconds();
-    }
-    tu_farm_wait(&r, pid, dir);
+    play(&r,
+         (const char *[]){"--null-sink", "--workers", "2", "--voices", "50", "--duration", "4.5",
+                          "--verbose", NULL},
+         alsa_none);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_eq(tu_count_tagged(r.tag, NULL), 0);
-    cr_assert_eq(count_of(r.err, " late "), lines, "%s", r.err);
-    /* 4.5 s of audio leave room for 3 or 4 even after a slow start; at least 2 to time (the
-     * times between them say "not more often", as a count could not on a slow machine) */
-    cr_assert_geq(lines, 2, "%d status lines in 4.5 s: %s", lines, r.err);
-    for (int i = 1; i < lines; i++)
-        cr_assert(seen[i] - seen[i - 1] > 0.7 && seen[i] - seen[i - 1] < 1.3,
-                  "line %d came %.2f s after the one before: %s", i + 1, seen[i] - seen[i - 1],
-                  r.err);
+    int lines = 0;
+    double last = 0;
+    for (const char *p = r.err; (p = strstr(p, "farm: ")) != NULL; p++) {
+        char *end;
+        double s = strtod(p + 6, &end);
+        if (end == p + 6 || strncmp(end, " s  late ", 9) != 0)
+            continue; /* another of farm's lines */
+        lines++;
+        cr_assert_geq(s, lines, "status line %d came at %.1f s of audio: %s", lines, s, r.err);
+        cr_assert_geq(s, last, "%s", r.err);
+        last = s;
+    }
+    /* 4.5 s played: lines for seconds 1 to 4, the last one lost only to a stall at the end */
+    cr_assert(lines >= 2 && lines <= 4, "%d status lines for 4.5 s: %s", lines, r.err);
     cr_assert(strstr(r.err, "underflows") != NULL && strstr(r.err, "load") != NULL, "%s", r.err);
 }
 
@@ -499,12 +503,13 @@ Test(nodevice, a_disk_that_falls_behind_loses_counted_frames_and_never_stalls_th
     tu_run r;
     const char *rec = path_in("slowdisk.wav");
     /* the recorder's ring holds 5.5 s; one that takes 40 ms per 5.3 ms block fills it */
-    double wall = play_with(&r,
-                            (const char *[]){"--workers", "2", "--voices", "50", "--duration", "7",
-                                             "--record", rec, "--ring-blocks", "16", NULL},
-                            alsa_none, "FARM_TEST_SLOW_RECORD=40000");
+    play_with(&r,
+              (const char *[]){"--workers", "2", "--voices", "50", "--duration", "7", "--record",
+                               rec, "--ring-blocks", "16", NULL},
+              alsa_none, "FARM_TEST_SLOW_RECORD=40000");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_lt(wall, 10, "the stream kept its pace: 7 s took %.1f s", wall);
+    /* the stream kept its pace: no block was late, and every callback's frames were written or
+     * counted as dropped (below); how long the run took is the machine's business */
     /* "recorded 7.02 s to FILE (N frames dropped)": N is the number before the words */
     const char *d = strstr(r.out, "frames dropped");
     cr_assert_not_null(d, "%s", r.out);
