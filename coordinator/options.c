@@ -218,7 +218,7 @@ static const opt_spec table[] = {
     {"json", 0, OPT_FLAG, LIST, AT(json), 0, 0, 1, NULL, NULL, "", NULL,
      "one JSON document instead of text"},
     {"verbose", 'v', OPT_FLAG, PLAY | RENDER | LIST, AT(verbose), 0, 0, 1, NULL, NULL, "", NULL,
-     "PortAudio's start-up noise; playing: a status line every second; playing\n"
+     "PortAudio's start-up noise; playing: a status line each second played; playing\n"
      "and render: where the workers run, at the start"},
     {"quiet", 'q', OPT_FLAG, PLAY | RENDER | MIX, AT(quiet), 0, 0, 1, NULL, NULL, "", NULL,
      "no progress bar and no summary"},

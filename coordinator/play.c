@@ -18,7 +18,6 @@
 #include "supervisor.h"
 
 #define WATCH_NS (20 * FARM_NS_PER_MS)          /* how often the main thread looks */
-#define STATUS_LINE_NS FARM_NS_PER_S            /* -v */
 #define CALLBACK_WAIT_NS FARM_NS_PER_S          /* for the first callback, to read its thread */
 #define PREFILL_WAIT_NS (2 * FARM_NS_PER_S)     /* for the workers to fill their rings */
 #define FADE_OUT_WAIT_NS (500 * FARM_NS_PER_MS) /* for the engine's fade to silence */
@@ -287,7 +286,9 @@ static int session_run(session *s) {
     const farm_options *o = &s->opt;
     shm_header *h = shm_header_of(&s->procs.region);
     const uint64_t stop_frames = (uint64_t)(o->duration * o->sample_rate);
-    uint64_t next_status = farm_now_ns() + STATUS_LINE_NS;
+    /* -v: a line for each second of audio played, timed by the stream's own clock, so each
+     * line says what one more second did, whatever the machine's stalls did to the wall clock */
+    uint64_t next_status = o->sample_rate;
     while (!farm_stop_signal && !farm_control_quit_requested(s->control)) {
         farm_sleep_ns(WATCH_NS);
         if (stop_frames && atomic_load(&h->stream.frames) >= stop_frames)
@@ -297,9 +298,9 @@ static int session_run(session *s) {
                              farm_audio_describe(s->audio));
         s->cpu_load = farm_audio_cpu_load(s->audio);
         atomic_store(&h->stream.cpu_load_permille, (uint32_t)(s->cpu_load * 1000));
-        if (o->verbose && farm_now_ns() >= next_status) {
+        if (o->verbose && atomic_load(&h->stream.frames) >= next_status) {
             status_line(o, &s->procs.region, s->audio);
-            next_status += STATUS_LINE_NS;
+            next_status += o->sample_rate;
         }
     }
     return FARM_OK;
