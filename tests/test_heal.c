@@ -38,6 +38,12 @@ static void teardown(void) {
 
 TestSuite(heal, .init = setup, .fini = teardown, .timeout = 90);
 
+/* Criterion runs no .fini after a skipped test: what it made would be left behind. */
+static void skip_test(const char *why) {
+    teardown();
+    cr_skip_test("%s", why);
+}
+
 static const char alsa_none[] = "ALSA_CONFIG_PATH=" FARM_TESTS_DIR "/alsa-none.conf";
 /* Under AddressSanitizer a SIGSEGV a worker raises would be its report and exit status 1: let
  * the crash be a crash, as it is without it. */
@@ -78,7 +84,8 @@ static const char *str(cJSON *o, const char *name) {
 /* Polls status until worker k has been replaced `restarts` times and runs again; returns its
  * pid then. Bounded: a replacement that never comes fails the test. */
 static pid_t wait_replaced(const char *control, int k, int restarts) {
-    for (int i = 0; i < 500; i++) {
+    /* the bound only guards against a replacement that never comes: 30 s, whatever the load */
+    for (double end = tu_seconds() + 30; tu_seconds() < end;) {
         cJSON *st = status_of(control);
         cJSON *w = worker_of(st, k);
         int done = num(w, "restarts") == restarts && strcmp(str(w, "state"), "running") == 0;
@@ -88,8 +95,26 @@ static pid_t wait_replaced(const char *control, int k, int restarts) {
             return pid;
         usleep(10000);
     }
-    cr_assert_fail("worker %d was not replaced %d times within 5 s", k, restarts);
+    cr_assert_fail("worker %d was not replaced %d times within 30 s", k, restarts);
     return 0;
+}
+
+static double stream_seconds(const char *control) {
+    cJSON *st = status_of(control);
+    double s = num(cJSON_GetObjectItem(st, "stream"), "seconds");
+    cJSON_Delete(st);
+    return s;
+}
+
+/* Waits until the stream has played `seconds` more: farm's own clock, so a loaded machine that
+ * starts or answers slowly cannot shorten what the recording holds. The wall-clock bound only
+ * guards against a stream that stopped. */
+static void wait_played(const char *control, double seconds) {
+    double until = stream_seconds(control) + seconds;
+    for (double end = tu_seconds() + 30 + seconds; tu_seconds() < end; usleep(20000))
+        if (stream_seconds(control) >= until)
+            return;
+    cr_assert_fail("the stream did not play %.1f s more within %.0f s", seconds, 30 + seconds);
 }
 
 /* ---- playing ---- */
@@ -180,13 +205,13 @@ static void killed_and_replaced(int sig_from_outside, const char *crash_env) {
     cJSON *st = status_of(p.control); /* before the crash hook's block, however slow the build */
     pid_t before = (pid_t)num(worker_of(st, 0), "pid");
     cJSON_Delete(st);
-    usleep(600000);
+    wait_played(p.control, 0.6);
     if (sig_from_outside)
         cr_assert_eq(kill(before, sig_from_outside), 0);
     pid_t after = wait_replaced(p.control, 0, 1);
     cr_assert_neq(after, before, "the replacement is a new process");
     cr_assert_eq(kill(after, 0), 0, "status names the live one");
-    usleep(500000);
+    wait_played(p.control, 0.5);
     stop(&p);
     const char *line = strstr(p.run.err, "farm: worker 0 (pid ");
     cr_assert_not_null(line, "one line about the fault: %s", p.run.err);
@@ -219,25 +244,28 @@ Test(heal, a_worker_killed_while_playing_through_jack_is_replaced) {
 
 Test(heal, a_stopped_worker_shows_as_stalled_then_the_watchdog_replaces_it) {
     played p;
-    start(&p, NULL, (const char *[]){"--watchdog", "1", NULL});
-    usleep(600000);
+    /* 3 s: the stalled state lasts that long, longer than this loaded machine may take to
+     * answer a few status requests */
+    start(&p, NULL, (const char *[]){"--watchdog", "3", NULL});
+    wait_played(p.control, 0.6);
     cJSON *st = status_of(p.control);
     pid_t before = (pid_t)num(worker_of(st, 0), "pid");
     cJSON_Delete(st);
     cr_assert_eq(kill(before, SIGSTOP), 0);
-    int stalled = 0;
-    for (int i = 0; i < 50 && !stalled; i++) {
+    int stalled = 0, restarts = 0;
+    for (double end = tu_seconds() + 30; !stalled && !restarts && tu_seconds() < end;) {
         usleep(10000);
         st = status_of(p.control);
         stalled = strcmp(str(worker_of(st, 0), "state"), "stalled") == 0;
+        restarts = (int)num(worker_of(st, 0), "restarts");
         cJSON_Delete(st);
     }
     cr_assert(stalled, "status says the stopped worker is stalled, not running");
     wait_replaced(p.control, 0, 1);
-    usleep(300000);
+    wait_played(p.control, 0.3);
     stop(&p);
     cr_assert(strstr(p.run.err, "killed by the watchdog") != NULL, "%s", p.run.err);
-    check_recording(3.0, 1); /* out for the watchdog's second, and a little more */
+    check_recording(5.0, 1); /* out for the watchdog's 3 s, and a little more */
 }
 
 Test(heal, a_worker_that_keeps_dying_is_left_dead_and_the_farm_plays_on) {
@@ -263,14 +291,17 @@ Test(heal, a_worker_that_keeps_dying_is_left_dead_and_the_farm_plays_on) {
              "for i in $(seq 300); do %s --url %s set all freq 500 >/dev/null || exit 1; done; "
              "%s --url %s set all freq 600",
              FARMCTL_BIN, p.control, FARMCTL_BIN, p.control);
-    double t0 = tu_seconds();
+    double t0 = stream_seconds(p.control);
     FILE *f = popen(cmd, "r");
     size_t n = fread(out, 1, sizeof out - 1, f);
     out[n] = '\0';
     cr_assert_eq(WEXITSTATUS(pclose(f)), 0, "301 requests were all taken: %s", out);
     cr_assert(strstr(out, "\"dead_workers\":[0]") != NULL, "%s", out);
     cr_assert(strstr(out, "pending") == NULL, "%s", out);
-    cr_assert_lt(tu_seconds() - t0, 30, "none of them waited for the dead worker");
+    /* a request that waited for room in the dead worker's queue would wait its bound (1 s,
+     * CONTROL.md): the 301 would take 301 s of the stream */
+    double took = stream_seconds(p.control) - t0;
+    cr_assert_lt(took, 150, "none of them waited for the dead worker: %.0f s played", took);
     stop(&p);
     cr_assert(strstr(p.run.err, "left dead") != NULL, "%s", p.run.err);
 }
@@ -320,7 +351,10 @@ Test(heal, a_render_whose_workers_are_killed_from_outside_is_bit_identical) {
     tu_farm(&r, args, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     args[2] = healed;
-    pid_t pid = tu_farm_start(&r, dir, args, NULL);
+    /* worker 0 sleeps 2 ms a block: the 1,125 blocks take 2 s at least on any CPU, so the kills
+     * below (from 0.2 s on) land while it renders, however fast the kernels are */
+    pid_t pid =
+        tu_farm_start(&r, dir, args, (const char *[]){"FARM_TEST_SLOW_WORKER=0:2000", NULL});
     int kills = 0;
     for (int i = 0; i < 200 && kills < 3; i++) {
         usleep(50000);
@@ -350,15 +384,15 @@ Test(heal, a_crash_loop_fails_the_render_and_leaves_nothing) {
 
 Test(heal, a_full_disk_stops_the_recording_not_the_music) {
     if (geteuid() != 0)
-        cr_skip_test("a full disk needs root to mount a small tmpfs");
+        skip_test("a full disk needs root to mount a small tmpfs");
     char small[300];
     snprintf(small, sizeof small, "%s/small", dir);
     cr_assert_eq(mkdir(small, 0700), 0);
     if (unshare(CLONE_NEWNS) != 0)
-        cr_skip_test("no private mount namespace here: %s", strerror(errno));
+        skip_test("no private mount namespace here");
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
         mount("tmpfs", small, "tmpfs", 0, "size=1m") != 0)
-        cr_skip_test("cannot mount a small tmpfs here: %s", strerror(errno));
+        skip_test("cannot mount a small tmpfs here");
     char rec[400];
     snprintf(rec, sizeof rec, "%s/full.wav", small);
     /* 1 MiB holds 2.7 s of stereo float; it plays 5 */
