@@ -72,6 +72,9 @@ Test(map, a_child_maps_the_same_pages_and_wakes_and_is_woken) {
     cr_assert_null(m.base);
 }
 
+/* The waits below are about the wall clock, so they are timed by it; their bounds (10 s for a
+ * 20 ms or immediate wait) catch a wait that ignored its deadline or its wake-up, never a loaded
+ * machine that ran the test late. */
 Test(map, a_wait_returns_at_its_deadline_when_nobody_wakes_it) {
     _Atomic uint32_t word = 0;
     uint64_t t0 = farm_now_ns();
