@@ -1,37 +1,96 @@
 #!/usr/bin/env bash
-# test.sh — the whole test suite from a fresh Debian 12 machine: installs what is missing,
-# then builds and runs every test in a Release build (warnings as errors), under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and the rings under ThreadSanitizer; then the
-# static checks. Exit status 0 only when all of it passed.
+# test.sh [--repeat N] [--stress] — the whole test suite from a fresh Debian 12 machine: installs
+# what is missing, then builds and runs every test in a Release build (warnings as errors), twice,
+# the second time beside a CPU hog; under AddressSanitizer + UndefinedBehaviorSanitizer; the
+# rings under ThreadSanitizer; the fuzzer; the static checks; the Windows build under wine. Then
+# it checks itself: nothing it started may still run, and nothing of its servers or farms may
+# be left in /dev/shm or in the temporary directory. Exit status 0 only when all of it passed.
+#
+#   --repeat N   only the Release build's tests, N times in a row (stops at the first failure):
+#                a way to shake out tests that pass by luck
+#   --stress     with --repeat: every run beside `stress-ng --cpu 1` (a busy machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# rt-tests and gnuplot-nox: the scaling harness's self-test measures stalls and draws its plots
-export FARM_EXTRA_PACKAGES="clang-format cppcheck clang libclang-rt-14-dev rt-tests gnuplot-nox ${FARM_EXTRA_PACKAGES:-}"
+
+usage() { sed -n '2,11s/^# \{0,1\}//p' "$0"; }
+repeat=0
+stress=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --repeat) repeat=${2:-}; shift $(($# > 1 ? 2 : 1)) ;;
+    --repeat=*) repeat=${1#--repeat=}; shift ;;
+    --stress) stress=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "test.sh: unknown option '$1' (test.sh --help lists them)" >&2; exit 2 ;;
+  esac
+done
+if ! [[ "$repeat" =~ ^[0-9]+$ ]] || { [ "$stress" = 1 ] && [ "$repeat" = 0 ]; }; then
+  echo "test.sh: --repeat takes a count of runs (1 or more); --stress goes with --repeat" >&2
+  exit 2
+fi
+
+# rt-tests and gnuplot-nox: the scaling harness's self-test measures stalls and draws its plots;
+# stress-ng: the CPU hog; libasound2-plugins: ALSA's JACK plugin, which a playing test bypasses
+export FARM_EXTRA_PACKAGES="clang-format cppcheck clang libclang-rt-14-dev rt-tests gnuplot-nox stress-ng libasound2-plugins ${FARM_EXTRA_PACKAGES:-}"
 
 step() { printf '\n==== %s\n' "$*"; }
 
-# The playing tests start private jackd servers. JACK keeps a registry of servers in shared
-# memory, and a server that was killed (not stopped) leaves its entry there: after a few such,
-# no new server starts ("Too many servers already active"). With no jackd running, nothing in
-# it is alive: clear it.
-if ! pgrep -x jackd >/dev/null 2>&1 && ! pgrep -x jackdbus >/dev/null 2>&1; then
-  rm -f /dev/shm/jack-shm-registry /dev/shm/jack_sem.* /dev/shm/jack-[0-9]* 2>/dev/null || true
+# shellcheck source=scripts/suite-check.sh
+. scripts/suite-check.sh
+suite_begin
+trap 'suite_end $?' EXIT
+
+# Every test command runs tagged, so that whatever it starts can be found at the end.
+tagged() { env "FARMTEST_SUITE=$suite_id" "$@"; }
+
+hog_pid=
+hog_start() {
+  stress-ng --cpu 1 --timeout 3h --quiet &
+  hog_pid=$!
+}
+hog_stop() {
+  [ -n "$hog_pid" ] || return 0
+  kill "$hog_pid" 2>/dev/null || true
+  wait "$hog_pid" 2>/dev/null || true
+  hog_pid=
+}
+
+release_tests() { # $1: "hog" to run beside the CPU hog
+  [ "${1:-}" = hog ] && hog_start
+  local rv=0
+  tagged ctest --test-dir build --output-on-failure || rv=$?
+  hog_stop
+  return "$rv"
+}
+
+if [ "$repeat" -gt 0 ]; then
+  step "Release build"
+  scripts/setup.sh build Release
+  for i in $(seq "$repeat"); do
+    step "Release tests, run $i of $repeat$([ "$stress" = 1 ] && echo ', beside stress-ng --cpu 1')"
+    release_tests "$([ "$stress" = 1 ] && echo hog)"
+  done
+  step "$repeat runs passed"
+  exit 0
 fi
 
 step "Release build and tests"
 scripts/setup.sh build Release
-ctest --test-dir build --output-on-failure
+release_tests
+
+step "Release tests again, beside a CPU hog (stress-ng --cpu 1)"
+release_tests hog
 
 step "ASan + UBSan build and tests"
 scripts/setup.sh build-asan Asan
-ctest --test-dir build-asan --output-on-failure
+tagged ctest --test-dir build-asan --output-on-failure
 
 step "TSan build: the rings between threads and processes"
 scripts/setup.sh build-tsan Tsan
-ctest --test-dir build-tsan --output-on-failure -R '^ring_stress'
+tagged ctest --test-dir build-tsan --output-on-failure -R '^ring_stress'
 
 step "Fuzzing the control protocol's parser (libFuzzer, bounded)"
-scripts/fuzz.sh "${FARM_FUZZ_SECONDS:-60}"
+tagged scripts/fuzz.sh "${FARM_FUZZ_SECONDS:-60}"
 
 step "Static checks"
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
@@ -58,7 +117,5 @@ clang-tidy --quiet -p build --checks='-*,readability-function-size' \
 if [ -z "${FARM_SKIP_WINDOWS:-}" ]; then
   step "Windows build (mingw-w64) and its tests under wine"
   scripts/setup-win.sh
-  scripts/test-win.sh
+  tagged scripts/test-win.sh
 fi
-
-step "all tests passed"
