@@ -34,7 +34,8 @@
     X(FARM_ENOMEM, 3, "out of memory", 1)                                                          \
     X(FARM_EINVAL, 4, "invalid argument", 2)                                                       \
     X(FARM_ENOISA, 5, "instruction set not available on this CPU", 2)                              \
-    X(FARM_ESYS, 6, "a system call failed", 1)
+    X(FARM_ESYS, 6, "a system call failed", 1)                                                     \
+    X(FARM_EBUSY, 7, "busy: a queue is full", 1)
 
 typedef enum farm_status {
 #define FARM_STATUS_ENUM(name, value, message, exit) name = value,

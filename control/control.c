@@ -15,7 +15,7 @@
 #include "control_internal.h"
 #include "plat.h"
 
-#define RECV_POLL_MS 100 /* how soon the REP thread notices a stop */
+#define RECV_POLL_MS 100 /* how soon a REP thread notices a stop */
 #define TELEMETRY_STOP_CHECK_NS (50 * FARM_NS_PER_MS)
 #define TLS_FILE_MAX (1 << 20)
 #define REPLY_WAIT_MS 100                    /* see send_reply */
@@ -171,27 +171,32 @@ static int listen_on(farm_control *c, nng_socket s, char *url, size_t size, cons
     return FARM_OK;
 }
 
-/* A client that sends and never reads would block the REP thread in its send, and every other
- * client with it. A reply gets REPLY_WAIT_MS to leave (a client that reads takes it at once;
- * the wait only covers NNG finishing the previous reply on that pipe); one that does not leave
- * is dropped, counted, and its pipe marked deaf: until a reply to it leaves at once again, its
- * replies are dropped without waiting. */
-static int is_deaf(const farm_control *c, uint32_t pipe) {
+/* A client that sends and never reads would keep a REP thread in its send. A reply gets
+ * REPLY_WAIT_MS to leave (a client that reads takes it at once; the wait only covers NNG
+ * finishing the previous reply on that pipe); one that does not leave is dropped, counted, and
+ * its pipe marked deaf: until a reply to it leaves at once again, its replies are dropped
+ * without waiting. The table is shared by the REP threads. */
+static int is_deaf(farm_control *c, uint32_t pipe) {
+    int deaf = 0;
+    pthread_mutex_lock(&c->deaf_lock);
     for (int i = 0; i < DEAF_PIPES; i++)
-        if (c->deaf[i] == pipe)
-            return 1;
-    return 0;
+        deaf |= c->deaf[i] == pipe;
+    pthread_mutex_unlock(&c->deaf_lock);
+    return deaf;
 }
 
 static void set_deaf(farm_control *c, uint32_t pipe, int deaf) {
+    pthread_mutex_lock(&c->deaf_lock);
     for (int i = 0; i < DEAF_PIPES; i++)
         if (c->deaf[i] == pipe)
             c->deaf[i] = 0;
     if (deaf)
         c->deaf[c->deaf_next++ % DEAF_PIPES] = pipe;
+    pthread_mutex_unlock(&c->deaf_lock);
 }
 
-static void send_reply(farm_control *c, nng_msg *req, const char *reply) {
+static void send_reply(rep_server *s, nng_msg *req, const char *reply) {
+    farm_control *c = s->c;
     uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(req));
     int deaf = is_deaf(c, pipe);
     nng_msg_clear(req); /* the request's message carries the reply: NNG routes it back */
@@ -200,26 +205,45 @@ static void send_reply(farm_control *c, nng_msg *req, const char *reply) {
         atomic_fetch_add(&c->replies_dropped, 1);
         return;
     }
-    int rv = nng_sendmsg(c->rep, req, deaf ? NNG_FLAG_NONBLOCK : 0);
-    if (rv != 0) {
-        nng_msg_free(req);
+    nng_aio_set_msg(s->aio, req);
+    /* no time at all (a deaf pipe): sent only if the pipe takes it at once */
+    nng_aio_set_timeout(s->aio, deaf ? NNG_DURATION_ZERO : REPLY_WAIT_MS);
+    nng_ctx_send(s->ctx, s->aio);
+    nng_aio_wait(s->aio);
+    int rv = nng_aio_result(s->aio);
+    if (rv != 0) { /* the message is still ours */
+        nng_msg_free(nng_aio_get_msg(s->aio));
         atomic_fetch_add(&c->replies_dropped, 1);
     }
     if ((rv != 0) != deaf)
         set_deaf(c, pipe, rv != 0);
 }
 
+/* The next request on this server's context, waiting up to RECV_POLL_MS: 0 and *req, or NNG's
+ * error (NNG_ETIMEDOUT when none came; another once the socket is closed). */
+static int recv_request(rep_server *s, nng_msg **req) {
+    nng_aio_set_timeout(s->aio, RECV_POLL_MS);
+    nng_ctx_recv(s->ctx, s->aio);
+    nng_aio_wait(s->aio);
+    int rv = nng_aio_result(s->aio);
+    *req = rv == 0 ? nng_aio_get_msg(s->aio) : NULL;
+    return rv;
+}
+
+/* REP_SERVERS of these, each on its own context of the REP socket: a request that waits (for
+ * room in a worker's queue, for a node, for a slow reader) holds up only its own thread. */
 static void *rep_main(void *arg) {
-    farm_control *c = arg;
+    rep_server *s = arg;
+    farm_control *c = s->c;
     while (!atomic_load(&c->stopping)) {
         nng_msg *req = NULL;
-        int rv = nng_recvmsg(c->rep, &req, 0);
+        int rv = recv_request(s, &req);
         if (rv == NNG_ETIMEDOUT)
             continue;
         if (rv != 0)
             break; /* closed */
         char *reply = farm_control_request(c, nng_msg_body(req), nng_msg_len(req));
-        send_reply(c, req, reply);
+        send_reply(s, req, reply);
         free(reply);
     }
     return NULL;
@@ -325,10 +349,15 @@ static int open_sockets(farm_control *c) {
         return farm_fail(FARM_EFAIL, "cannot open the telemetry socket: %s", nng_strerror(e));
     c->pub_open = 1;
     /* Requests over FARM_REQUEST_MAX get an error reply; NNG drops what is over this. */
-    if ((e = nng_socket_set_size(c->rep, NNG_OPT_RECVMAXSZ, FARM_RECV_MAX)) != 0 ||
-        (e = nng_socket_set_ms(c->rep, NNG_OPT_RECVTIMEO, RECV_POLL_MS)) != 0 ||
-        (e = nng_socket_set_ms(c->rep, NNG_OPT_SENDTIMEO, REPLY_WAIT_MS)) != 0)
+    if ((e = nng_socket_set_size(c->rep, NNG_OPT_RECVMAXSZ, FARM_RECV_MAX)) != 0)
         return farm_fail(FARM_EFAIL, "cannot set up the control socket: %s", nng_strerror(e));
+    for (int i = 0; i < REP_SERVERS; i++) { /* the waits are the aios' (rep_main) */
+        rep_server *r = &c->reps[i];
+        r->c = c;
+        if ((e = nng_ctx_open(&r->ctx, c->rep)) != 0 ||
+            (e = nng_aio_alloc(&r->aio, NULL, NULL)) != 0)
+            return farm_fail(FARM_EFAIL, "cannot set up the control socket: %s", nng_strerror(e));
+    }
     if ((rv = listen_on(c, c->rep, c->control_url, sizeof c->control_url, "--control")) != FARM_OK)
         return rv;
     remember_ipc(c, 0, c->control_url);
@@ -343,10 +372,13 @@ static int start_threads(farm_control *c) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
-    c->rep_started = pthread_create(&c->rep_thread, &attr, rep_main, c) == 0;
+    int ok = 1;
+    for (int i = 0; i < REP_SERVERS; i++)
+        ok &= c->reps[i].started =
+            pthread_create(&c->reps[i].thread, &attr, rep_main, &c->reps[i]) == 0;
     c->pub_started = pthread_create(&c->pub_thread, &attr, pub_main, c) == 0;
     pthread_attr_destroy(&attr);
-    if (!c->rep_started || !c->pub_started)
+    if (!ok || !c->pub_started)
         return farm_fail(FARM_EFAIL, "cannot start the control threads");
     return FARM_OK;
 }
@@ -374,6 +406,7 @@ int farm_control_start(farm_control **out, const farm_control_desc *desc, farm_p
     c->engine = engine;
     c->audio = audio;
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->deaf_lock, NULL);
     int rv;
     if ((rv = farm_control_apply_init(c)) != FARM_OK || (rv = choose_urls(c)) != FARM_OK ||
         (rv = make_tls(c)) != FARM_OK || (rv = open_sockets(c)) != FARM_OK ||
@@ -453,14 +486,20 @@ void farm_control_stop(farm_control *c) {
     if (c == NULL)
         return;
     /* The threads notice within their poll (RECV_POLL_MS, TELEMETRY_STOP_CHECK_NS) and leave;
-     * a reply being sent waits at most REPLY_WAIT_MS. */
+     * a request that waits for room stops waiting (apply.c), and a reply being sent waits at
+     * most REPLY_WAIT_MS. */
     atomic_store(&c->stopping, 1);
     if (c->announced) /* first: no client finds a farm that is going */
         farm_withdraw(c->runtime_dir, plat_self_pid());
-    if (c->rep_started)
-        pthread_join(c->rep_thread, NULL);
+    for (int i = 0; i < REP_SERVERS; i++)
+        if (c->reps[i].started)
+            pthread_join(c->reps[i].thread, NULL);
     if (c->pub_started)
         pthread_join(c->pub_thread, NULL);
+    for (int i = 0; i < REP_SERVERS; i++)
+        if (c->reps[i].aio != NULL)
+            nng_aio_free(c->reps[i].aio); /* idle: its thread has left; nng_close closes the
+                                           * contexts */
     close_bounded(c);
     farm_control_osc_stop(c);
     if (c->tls)
@@ -470,5 +509,6 @@ void farm_control_stop(farm_control *c) {
             plat_remove_file(c->ipc_paths[i]);
     farm_control_apply_free(c);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->deaf_lock);
     free(c);
 }

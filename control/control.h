@@ -14,7 +14,9 @@
  *   FARM_EUSAGE for a URL that cannot be used or would be exposed without consent.
  * - Each server runs on a thread of its own, never on the audio callback: a request becomes
  *   fixed-size commands in the workers' command rings (applied at their next block, ramped) or
- *   a gain for the engine; a full ring is refused as busy, never met by allocating.
+ *   a gain for the engine; a full ring is waited for (the requesting thread only, up to 1 s)
+ *   and then refused as busy, never met by allocating. The REP socket has 4 threads, so a
+ *   request that waits holds up no other client.
  * - A client that sends and never reads cannot stall the others: replies it does not take are
  *   dropped and counted.
  * - Main thread: start, stop, quit_requested, the URL getters. Errors as in base.h.

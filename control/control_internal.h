@@ -13,6 +13,10 @@
 #include "proto.h"
 
 #define DEAF_PIPES 64
+#define REP_SERVERS 4 /* requests on the control socket served at once, one thread each */
+/* How long a request that finds a worker's queue full waits for room before it is refused as
+ * busy (CONTROL.md, "Errors and busy"). */
+#define FARM_BUSY_WAIT_NS FARM_NS_PER_S
 #define THREAD_STACK (256 * 1024) /* small and explicit: mlockall locks every thread's stack */
 
 /* What each voice is set to: the targets of its ramps, as the workers got them. */
@@ -23,6 +27,16 @@ typedef struct voice_shadow {
 
 struct cJSON;
 struct farm_osc;
+struct farm_control;
+
+/* One of the threads that serve the control socket, on a context of its own (control.c). */
+typedef struct rep_server {
+    struct farm_control *c;
+    nng_ctx ctx;
+    nng_aio *aio;
+    pthread_t thread;
+    int started;
+} rep_server;
 
 struct farm_control {
     farm_control_desc desc;
@@ -33,23 +47,27 @@ struct farm_control {
     nng_socket rep, pub;
     int rep_open, pub_open;
     nng_tls_config *tls;
-    pthread_t rep_thread, pub_thread;
-    int rep_started, pub_started;
+    rep_server reps[REP_SERVERS];
+    pthread_t pub_thread;
+    int pub_started;
     _Atomic int stopping;
     _Atomic int quit;
-    /* requests: one at a time, whichever transport brings them */
+    /* requests: one at a time in here, whichever transport and thread brings them; one that
+     * waits for room in a queue lets go of it meanwhile (apply.c) */
     pthread_mutex_t lock;
     uint64_t next_id;
     voice_shadow shadow;
     farm_request *batch;                /* FARM_BATCH_MAX of them */
     float *scratch;                     /* values for one worker's part of a request */
     _Atomic uint64_t replies_dropped;   /* to clients that did not read them */
+    _Atomic uint32_t requests_waiting;  /* for room in a worker's queue, now (apply.c) */
     _Atomic uint64_t telemetry_dropped; /* messages the PUB socket could not take */
     char control_url[512];
     char telemetry_url[512];
     char runtime_dir[400];     /* "" when every URL was given */
     int announced;             /* a discovery file to remove at the end (Windows) */
     char ipc_paths[2][512];    /* socket files to remove at the end */
+    pthread_mutex_t deaf_lock; /* for deaf and deaf_next: the REP threads share them */
     uint32_t deaf[DEAF_PIPES]; /* pipes of clients that do not read their replies */
     uint32_t deaf_next;
     struct farm_osc *osc; /* NULL without --osc */

@@ -336,7 +336,9 @@ int farm_control_route(farm_control *c, const farm_request *reqs, size_t n, cJSO
     if ((rv = run_here(c, reqs, n, &ow[0], reply)) != FARM_OK) {
         char why[400];
         snprintf(why, sizeof why, "%s", farm_error_message());
-        rv = farm_fail(rv, "%s (the nodes' parts were applied)", why);
+        /* not FARM_EBUSY: trying the message again would send the nodes' parts again */
+        rv = farm_fail(rv == FARM_EBUSY ? FARM_EFAIL : rv, "%s (the nodes' parts were applied)",
+                       why);
         goto out;
     }
     if (n == 1 && reqs[0].kind == FARM_REQ_GET)

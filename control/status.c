@@ -72,6 +72,7 @@ static void add_stream(farm_control *c, cJSON *root) {
     cJSON_AddNumberToObject(s, "record_dropped", (double)atomic_load(&st->record_dropped));
     cJSON_AddNumberToObject(s, "cpu_load", atomic_load(&st->cpu_load_permille) / 1000.0);
     cJSON_AddNumberToObject(s, "replies_dropped", (double)atomic_load(&c->replies_dropped));
+    cJSON_AddNumberToObject(s, "requests_waiting", (double)atomic_load(&c->requests_waiting));
     cJSON_AddNumberToObject(s, "telemetry_dropped", (double)atomic_load(&c->telemetry_dropped));
     cJSON *cb = cJSON_AddObjectToObject(s, "callback_us");
     cJSON_AddNumberToObject(cb, "median", shm_cb_percentile_ns(st, 50) / 1e3);
