@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dsp.h"
+#include "testfarm.h"
 #include "testutil.h"
 
 static char dir[256];
@@ -44,138 +45,17 @@ static const char *path_in(const char *name) {
     return tu_path(dir, name);
 }
 
-typedef struct farm {
-    tu_run run;
-    pid_t pid;
-    char control[512], telemetry[512];
-    nng_socket req;
-} farm;
-
-/* Starts farm with args (and FARM_ISA=isa when isa is not NULL) and waits for it to print its
- * control URLs. */
-static void farm_up_isa(farm *f, const char *const *args, const char *isa) {
-    memset(f, 0, sizeof *f);
-    static char isa_var[64];
-    snprintf(isa_var, sizeof isa_var, "FARM_ISA=%s", isa ? isa : "");
-    const char *env[] = {"ALSA_CONFIG_PATH=" FARM_TESTS_DIR "/alsa-none.conf",
-                         "JACK_NO_START_SERVER=1", isa ? isa_var : NULL, NULL};
-    /* A deep ring: these tests are about control, and a stall of this shared machine long
-     * enough to make a block late would put a click in the recording that no ramp made. */
-    const char *all[32] = {"--null-sink", "--ring-blocks", "16"};
-    int n = 3;
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        all[n++] = args[i];
-    all[n] = NULL;
-    f->pid = tu_farm_start(&f->run, dir, all, env);
-    char err_path[600], buf[4096] = "";
-    snprintf(err_path, sizeof err_path, "%s/.stderr", dir);
-    /* bounded in time, not in tries: a loaded machine starts the farm slowly */
-    for (double end = tu_seconds() + 30; tu_seconds() < end;) {
-        FILE *e = fopen(err_path, "r");
-        size_t len = e ? fread(buf, 1, sizeof buf - 1, e) : 0;
-        if (e)
-            fclose(e);
-        buf[len] = '\0';
-        const char *c = strstr(buf, "control "), *t = strstr(buf, "telemetry ");
-        if (c && t && strchr(t, '\n')) {
-            sscanf(c + 8, "%511s", f->control);
-            sscanf(t + 10, "%511s", f->telemetry);
-            break;
-        }
-        siginfo_t info = {0};
-        if (waitid(P_PID, (id_t)f->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-            info.si_pid == f->pid)
-            break; /* it exited (left for tu_farm_cleanup to reap): its stderr says why */
-        usleep(10000);
-    }
-    cr_assert(f->control[0], "farm printed its control URL: %s", buf);
-    cr_assert_eq(nng_req0_open(&f->req), 0);
-    nng_socket_set_ms(f->req, NNG_OPT_RECVTIMEO, 5000);
-    nng_socket_set_ms(f->req, NNG_OPT_SENDTIMEO, 5000);
-    cr_assert_eq(nng_dial(f->req, f->control, NULL, 0), 0, "dial %s", f->control);
-}
-
-static void farm_up(farm *f, const char *const *args) {
-    farm_up_isa(f, args, NULL);
-}
-
-/* Sends bytes, returns the parsed reply (caller deletes). */
-static cJSON *ask_bytes(farm *f, const void *msg, size_t len) {
-    cr_assert_eq(nng_send(f->req, (void *)msg, len, 0), 0);
-    char *buf = NULL;
-    size_t size = 0;
-    int rv = nng_recv(f->req, &buf, &size, NNG_FLAG_ALLOC);
-    cr_assert_eq(rv, 0, "a reply: %s", nng_strerror(rv));
-    char *text = strndup(buf, size);
-    nng_free(buf, size);
-    cJSON *j = cJSON_Parse(text);
-    cr_assert_not_null(j, "the reply is JSON: %s", text);
-    free(text);
-    return j;
-}
-
-static cJSON *ask(farm *f, const char *line) {
-    return ask_bytes(f, line, strlen(line));
-}
-
-static int ok(const cJSON *reply) {
-    return cJSON_IsTrue(cJSON_GetObjectItem(reply, "ok"));
-}
-
-static void expect_ok(farm *f, const char *line) {
-    cJSON *r = ask(f, line);
-    char *text = cJSON_PrintUnformatted(r);
-    cr_assert(ok(r), "'%s' -> %s", line, text);
-    free(text);
-    cJSON_Delete(r);
-}
-
-/* quit over the socket; farm must exit 0 and leave nothing. */
-static void farm_down(farm *f) {
-    expect_ok(f, "quit");
-    nng_close(f->req);
-    tu_farm_wait(&f->run, f->pid, dir);
-    cr_assert_eq(f->run.status, 0, "status %d: %s", f->run.status, f->run.err);
-    cr_assert_eq(tu_count_tagged(f->run.tag, NULL), 0);
-    if (strncmp(f->control, "ipc://", 6) == 0)
-        cr_assert_neq(access(f->control + 6, F_OK), 0, "the socket file is removed");
-}
-
-static cJSON *item(const cJSON *o, const char *name) {
-    cJSON *i = cJSON_GetObjectItem(o, name);
-    cr_assert_not_null(i, "the reply has '%s'", name);
-    return i;
-}
-
 static cJSON *worker_of(const cJSON *status, int k) {
-    return cJSON_GetArrayItem(item(status, "workers"), k);
+    return cJSON_GetArrayItem(tf_item(status, "workers"), k);
 }
 
-/* Frames the stream has played, from status. */
-static double played_frames(farm *f) {
-    cJSON *st = ask(f, "status");
-    double frames = item(item(st, "stream"), "seconds")->valuedouble *
-                    item(item(st, "config"), "sample_rate")->valuedouble;
-    cJSON_Delete(st);
-    return frames;
-}
-
-/* Waits until the stream has played at least frames, polling status: the recording then holds
- * them, however slowly this machine ran until now. Bounded, so a farm that stopped playing
- * fails the test instead of hanging it. */
-static void wait_played(farm *f, double frames) {
-    double end = tu_seconds() + 30, now = 0;
-    while ((now = played_frames(f)) < frames && tu_seconds() < end)
-        usleep(20000);
-    cr_assert_geq(now, frames, "the stream played %g frames of %g within 30 s", now, frames);
-}
-
-/* Waits until worker k reports voices_playing == want; returns what it reported last. */
-static int wait_voices_playing(farm *f, int k, int want) {
+/* Waits until worker k reports voices_playing == want; returns what it reported last. The
+ * 10 s bound is a hang guard: a fade ends within blocks of its reply. */
+static int wait_voices_playing(tf_farm *f, int k, int want) {
     int got = -1;
     for (double end = tu_seconds() + 10; tu_seconds() < end; usleep(10000)) {
-        cJSON *st = ask(f, "status");
-        got = item(worker_of(st, k), "voices_playing")->valueint;
+        cJSON *st = tf_ask(f, "status");
+        got = tf_item(worker_of(st, k), "voices_playing")->valueint;
         cJSON_Delete(st);
         if (got == want)
             break;
@@ -205,24 +85,27 @@ static int64_t from_block(const cJSON *reply) {
  * 10^-13 to 10^-16 of the total), far rarer than once in 10^9. */
 static void freq_change(const char *isa) {
     const char *name = isa ? isa : "default";
-    farm f;
+    tf_farm f;
     const char *rec = path_in("freq.wav");
-    farm_up_isa(&f, (const char *[]){"--workers", "2", "--voices", "20", "--record", rec, NULL},
-                isa);
+    char isa_var[64];
+    snprintf(isa_var, sizeof isa_var, "FARM_ISA=%s", isa ? isa : "");
+    const char *env[] = {isa_var, NULL};
+    tf_up_with(&f, dir, (const char *[]){"--workers", "2", "--voices", "20", "--record", rec, NULL},
+               &(tf_options){.env = isa ? env : NULL});
     /* enough played before the change for a 32768-frame window after the fade-in */
-    wait_played(&f, 4800 + 32768 + BLOCK);
-    cJSON *r = ask(&f, "set all freq 1000 ramp 0.02");
-    cr_assert(ok(r));
-    cr_assert_eq(item(r, "voices")->valueint, 40);
-    cr_assert_eq(cJSON_GetArraySize(item(r, "workers")), 2);
+    tf_wait_played(&f, 4800 + 32768 + BLOCK);
+    cJSON *r = tf_ask(&f, "set all freq 1000 ramp 0.02");
+    cr_assert(tf_ok(r));
+    cr_assert_eq(tf_item(r, "voices")->valueint, 40);
+    cr_assert_eq(cJSON_GetArraySize(tf_item(r, "workers")), 2);
     /* it says from which block, and it came within the ring's depth and one block */
     int64_t change = from_block(r) * BLOCK;
-    cr_assert_leq(item(r, "latency_blocks")->valuedouble, 16 + 1);
+    cr_assert_leq(tf_item(r, "latency_blocks")->valuedouble, 16 + 1);
     cJSON_Delete(r);
     /* after the 0.02 s ramp and a block, a 32768-frame window, then the quit's fade */
     const int64_t after = change + 960 + BLOCK;
-    wait_played(&f, (double)(after + 32768 + 4800));
-    farm_down(&f);
+    tf_wait_played(&f, (double)(after + 32768 + 4800));
+    tf_down(&f);
     tu_audio a;
     cr_assert_eq(tu_read(rec, &a), 0);
     cr_assert_geq(a.frames, after + 32768 + 4800);
@@ -281,25 +164,25 @@ static const char *const two_voices[] = {"--workers",  "2", "--total-voices", "2
                                          "--feedback", "0", "--record",       NULL, NULL};
 
 Test(control, worker_stop_silences_its_voices_and_its_load_goes_to_zero) {
-    farm f;
+    tf_farm f;
     const char *args[12];
     memcpy(args, two_voices, sizeof two_voices);
     args[9] = path_in("stop.wav");
-    farm_up(&f, args);
-    wait_played(&f, 4800 + 24000 + BLOCK);
-    cJSON *r = ask(&f, "worker 0 stop ramp 0.01");
-    cr_assert(ok(r));
+    tf_up(&f, dir, args);
+    tf_wait_played(&f, 4800 + 24000 + BLOCK);
+    cJSON *r = tf_ask(&f, "worker 0 stop ramp 0.01");
+    cr_assert(tf_ok(r));
     int64_t stop = from_block(r) * BLOCK;
     cJSON_Delete(r);
     /* a state, so polled for: the 10 ms fade ends within a few blocks of the reply */
     cr_assert_eq(wait_voices_playing(&f, 0, 0), 0, "worker 0's voice stopped");
-    cJSON *st = ask(&f, "status");
-    cr_assert_eq(item(worker_of(st, 1), "voices_playing")->valueint, 1);
+    cJSON *st = tf_ask(&f, "status");
+    cr_assert_eq(tf_item(worker_of(st, 1), "voices_playing")->valueint, 1);
     cJSON_Delete(st);
     /* the fade (480 frames) and a block, then half a second of silence before the quit's fade */
     const int64_t silent = stop + 480 + BLOCK, tail = 24000;
-    wait_played(&f, (double)(silent + tail + 4800));
-    farm_down(&f);
+    tf_wait_played(&f, (double)(silent + tail + 4800));
+    tf_down(&f);
     tu_audio a;
     cr_assert_eq(tu_read(args[9], &a), 0);
     cr_assert_geq(a.frames, silent + tail + 4800);
@@ -319,13 +202,13 @@ static int cmp_double(const void *a, const void *b) {
 /* Median over 15 status replies of each worker's "load" (its last block's render time over the
  * block's period). A median, because one sample is one block: a worker preempted while it
  * renders (this machine is shared) reports that block's wall time, many times its work. */
-static void median_loads(farm *f, double *load0, double *load1) {
+static void median_loads(tf_farm *f, double *load0, double *load1) {
     enum { N = 15 };
     double l0[N], l1[N];
     for (int i = 0; i < N; i++) {
-        cJSON *st = ask(f, "status");
-        l0[i] = item(worker_of(st, 0), "load")->valuedouble;
-        l1[i] = item(worker_of(st, 1), "load")->valuedouble;
+        cJSON *st = tf_ask(f, "status");
+        l0[i] = tf_item(worker_of(st, 0), "load")->valuedouble;
+        l1[i] = tf_item(worker_of(st, 1), "load")->valuedouble;
         cJSON_Delete(st);
         usleep(20000); /* a few blocks apart */
     }
@@ -336,19 +219,19 @@ static void median_loads(farm *f, double *load0, double *load1) {
 }
 
 Test(control, a_stopped_worker_costs_nothing) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "2", "--voices", "3000", NULL});
-    wait_played(&f, 48000 / 4);
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "2", "--voices", "3000", NULL});
+    tf_wait_played(&f, 48000 / 4);
     /* playing, both work alike: so the check after the stop can fail */
     double load0, load1;
     median_loads(&f, &load0, &load1);
     cr_assert_gt(load0, 0.3 * load1, "both play 3000 voices: loads %g and %g", load0, load1);
-    expect_ok(&f, "worker 0 stop ramp 0.01");
+    tf_expect_ok(&f, "worker 0 stop ramp 0.01");
     cr_assert_eq(wait_voices_playing(&f, 0, 0), 0, "worker 0's voices stopped");
     median_loads(&f, &load0, &load1);
     cr_assert_gt(load1, 0, "the playing worker works");
     cr_assert_lt(load0, 0.05 * load1, "stopped costs nothing: load %g against %g", load0, load1);
-    farm_down(&f);
+    tf_down(&f);
 }
 
 static double max_step(const tu_audio *a, int c, int64_t from, int64_t to) {
@@ -362,12 +245,12 @@ static double max_step(const tu_audio *a, int c, int64_t from, int64_t to) {
 
 Test(control, a_ramp_arrives_without_a_click_and_a_jump_would_show) {
     for (int ramped = 1; ramped >= 0; ramped--) {
-        farm f;
+        tf_farm f;
         const char *args[12];
         memcpy(args, two_voices, sizeof two_voices);
         args[9] = path_in(ramped ? "ramp.wav" : "jump.wav");
-        farm_up(&f, args);
-        wait_played(&f, 4800 + BLOCK);
+        tf_up(&f, dir, args);
+        tf_wait_played(&f, 4800 + BLOCK);
         /* down and up again, many times, so some change lands near a peak; where each lands
          * is in its reply, and the steps are looked for there: a block made late by a stall of
          * this machine elsewhere in the recording is no ramp's click */
@@ -377,14 +260,14 @@ Test(control, a_ramp_arrives_without_a_click_and_a_jump_would_show) {
             const char *amp = i % 2 ? "0.5" : "0.05";
             char line[64];
             snprintf(line, sizeof line, "set 1 amp %s ramp %s", amp, ramped ? "0.02" : "0");
-            cJSON *r = ask(&f, line);
-            cr_assert(ok(r), "%s", line);
+            cJSON *r = tf_ask(&f, line);
+            cr_assert(tf_ok(r), "%s", line);
             at[i] = from_block(r) * BLOCK;
             cJSON_Delete(r);
             usleep(30000);
         }
-        wait_played(&f, (double)(at[CHANGES - 1] + 960 + 2 * BLOCK));
-        farm_down(&f);
+        tf_wait_played(&f, (double)(at[CHANGES - 1] + 960 + 2 * BLOCK));
+        tf_down(&f);
         tu_audio a;
         cr_assert_eq(tu_read(args[9], &a), 0);
         double f1 = dsp_voice_default_freq(1, 1, 400, 800);
@@ -404,21 +287,22 @@ Test(control, a_ramp_arrives_without_a_click_and_a_jump_would_show) {
 }
 
 Test(control, status_reports_the_truth) {
-    farm f;
+    tf_farm f;
     double started = tu_seconds();
-    farm_up(&f, (const char *[]){"--workers", "3", "--total-voices", "100", "--sr", "44100",
-                                 "--buffersize", "128", NULL});
-    wait_played(&f, 0.3 * 44100);
-    cJSON *st = ask(&f, "status");
+    tf_up(&f, dir,
+          (const char *[]){"--workers", "3", "--total-voices", "100", "--sr", "44100",
+                           "--buffersize", "128", NULL});
+    tf_wait_played(&f, 0.3 * 44100);
+    cJSON *st = tf_ask(&f, "status");
     double asked = tu_seconds();
-    cr_assert(ok(st));
+    cr_assert(tf_ok(st));
     cJSON *cfg = cJSON_GetObjectItem(st, "config");
     cr_assert_eq(cJSON_GetObjectItem(cfg, "workers")->valueint, 3);
     cr_assert_eq(cJSON_GetObjectItem(cfg, "voices")->valueint, 100);
     cr_assert_eq(cJSON_GetObjectItem(cfg, "sample_rate")->valueint, 44100);
     cr_assert_eq(cJSON_GetObjectItem(cfg, "buffersize")->valueint, 128);
     cr_assert_str_eq(cJSON_GetObjectItem(cfg, "control")->valuestring, f.control);
-    cr_assert_str_eq(cJSON_GetObjectItem(cfg, "telemetry")->valuestring, f.telemetry);
+    /* the telemetry URL: tf_down checks that the one farm announced is the one status gives */
     cJSON *ws = cJSON_GetObjectItem(st, "workers");
     cr_assert_eq(cJSON_GetArraySize(ws), 3);
     int sum = 0, next_first = 0;
@@ -438,7 +322,10 @@ Test(control, status_reports_the_truth) {
     cJSON *s = cJSON_GetObjectItem(st, "stream");
     double secs = cJSON_GetObjectItem(s, "seconds")->valuedouble;
     double callbacks = cJSON_GetObjectItem(s, "callbacks")->valuedouble;
-    /* played at least what was waited for, and no faster than the clock that paces it */
+    /* played at least what was waited for, and no faster than the clock that paces it. The
+     * wall clock here is an upper bound that a slow machine only loosens (the stream starts
+     * after `started`, and a stalled stream plays less): it fails only for a farm that plays
+     * faster than real time, however loaded this machine is. */
     cr_assert(secs >= 0.3 && secs <= asked - started + 0.05, "stream seconds %g in %g s", secs,
               asked - started);
     /* the null sink plays one block per callback (read apart: one may come in between) */
@@ -449,17 +336,17 @@ Test(control, status_reports_the_truth) {
      * machine may stall a worker) can fall between the reads of one reply: ask again. */
     double stream_late = -1, workers_late = -2;
     for (int i = 0; i < 10 && stream_late != workers_late; i++) {
-        st = ask(&f, "status");
-        stream_late = item(item(st, "stream"), "late_blocks")->valuedouble;
+        st = tf_ask(&f, "status");
+        stream_late = tf_item(tf_item(st, "stream"), "late_blocks")->valuedouble;
         workers_late = 0;
-        cJSON_ArrayForEach(w, item(st, "workers")) {
-            workers_late += item(w, "late_blocks")->valuedouble;
+        cJSON_ArrayForEach(w, tf_item(st, "workers")) {
+            workers_late += tf_item(w, "late_blocks")->valuedouble;
         }
         cJSON_Delete(st);
     }
     cr_assert_eq(stream_late, workers_late, "late blocks: stream %g, workers %g", stream_late,
                  workers_late);
-    farm_down(&f);
+    tf_down(&f);
 }
 
 /* status says where each worker runs and how that was chosen: every CPU one this process may
@@ -467,83 +354,113 @@ Test(control, status_reports_the_truth) {
 Test(control, status_says_where_the_workers_run) {
     cpu_set_t mine;
     cr_assert_eq(sched_getaffinity(0, sizeof mine, &mine), 0);
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "1", "--total-voices", "10", NULL});
-    cJSON *st = ask(&f, "status");
-    cJSON *t = item(st, "topology");
-    cr_assert_str_eq(item(t, "policy")->valuestring, "topology");
-    cr_assert_eq(item(t, "pus")->valueint, CPU_COUNT(&mine));
-    int cores = item(t, "cores")->valueint;
-    cr_assert(cores >= 1 && cores <= CPU_COUNT(&mine) && item(t, "packages")->valueint >= 1 &&
-              item(t, "l3_domains")->valueint >= 1);
-    int cpu = item(worker_of(st, 0), "cpu")->valueint;
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "1", "--total-voices", "10", NULL});
+    cJSON *st = tf_ask(&f, "status");
+    cJSON *t = tf_item(st, "topology");
+    cr_assert_str_eq(tf_item(t, "policy")->valuestring, "topology");
+    cr_assert_eq(tf_item(t, "pus")->valueint, CPU_COUNT(&mine));
+    int cores = tf_item(t, "cores")->valueint;
+    cr_assert(cores >= 1 && cores <= CPU_COUNT(&mine) && tf_item(t, "packages")->valueint >= 1 &&
+              tf_item(t, "l3_domains")->valueint >= 1);
+    int cpu = tf_item(worker_of(st, 0), "cpu")->valueint;
     cr_assert(cpu >= 0 && CPU_ISSET(cpu, &mine), "worker 0 on CPU %d", cpu);
-    cJSON *audio = item(t, "audio_cpus"), *a;
+    cJSON *audio = tf_item(t, "audio_cpus"), *a;
     cr_assert_eq(cJSON_GetArraySize(audio) > 0, cores > 1, "a core to spare is kept");
     cJSON_ArrayForEach(a, audio) {
         cr_assert_neq(a->valueint, cpu, "worker 0 on the audio core");
     }
     cJSON_Delete(st);
-    farm_down(&f);
+    tf_down(&f);
 
     int last = CPU_SETSIZE - 1;
     while (!CPU_ISSET(last, &mine))
         last--;
     char list[16];
     snprintf(list, sizeof list, "%d", last);
-    farm_up(&f, (const char *[]){"--workers", "2", "--total-voices", "10", "--cpus", list, NULL});
-    st = ask(&f, "status");
-    cr_assert_str_eq(item(item(st, "topology"), "policy")->valuestring, "list");
-    cr_assert_eq(cJSON_GetArraySize(item(item(st, "topology"), "audio_cpus")), 0);
+    tf_up(&f, dir,
+          (const char *[]){"--workers", "2", "--total-voices", "10", "--cpus", list, NULL});
+    st = tf_ask(&f, "status");
+    cr_assert_str_eq(tf_item(tf_item(st, "topology"), "policy")->valuestring, "list");
+    cr_assert_eq(cJSON_GetArraySize(tf_item(tf_item(st, "topology"), "audio_cpus")), 0);
     for (int k = 0; k < 2; k++)
-        cr_assert_eq(item(worker_of(st, k), "cpu")->valueint, last, "worker %d", k);
+        cr_assert_eq(tf_item(worker_of(st, k), "cpu")->valueint, last, "worker %d", k);
     cJSON_Delete(st);
-    farm_down(&f);
+    tf_down(&f);
 }
 
+/* The median of the steps x[i + 1] - x[i] of n values. */
+static double median_step(const double *x, int n) {
+    double d[128];
+    cr_assert(n >= 2 && n <= 129);
+    for (int i = 0; i + 1 < n; i++)
+        d[i] = x[i + 1] - x[i];
+    qsort(d, (size_t)(n - 1), sizeof d[0], cmp_double);
+    return d[(n - 1) / 2];
+}
+
+/* The next telemetry message's own clocks: when it was published (its "time"), and the stream
+ * seconds it reports; its content checked on the way. */
+static void next_stamp(nng_socket sub, double *time, double *seconds) {
+    char *buf = NULL;
+    size_t size = 0;
+    int rv = nng_recv(sub, &buf, &size, NNG_FLAG_ALLOC);
+    cr_assert_eq(rv, 0, "a telemetry message: %s", nng_strerror(rv));
+    cr_assert(size > 6 && memcmp(buf, "stats {", 7) == 0);
+    cJSON *j = cJSON_ParseWithLength(buf + 6, size - 6);
+    cr_assert_not_null(j, "%.*s", (int)size, buf);
+    nng_free(buf, size);
+    cr_assert_eq(cJSON_GetArraySize(tf_item(j, "workers")), 2);
+    const cJSON *stream = tf_item(j, "stream");
+    cr_assert_not_null(tf_item(stream, "callbacks"));
+    *time = tf_item(j, "time")->valuedouble;
+    *seconds = tf_item(stream, "seconds")->valuedouble;
+    cJSON_Delete(j);
+}
+
+/* 20 messages a second, by the farm's own clocks and not this machine's: the messages' own
+ * timestamps, and the stream seconds they report. */
 Test(control, telemetry_arrives_at_its_rate) {
-    farm f;
-    farm_up(&f,
-            (const char *[]){"--workers", "2", "--voices", "10", "--telemetry-rate", "20", NULL});
+    tf_farm f;
+    tf_up(&f, dir,
+          (const char *[]){"--workers", "2", "--voices", "10", "--telemetry-rate", "20", NULL});
     nng_socket sub;
     cr_assert_eq(nng_sub0_open(&sub), 0);
     nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "stats ", 6);
-    /* generous: the first may take a moment to connect on a loaded machine */
+    /* a hang guard: the first may take a moment to connect on a loaded machine */
     nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 10000);
     cr_assert_eq(nng_dial(sub, f.telemetry, NULL, 0), 0);
-    char *buf = NULL;
-    size_t size = 0;
-    cr_assert_eq(nng_recv(sub, &buf, &size, NNG_FLAG_ALLOC), 0);
-    nng_free(buf, size);
-    /* Count for 3 s (60 expected). The rate is the point, so the bounds say 20 Hz and not 10 or
-     * 25, but they are 15% wide: this process, or the publisher, may be held up for a moment on
-     * a busy machine, which moves a few messages across the ends of the window; the publisher
-     * keeps its deadlines, so it does not drift. */
-    const double window = 3.0;
-    double t0 = tu_seconds();
-    int count = 0;
-    while (tu_seconds() - t0 < window) {
-        cr_assert_eq(nng_recv(sub, &buf, &size, NNG_FLAG_ALLOC), 0);
-        cr_assert(size > 6 && memcmp(buf, "stats {", 7) == 0);
-        char *json = strndup(buf + 6, size - 6);
-        cJSON *j = cJSON_Parse(json);
-        cr_assert_not_null(j, "%s", json);
-        cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "workers")), 2);
-        cr_assert_not_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "stream"), "callbacks"));
-        cJSON_Delete(j);
-        free(json);
-        nng_free(buf, size);
-        count++;
+    enum { N = 61 }; /* 60 steps, some 3 s */
+    double time[N], seconds[N];
+    for (int i = 0; i < N; i++) {
+        next_stamp(sub, &time[i], &seconds[i]);
+        cr_assert(i == 0 || (time[i] > time[i - 1] && seconds[i] >= seconds[i - 1]),
+                  "message %d: time %.6f after %.6f, stream %g s after %g s", i, time[i],
+                  time[i - 1 + (i == 0)], seconds[i], seconds[i - 1 + (i == 0)]);
     }
-    cr_assert(count >= 51 && count <= 69, "%d messages in %g s at 20 Hz", count, window);
     nng_close(sub);
-    farm_down(&f);
+    /* A message is stamped after waiting for the stream's next block (to close its levels
+     * window), so one step strays from 1/20 s by up to a block (256 frames at 48 kHz, 5.3 ms),
+     * and a stall of the publisher (which does not burst to catch up) or of this process can
+     * delay one further. So: the median step within a block and 1 ms of 1/20 s, by the
+     * messages' own time and by the stream seconds they report (10 Hz would give 0.1 s); and
+     * the mean step by their own time at least 1/20 s less 1 ms, which stalls only lengthen
+     * (25 Hz would give 0.04 s). */
+    const double block_s = f.block_frames / f.sample_rate;
+    const double by_time = median_step(time, N), by_stream = median_step(seconds, N);
+    const double mean = (time[N - 1] - time[0]) / (N - 1);
+    cr_assert(fabs(by_time - 0.05) <= block_s + 0.001,
+              "messages %.4f s apart by their own time, at 20 Hz", by_time);
+    cr_assert(fabs(by_stream - 0.05) <= block_s + 0.001,
+              "messages %.4f stream seconds apart, at 20 Hz", by_stream);
+    cr_assert_geq(mean, 0.049, "messages %.4f s apart on average, at 20 Hz", mean);
+    tf_down(&f);
 }
 
 Test(control, bad_requests_get_error_replies_and_change_nothing) {
-    farm f;
+    tf_farm f;
     const char *rec = path_in("bad.wav");
-    farm_up(&f, (const char *[]){"--workers", "2", "--voices", "20", "--record", rec, NULL});
+    tf_up(&f, dir, (const char *[]){"--workers", "2", "--voices", "20", "--record", rec, NULL});
     static const char *const bad[] = {
         "",
         "   ",
@@ -578,9 +495,9 @@ Test(control, bad_requests_get_error_replies_and_change_nothing) {
         "set all amp 0.1\x01",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cJSON *r = ask(&f, bad[i]);
+        cJSON *r = tf_ask(&f, bad[i]);
         cJSON *e = cJSON_GetObjectItem(r, "error");
-        cr_expect(!ok(r) && cJSON_IsString(e) && e->valuestring[0] != '\0',
+        cr_expect(!tf_ok(r) && cJSON_IsString(e) && e->valuestring[0] != '\0',
                   "'%s' must be refused with a message", bad[i]);
         cJSON_Delete(r);
     }
@@ -588,25 +505,25 @@ Test(control, bad_requests_get_error_replies_and_change_nothing) {
     unsigned char garbage[512];
     for (size_t i = 0; i < sizeof garbage; i++)
         garbage[i] = (unsigned char)(i * 151 + 7);
-    cJSON *r = ask_bytes(&f, garbage, sizeof garbage);
-    cr_assert(!ok(r));
+    cJSON *r = tf_ask_bytes(&f, garbage, sizeof garbage);
+    cr_assert(!tf_ok(r));
     cJSON_Delete(r);
-    r = ask_bytes(&f, "set all amp 0\0.1", 16);
-    cr_assert(!ok(r));
+    r = tf_ask_bytes(&f, "set all amp 0\0.1", 16);
+    cr_assert(!tf_ok(r));
     cJSON_Delete(r);
     size_t big = 70 * 1024;
     char *huge = malloc(big);
     memset(huge, 'a', big);
-    r = ask_bytes(&f, huge, big);
+    r = tf_ask_bytes(&f, huge, big);
     free(huge);
-    cr_assert(!ok(r));
+    cr_assert(!tf_ok(r));
     cr_assert(strstr(cJSON_GetObjectItem(r, "error")->valuestring, "too long") != NULL);
     cJSON_Delete(r);
 
     /* nothing changed and the farm kept playing: both workers alive and running all their
      * voices, the gain where it was, and the stream going on for another second (waited for,
      * not slept: a second of sleep is not a second played on a loaded machine) */
-    cJSON *st = ask(&f, "status");
+    cJSON *st = tf_ask(&f, "status");
     cJSON *w;
     cJSON_ArrayForEach(w, cJSON_GetObjectItem(st, "workers")) {
         cr_assert_eq(cJSON_GetObjectItem(w, "voices_playing")->valueint, 20);
@@ -616,8 +533,8 @@ Test(control, bad_requests_get_error_replies_and_change_nothing) {
     cr_assert_float_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "config"), "gain")->valuedouble,
                        1.0, 1e-9);
     cJSON_Delete(st);
-    wait_played(&f, played_frames(&f) + 48000);
-    farm_down(&f);
+    tf_wait_played(&f, tf_played_frames(&f) + 48000);
+    tf_down(&f);
     tu_audio a;
     cr_assert_eq(tu_read(rec, &a), 0);
     cr_assert_gt(a.frames, 48000, "played on after the bad requests");
@@ -629,36 +546,36 @@ Test(control, bad_requests_get_error_replies_and_change_nothing) {
 }
 
 Test(control, a_request_delivered_twice_does_no_harm) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "2", "--voices", "10", NULL});
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "2", "--voices", "10", NULL});
     for (int i = 0; i < 2; i++) {
-        expect_ok(&f, "gain 0.5 ramp 0.01");
-        expect_ok(&f, "voice 3-7 stop");
-        expect_ok(&f, "set worker:1 freq 700");
+        tf_expect_ok(&f, "gain 0.5 ramp 0.01");
+        tf_expect_ok(&f, "voice 3-7 stop");
+        tf_expect_ok(&f, "set worker:1 freq 700");
     }
     /* the stop's 5 ms fade ends a block or two after the reply: polled for */
     cr_assert_eq(wait_voices_playing(&f, 0, 5), 5, "voices 3-7 of worker 0 stopped, once");
-    cJSON *st = ask(&f, "status");
+    cJSON *st = tf_ask(&f, "status");
     cJSON *ws = cJSON_GetObjectItem(st, "workers");
     cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(ws, 0), "voices_playing")->valueint, 5);
     cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(ws, 1), "voices_playing")->valueint, 10);
     cr_assert_float_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "config"), "gain")->valuedouble,
                        0.5, 1e-6);
     cJSON_Delete(st);
-    farm_down(&f);
+    tf_down(&f);
 }
 
 Test(control, sockets_are_private_by_default_and_the_network_needs_consent) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "1", NULL});
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "1", "--voices", "1", NULL});
     cr_assert_eq(strncmp(f.control, "ipc://", 6), 0, "%s", f.control);
     char d[1100];
-    snprintf(d, sizeof d, "%s", f.control + 6);
+    snprintf(d, sizeof d, "%.1000s", f.control + 6);
     *strrchr(d, '/') = '\0';
     struct stat st;
     cr_assert_eq(stat(d, &st), 0);
     cr_assert_eq(st.st_mode & 0777, 0700, "%s is mode %o", d, st.st_mode & 0777);
-    farm_down(&f);
+    tf_down(&f);
 
     /* what a farm killed by SIGKILL left behind (a socket whose pid is gone) is cleared by the
      * next; a regular file that only looks like one is not touched */
@@ -674,10 +591,10 @@ Test(control, sockets_are_private_by_default_and_the_network_needs_consent) {
     FILE *sf = fopen(lookalike, "w");
     cr_assert_not_null(sf);
     fclose(sf);
-    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "1", NULL});
+    tf_up(&f, dir, (const char *[]){"--workers", "1", "--voices", "1", NULL});
     cr_assert_neq(access(stale, F_OK), 0, "the stale socket was removed");
     cr_assert_eq(access(lookalike, F_OK), 0, "a regular file is not a socket: it stays");
-    farm_down(&f);
+    tf_down(&f);
     unlink(lookalike);
 
     tu_run r;
@@ -719,7 +636,7 @@ Test(control, sockets_are_private_by_default_and_the_network_needs_consent) {
 }
 
 Test(control, tcp_on_loopback_works) {
-    farm f;
+    tf_farm f;
     /* a port nobody holds now (one derived from the pid may be taken on a shared machine) */
     int sock = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -729,10 +646,10 @@ Test(control, tcp_on_loopback_works) {
     close(sock);
     char url[64];
     snprintf(url, sizeof url, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
-    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "4", "--control", url, NULL});
+    tf_up(&f, dir, (const char *[]){"--workers", "1", "--voices", "4", "--control", url, NULL});
     cr_assert_str_eq(f.control, url);
-    expect_ok(&f, "set all freq 500");
-    farm_down(&f);
+    tf_expect_ok(&f, "set all freq 500");
+    tf_down(&f);
 }
 
 /* Runs a shell command line; returns its exit status, its stdout in out. */
@@ -759,13 +676,13 @@ static int shell(char *out, size_t size, const char *fmt, ...) {
 }
 
 Test(control, farmctl_speaks_the_protocol_and_tells_by_its_exit_status) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "2", "--voices", "10", NULL});
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "2", "--voices", "10", NULL});
     char out[16384];
     int rv = shell(out, sizeof out, "%s --url %s status", FARMCTL_BIN, f.control);
     cr_assert_eq(rv, 0, "%s", out);
     cJSON *j = cJSON_Parse(out);
-    cr_assert(j != NULL && ok(j), "%s", out);
+    cr_assert(j != NULL && tf_ok(j), "%s", out);
     cJSON_Delete(j);
     rv = shell(out, sizeof out, "%s --url %s set all freq 1e9", FARMCTL_BIN, f.control);
     cr_assert_eq(rv, 1, "an error reply: %s", out);
@@ -792,36 +709,36 @@ Test(control, farmctl_speaks_the_protocol_and_tells_by_its_exit_status) {
                "--farmctl %s",
                FARM_SOURCE_DIR, f.control, FARMCTL_BIN);
     cr_assert_eq(rv, 0, "sweep.sh: %s", out);
-    farm_down(&f);
+    tf_down(&f);
 
-    /* nothing there: a clear message within the timeout, exit 3 */
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    rv = shell(out, sizeof out, "%s --url ipc://%s/nobody.control --timeout 0.5 status",
+    /* nothing there: a clear message that names the timeout it was given, exit 3. coreutils'
+     * timeout is the hang guard (a farmctl that waited for good would exit 124), 30 s and not
+     * a wall-clock verdict on this shared machine (it was "under 3 s") */
+    rv = shell(out, sizeof out, "timeout 30 %s --url ipc://%s/nobody.control --timeout 0.5 status",
                FARMCTL_BIN, dir);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     cr_assert_eq(rv, 3, "%s", out);
-    cr_assert_lt((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, 3.0);
+    cr_assert(strstr(out, "nobody.control within 0.5 s") != NULL, "%s", out);
     cr_assert_eq(tu_lines(out), 1, "one line: %s", out);
 }
 
 Test(control, tcp_port_0_reports_the_port_it_got) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "2", "--control",
-                                 "tcp://127.0.0.1:0", NULL});
+    tf_farm f;
+    tf_up(&f, dir,
+          (const char *[]){"--workers", "1", "--voices", "2", "--control", "tcp://127.0.0.1:0",
+                           NULL});
     cr_assert_neq(strcmp(f.control, "tcp://127.0.0.1:0"), 0, "%s", f.control);
-    expect_ok(&f, "status");
-    farm_down(&f);
+    tf_expect_ok(&f, "status");
+    tf_down(&f);
 }
 
 Test(control, farmctl_takes_its_options_in_either_form_and_before_the_command_only) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "2", NULL});
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "1", "--voices", "2", NULL});
     char out[16384];
     int rv = shell(out, sizeof out, "%s --url=%s --timeout=0.5 status", FARMCTL_BIN, f.control);
     cr_assert_eq(rv, 0, "--url=URL --timeout=0.5: %s", out);
     cJSON *j = cJSON_Parse(out);
-    cr_assert(j != NULL && ok(j), "%s", out);
+    cr_assert(j != NULL && tf_ok(j), "%s", out);
     cJSON_Delete(j);
     /* a negative number after the command is a word of the request, not an option */
     rv = shell(out, sizeof out, "%s --url %s set 0 freq -5", FARMCTL_BIN, f.control);
@@ -832,7 +749,7 @@ Test(control, farmctl_takes_its_options_in_either_form_and_before_the_command_on
     cr_assert_eq(rv, 2, "%s", out);
     cr_assert_eq(tu_lines(out), 1, "one line: %s", out);
     cr_assert(strstr(out, "'--timeout' after the command") != NULL, "%s", out);
-    farm_down(&f);
+    tf_down(&f);
 }
 
 Test(control, farmctl_refuses_an_unknown_option_in_one_line) {
@@ -854,10 +771,10 @@ Test(control, farmctl_refuses_an_unknown_option_in_one_line) {
 /* A local client that pipelines requests and reads no reply (a raw REQ socket may send without
  * waiting) must not lock the others out: its replies are dropped, and counted. */
 Test(control, a_client_that_never_reads_cannot_lock_the_others_out) {
-    farm f;
+    tf_farm f;
     /* 2000 voices: each reply to "get all freq" is some 30 KB, so a few dozen fill every
      * buffer between the farm and a client that does not read */
-    farm_up(&f, (const char *[]){"--workers", "1", "--voices", "2000", NULL});
+    tf_up(&f, dir, (const char *[]){"--workers", "1", "--voices", "2000", NULL});
     nng_socket raw;
     cr_assert_eq(nng_req0_open_raw(&raw), 0);
     nng_socket_set_ms(raw, NNG_OPT_SENDTIMEO, 1000);
@@ -875,16 +792,18 @@ Test(control, a_client_that_never_reads_cannot_lock_the_others_out) {
         sent++;
     }
     cr_assert_gt(sent, 100, "the greedy client got its requests in: %d", sent);
-    /* everyone else is still answered, at once */
-    double t0 = tu_seconds();
-    cJSON *st = ask(&f, "status");
-    cr_assert(ok(st));
-    cr_assert_lt(tu_seconds() - t0, 2.0, "answered within 2 s");
+    /* Everyone else is still answered. What this guards against is the REP thread held for
+     * good in a send to the greedy client (one without a send timeout): the reply is the
+     * verdict, and the fixture's reply timeout (TF_REPLY_TIMEOUT_MS, 10 s) the hang guard, not
+     * how fast the reply came on this shared machine (it was "within 2 s"). */
+    cJSON *st = tf_ask(&f, "status");
+    cr_assert(tf_ok(st));
     cJSON_Delete(st);
-    /* and the dropped replies are counted (the farm answers in order: wait for it to get there) */
+    /* and the dropped replies are counted (the farm answers in order: wait for it to get there;
+     * 30 s is a hang guard, the first is dropped after 100 ms) */
     double dropped = 0;
-    for (double end = tu_seconds() + 10; dropped == 0 && tu_seconds() < end; usleep(50000)) {
-        st = ask(&f, "status");
+    for (double end = tu_seconds() + 30; dropped == 0 && tu_seconds() < end; usleep(50000)) {
+        st = tf_ask(&f, "status");
         dropped =
             cJSON_GetObjectItem(cJSON_GetObjectItem(st, "stream"), "replies_dropped")->valuedouble;
         cJSON_Delete(st);
@@ -892,7 +811,7 @@ Test(control, a_client_that_never_reads_cannot_lock_the_others_out) {
     cr_assert_gt(dropped, 0, "replies nobody read were dropped and counted");
     /* raw is not closed: NNG 1.5.2 can deadlock closing a socket with sends still pending
      * (nanomsg/nng#1543, see ctl/farmctl.c); it goes with this test's process */
-    farm_down(&f);
+    tf_down(&f);
 }
 
 /* ---- levels: what was played, metered in the telemetry ---- */
@@ -913,10 +832,10 @@ static level_window next_levels(nng_socket sub) {
     cJSON *j = cJSON_ParseWithLength(buf + 6, size - 6);
     nng_free(buf, size);
     cr_assert_not_null(j, "telemetry is JSON");
-    const cJSON *lv = item(j, "levels"), *peak = item(lv, "peak"), *rms = item(lv, "rms");
+    const cJSON *lv = tf_item(j, "levels"), *peak = tf_item(lv, "peak"), *rms = tf_item(lv, "rms");
     cr_assert(cJSON_GetArraySize(peak) == 2 && cJSON_GetArraySize(rms) == 2, "a value a channel");
-    level_window w = {.from_block = item(lv, "from_block")->valuedouble,
-                      .frames = item(lv, "frames")->valuedouble};
+    level_window w = {.from_block = tf_item(lv, "from_block")->valuedouble,
+                      .frames = tf_item(lv, "frames")->valuedouble};
     for (int c = 0; c < 2; c++) {
         w.peak[c] = cJSON_GetArrayItem(peak, c)->valuedouble;
         w.rms[c] = cJSON_GetArrayItem(rms, c)->valuedouble;
@@ -975,11 +894,11 @@ static void expect_recorded(const tu_audio *a, const level_window *w) {
  * at its amplitude 0.5): the levels in the telemetry, through a gain change and a voice stopped,
  * against the sines and against the recording; and farmctl watch's meters. */
 Test(control, telemetry_levels_are_what_was_played) {
-    farm f;
+    tf_farm f;
     const char *rec = path_in("levels.wav");
-    farm_up(&f,
-            (const char *[]){"--workers", "2", "--total-voices", "2", "--amp", "0.5", "--feedback",
-                             "0", "--telemetry-rate", "20", "--record", rec, NULL});
+    tf_up(&f, dir,
+          (const char *[]){"--workers", "2", "--total-voices", "2", "--amp", "0.5", "--feedback",
+                           "0", "--telemetry-rate", "20", "--record", rec, NULL});
     nng_socket sub;
     cr_assert_eq(nng_sub0_open(&sub), 0);
     nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "stats ", 6);
@@ -994,8 +913,8 @@ Test(control, telemetry_levels_are_what_was_played) {
         expect_sine(&w[i], 1, 0.5);
     }
     /* the gain, applied by the callback from the block its reply names */
-    cJSON *r = ask(&f, "gain 0.5 ramp 0");
-    cr_assert(ok(r));
+    cJSON *r = tf_ask(&f, "gain 0.5 ramp 0");
+    cr_assert(tf_ok(r));
     double gain_at = (double)from_block(r);
     cJSON_Delete(r);
     levels_from(sub, gain_at, w + N, N);
@@ -1005,8 +924,8 @@ Test(control, telemetry_levels_are_what_was_played) {
             cr_assert_float_eq(w[i].peak[c] / w[0].peak[c], 0.5, 0.005, "the gain halved it");
         }
     /* the left's voice stopped: silence, which a meter stuck at the sine's level would fail */
-    r = ask(&f, "voice 0 stop ramp 0");
-    cr_assert(ok(r));
+    r = tf_ask(&f, "voice 0 stop ramp 0");
+    cr_assert(tf_ok(r));
     double stop_at = (double)from_block(r) + 1;
     cJSON_Delete(r);
     levels_from(sub, stop_at, w + 2 * N, N);
@@ -1025,7 +944,7 @@ Test(control, telemetry_levels_are_what_was_played) {
     cr_assert_lt(tu_number_after(left, "peak "), -90, "left is silent: %s", out);
     /* 20 log10(0.25) = -12.04; the sampled crest is within 0.012 dB of it */
     cr_assert_float_eq(tu_number_after(right, "peak "), -12.0, 0.06, "right: %s", out);
-    farm_down(&f);
+    tf_down(&f);
     tu_audio a;
     cr_assert_eq(tu_read(rec, &a), 0);
     for (int i = 0; i < 3 * N; i++)
@@ -1037,13 +956,13 @@ Test(control, telemetry_levels_are_what_was_played) {
 
 /* The values of get SEL PARAM (numbers, or playing as 0/1), into out; returns how many, and
  * the reply's first voice in *first. */
-static int get_values(farm *f, const char *line, double *out, int max, int *first) {
-    cJSON *r = ask(f, line);
-    cr_assert(ok(r), "'%s' is taken", line);
-    *first = item(r, "first")->valueint;
+static int get_values(tf_farm *f, const char *line, double *out, int max, int *first) {
+    cJSON *r = tf_ask(f, line);
+    cr_assert(tf_ok(r), "'%s' is taken", line);
+    *first = tf_item(r, "first")->valueint;
     int n = 0;
     const cJSON *v;
-    cJSON_ArrayForEach(v, item(r, "values")) {
+    cJSON_ArrayForEach(v, tf_item(r, "values")) {
         if (n < max)
             out[n++] = cJSON_IsBool(v) ? cJSON_IsTrue(v) : v->valuedouble;
     }
@@ -1051,24 +970,16 @@ static int get_values(farm *f, const char *line, double *out, int max, int *firs
     return n;
 }
 
-static void expect_refused_saying(farm *f, const char *line, const char *want) {
-    cJSON *r = ask(f, line);
-    cJSON *e = cJSON_GetObjectItem(r, "error");
-    cr_assert(!ok(r) && cJSON_IsString(e), "'%s' is refused", line);
-    cr_assert(strstr(e->valuestring, want) != NULL, "'%s': '%s' does not say '%s'", line,
-              e->valuestring, want);
-    cJSON_Delete(r);
-}
-
 Test(control, a_farm_from_first_voice_k_names_its_voices_globally) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "2", "--total-voices", "6", "--first-voice", "1000",
-                                 "--seed", "5", NULL});
-    cJSON *st = ask(&f, "status");
-    cr_assert_eq(item(item(st, "config"), "first_voice")->valueint, 1000);
-    cr_assert_eq(item(item(st, "config"), "voices")->valueint, 6);
-    cr_assert_eq(item(worker_of(st, 0), "first_voice")->valueint, 1000);
-    cr_assert_eq(item(worker_of(st, 1), "first_voice")->valueint, 1003);
+    tf_farm f;
+    tf_up(&f, dir,
+          (const char *[]){"--workers", "2", "--total-voices", "6", "--first-voice", "1000",
+                           "--seed", "5", NULL});
+    cJSON *st = tf_ask(&f, "status");
+    cr_assert_eq(tf_item(tf_item(st, "config"), "first_voice")->valueint, 1000);
+    cr_assert_eq(tf_item(tf_item(st, "config"), "voices")->valueint, 6);
+    cr_assert_eq(tf_item(worker_of(st, 0), "first_voice")->valueint, 1000);
+    cr_assert_eq(tf_item(worker_of(st, 1), "first_voice")->valueint, 1003);
     cJSON_Delete(st);
     /* each voice starts as global voice 1000 + k of one big farm of seed 5 */
     double v[8];
@@ -1082,30 +993,30 @@ Test(control, a_farm_from_first_voice_k_names_its_voices_globally) {
     for (int k = 0; k < 5; k++)
         cr_assert_eq(v[k], (1001 + k) % 2, "voice %d: pan %g", 1001 + k, v[k]);
     /* set, setv and voice on global numbers, to the workers that hold them */
-    cJSON *r = ask(&f, "set 1002-1003 freq 440");
-    cr_assert(ok(r));
-    cr_assert_eq(item(r, "voices")->valueint, 2);
-    cr_assert_eq(cJSON_GetArraySize(item(r, "workers")), 2, "1002 on worker 0, 1003 on 1");
+    cJSON *r = tf_ask(&f, "set 1002-1003 freq 440");
+    cr_assert(tf_ok(r));
+    cr_assert_eq(tf_item(r, "voices")->valueint, 2);
+    cr_assert_eq(cJSON_GetArraySize(tf_item(r, "workers")), 2, "1002 on worker 0, 1003 on 1");
     cJSON_Delete(r);
     const char setv[] = "setv 1004-1005 amp\n\x00\x00\x80\x3e\x00\x00\x00\x3f"; /* .25, .5 */
-    r = ask_bytes(&f, setv, sizeof setv - 1);
-    cr_assert(ok(r));
+    r = tf_ask_bytes(&f, setv, sizeof setv - 1);
+    cr_assert(tf_ok(r));
     cJSON_Delete(r);
     cr_assert_eq(get_values(&f, "get 1001-1005 freq", v, 8, &first), 5);
     cr_assert(v[0] != 440 && v[1] == 440 && v[2] == 440 && v[3] != 440, "%g %g %g %g", v[0], v[1],
               v[2], v[3]);
     cr_assert_eq(get_values(&f, "get 1004-1005 amp", v, 8, &first), 2);
     cr_assert(v[0] == 0.25 && v[1] == 0.5 && first == 1004, "%g %g from %d", v[0], v[1], first);
-    expect_ok(&f, "voice 1003-1005 stop");
+    tf_expect_ok(&f, "voice 1003-1005 stop");
     cr_assert_eq(wait_voices_playing(&f, 1, 0), 0, "worker 1's voices, 1003-1005, stopped");
     cr_assert_eq(wait_voices_playing(&f, 0, 3), 3, "worker 0's, 1000-1002, play on");
     cr_assert_eq(get_values(&f, "get worker:1 playing", v, 8, &first), 3);
     cr_assert(first == 1003 && v[0] == 0 && v[2] == 0, "from %d: %g %g", first, v[0], v[2]);
     /* voices of other farms are refused, naming this farm's */
-    expect_refused_saying(&f, "set 0 freq 440",
-                          "voice 0 is not on this farm (it has voices 1000-1005)");
-    expect_refused_saying(&f, "get 1006 freq", "voice 1006 is not on this farm");
-    expect_refused_saying(&f, "voice 999-1001 stop", "voice 999 is not on this farm");
+    tf_expect_refused(&f, "set 0 freq 440",
+                      "voice 0 is not on this farm (it has voices 1000-1005)");
+    tf_expect_refused(&f, "get 1006 freq", "voice 1006 is not on this farm");
+    tf_expect_refused(&f, "voice 999-1001 stop", "voice 999 is not on this farm");
     /* farmctl and the shell example go the same way */
     char out[16384];
     int rv = shell(out, sizeof out, "%s --url %s set 1000 freq 500", FARMCTL_BIN, f.control);
@@ -1124,5 +1035,5 @@ Test(control, a_farm_from_first_voice_k_names_its_voices_globally) {
     for (int k = 0; k < 6; k++)
         cr_assert_eq(v[k], (float)dsp_voice_default_freq(5, 1000 + (uint64_t)k, 400, 800),
                      "sweep.sh put voice %d back: %g Hz", 1000 + k, v[k]);
-    farm_down(&f);
+    tf_down(&f);
 }

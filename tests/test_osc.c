@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "testfarm.h"
 #include "testutil.h"
 
 static char dir[256];
@@ -107,10 +107,9 @@ static packet message(const char *path, const char *types, ...) {
 
 /* ---- a farm with --osc, and a client socket ---- */
 
+/* The fixture's farm and a socket to its OSC URL. */
 typedef struct farm {
-    tu_run run;
-    pid_t pid;
-    char osc[512];
+    tf_farm tf;
     int sock;
     int tcp;
 } farm;
@@ -126,45 +125,23 @@ static int free_port(int type) {
     return ntohs(sa.sin_port);
 }
 
-/* Starts farm with args and waits for its line "farm: control ... telemetry ... osc URL". */
+/* Starts farm with args (which give --osc) and connects a socket to the OSC URL it reports. */
 static void farm_up(farm *f, const char *const *args) {
     memset(f, 0, sizeof *f);
-    const char *all[32] = {"--null-sink", "--ring-blocks", "16"};
-    int n = 3;
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        all[n++] = args[i];
-    all[n] = NULL;
-    f->pid = tu_farm_start(&f->run, dir, all, env);
-    char err_path[600], buf[4096] = "";
-    snprintf(err_path, sizeof err_path, "%s/.stderr", dir);
-    for (double end = tu_seconds() + 30; tu_seconds() < end; usleep(10000)) {
-        FILE *e = fopen(err_path, "r");
-        size_t len = e ? fread(buf, 1, sizeof buf - 1, e) : 0;
-        if (e)
-            fclose(e);
-        buf[len] = '\0';
-        const char *o = strstr(buf, "  osc ");
-        if (o && strchr(o, '\n')) {
-            sscanf(o + 6, "%511s", f->osc);
-            break;
-        }
-        siginfo_t info = {0};
-        if (waitid(P_PID, (id_t)f->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-            info.si_pid == f->pid)
-            break; /* it exited (left for tu_farm_cleanup to reap): its stderr says why */
-    }
-    cr_assert(f->osc[0], "farm printed its OSC URL: %s", buf);
-    const char *colon = strrchr(f->osc, ':');
+    tf_up(&f->tf, dir, args);
+    const char *url = f->tf.osc, *colon = strrchr(url, ':');
+    cr_assert(url[0] && colon, "status reports the OSC URL: '%s'", url);
     int port = atoi(colon + 1);
-    cr_assert_gt(port, 0, "%s", f->osc);
-    f->tcp = strncmp(f->osc, "osc.tcp://", 10) == 0;
+    cr_assert_gt(port, 0, "%s", url);
+    f->tcp = strncmp(url, "osc.tcp://", 10) == 0;
     f->sock = socket(AF_INET, f->tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
-    struct timeval tv = {.tv_sec = 5};
+    /* a hang guard, as the fixture's for its REQ socket */
+    struct timeval tv = {.tv_sec = TF_REPLY_TIMEOUT_MS / 1000};
     setsockopt(f->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(connect(f->sock, (struct sockaddr *)&sa, sizeof sa), 0, "connect %s", f->osc);
+    cr_assert_eq(connect(f->sock, (struct sockaddr *)&sa, sizeof sa), 0, "connect %s", url);
 }
 
 static void recv_all(int fd, void *buf, size_t n) {
@@ -191,7 +168,7 @@ static cJSON *ask(farm *f, const packet *p) {
     } else {
         cr_assert_eq(send(f->sock, p->b, p->n, 0), (ssize_t)p->n);
         n = recv(f->sock, in, sizeof in, 0);
-        cr_assert_gt(n, 0, "a reply within 5 s");
+        cr_assert_gt(n, 0, "a reply (within the hang guard)");
     }
     static const char head[] = "/farm/reply\0,s\0\0"; /* the address and ",s", both padded */
     cr_assert_gt(n, (ssize_t)(sizeof head - 1));
@@ -244,14 +221,12 @@ static int get_values(farm *f, const char *sel, const char *param, double *out, 
     return n;
 }
 
-/* /farm/quit: farm must exit 0 and leave no process. */
+/* /farm/quit: farm must exit 0 and leave no process (tf_wait_down). */
 static void farm_down(farm *f) {
     packet p = message("/farm/quit", "");
     cJSON_Delete(expect_ok(f, &p));
     close(f->sock);
-    tu_farm_wait(&f->run, f->pid, dir);
-    cr_assert_eq(f->run.status, 0, "status %d: %s", f->run.status, f->run.err);
-    cr_assert_eq(tu_count_tagged(f->run.tag, NULL), 0, "no process left");
+    tf_wait_down(&f->tf);
 }
 
 Test(osc, udp_requests_run_as_text_requests_and_get_json_replies) {
@@ -261,7 +236,7 @@ Test(osc, udp_requests_run_as_text_requests_and_get_json_replies) {
     /* --osc is its own option and --osci still abbreviates --oscillator */
     farm_up(&f, (const char *[]){"--workers", "2", "--voices", "4", "--osc", url, "--osci", "sine",
                                  NULL});
-    cr_assert_str_eq(f.osc, url);
+    cr_assert_str_eq(f.tf.osc, url);
 
     packet p = message("/farm/status", "");
     cJSON *st = expect_ok(&f, &p);
@@ -321,8 +296,8 @@ Test(osc, tcp_with_port_0_reports_its_port_and_frames_replies) {
     farm f;
     farm_up(&f, (const char *[]){"--workers", "1", "--voices", "8", "--osc",
                                  "osc.tcp://localhost:0", NULL});
-    cr_assert_eq(strncmp(f.osc, "osc.tcp://localhost:", 20), 0, "%s", f.osc);
-    cr_assert_neq(strcmp(f.osc, "osc.tcp://localhost:0"), 0, "%s", f.osc);
+    cr_assert_eq(strncmp(f.tf.osc, "osc.tcp://localhost:", 20), 0, "%s", f.tf.osc);
+    cr_assert_neq(strcmp(f.tf.osc, "osc.tcp://localhost:0"), 0, "%s", f.tf.osc);
     packet p = message("/farm/set", "ssiii", "0-2", "amp", 0, 1, 0);
     cJSON_Delete(expect_ok(&f, &p));
     double v[8];

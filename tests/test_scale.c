@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testfarm.h"
 #include "testutil.h"
 
 static char dir[256];
@@ -29,68 +30,11 @@ static void teardown(void) {
 
 TestSuite(scale, .init = setup, .fini = teardown, .timeout = 60);
 
-typedef struct farm {
-    tu_run run;
-    pid_t pid;
-    char control[600];
-    nng_socket req;
-} farm;
-
-static void farm_up(farm *f, const char *const *args) {
-    memset(f, 0, sizeof *f);
-    const char *env[] = {"ALSA_CONFIG_PATH=" FARM_TESTS_DIR "/alsa-none.conf",
-                         "JACK_NO_START_SERVER=1", NULL};
-    /* a deep ring: a stall of this shared machine must not make a block late here */
-    const char *all[32] = {"--null-sink", "--ring-blocks", "16"};
-    int n = 3;
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        all[n++] = args[i];
-    all[n] = NULL;
-    f->pid = tu_farm_start(&f->run, dir, all, env);
-    cr_assert(tu_wait_control_url(dir, f->control, sizeof f->control), "farm is playing");
-    cr_assert_eq(nng_req0_open(&f->req), 0);
-    nng_socket_set_ms(f->req, NNG_OPT_RECVTIMEO, 5000);
-    nng_socket_set_ms(f->req, NNG_OPT_SENDTIMEO, 5000);
-    cr_assert_eq(nng_dial(f->req, f->control, NULL, 0), 0);
-}
-
-static cJSON *ask_bytes(farm *f, const void *msg, size_t len) {
-    cr_assert_eq(nng_send(f->req, (void *)msg, len, 0), 0);
-    char *buf = NULL;
-    size_t size = 0;
-    int rv = nng_recv(f->req, &buf, &size, NNG_FLAG_ALLOC);
-    cr_assert_eq(rv, 0, "a reply: %s", nng_strerror(rv));
-    cJSON *j = cJSON_ParseWithLength(buf, size);
-    cr_assert_not_null(j, "%.*s", (int)size, buf);
-    nng_free(buf, size);
-    return j;
-}
-
-static cJSON *ask(farm *f, const char *text) {
-    return ask_bytes(f, text, strlen(text));
-}
-
-static cJSON *expect_ok(farm *f, const char *text) {
-    cJSON *r = ask(f, text);
-    char *s = cJSON_PrintUnformatted(r);
-    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")), "'%s' -> %s", text, s);
-    free(s);
-    return r;
-}
-
-static void farm_down(farm *f) {
-    cJSON_Delete(expect_ok(f, "quit"));
-    nng_close(f->req);
-    tu_farm_wait(&f->run, f->pid, dir);
-    cr_assert_eq(f->run.status, 0, "%s", f->run.err);
-    cr_assert_eq(tu_count_tagged(f->run.tag, NULL), 0);
-}
-
 /* get SEL PARAM's values, as doubles */
-static int get_values(farm *f, const char *sel, const char *param, double *out, int max) {
+static int get_values(tf_farm *f, const char *sel, const char *param, double *out, int max) {
     char text[128];
     snprintf(text, sizeof text, "get %s %s", sel, param);
-    cJSON *r = expect_ok(f, text);
+    cJSON *r = tf_ask_ok(f, text);
     cJSON *v, *values = cJSON_GetObjectItem(r, "values");
     int n = 0;
     cJSON_ArrayForEach(v, values) {
@@ -102,34 +46,27 @@ static int get_values(farm *f, const char *sel, const char *param, double *out, 
     return n;
 }
 
-static double stream_block(farm *f) {
-    cJSON *st = expect_ok(f, "status");
-    double b = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "stream"), "block")->valuedouble;
-    cJSON_Delete(st);
-    return b;
-}
-
 Test(scale, every_form_of_set_is_read_back_by_get) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "3", "--total-voices", "40", NULL});
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "3", "--total-voices", "40", NULL});
     double v[64];
-    cJSON_Delete(expect_ok(&f, "set 5 freq 500 ramp 0"));
+    tf_expect_ok(&f, "set 5 freq 500 ramp 0");
     cr_assert_eq(get_values(&f, "5", "freq", v, 64), 1);
     cr_assert_float_eq(v[0], 500, 1e-3);
     /* a list over a range that crosses workers (13, 13 and 14 voices) */
-    cJSON_Delete(expect_ok(&f, "set 11-15 amp 0.01,0.02,0.03,0.04,0.05"));
+    tf_expect_ok(&f, "set 11-15 amp 0.01,0.02,0.03,0.04,0.05");
     cr_assert_eq(get_values(&f, "11-15", "amp", v, 64), 5);
     for (int k = 0; k < 5; k++)
         cr_assert_float_eq(v[k], 0.01 * (k + 1), 1e-6, "amp %d: %g", k, v[k]);
-    cJSON_Delete(expect_ok(&f, "set all freq lin 100 490"));
+    tf_expect_ok(&f, "set all freq lin 100 490");
     cr_assert_eq(get_values(&f, "all", "freq", v, 64), 40);
     for (int k = 0; k < 40; k++)
         cr_assert_float_eq(v[k], 100 + 10 * k, 1e-3, "lin %d: %g", k, v[k]);
-    cJSON_Delete(expect_ok(&f, "set 0-3 freq exp 100 800"));
+    tf_expect_ok(&f, "set 0-3 freq exp 100 800");
     get_values(&f, "0-3", "freq", v, 64);
     for (int k = 0; k < 4; k++)
         cr_assert_float_eq(v[k], 100 * pow(2, k), 1e-3, "exp %d: %g", k, v[k]);
-    cJSON_Delete(expect_ok(&f, "set worker:1 freq harmonic 55 ramp 0.1"));
+    tf_expect_ok(&f, "set worker:1 freq harmonic 55 ramp 0.1");
     cr_assert_eq(get_values(&f, "worker:1", "freq", v, 64), 13);
     for (int k = 0; k < 13; k++)
         cr_assert_float_eq(v[k], 55.0 * (k + 1), 1e-3, "harmonic %d: %g", k, v[k]);
@@ -143,30 +80,30 @@ Test(scale, every_form_of_set_is_read_back_by_get) {
         for (int b = 0; b < 4; b++)
             msg[n++] = (char)(bits >> (8 * b));
     }
-    cJSON *r = ask_bytes(&f, msg, (size_t)n);
+    cJSON *r = tf_ask_bytes(&f, msg, (size_t)n);
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")));
     cJSON_Delete(r);
     cr_assert_eq(get_values(&f, "all", "pan", v, 64), 40);
     for (int k = 0; k < 40; k++)
         cr_assert_float_eq(v[k], (k % 5) * 0.25, 1e-7, "pan %d: %g", k, v[k]);
-    cJSON_Delete(expect_ok(&f, "voice 2-4 stop ramp 0"));
+    tf_expect_ok(&f, "voice 2-4 stop ramp 0");
     get_values(&f, "0-5", "playing", v, 64);
     cr_assert(v[0] == 1 && v[1] == 1 && v[2] == 0 && v[3] == 0 && v[4] == 0 && v[5] == 1);
-    farm_down(&f);
+    tf_down(&f);
 }
 
 Test(scale, a_batch_with_one_bad_line_changes_nothing_and_a_good_one_lands_in_one_block) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "2", "--total-voices", "10", NULL});
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "2", "--total-voices", "10", NULL});
     double before[10], after[10];
     get_values(&f, "all", "amp", before, 10);
-    cJSON *r = ask(&f, "set 0 amp 0.1\nset 9 amp 0.2\nset 5 amp 7\n");
+    cJSON *r = tf_ask(&f, "set 0 amp 0.1\nset 9 amp 0.2\nset 5 amp 7\n");
     cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(r, "ok")));
     cr_assert(strstr(cJSON_GetObjectItem(r, "error")->valuestring, "line 3") != NULL);
     cJSON_Delete(r);
     get_values(&f, "all", "amp", after, 10);
     cr_assert_eq(memcmp(before, after, sizeof before), 0, "nothing changed");
-    r = expect_ok(&f, "set 0 amp 0.1\nset 9 amp 0.2\nvoice 4 stop ramp 0\ngain 0.9\nget 0-1 amp");
+    r = tf_ask_ok(&f, "set 0 amp 0.1\nset 9 amp 0.2\nvoice 4 stop ramp 0\ngain 0.9\nget 0-1 amp");
     cJSON *results = cJSON_GetObjectItem(r, "results");
     cr_assert_eq(cJSON_GetArraySize(results), 5);
     double block = cJSON_GetObjectItem(r, "from_block")->valuedouble;
@@ -177,18 +114,18 @@ Test(scale, a_batch_with_one_bad_line_changes_nothing_and_a_good_one_lands_in_on
     get_values(&f, "all", "amp", after, 10);
     cr_assert_float_eq(after[0], 0.1, 1e-7);
     cr_assert_float_eq(after[9], 0.2, 1e-7);
-    farm_down(&f);
+    tf_down(&f);
 }
 
 Test(scale, at_b_is_refused_when_too_soon_with_the_earliest_block) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "2", "--voices", "5", NULL});
-    cJSON *r = ask(&f, "set all amp 0.001 at 1");
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "2", "--voices", "5", NULL});
+    cJSON *r = tf_ask(&f, "set all amp 0.001 at 1");
     cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(r, "ok")));
     const char *e = cJSON_GetObjectItem(r, "error")->valuestring;
     cr_assert(strstr(e, "too soon") && strstr(e, "the earliest is"), "%s", e);
     cJSON_Delete(r);
-    farm_down(&f);
+    tf_down(&f);
 }
 
 /* The first frame from which channel c is exactly 0 to the end of the span. */
@@ -199,21 +136,43 @@ static int64_t silent_from(const tu_audio *a, int c, int64_t from, int64_t to) {
     return first;
 }
 
+/* Sends line "at B" for a block B 40 blocks ahead of the stream, and returns B. Should this
+ * machine stall the test so long between reading the block and asking that B is too soon, the
+ * farm refuses it, naming the earliest block it can reach: B is chosen again from there, so the
+ * outcome does not depend on the machine's speed (the tries bound only a farm that keeps
+ * refusing). */
+static double aim_at(tf_farm *f, const char *line) {
+    double b = tf_stream_block(f) + 40;
+    for (int tries = 0; tries < 20; tries++) {
+        char text[128];
+        snprintf(text, sizeof text, "%s at %.0f", line, b);
+        cJSON *r = tf_ask(f, text);
+        if (tf_ok(r)) {
+            cr_assert_eq(tf_item(r, "from_block")->valuedouble, b, "'%s' lands in block %g", text,
+                         b);
+            cJSON_Delete(r);
+            return b;
+        }
+        const char *e = cJSON_GetStringValue(tf_item(r, "error"));
+        const char *earliest = e ? strstr(e, "the earliest is ") : NULL;
+        cr_assert_not_null(earliest, "'%s' is refused only as too soon: %s", text, e ? e : "");
+        b = strtod(earliest + 16, NULL) + 40;
+        cJSON_Delete(r);
+    }
+    cr_assert_fail("'%s at B' was too soon 20 times", line);
+    return 0;
+}
+
 Test(scale, a_change_aimed_at_block_b_lands_in_the_same_sample_on_every_worker) {
-    farm f;
+    tf_farm f;
     const char *rec = tu_path(dir, "at.wav");
     /* voice 0 (worker 0) plays left, voice 1 (worker 1) right */
-    farm_up(&f, (const char *[]){"--workers", "2", "--total-voices", "2", "--amp", "0.5",
-                                 "--feedback", "0", "--record", rec, NULL});
-    double b = stream_block(&f) + 40; /* far enough ahead for any stall of this machine */
-    char text[96];
-    snprintf(text, sizeof text, "set all amp 0 ramp 0 at %.0f", b);
-    cJSON *r = expect_ok(&f, text);
-    cr_assert_eq(cJSON_GetObjectItem(r, "from_block")->valuedouble, b);
-    cJSON_Delete(r);
-    while (stream_block(&f) < b + 50)
-        usleep(20000);
-    farm_down(&f);
+    tf_up(&f, dir,
+          (const char *[]){"--workers", "2", "--total-voices", "2", "--amp", "0.5", "--feedback",
+                           "0", "--record", rec, NULL});
+    double b = aim_at(&f, "set all amp 0 ramp 0");
+    tf_wait_block(&f, b + 50);
+    tf_down(&f);
     tu_audio a;
     cr_assert_eq(tu_read(rec, &a), 0);
     int64_t at = (int64_t)b * 256, span_end = at + 40 * 256;
@@ -245,30 +204,30 @@ static int is_busy(const cJSON *r) {
  * for room. And a reply is built before its change is applied: changes aimed 4000 blocks (21 s)
  * ahead are all answered while the stream is still short of that block. */
 Test(scale, replies_do_not_wait_for_the_workers) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "2", "--voices", "100", NULL});
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "2", "--voices", "100", NULL});
     for (int i = 0; i < 600; i++) {
-        cJSON *r = ask(&f, i % 2 ? "set all amp 0.001" : "set all amp 0.002");
+        cJSON *r = tf_ask(&f, i % 2 ? "set all amp 0.001" : "set all amp 0.002");
         char *s = cJSON_PrintUnformatted(r);
         cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")), "request %d: %s", i, s);
         free(s);
         cJSON_Delete(r);
     }
-    double b = stream_block(&f) + 4000;
+    double b = tf_stream_block(&f) + 4000;
     char text[96];
     for (int i = 0; i < 100; i++) {
         snprintf(text, sizeof text, "set 0 amp 0.%03d ramp 0 at %.0f", i + 1, b);
-        cJSON *r = expect_ok(&f, text);
+        cJSON *r = tf_ask_ok(&f, text);
         cr_assert_eq(number(r, "from_block"), b);
         cr_assert_geq(number(r, "latency_blocks"), 1);
         cJSON_Delete(r);
     }
-    double now = stream_block(&f);
+    double now = tf_stream_block(&f);
     cr_assert_lt(now, b, "all 100 replies came before block %g; the stream is at %g", b, now);
     double v;
     get_values(&f, "0", "amp", &v, 1); /* the shadow has it already */
     cr_assert_float_eq(v, 0.1, 1e-6);
-    farm_down(&f);
+    tf_down(&f);
 }
 
 /* A reply on sock, waiting up to 5 s (wait) or not at all: NULL when none came. */
@@ -285,8 +244,8 @@ static cJSON *reply_on(nng_socket sock, int wait) {
     return j;
 }
 
-static double requests_waiting(farm *f) {
-    cJSON *st = expect_ok(f, "status");
+static double requests_waiting(tf_farm *f) {
+    cJSON *st = tf_ask_ok(f, "status");
     double n = number(cJSON_GetObjectItem(st, "stream"), "requests_waiting");
     cJSON_Delete(st);
     return n;
@@ -297,9 +256,9 @@ static double requests_waiting(farm *f) {
  * the speed of this machine: while A waits, as status says, another client is answered, and so
  * is a change that only worker 1 plays. */
 Test(scale, a_full_queue_is_waited_for_then_busy_and_other_clients_go_on) {
-    farm f;
-    farm_up(&f, (const char *[]){"--workers", "2", "--voices", "10", "--watchdog", "0", NULL});
-    cJSON *st = expect_ok(&f, "status");
+    tf_farm f;
+    tf_up(&f, dir, (const char *[]){"--workers", "2", "--voices", "10", "--watchdog", "0", NULL});
+    cJSON *st = tf_ask_ok(&f, "status");
     pid_t w0 = (pid_t)number(cJSON_GetArrayItem(cJSON_GetObjectItem(st, "workers"), 0), "pid");
     cJSON_Delete(st);
     pid_t kids[8];
@@ -309,7 +268,7 @@ Test(scale, a_full_queue_is_waited_for_then_busy_and_other_clients_go_on) {
     cr_assert(ours, "worker 0 (pid %d) is this farm's", (int)w0);
     cr_assert_eq(kill(w0, SIGSTOP), 0);
     for (int i = 0; i < 256; i++) /* its queue's 256 commands */
-        cJSON_Delete(expect_ok(&f, "set 0 amp 0.001"));
+        cJSON_Delete(tf_ask_ok(&f, "set 0 amp 0.001"));
     nng_socket a;
     cr_assert_eq(nng_req0_open(&a), 0);
     nng_socket_set_ms(a, NNG_OPT_RECVTIMEO, 5000);
@@ -328,7 +287,7 @@ Test(scale, a_full_queue_is_waited_for_then_busy_and_other_clients_go_on) {
         cr_assert_eq(nng_send(a, (void *)set, strlen(set), 0), 0);
         sent = tu_seconds();
     }
-    cJSON_Delete(expect_ok(&f, "set 15 amp 0.002")); /* worker 1's: applied meanwhile */
+    cJSON_Delete(tf_ask_ok(&f, "set 15 amp 0.002")); /* worker 1's: applied meanwhile */
     double v;
     get_values(&f, "0", "amp", &v, 1);
     cr_assert_float_eq(v, 0.001, 1e-7, "A's change is not applied");
@@ -343,7 +302,7 @@ Test(scale, a_full_queue_is_waited_for_then_busy_and_other_clients_go_on) {
     get_values(&f, "0", "amp", &v, 1);
     cr_assert_float_eq(v, 0.001, 1e-7, "a busy request changes nothing");
     cr_assert_eq(kill(w0, SIGCONT), 0);
-    cJSON_Delete(expect_ok(&f, set)); /* the worker takes commands again: room comes */
+    cJSON_Delete(tf_ask_ok(&f, set)); /* the worker takes commands again: room comes */
     nng_close(a);
-    farm_down(&f);
+    tf_down(&f);
 }
