@@ -5,7 +5,7 @@
  * socket file; a named pipe on Windows) or tcp (tcp://127.0.0.1, a port the system chooses).
  * A REQ client in this process sends REQUESTS (default 1000) requests of each kind, one at a
  * time, and prints one markdown row per kind: median, p99 and max round trip in ms.
- * bench/wine_control.sh runs it on both and makes the README's table. */
+ * bench/wine_control.sh runs it on both and makes docs/benchmarks.md's table. */
 #define _GNU_SOURCE /* putenv */
 #include <cjson/cJSON.h>
 #include <nng/nng.h>

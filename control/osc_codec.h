@@ -1,8 +1,8 @@
 /* The OSC codec that osc.c reads and writes messages with: liblo's (osc_codec_lo.c) wherever
  * liblo is built, else farm's own (osc_codec_own.c): the Windows cross-build has no liblo (its
- * Debian source is not on the mirror setup-win.sh uses; docs/windows.md). The two give the same
- * answers, path, types, arguments and error numbers, on the same bytes: osc_codec_test.c
- * checks farm's against liblo's. Not part of the module's contract. */
+ * Debian source is not on the mirror setup-win.sh uses; docs/windows-port-log.md). The two give
+ * the same answers, path, types, arguments and error numbers, on the same bytes:
+ * osc_codec_test.c checks farm's against liblo's. Not part of the module's contract. */
 #ifndef FARM_OSC_CODEC_H
 #define FARM_OSC_CODEC_H
 

@@ -120,7 +120,8 @@ void farm_part_comment(char *out, size_t size, const farm_options *opt);
 /* Pins the audio callback's thread (when pin is set) to the core the placement kept for it, if
  * any, and under -v says where everything runs, prefixed by who. farm render pins nothing: it
  * has no deadline, and a pinned loop on a machine shared with others could not move to a free
- * core (measured: README); its workers stay off the spare core all the same. */
+ * core (measured: docs/benchmarks.md, "Placement"); its workers stay off the spare core all the
+ * same. */
 struct farm_procs;
 void farm_coordinator_place(const farm_options *opt, const struct farm_procs *procs,
                             pthread_t stream_thread, int pin, const char *who);
