@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dsp.h"
+#include "shm_layout.h"
 
 #define DEFAULT_FADE_SECONDS 0.01
 #define METER_LANES                                                                                \
@@ -191,7 +192,7 @@ static void copy_fading_in(float *dst, const float *src, uint32_t frames, uint32
 
 /* Worker k's block for this callback, never waited for. */
 static const float *take_block(farm_engine *e, uint32_t k) {
-    shm_stream_stats *st = &e->header->stream;
+    shm_stream_counters *st = &e->header->stream;
     shm_worker *w = shm_worker_at(e->region, k);
     const size_t samples = (size_t)e->block_frames * e->channels;
     float *last = e->last + samples * k;
@@ -313,7 +314,7 @@ static void queue_input(farm_engine *e, const float *in, uint32_t frames) {
 }
 
 static void mix_next_block(farm_engine *e) {
-    shm_stream_stats *st = &e->header->stream;
+    shm_stream_counters *st = &e->header->stream;
     for (uint32_t k = 0; k < e->workers; k++)
         e->ins[k] = take_block(e, k);
     uint32_t n = e->workers;
@@ -371,7 +372,7 @@ void farm_engine_process_input(farm_engine *e, float *out, uint32_t frames, int 
         e->cb_thread = pthread_self();
         atomic_store_explicit(&e->cb_thread_known, 1, memory_order_release);
     }
-    shm_stream_stats *st = &e->header->stream;
+    shm_stream_counters *st = &e->header->stream;
     if (underflow) {
         uint64_t n = atomic_fetch_add_explicit(&st->underflows, 1, memory_order_relaxed);
         if (n < SHM_UNDERFLOWS_KEPT)
