@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,7 +29,6 @@ extern char **environ;
 
 #define VOICES 4 /* per farm: few, so each voice's tone is measured on its own */
 #define NODES 2
-#define NET_PORT "19000"
 #define FREQ_MIN "300"
 #define FREQ_MAX "3000"
 
@@ -41,24 +43,28 @@ static const char *const master_url = "tcp://127.0.0.1:5600";
 
 /* ---- the rig ---- */
 
-static char rig_error[256]; /* why the rig did not come up; "" when it did */
+static char rig_error[1024]; /* why the rig did not come up; "" when it did */
+static char net_port[8];     /* this rig's own UDP port for NetJACK2 */
 
-static pid_t spawn_quiet(const char *const *argv) {
+/* Runs argv with its stdout and stderr appended to log_path; server names the JACK server it is
+ * (the shape of testutil's coming tu_spawn, which will also clean up after a killed test). */
+static pid_t rig_spawn(const char *const *argv, const char *log_path, const char *server) {
+    (void)server;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
     pid_t pid = 0;
     int rv = posix_spawnp(&pid, argv[0], &fa, NULL, (char **)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     return rv == 0 ? pid : 0;
 }
 
-/* 1 when the master's JACK server has the port (jack_lsp). */
-static int master_has_port(const char *port) {
+/* 1 when the JACK server has the port (jack_lsp); port "" asks only whether the server answers. */
+static int server_has_port(const char *server, const char *port) {
     char cmd[512], line[256];
-    snprintf(cmd, sizeof cmd, "JACK_DEFAULT_SERVER=%s jack_lsp 2>/dev/null", master);
+    snprintf(cmd, sizeof cmd, "JACK_DEFAULT_SERVER=%s jack_lsp 2>/dev/null", server);
     FILE *p = popen(cmd, "r");
     int found = 0;
     while (p && fgets(line, sizeof line, p))
@@ -68,23 +74,116 @@ static int master_has_port(const char *port) {
     return found;
 }
 
+static int master_has_port(const char *port) {
+    return server_has_port(master, port);
+}
+
+/* A UDP port of this rig's own for NetJACK2, derived from the test process's pid (Criterion runs
+ * each test in a process of its own) and free on loopback now: no earlier rig's master or slave,
+ * still going or still shutting down, can take this rig's packets or send it its own. */
+static void pick_port(void) {
+    for (long i = 0; i < 2000; i++) {
+        int port = 20000 + (int)(((long)getpid() + 7 * i) % 20000);
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_ANY);
+        int free_now = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (free_now) {
+            snprintf(net_port, sizeof net_port, "%d", port);
+            return;
+        }
+    }
+    snprintf(net_port, sizeof net_port, "19000");
+}
+
+/* The master's JACK server (dummy driver, as tu_jackd_start's) with its log in the test's
+ * directory; 0 when it did not answer. */
+static pid_t master_start(void) {
+    static int counter;
+    snprintf(master, sizeof master, "farmtest-%ld-rig%d", (long)getpid(), counter++);
+    const char *argv[] = {"jackd", "-n",    master, "-R",    "-P", "20",  "--port-max", "64",
+                          "-d",    "dummy", "-r",   "48000", "-p", "256", NULL};
+    pid_t pid = rig_spawn(argv, tu_path(dir, "jackd-master.log"), master);
+    /* bounded in wall time only against a hang: a loaded machine starts jackd slowly */
+    for (double end = tu_seconds() + 20; pid > 0 && !server_has_port(master, "system:");) {
+        if (waitpid(pid, NULL, WNOHANG) == pid || tu_seconds() > end) {
+            tu_jackd_stop(pid);
+            return 0;
+        }
+        usleep(20000);
+    }
+    return pid;
+}
+
+/* How often text occurs in the file at path (a server's log). */
+static int log_count(const char *path, const char *text) {
+    static char buf[1 << 20];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    int count = 0;
+    for (const char *at = buf; (at = strstr(at, text)) != NULL; at += strlen(text))
+        count++;
+    return count;
+}
+
+/* The first line of the log at path holding one of the texts, into out ("" when none). */
+static void log_line(const char *path, const char *const *texts, char *out, size_t size) {
+    char line[512];
+    out[0] = '\0';
+    for (int t = 0; texts[t] != NULL && out[0] == '\0'; t++) {
+        FILE *f = fopen(path, "r");
+        while (f && out[0] == '\0' && fgets(line, sizeof line, f))
+            if (strstr(line, texts[t]) != NULL)
+                snprintf(out, size, "%.*s", (int)strcspn(line, "\n"), line);
+        if (f)
+            fclose(f);
+    }
+}
+
+/* Why slave k did not join, in one line, from what the master and the slave logged. */
+static void slave_why(int k, const char *port) {
+    static const char *const master_says[] = {"already deallocated", "Can't init", NULL};
+    static const char *const slave_says[] = {"connection lost", "Time out", "rror", NULL};
+    char m[256], s[256], log[32];
+    snprintf(log, sizeof log, "jackd-node%d.log", k + 1);
+    log_line(tu_path(dir, "jackd-master.log"), master_says, m, sizeof m);
+    log_line(tu_path(dir, log), slave_says, s, sizeof s);
+    snprintf(rig_error, sizeof rig_error,
+             "slave %d did not join the master (%s); master: '%s'; slave: '%s'; logs in %s", k + 1,
+             port, m, s, dir);
+}
+
+/* Starts slave k and waits until the master's netmanager has made its client (its log shows the
+ * slave's parameters). Only then is the master asked for the slave's ports: a JACK client that
+ * jack_lsp opens and closes on the master while the netmanager opens the slave's client can leave
+ * that client without its semaphore ("already deallocated"); the master then stops serving the
+ * slave, which restarts and joins again under another name (node1-01). */
 static int slave_start(int k) {
-    char node[32];
+    char node[32], log[32], name_line[64], port[64];
     snprintf(slave_names[k], sizeof slave_names[k], "%s-s%d", master, k + 1);
     snprintf(node, sizeof node, "node%d", k + 1);
-    const char *argv[] = {"jackd", "-n",     slave_names[k], "-R", "-d", "net", "-a", "127.0.0.1",
-                          "-p",    NET_PORT, "-C",           "0",  "-P", "2",   "-i", "0",
-                          "-o",    "0",      "-n",           node, "-l", "2",   NULL};
-    slave_pid[k] = spawn_quiet(argv);
-    char port[64];
+    snprintf(log, sizeof log, "jackd-node%d.log", k + 1);
+    snprintf(name_line, sizeof name_line, "Name : %s\n", node);
     snprintf(port, sizeof port, "%s:from_slave_2", node);
-    double end = tu_seconds() + 20;
-    while (slave_pid[k] > 0 && !master_has_port(port) && tu_seconds() < end)
-        usleep(50000);
     snprintf(slave_env[k], sizeof slave_env[k], "JACK_DEFAULT_SERVER=%s", slave_names[k]);
-    if (slave_pid[k] > 0 && master_has_port(port))
+    const char *master_log = tu_path(dir, "jackd-master.log");
+    int before = log_count(master_log, name_line);
+    const char *argv[] = {"jackd", "-n",     slave_names[k], "-R", "-d", "net", "-a", "127.0.0.1",
+                          "-p",    net_port, "-C",           "0",  "-P", "2",   "-i", "0",
+                          "-o",    "0",      "-n",           node, "-l", "2",   NULL};
+    slave_pid[k] = rig_spawn(argv, tu_path(dir, log), slave_names[k]);
+    /* bounded in wall time only against a hang: a slave asks for its master every second */
+    for (double end = tu_seconds() + 30; slave_pid[k] > 0 && tu_seconds() < end; usleep(50000))
+        if (log_count(master_log, name_line) > before)
+            break;
+    if (slave_pid[k] > 0 && log_count(master_log, name_line) > before && master_has_port(port))
         return 1;
-    snprintf(rig_error, sizeof rig_error, "slave %d did not join the master (%s)", k + 1, port);
+    slave_why(k, port);
     return 0;
 }
 
@@ -95,15 +194,16 @@ static void rig_up(void) {
     setenv("JACK_NETJACK_MULTICAST", "127.0.0.1", 1); /* never the multicast group */
     setenv("JACK_NO_START_SERVER", "1", 1);
     setenv("JACK_NO_AUDIO_RESERVATION", "1", 1);
-    master_pid = tu_jackd_start(master, sizeof master, 48000, 256);
+    rig_error[0] = '\0';
+    pick_port();
+    master_pid = master_start();
     snprintf(master_env, sizeof master_env, "JACK_DEFAULT_SERVER=%s", master);
     char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "jack_load -s %s -i '-a 127.0.0.1 -p " NET_PORT "' netmanager >/dev/null 2>&1",
-             master);
-    rig_error[0] = '\0';
-    if (system(cmd) != 0) {
-        snprintf(rig_error, sizeof rig_error, "the netmanager did not load");
+    snprintf(cmd, sizeof cmd, "jack_load -s %s -i '-a 127.0.0.1 -p %s' netmanager >>%s 2>&1",
+             master, net_port, tu_path(dir, "jack_load.log"));
+    if (master_pid == 0 || system(cmd) != 0) {
+        snprintf(rig_error, sizeof rig_error,
+                 "the master or its netmanager did not start; logs in %s", dir);
         rig_down(); /* nothing may be left running, whatever the test then says */
         return;
     }
@@ -129,7 +229,8 @@ static void rig_down(void) {
         tu_jackd_stop(master_pid);
     memset(slave_pid, 0, sizeof slave_pid);
     master_pid = 0;
-    tu_rmdir(dir);
+    if (rig_error[0] == '\0')
+        tu_rmdir(dir); /* else kept: the logs say why */
 }
 
 /* ---- the farms ---- */
@@ -421,16 +522,22 @@ Test(nodes, a_node_that_goes_away_costs_only_its_voices_and_is_picked_up_again) 
     cJSON_Delete(r);
 
     /* node2's JACK server goes away (its host unplugged): its farm stops, its ports vanish */
+    const char *master_log = tu_path(dir, "jackd-master.log");
+    int exits = log_count(master_log, "Exiting 'node2'");
+    int waits = log_count(master_log, "Waiting for a slave...");
     tu_jackd_stop(slave_pid[1]);
     slave_pid[1] = 0;
     tu_farm_wait(&node_run[1], node_farm[1], tu_path(dir, "node1"));
     cr_assert_eq(node_run[1].status, 1, "the node farm ends: %s", node_run[1].err);
     cr_assert(wait_state(1, "unreachable", 5), "node2 marked unreachable: %s", last_nodes);
-    /* the master's netmanager drops the lost slave's client when it notices; a slave that
-     * returns before that would find its name taken */
-    for (double end = tu_seconds() + 20;
-         master_has_port("node2:from_slave_2") && tu_seconds() < end;)
-        usleep(50000);
+    /* the master's netmanager drops the lost slave's client when it notices (its log: "Exiting
+     * 'node2'", then "Waiting for a slave..." once the client is closed); a slave that returns
+     * before that would find its name taken. Read from the log, not by jack_lsp: see slave_start.
+     * Bounded in wall time only against a hang. */
+    for (double end = tu_seconds() + 30; tu_seconds() < end; usleep(50000))
+        if (log_count(master_log, "Exiting 'node2'") > exits &&
+            log_count(master_log, "Waiting for a slave...") > waits)
+            break;
     cr_assert(!master_has_port("node2:from_slave_2"), "the master dropped the lost slave");
     cr_assert(slave_start(1), "%s", rig_error);
     node_farm_start(1);
