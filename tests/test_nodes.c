@@ -571,22 +571,27 @@ Test(nodes, a_node_that_goes_away_costs_only_its_voices_and_is_picked_up_again) 
     nodes_quit();
 }
 
-/* The ports connected to port on the master's server (jack_lsp -c), into out. */
-static void connections_of(const char *port, char *out, size_t size) {
-    char cmd[512], line[256];
-    snprintf(cmd, sizeof cmd, "JACK_DEFAULT_SERVER=%s jack_lsp -c 2>/dev/null", master);
+/* The ports connected to port on the master's server (jack_lsp -c), into out; 1 when jack_lsp
+ * listed the port at all (its errors go to jack_lsp.log in the test's directory). */
+static int connections_of(const char *port, char *out, size_t size) {
+    char cmd[1024], line[256];
+    snprintf(cmd, sizeof cmd, "JACK_DEFAULT_SERVER=%s jack_lsp -c 2>>%s", master,
+             tu_path(dir, "jack_lsp.log"));
     FILE *p = popen(cmd, "r");
-    int in = 0;
+    int in = 0, listed = 0;
     size_t n = 0;
     out[0] = '\0';
     while (p && fgets(line, sizeof line, p)) {
-        if (line[0] != ' ' && line[0] != '\t')
+        if (line[0] != ' ' && line[0] != '\t') {
             in = strncmp(line, port, strlen(port)) == 0 && line[strlen(port)] == '\n';
-        else if (in && n < size)
+            listed |= in;
+        } else if (in && n < size)
             n += (size_t)snprintf(out + n, size - n, "%s", line);
     }
-    if (p)
-        pclose(p);
+    int status = p ? pclose(p) : -1;
+    if (!listed)
+        snprintf(out, size, "(jack_lsp -c exited with %d without listing %s)", status, port);
+    return listed;
 }
 
 /* --jack-name and --connect, seen from the JACK server while the farm plays. */
@@ -612,10 +617,11 @@ static void connect_case(const char *name, const char *connect, const char *want
     char url[600], port[128], seen[1024];
     cr_assert(tu_wait_control_url(d, url, sizeof url), "%s plays", name);
     snprintf(port, sizeof port, "%s:out_1", name);
-    connections_of(port, seen, sizeof seen);
+    int listed = connections_of(port, seen, sizeof seen);
     kill(pid, SIGTERM);
     tu_farm_wait(&r, pid, d);
     free(d);
+    cr_expect(listed, "%s", seen);
     if (want == NULL)
         cr_expect_eq(seen[0], '\0', "%s: connected to %s", port, seen);
     else
