@@ -148,7 +148,8 @@ static void log_line(const char *path, const char *const *texts, char *out, size
 /* Why slave k did not join, in one line, from what the master and the slave logged. */
 static void slave_why(int k, const char *port) {
     static const char *const master_says[] = {"already deallocated", "Can't init", NULL};
-    static const char *const slave_says[] = {"connection lost", "Time out", "rror", NULL};
+    static const char *const slave_says[] = {"Too many servers", "connection lost", "Time out",
+                                             "rror", NULL};
     char m[256], s[256], log[32];
     snprintf(log, sizeof log, "jackd-node%d.log", k + 1);
     log_line(tu_path(dir, "jackd-master.log"), master_says, m, sizeof m);
@@ -178,9 +179,12 @@ static int slave_start(int k) {
                           "-o",    "0",      "-n",           node, "-l", "2",   NULL};
     slave_pid[k] = rig_spawn(argv, tu_path(dir, log), slave_names[k]);
     /* bounded in wall time only against a hang: a slave asks for its master every second */
-    for (double end = tu_seconds() + 30; slave_pid[k] > 0 && tu_seconds() < end; usleep(50000))
+    for (double end = tu_seconds() + 30; slave_pid[k] > 0 && tu_seconds() < end; usleep(50000)) {
         if (log_count(master_log, name_line) > before)
             break;
+        if (waitpid(slave_pid[k], NULL, WNOHANG) == slave_pid[k])
+            slave_pid[k] = 0; /* it ended: its log says why */
+    }
     if (slave_pid[k] > 0 && log_count(master_log, name_line) > before && master_has_port(port))
         return 1;
     slave_why(k, port);
@@ -202,8 +206,11 @@ static void rig_up(void) {
     snprintf(cmd, sizeof cmd, "jack_load -s %s -i '-a 127.0.0.1 -p %s' netmanager >>%s 2>&1",
              master, net_port, tu_path(dir, "jack_load.log"));
     if (master_pid == 0 || system(cmd) != 0) {
+        static const char *const says[] = {"Too many servers", "rror", NULL};
+        char m[256];
+        log_line(tu_path(dir, "jackd-master.log"), says, m, sizeof m);
         snprintf(rig_error, sizeof rig_error,
-                 "the master or its netmanager did not start; logs in %s", dir);
+                 "the master or its netmanager did not start: '%s'; logs in %s", m, dir);
         rig_down(); /* nothing may be left running, whatever the test then says */
         return;
     }
