@@ -11,7 +11,6 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +23,6 @@
 
 #include "dsp.h"
 #include "testutil.h"
-
-extern char **environ;
 
 #define VOICES 4 /* per farm: few, so each voice's tone is measured on its own */
 #define NODES 2
@@ -45,21 +42,6 @@ static const char *const master_url = "tcp://127.0.0.1:5600";
 
 static char rig_error[1024]; /* why the rig did not come up; "" when it did */
 static char net_port[8];     /* this rig's own UDP port for NetJACK2 */
-
-/* Runs argv with its stdout and stderr appended to log_path; server names the JACK server it is
- * (the shape of testutil's coming tu_spawn, which will also clean up after a killed test). */
-static pid_t rig_spawn(const char *const *argv, const char *log_path, const char *server) {
-    (void)server;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    pid_t pid = 0;
-    int rv = posix_spawnp(&pid, argv[0], &fa, NULL, (char **)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    return rv == 0 ? pid : 0;
-}
 
 /* 1 when the JACK server has the port (jack_lsp); port "" asks only whether the server answers. */
 static int server_has_port(const char *server, const char *port) {
@@ -105,7 +87,7 @@ static pid_t master_start(void) {
     snprintf(master, sizeof master, "farmtest-%ld-rig%d", (long)getpid(), counter++);
     const char *argv[] = {"jackd", "-n",    master, "-R",    "-P", "20",  "--port-max", "64",
                           "-d",    "dummy", "-r",   "48000", "-p", "256", NULL};
-    pid_t pid = rig_spawn(argv, tu_path(dir, "jackd-master.log"), master);
+    pid_t pid = tu_spawn(argv, tu_path(dir, "jackd-master.log"), master);
     /* bounded in wall time only against a hang: a loaded machine starts jackd slowly */
     for (double end = tu_seconds() + 20; pid > 0 && !server_has_port(master, "system:");) {
         if (waitpid(pid, NULL, WNOHANG) == pid || tu_seconds() > end) {
@@ -177,7 +159,7 @@ static int slave_start(int k) {
     const char *argv[] = {"jackd", "-n",     slave_names[k], "-R", "-d", "net", "-a", "127.0.0.1",
                           "-p",    net_port, "-C",           "0",  "-P", "2",   "-i", "0",
                           "-o",    "0",      "-n",           node, "-l", "2",   NULL};
-    slave_pid[k] = rig_spawn(argv, tu_path(dir, log), slave_names[k]);
+    slave_pid[k] = tu_spawn(argv, tu_path(dir, log), slave_names[k]);
     /* bounded in wall time only against a hang: a slave asks for its master every second */
     for (double end = tu_seconds() + 30; slave_pid[k] > 0 && tu_seconds() < end; usleep(50000)) {
         if (log_count(master_log, name_line) > before)
