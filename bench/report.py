@@ -7,6 +7,14 @@
   report.py report DIR           DIR's CSVs and machine.txt -> DIR/report.md
   report.py series DIR TMP       the plots' "x y" files and TMP/info for bench/plots/*.gp
   report.py title DIR            "MODEL, N cores (P physical)" from DIR/machine.txt
+  report.py options NPROC ARG... scaling.sh's command line -> shell assignments (or exit 2)
+  report.py probe BACKEND FRAMES WORKERS VOICES SECS FILE
+                                 farm's summary of one real-time probe -> its realtime_runs.csv
+                                 row and its log line (exit 1 when the summary lacks them)
+  report.py rt-majority CONFIRM [ROW...]  "probe" (ask another), else "LATE CALLBACK"
+  report.py rt-next BACKEND FRAMES WORKERS SECS STEPS CONFIRM OFFLINE PLAYED [COUNT:LATE:CB...]
+                                 the bisection's next count ("probe N"), else realtime.csv's row
+  report.py rt-offline DIR WORKERS USABLE  the bisection's offline figure (empty: none)
 
 Standard library only. The figures were first written by awk (mawk), and runs from before
 this program are redrawn with --plot-only: so numbers are turned into text the way mawk does
@@ -15,6 +23,8 @@ this program are redrawn with --plot-only: so numbers are turned into text the w
 
 import os
 import re
+import shlex
+import shutil
 import sys
 
 SR = 48000
@@ -482,6 +492,307 @@ def write_series(d, t):
     put("info", "".join("%s=%s\n" % kv for kv in info.items()))
 
 
+# ---- scaling.sh's command line: every check before anything is written ----
+#
+# The parsing and checks were bash; these keep its quirks on purpose (the same input is refused
+# or accepted as before, with the same one-line message, exit 2): lists are split as
+# `IFS=, read -a` splits them, counts are read as bash's arithmetic reads them.
+
+HELP_OPTS = ("-h", "--help")
+VALUE_OPTS = ("--plot-only", "--only", "--workers", "--reps", "--duration", "--strong-voices",
+              "--weak-voices", "--peer-voices", "--peer-duration", "--sc-voices-per-synth",
+              "--rt-seconds", "--rt-steps", "--rt-frames", "--rt-backend", "--cost-work",
+              "--cost-reps", "--rt-ring-blocks", "--rt-confirm")
+# the variable each option with a value sets (scaling.sh's names)
+VAR = {"--plot-only": "plot_only", "--workers": "workers_list", "--sc-voices-per-synth": "sc_per_synth",
+       "--rt-frames": "rt_frames_list", "--rt-ring-blocks": "rt_rings_list"}
+PARTS = ("offline", "realtime", "cost", "mix")
+
+
+class BadInput(Exception):
+    """Bad input: scaling.sh says the message and exits 2."""
+
+
+def bash_read_list(value):
+    """`IFS=, read -r -a A <<<"$value"`: the first line, split at commas, with one empty field
+    at the end dropped (so "" is no field, "," one empty field, "a,,b" three)."""
+    line = value.split("\n", 1)[0]
+    if line == "":
+        return []
+    fields = line.split(",")
+    if len(fields) > 1 and fields[-1] == "":
+        fields.pop()
+    return fields
+
+
+def bash_int(text, base10=False):
+    """Digits as bash's arithmetic reads them: 64-bit, wrapping; a leading 0 means octal unless
+    base10 (10#). None where bash would stop with an error (8 or 9 in an octal number)."""
+    if not base10 and len(text) > 1 and text[0] == "0":
+        if not re.fullmatch(r"[0-7]+", text):
+            return None
+        v = int(text, 8)
+    else:
+        v = int(text)
+    v %= 1 << 64
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def is_uint(text):
+    """lib.sh's is_uint: digits, and above 0 in bash's 64-bit arithmetic."""
+    return re.fullmatch(r"[0-9]+", text) is not None and bash_int(text, base10=True) > 0
+
+
+def is_pos(text):
+    """lib.sh's is_pos: a plain decimal number (exponent allowed) above 0."""
+    return re.fullmatch(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][0-9]+)?", text) is not None and float(text) > 0
+
+
+def uint_list(name, value):
+    """A comma-separated list of positive integers, as numbers (awk's $1 + 0), sorted, without
+    repeats (sort -n -u)."""
+    items = bash_read_list(value)
+    if not items:
+        raise BadInput("%s wants a comma-separated list, not '%s'" % (name, value))
+    for v in items:
+        if not is_uint(v):
+            raise BadInput("%s wants positive integers, not '%s' in '%s'" % (name, v, value))
+    out = []
+    for v in sorted((awk_str(float(v)) for v in items), key=num):
+        if not out or num(out[-1]) != num(v):
+            out.append(v)
+    return out
+
+
+def default_workers(usable):
+    """1, 2, 4, ... below the usable cores, the cores, twice the cores."""
+    out, w = [], 1
+    while w < usable:
+        out.append(str(w))
+        w *= 2
+    return out + [str(usable), str(2 * usable)]
+
+
+def parse_options(argv, usable):
+    """scaling.sh's arguments -> its settings (a dict of text and lists); raises BadInput.
+    mode is help, self-test or plot-only (the other settings as given, unchecked, as before)
+    or run (defaults filled in, everything checked)."""
+    o = dict(quick="0", self_test_mode="0", plot_only="", outdir="", only="offline,realtime,cost,mix",
+             workers_list="", reps="", duration="", strong_voices="", weak_voices="", peer_voices="",
+             peer_duration="", peers="1", sc_per_synth="1", rt_seconds="", rt_steps="",
+             rt_frames_list="64,256", rt_backend="", rt_rings_list="default", rt_confirm="",
+             cost_work="", cost_reps="", no_install="0")
+    flags = {"--quick": "quick", "--self-test": "self_test_mode", "--no-install": "no_install"}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in HELP_OPTS:
+            o["mode"] = "help"
+            return o
+        if a in flags:
+            o[flags[a]] = "1"
+        elif a == "--no-peers":
+            o["peers"] = "0"
+        elif a in VALUE_OPTS:
+            if i + 1 >= len(argv):
+                raise BadInput("%s needs a value (see --help)" % a)
+            o[VAR.get(a, a[2:].replace("-", "_"))] = argv[i + 1]
+            i += 1
+        elif a.startswith("-"):
+            raise BadInput("unknown option: %s (see --help)" % a)
+        else:
+            if o["outdir"]:
+                raise BadInput("only one OUTDIR may be given (got '%s' and '%s')" % (o["outdir"], a))
+            o["outdir"] = a
+        i += 1
+    if o["self_test_mode"] == "1":
+        o["mode"] = "self-test"
+        return o
+    if o["plot_only"]:
+        d = o["plot_only"]
+        if o["outdir"]:
+            raise BadInput("--plot-only takes its directory and no OUTDIR")
+        if not os.path.isdir(d):
+            raise BadInput("--plot-only: no directory %s" % d)
+        if not any(_exists(d, f) for f in ("offline.csv", "realtime.csv", "cost.csv", "mix.csv")):
+            raise BadInput("--plot-only: %s holds none of offline.csv, realtime.csv, cost.csv, mix.csv" % d)
+        o["mode"] = "plot-only"
+        return o
+    check_run_options(o, usable)
+    o["mode"] = "run"
+    return o
+
+
+def check_run_options(o, usable):
+    """A run's defaults (--quick's where it differs) and checks, in the order bash made them."""
+    if not o["outdir"]:
+        raise BadInput("an OUTDIR is needed (see --help)")
+    quick = o["quick"] == "1"
+    for k, full, short in (("reps", "5", "1"), ("duration", "10", "1"), ("peer_duration", "4", "0.5"),
+                           ("rt_seconds", "20", "5"), ("rt_steps", "5", "3"), ("rt_confirm", "3", "1"),
+                           ("cost_work", "2e9", "2e8"), ("cost_reps", "3", "1")):
+        o[k] = o[k] or (short if quick else full)
+    o["strong_voices"] = o["strong_voices"] or str(max(usable * 10000, 20000))
+    o["weak_voices"] = o["weak_voices"] or "10000"
+    o["peer_voices"] = o["peer_voices"] or "2000"
+    for k in ("reps", "cost_reps", "rt_steps"):
+        if not is_uint(o[k]):
+            raise BadInput("--%s wants a positive integer, not '%s'" % (k.replace("_", "-"), o[k]))
+    c = o["rt_confirm"]
+    n = bash_int(c) if is_uint(c) else None
+    if n is None or n % 2 != 1 or n > 9:
+        raise BadInput("--rt-confirm wants an odd count of probes in 1..9, not '%s'" % c)
+    k = o["sc_per_synth"]
+    n = bash_int(k) if is_uint(k) else None
+    if n is None or n > 1000:
+        raise BadInput("--sc-voices-per-synth wants an integer in 1..1000, not '%s'" % k)
+    for k in ("strong_voices", "weak_voices", "peer_voices"):
+        if not is_uint(o[k]):
+            raise BadInput("--%s wants a positive integer, not '%s'" % (k.replace("_", "-"), o[k]))
+    for k in ("duration", "peer_duration", "rt_seconds", "cost_work"):
+        if not is_pos(o[k]):
+            raise BadInput("--%s wants a positive number, not '%s'" % (k.replace("_", "-"), o[k]))
+    if o["workers_list"]:
+        o["workers"] = uint_list("--workers", o["workers_list"])
+    else:
+        o["workers"] = default_workers(usable)
+    o["rt_frames"] = uint_list("--rt-frames", o["rt_frames_list"])
+    o["rt_rings"] = ["default"]
+    if o["rt_rings_list"] != "default":
+        o["rt_rings"] = uint_list("--rt-ring-blocks", o["rt_rings_list"])
+        for v in o["rt_rings"]:
+            n = int(num(v))
+            if not (2 <= n <= 64 and n & (n - 1) == 0):
+                raise BadInput("--rt-ring-blocks wants powers of two in 2..64 or default, not '%s'" % v)
+    for p in bash_read_list(o["only"]):
+        if p not in PARTS:
+            raise BadInput("--only wants offline, realtime, cost or mix, not '%s'" % p)
+    b = o["rt_backend"] or "auto"
+    if b == "auto":
+        o["rt_backend"] = "jack" if shutil.which("jackd") else "null"
+    elif b not in ("jack", "null"):
+        raise BadInput("--rt-backend wants jack or null, not '%s'" % o["rt_backend"])
+
+
+def shell_assignments(o):
+    """The settings as bash assignments for scaling.sh to eval: every value quoted (shlex), so
+    nothing in an argument is run; lists become arrays."""
+    out = []
+    for k, v in o.items():
+        if isinstance(v, list):
+            out.append("%s=(%s)" % (k, " ".join(shlex.quote(x) for x in v)))
+        else:
+            out.append("%s=%s" % (k, shlex.quote(v)))
+    return "".join(x + "\n" for x in out)
+
+
+# ---- real time: one probe's summary, the majority of probes, the bisection ----
+
+
+def _sed_first(pattern, lines):
+    """`sed -n 's/PATTERN/.../p' | head -n 1`: the groups of the first line that matches (the
+    patterns start with .*, so the last occurrence on that line, as sed's longest match)."""
+    for line in lines:
+        m = re.match(pattern, line)
+        if m:
+            return m.groups()
+    return None
+
+
+def _sort_g_key(s):
+    """sort -g's order: non-numbers first, then by value; ties by their bytes."""
+    m = _NUM.match(s)
+    return (0, 0.0, s) if not m else (1, float(m.group(0)), s)
+
+
+def probe_row(backend, frames, workers, voices, secs, text):
+    """farm's summary of one real-time probe -> (its realtime_runs.csv row, its log line), or
+    None when it lacks the late blocks, the callback times or the ring depth."""
+    lines = text.rstrip("\n").split("\n")
+    late = _sed_first(r".*late blocks ([0-9]*)", lines)
+    under = _sed_first(r".*underflows ([0-9]*)", lines)
+    cb = _sed_first(r".*median ([0-9.]*) us, p99 ([0-9.]*) us, max ([0-9.]*) us", lines)
+    # the depth as played: farm's own default is sized by the block (10 ms)
+    ring = _sed_first(r".*lowest ring fill [0-9]*/([0-9]*)", lines)
+    # A worker's longest render of one block, in % of the period: one block's work is fixed, so
+    # far above its load this is time the worker's core was taken from it, not load.
+    peaks = [re.sub(r"[^0-9.]", "", p) for p in re.findall(r"peak *[0-9.]*%", text)]
+    peak = max(peaks, key=_sort_g_key) if peaks else ""
+    if not (late and re.fullmatch(r"[0-9]+", late[0]) and cb and ring and ring[0]):
+        return None
+    late, under, cb, ring = late[0], under[0] if under else "", ",".join(cb), ring[0]
+    row = "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s" % (backend, frames, workers, voices, secs, late, under or "0",
+                                             cb, ring, peak)
+    log = ("realtime %-4s %4d frames  ring %2s  workers %3d  %8d voices  late %5d  underflows %4s"
+           "  peak render %6s%%  callback median,p99,max %s us") % (
+        backend, int(frames), ring, int(workers), int(voices), int(late), under or "?", peak or "?", cb)
+    return row, log
+
+
+def rt_majority(confirm, rows):
+    """A count is late when most of up to CONFIRM probes of it are: ROWS, its probes so far
+    (realtime_runs.csv rows), ask for another ("probe") only while the majority is undecided.
+    One stall of the machine (a vCPU taken by the host for longer than the ring holds) spoils
+    one probe of 20 s at any load; too many voices spoil them all. Decided: "LATE CALLBACK",
+    LATE 1 or 0 and CALLBACK the last clean probe's median,p99,max (empty when none was)."""
+    majority = (int(confirm) + 1) // 2
+    clean = late = 0
+    cb = ""
+    for r in rows:
+        f = r.split(",")
+        if int(f[5]) == 0:
+            clean += 1
+            cb = ",".join(f[7:10])
+        else:
+            late += 1
+    if clean < majority and late < majority:
+        return "probe"
+    return "%d %s" % (late >= majority, cb)
+
+
+def rt_next(backend, frames, workers, secs, steps, confirm, offline, played, decided):
+    """The bisection for the largest count with no late block: STEPS halvings between 0 and
+    1.25x OFFLINE (voice-samples per second) in voices, never below one voice per worker.
+    DECIDED: "COUNT:LATE:CALLBACK" of the counts decided so far, in order. Returns "probe N"
+    for the next count to decide, or, when done, realtime.csv's row (PLAYED: the ring depth
+    the last probe played)."""
+    w = int(workers)
+    lo, hi = 0, int(1.25 * num(offline) / SR + 1)
+    best = first_late = ""
+    cb = ",,"
+    for s in range(int(steps)):
+        mid = max((lo + hi) // 2, w)
+        if s >= len(decided):
+            return "probe %d" % mid
+        count, late, d_cb = decided[s].split(":", 2)
+        if int(count) != mid:
+            raise ValueError("decided %s where the bisection asked for %d" % (count, mid))
+        if int(late) == 0:
+            lo = best = mid
+            cb = d_cb
+        else:
+            hi = first_late = mid
+            if mid <= w:
+                break  # late with one voice per worker: nothing lower to try
+    cap = ratio = ""
+    if best != "":
+        cap = "%.6g" % (best * SR)
+        ratio = "%.4f" % (num(cap) / num(offline) if num(offline) > 0 else 0)
+    return ",".join(str(x) for x in (backend, frames, workers, best, first_late, secs, steps,
+                                     cb.rsplit(",", 1)[0], offline, cap, ratio, played, confirm))
+
+
+def offline_vps(d, workers, usable):
+    """What the offline render does on the cores these workers can use: strong scaling's
+    voice-samples per CPU-second at this worker count times min(workers, cores), "%.6g"; empty
+    without such a row. CPU time, not wall time, so that other tenants' load at the offline runs
+    does not shrink the bracket or flatter the ratio."""
+    if not _exists(d, "offline.csv"):
+        return ""
+    eff = min(int(workers), int(usable))
+    return "".join("%.6g" % (num(r(10)) * eff) for r in read_rows(os.path.join(d, "offline.csv"), skip_header=False)
+                   if r(1) == "strong" and r(2) == "farm" and r(3) != "" and num(r(3)) == num(workers))
+
 # ---- command line ----
 
 
@@ -508,6 +819,25 @@ def main(argv):
         write_series(args[0], args[1])
     elif cmd == "title" and len(args) == 1:
         print(machine_title(args[0]))
+    elif cmd == "options" and len(args) >= 1:
+        try:
+            sys.stdout.write(shell_assignments(parse_options(args[1:], int(args[0]))))
+        except BadInput as e:
+            sys.stderr.write("scaling: %s\n" % e)
+            return 2
+    elif cmd == "probe" and len(args) == 6:
+        with open(args[5], encoding="utf-8", errors="replace") as f:
+            got = probe_row(*args[:5], text=f.read())
+        if got is None:
+            return 1
+        print("%s\n%s" % got)
+    elif cmd == "rt-majority" and len(args) >= 1:
+        print(rt_majority(args[0], args[1:]))
+    elif cmd == "rt-next" and len(args) >= 8:
+        print(rt_next(*args[:8], decided=args[8:]))
+    elif cmd == "rt-offline" and len(args) == 3:
+        sys.stdout.write(offline_vps(args[0], args[1], args[2]))
+        print()
     else:
         sys.stderr.write(__doc__.split("\n\n")[1] + "\n")
         return 2

@@ -3,87 +3,9 @@
 # cores, beside pyo's multi-process recipe, supernova and scsynth on the same workload and cores,
 # how much of it survives in real time, and how the cost grows with the work. One command,
 # CSVs and PNG plots in one directory; `--help` says what is measured and how.
-# shellcheck disable=SC2016,SC2015,SC2013,SC2012,SC1091 # awk in single quotes; A && B || C knowingly
+# shellcheck disable=SC2016,SC2015,SC2013,SC2012,SC1091,SC2154 # awk in single quotes; A && B || C
+# knowingly; the settings come from report.py options (eval)
 set -euo pipefail
-
-usage() {
-    cat <<'EOF'
-usage: bench/scaling.sh OUTDIR [options]
-       bench/scaling.sh --plot-only DIR      plots and report.md again from DIR's CSVs
-       bench/scaling.sh --self-test          checks the harness itself in a few seconds
-
-Measures, in one run, on this machine (results, plots and a log in OUTDIR):
-
-  offline   `farm render` for 1, 2, 4, ... workers up to the usable cores, and twice the cores
-            (oversubscribed): strong scaling (a fixed total of voices) and weak scaling (a
-            fixed count per worker). Wall time and the CPU time of farm and all its workers
-            (getrusage of the reaped children, via bash's `time`), voice-samples per second
-            and per CPU-second, speed-up and efficiency against 1 worker. Medians of --reps
-            repetitions; every case of a repetition runs before the next repetition starts,
-            in an order that rotates, so machine noise lands on all cases alike.
-  peers     the same workload (pyo's seed: --peer-voices SineLoops, feedback 0.1, 48 kHz,
-            256-frame blocks) and the same worker counts, interleaved with farm's runs:
-            pyo's multi-process recipe (N python3 processes, each an offline pyo Server with
-            its share), supernova -T N (SinOscFB synths in a ParGroup, NRT mode) and scsynth
-            (one thread). A peer that is not installed (and cannot be) is skipped, said in the
-            log. Peers' times include their start-up, as farm's do.
-  realtime  the largest total voice count with no late block over --rt-seconds, at 64 and
-            256 frames, per worker count: a bisection of --rt-steps steps between 0 and 1.25x
-            the offline per-core throughput (strong scaling's voice-samples per CPU-second)
-            times the cores the workers can use, which is also what it is compared with.
-            Through jackd's dummy driver (-R, 48 kHz, its period equal to farm's) when jackd
-            is installed, else farm's null sink. A count is late when the majority of up to
-            --rt-confirm probes of it have a late block (one stall of the machine spoils one
-            probe at any load; too many voices spoil them all); every probe is in
-            realtime_runs.csv with its worker's longest render of one block. Before it,
-            cyclictest (Debian rt-tests) measures the machine's own wake-up stalls: host.csv.
-  cost      one worker, offline: marginal CPU per voice-sample (a render minus a 4-block
-            render of the same farm) against voices per worker (1 to 200,000), block size
-            (16 to 2048 frames), channels (1, 2, 8, 32) and oscillator (sineloop, sine).
-  mix       the coordinator's farm_mix per callback against the worker count (bench_mix).
-
-Options
-  --quick              a short check of all of it (about 2-3 minutes on 2 cores)
-  --only LIST          run only these parts: offline,realtime,cost,mix (default all; the
-                       peers run with offline). realtime's bisection starts from offline.csv
-                       when OUTDIR has one
-  --workers LIST       worker counts (default 1,2,4,... up to the usable cores, then 2x cores)
-  --reps R             repetitions of every offline case (default 5; quick 1)
-  --duration S         seconds of audio per farm render (default 10; quick 1)
-  --strong-voices N    total voices for strong scaling (default 10,000 per usable core, at
-                       least 20,000)
-  --weak-voices N      voices per worker for weak scaling (default 10,000)
-  --peer-voices N      the peers' workload, total voices (default 2,000: the seed's 4 x 500)
-  --peer-duration S    seconds of audio in the peers' workload (default 4; quick 0.5)
-  --no-peers           farm only
-  --sc-voices-per-synth K  SinOscFB voices in one synth for supernova and scsynth (default 1:
-                       one synth per voice, as pyo has one object per voice; larger K saves
-                       their per-node cost)
-  --rt-seconds S       length of one real-time probe (default 20; quick 5)
-  --rt-steps N         bisection steps per worker count and block size (default 5; quick 3)
-  --rt-frames LIST     block sizes for the real-time search (default 64,256)
-  --rt-ring-blocks LIST  farm's --ring-blocks for the real-time search, or "default" (farm's
-                       own: the fewest blocks, at least 4, that hold 10 ms); deeper rings hide
-                       longer stalls and delay control changes as long (default: default)
-  --rt-confirm N       probes that decide a count, odd (default 3; quick 1)
-  --rt-backend B       jack or null (default: jack when jackd is installed, else null)
-  --cost-work N        voice-samples per cost point (default 2e9; quick 2e8)
-  --cost-reps R        repetitions of every cost point (default 3; quick 1)
-  --no-install         never install missing peers or gnuplot (default: install Debian's
-                       python3-pyo, supercollider-server, supercollider-supernova, rt-tests
-                       and gnuplot-nox when this user may and the package lists know them)
-  -h, --help           this text
-
-Programs: $FARM_BIN/farm and farm-worker (default: build/ under the repository root);
-bench_mix from $BENCH_BIN, $FARM_BIN or $FARM_BIN/bench. Peers from PATH; pyo from the
-python named by $PYO_PYTHON (default /usr/bin/python3). On a machine that cannot install
-anything (the lent 16-core device), bundle the programs (shared/tools/bundle-runtime.sh) and run
-  LD_LIBRARY_PATH=$PWD/.device/lib FARM_BIN=$PWD/.device/bin bench/scaling.sh OUT
-The plots need gnuplot; without it the CSVs are written and `--plot-only DIR` draws them later.
-Exit status: 0 done, 1 a measurement failed, 2 bad input (nothing written), 77 (--self-test)
-farm not built.
-EOF
-}
 
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -102,19 +24,6 @@ H_RT="backend,frames,workers,voices,first_late,probe_s,steps,cb_median_us,cb_p99
 H_HOST="cpus,seconds,interval_us,median_us,p99_us,max_us,over_1333us,over_5333us,over_21333us"
 H_COST_RUNS="rep,axis,oscillator,voices,frames,channels,duration_s,short_s,cpu_s,cpu_short_s,wall_s"
 H_COST="axis,oscillator,voices,frames,channels,reps,ns_per_vs,ns_per_vs_with_startup"
-
-uint_list() { # OPTION VALUE ARRAY: ARRAY becomes the list, sorted, without repeats; or dies
-    local name=$1 value=$2 v
-    local -n into=$3
-    local -a list
-    IFS=, read -r -a list <<<"$value"
-    ((${#list[@]})) || die "$name wants a comma-separated list, not '$value'"
-    for v in "${list[@]}"; do
-        is_uint "$v" || die "$name wants positive integers, not '$v' in '$value'"
-    done
-    # shellcheck disable=SC2034 # into is a nameref: this fills the caller's array
-    mapfile -t into < <(printf '%s\n' "${list[@]}" | awk '{ print $1 + 0 }' | sort -n -u)
-}
 
 log() { # to the terminal and the log
     echo "$*" >&2
@@ -355,84 +264,59 @@ stop_jackd() { # SIGTERM, never SIGKILL: a killed jackd leaves JACK's shared reg
     fi
 }
 
-rt_probe() { # FRAMES WORKERS VOICES SECONDS [RING] -> sets P_LATE P_UNDER P_CB (median,p99,max) P_PEAK P_RING
-    local frames=$1 w=$2 v=$3 secs=$4 ring=${5:-default} sink=() depth=()
+rt_probe() { # FRAMES WORKERS VOICES SECONDS [RING] -> a row of realtime_runs.csv; sets P_ROW P_LOG P_RING
+    local frames=$1 w=$2 v=$3 secs=$4 ring=${5:-default} sink=() depth=() out
     # JACK named, not found: with ALSA's JACK plugin installed (libasound2-plugins), PortAudio's
     # default output can be ALSA's "jack" PCM, a second buffer between farm and jackd.
     if [[ $rt_backend == null ]]; then sink=(--null-sink); else sink=(--host jack); fi
     [[ $ring == default ]] || depth=(--ring-blocks "$ring")
     timed "$farm" "${sink[@]}" --buffersize "$frames" --duration "$secs" --rt-priority 70 \
         --workers "$w" --total-voices "$v" "${depth[@]}" || fail_cmd "farm playing $v voices on $w workers at $frames frames"
-    local out
-    out=$(<"$tmp/cmd.out")
-    P_LATE=$(sed -n 's/.*late blocks \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
-    P_UNDER=$(sed -n 's/.*underflows \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
-    P_CB=$(sed -n 's/.*median \([0-9.]*\) us, p99 \([0-9.]*\) us, max \([0-9.]*\) us.*/\1,\2,\3/p' <<<"$out" | head -n 1)
-    # A worker's longest render of one block, in % of the period: one block's work is fixed, so
-    # far above its load this is time the worker's core was taken from it, not load.
-    P_PEAK=$(grep -o 'peak *[0-9.]*%' <<<"$out" | tr -dc '0-9.\n' | sort -g | tail -n 1 || true)
-    # the depth as played: farm's own default is sized by the block (10 ms)
-    P_RING=$(sed -n 's/.*lowest ring fill [0-9]*\/\([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
-    [[ $P_LATE =~ ^[0-9]+$ && -n $P_CB && -n $P_RING ]] || fail_cmd "parsing farm's summary (late blocks, callback, ring)"
-    echo "$rt_backend,$frames,$w,$v,$secs,$P_LATE,${P_UNDER:-0},$P_CB,$P_RING,$P_PEAK" >>"$outdir/realtime_runs.csv"
+    # report.py reads farm's summary (late blocks, underflows, callback times, ring, peak render)
+    out=$(report_py probe "$rt_backend" "$frames" "$w" "$v" "$secs" "$tmp/cmd.out") ||
+        fail_cmd "parsing farm's summary (late blocks, callback, ring)"
+    P_ROW=${out%%$'\n'*} P_LOG=${out#*$'\n'}
+    IFS=, read -r _ _ _ _ _ _ _ _ _ _ P_RING _ <<<"$P_ROW"
+    echo "$P_ROW" >>"$outdir/realtime_runs.csv"
 }
 
-# What the offline render does on the cores these workers can use: its voice-samples per
-# CPU-second (strong scaling, same worker count) times min(workers, cores). CPU time, not wall
-# time, so that other tenants' load at the offline runs does not shrink the bracket or flatter
-# the ratio; this is "the offline per-core throughput" the real-time capacity is held against.
-offline_vps() { # WORKERS -> voice-samples per second (or a guess)
-    local v="" eff=$(($1 < usable ? $1 : usable))
-    [[ -f $outdir/offline.csv ]] &&
-        v=$(awk -F, -v w="$1" -v e="$eff" '$1 == "strong" && $2 == "farm" && $3 == w { printf "%.6g", $10 * e }' "$outdir/offline.csv")
+# The bisection's bracket: report.py's figure from offline.csv, else a guess.
+offline_vps() { # WORKERS -> voice-samples per second
+    local v
+    v=$(report_py rt-offline "$outdir" "$1" "$usable")
     if [[ -z $v ]]; then
-        v=$((eff * 2500000000)) # about one AVX2 core of this kernel: only a starting bracket
+        v=$((($1 < usable ? $1 : usable) * 2500000000)) # about one AVX2 core of this kernel: only a starting bracket
         log "no offline figure for $1 workers: the bisection starts from a guess of $v voice-samples/s"
     fi
     echo "$v"
 }
 
-# A count is late when most of up to --rt-confirm probes of it are: a probe is asked for only
-# while the majority is undecided. One stall of the machine (a vCPU taken by the host for longer
-# than the ring holds) spoils one probe of 20 s at any load; too many voices spoil them all.
+# One count, probed until report.py's majority rule (rt-majority) decides it.
 rt_decide() { # FRAMES WORKERS VOICES RING -> sets D_LATE (0 or 1), D_CB (a clean probe's callback)
-    local majority=$(((rt_confirm + 1) / 2)) clean=0 late=0
-    D_CB=""
-    while ((clean < majority && late < majority)); do
+    local rows=() v
+    while :; do
+        v=$(report_py rt-majority "$rt_confirm" "${rows[@]}")
+        [[ $v == probe ]] || break
         rt_probe "$1" "$2" "$3" "$rt_seconds" "$4"
-        log "$(printf 'realtime %-4s %4d frames  ring %2s  workers %3d  %8d voices  late %5d  underflows %4s  peak render %6s%%  callback median,p99,max %s us' \
-            "$rt_backend" "$1" "$P_RING" "$2" "$3" "$P_LATE" "${P_UNDER:-?}" "${P_PEAK:-?}" "$P_CB")"
-        if ((P_LATE == 0)); then
-            clean=$((clean + 1))
-            D_CB=$P_CB
-        else
-            late=$((late + 1))
-        fi
+        log "$P_LOG"
+        rows+=("$P_ROW")
     done
-    D_LATE=$((late >= majority))
+    D_LATE=${v%% *} D_CB=${v#* }
 }
 
+# The bisection's arithmetic is report.py's (rt-next): it names the next count, or the row.
 rt_search() { # FRAMES WORKERS RING -> one row of realtime.csv
-    local frames=$1 w=$2 ring=$3 off lo=0 hi mid best="" first_late="" s cb=",," ratio="" cap="" played=""
+    local frames=$1 w=$2 ring=$3 off next decided=() played=""
     off=$(offline_vps "$w")
-    hi=$(awk -v o="$off" -v sr="$SR" 'BEGIN { printf "%d", 1.25 * o / sr + 1 }')
-    for ((s = 0; s < rt_steps; s++)); do
-        mid=$(((lo + hi) / 2))
-        ((mid >= w)) || mid=$w
-        rt_decide "$frames" "$w" "$mid" "$ring"
+    while :; do
+        next=$(report_py rt-next "$rt_backend" "$frames" "$w" "$rt_seconds" "$rt_steps" "$rt_confirm" \
+            "$off" "$played" "${decided[@]}")
+        [[ $next == probe\ * ]] || break
+        rt_decide "$frames" "$w" "${next#probe }" "$ring"
         played=$P_RING
-        if ((D_LATE == 0)); then
-            lo=$mid best=$mid cb=$D_CB
-        else
-            hi=$mid first_late=$mid
-            ((mid > w)) || break # late with one voice per worker: nothing lower to try
-        fi
+        decided+=("${next#probe }:$D_LATE:$D_CB")
     done
-    if [[ -n $best ]]; then
-        cap=$(awk -v v="$best" -v sr="$SR" 'BEGIN { printf "%.6g", v * sr }')
-        ratio=$(awk -v c="$cap" -v o="$off" 'BEGIN { printf "%.4f", (o > 0 ? c / o : 0) }')
-    fi
-    echo "$rt_backend,$frames,$w,$best,$first_late,$rt_seconds,$rt_steps,${cb%,*},$off,$cap,$ratio,$played,$rt_confirm" >>"$outdir/realtime.csv"
+    echo "$next" >>"$outdir/realtime.csv"
 }
 
 # The machine's own scheduling stalls, before any farm runs: cyclictest's SCHED_FIFO thread on
@@ -584,56 +468,18 @@ make_plots() { # DIR
 
 # ---- main ----
 
-quick=0 self_test_mode=0 plot_only="" outdir="" only="offline,realtime,cost,mix"
-workers_list="" reps="" duration="" strong_voices="" weak_voices="" peer_voices=""
-peer_duration="" peers=1 sc_per_synth=1 rt_seconds="" rt_steps="" rt_frames_list="64,256" rt_backend=""
-rt_rings_list=default rt_confirm=""
-cost_work="" cost_reps="" no_install=0 logfile=""
+# report.py reads and checks the command line before anything is written: it prints the
+# settings as quoted bash assignments (mode: help, self-test, plot-only or run), or says what is
+# wrong in one line and exits 2.
+usable=$(nproc)
 args=("$@")
-while (($#)); do
-    case $1 in
-    -h | --help)
-        usage
-        exit 0
-        ;;
-    --quick) quick=1 ;;
-    --self-test) self_test_mode=1 ;;
-    --no-peers) peers=0 ;;
-    --no-install) no_install=1 ;;
-    --plot-only | --only | --workers | --reps | --duration | --strong-voices | --weak-voices | \
-        --peer-voices | --peer-duration | --sc-voices-per-synth | --rt-seconds | --rt-steps | --rt-frames | --rt-backend | --cost-work | --cost-reps | \
-        --rt-ring-blocks | --rt-confirm)
-        (($# >= 2)) || die "$1 needs a value (see --help)"
-        case $1 in
-        --plot-only) plot_only=$2 ;;
-        --only) only=$2 ;;
-        --workers) workers_list=$2 ;;
-        --reps) reps=$2 ;;
-        --duration) duration=$2 ;;
-        --strong-voices) strong_voices=$2 ;;
-        --weak-voices) weak_voices=$2 ;;
-        --peer-voices) peer_voices=$2 ;;
-        --peer-duration) peer_duration=$2 ;;
-        --sc-voices-per-synth) sc_per_synth=$2 ;;
-        --rt-seconds) rt_seconds=$2 ;;
-        --rt-steps) rt_steps=$2 ;;
-        --rt-frames) rt_frames_list=$2 ;;
-        --rt-ring-blocks) rt_rings_list=$2 ;;
-        --rt-confirm) rt_confirm=$2 ;;
-        --rt-backend) rt_backend=$2 ;;
-        --cost-work) cost_work=$2 ;;
-        --cost-reps) cost_reps=$2 ;;
-        esac
-        shift
-        ;;
-    -*) die "unknown option: $1 (see --help)" ;;
-    *)
-        [[ -z $outdir ]] || die "only one OUTDIR may be given (got '$outdir' and '$1')"
-        outdir=$1
-        ;;
-    esac
-    shift
-done
+settings=$(report_py options "$usable" "$@") || exit $?
+eval "$settings"
+logfile=""
+if [[ $mode == help ]]; then
+    cat "$repo_root/bench/scaling.txt"
+    exit 0
+fi
 
 farm=$farm_dir/farm
 pyo_python=${PYO_PYTHON:-/usr/bin/python3}
@@ -642,23 +488,18 @@ bench_mix=""
 for b in "${BENCH_BIN:-}" "$farm_dir" "$farm_dir/bench"; do
     [[ -n $b && -x $b/bench_mix ]] && { bench_mix=$b/bench_mix && break; }
 done
-usable=$(nproc)
 jackd_pid=""
 bench_on_exit() { stop_jackd; }
 bench_tmpdir scaling
 
-if ((self_test_mode)); then
+if [[ $mode == self-test ]]; then
     # shellcheck source=bench/scaling_selftest.sh
     . "$repo_root/bench/scaling_selftest.sh"
     self_test
     exit 0
 fi
 
-if [[ -n $plot_only ]]; then
-    [[ -z $outdir ]] || die "--plot-only takes its directory and no OUTDIR"
-    [[ -d $plot_only ]] || die "--plot-only: no directory $plot_only"
-    [[ -f $plot_only/offline.csv || -f $plot_only/realtime.csv || -f $plot_only/cost.csv || -f $plot_only/mix.csv ]] ||
-        die "--plot-only: $plot_only holds none of offline.csv, realtime.csv, cost.csv, mix.csv"
+if [[ $mode == plot-only ]]; then
     # The summaries again from the raw runs, so that a fix to a summary applies to old runs too.
     outdir=$plot_only
     [[ ! -f $outdir/offline_runs.csv ]] || summarize_offline
@@ -668,58 +509,8 @@ if [[ -n $plot_only ]]; then
     exit 0
 fi
 
-# Everything is checked before anything is written.
-[[ -n $outdir ]] || die "an OUTDIR is needed (see --help)"
-((quick)) && def() { echo "$2"; } || def() { echo "$1"; }
-reps=${reps:-$(def 5 1)}
-duration=${duration:-$(def 10 1)}
-strong_voices=${strong_voices:-$((usable * 10000 > 20000 ? usable * 10000 : 20000))}
-weak_voices=${weak_voices:-10000}
-peer_voices=${peer_voices:-2000}
-peer_duration=${peer_duration:-$(def 4 0.5)}
-rt_seconds=${rt_seconds:-$(def 20 5)}
-rt_steps=${rt_steps:-$(def 5 3)}
-rt_confirm=${rt_confirm:-$(def 3 1)}
-cost_work=${cost_work:-$(def 2e9 2e8)}
-cost_reps=${cost_reps:-$(def 3 1)}
-is_uint "$reps" || die "--reps wants a positive integer, not '$reps'"
-is_uint "$cost_reps" || die "--cost-reps wants a positive integer, not '$cost_reps'"
-is_uint "$rt_steps" || die "--rt-steps wants a positive integer, not '$rt_steps'"
-is_uint "$rt_confirm" && ((rt_confirm % 2 == 1 && rt_confirm <= 9)) ||
-    die "--rt-confirm wants an odd count of probes in 1..9, not '$rt_confirm'"
-is_uint "$sc_per_synth" && ((sc_per_synth <= 1000)) ||
-    die "--sc-voices-per-synth wants an integer in 1..1000, not '$sc_per_synth'"
-for v in strong_voices weak_voices peer_voices; do
-    is_uint "${!v}" || die "--${v//_/-} wants a positive integer, not '${!v}'"
-done
-for v in duration peer_duration rt_seconds cost_work; do
-    is_pos "${!v}" || die "--${v//_/-} wants a positive number, not '${!v}'"
-done
-if [[ -n $workers_list ]]; then
-    uint_list --workers "$workers_list" workers
-else
-    mapfile -t workers < <(w=1 && while ((w < usable)); do echo $w && w=$((w * 2)); done && echo "$usable" && echo $((2 * usable)))
-fi
-rt_frames=()
-uint_list --rt-frames "$rt_frames_list" rt_frames
-rt_rings=(default)
-if [[ $rt_rings_list != default ]]; then
-    uint_list --rt-ring-blocks "$rt_rings_list" rt_rings
-    for v in "${rt_rings[@]}"; do
-        ((v >= 2 && v <= 64 && (v & (v - 1)) == 0)) ||
-            die "--rt-ring-blocks wants powers of two in 2..64 or default, not '$v'"
-    done
-fi
-IFS=, read -r -a parts <<<"$only"
-for p in "${parts[@]}"; do
-    [[ $p =~ ^(offline|realtime|cost|mix)$ ]] || die "--only wants offline, realtime, cost or mix, not '$p'"
-done
 want() { [[ ,$only, == *",$1,"* ]]; }
-case ${rt_backend:-auto} in
-auto) command -v jackd >/dev/null && rt_backend=jack || rt_backend=null ;;
-jack | null) ;;
-*) die "--rt-backend wants jack or null, not '$rt_backend'" ;;
-esac
+# The last checks before anything is written (report.py checked the options).
 [[ -x $farm ]] || die "no farm at $farm (scripts/setup.sh builds it; or set FARM_BIN to its directory)"
 [[ -x $(dirname "$farm")/farm-worker ]] || die "no farm-worker beside $farm"
 [[ -e $outdir && ! -d $outdir ]] && die "OUTDIR $outdir exists and is not a directory"

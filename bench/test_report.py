@@ -182,5 +182,199 @@ class CommandLine(unittest.TestCase):
         self.assertIn("report.py offline DIR", err.getvalue())
 
 
+class Options(unittest.TestCase):
+    """scaling.sh's command line, as its bash read and checked it."""
+
+    def opts(self, *argv, usable=2):
+        return report.parse_options(list(argv), usable)
+
+    def refused(self, message, *argv):
+        with self.assertRaises(report.BadInput) as e:
+            self.opts(*argv)
+        self.assertEqual(str(e.exception), message)
+
+    def test_defaults_and_quick(self):
+        o = self.opts("OUT")
+        self.assertEqual((o["mode"], o["reps"], o["duration"], o["rt_confirm"], o["cost_work"]),
+                         ("run", "5", "10", "3", "2e9"))
+        self.assertEqual(o["workers"], ["1", "2", "4"])
+        self.assertEqual(o["strong_voices"], "20000")
+        self.assertEqual((o["rt_frames"], o["rt_rings"]), (["64", "256"], ["default"]))
+        q = self.opts("OUT", "--quick", usable=3)
+        self.assertEqual((q["reps"], q["peer_duration"], q["rt_steps"], q["cost_work"]), ("1", "0.5", "3", "2e8"))
+        self.assertEqual((q["workers"], q["strong_voices"]), (["1", "2", "3", "6"], "30000"))
+
+    def test_lists_sorted_without_repeats(self):
+        o = self.opts("OUT", "--workers", "8,02,8,1,", "--rt-ring-blocks", "16,4")
+        self.assertEqual(o["workers"], ["1", "2", "8"])
+        self.assertEqual(o["rt_rings"], ["4", "16"])
+        self.assertEqual(o["workers_list"], "8,02,8,1,")  # the raw text stays as given
+
+    def test_values_kept_as_given(self):
+        o = self.opts("OUT", "--rt-confirm", "07", "--duration", ".5", "--only", "")
+        self.assertEqual((o["rt_confirm"], o["duration"], o["only"]), ("07", ".5", ""))
+
+    def test_refusals(self):
+        self.refused("--reps wants a positive integer, not '0'", "OUT", "--reps", "0")
+        self.refused("unknown option: --bogus (see --help)", "OUT", "--bogus")
+        self.refused("--reps needs a value (see --help)", "OUT", "--reps")
+        self.refused("an OUTDIR is needed (see --help)", "--quick")
+        self.refused("only one OUTDIR may be given (got 'A' and 'B')", "A", "B")
+        self.refused("--workers wants positive integers, not 'x' in '1,x'", "OUT", "--workers", "1,x")
+        self.refused("--workers wants positive integers, not '' in ','", "OUT", "--workers", ",")
+        self.refused("--rt-frames wants a comma-separated list, not ''", "OUT", "--rt-frames", "")
+        self.refused("--only wants offline, realtime, cost or mix, not 'bogus'", "OUT", "--only", "offline,bogus")
+        self.refused("--rt-backend wants jack or null, not 'alsa'", "OUT", "--rt-backend", "alsa")
+        self.refused("--duration wants a positive number, not '-1'", "OUT", "--duration", "-1")
+        self.refused("--cost-work wants a positive number, not '0.0'", "OUT", "--cost-work", "0.0")
+        self.refused("--rt-ring-blocks wants powers of two in 2..64 or default, not '3'",
+                     "OUT", "--rt-ring-blocks", "4,3")
+        self.refused("--rt-confirm wants an odd count of probes in 1..9, not '2'", "OUT", "--rt-confirm", "2")
+        self.refused("--rt-confirm wants an odd count of probes in 1..9, not '11'", "OUT", "--rt-confirm", "11")
+        self.refused("--sc-voices-per-synth wants an integer in 1..1000, not '1001'",
+                     "OUT", "--sc-voices-per-synth", "1001")
+        self.refused("--peer-voices wants a positive integer, not '1.5'", "OUT", "--peer-voices", "1.5")
+
+    def test_first_refusal_wins(self):
+        # parsing before checking, and the checks in bash's order
+        self.refused("unknown option: --bogus (see --help)", "OUT", "--reps", "0", "--bogus")
+        self.refused("--reps wants a positive integer, not '0'", "OUT", "--only", "x", "--reps", "0")
+
+    def test_help_self_test_and_plot_only_skip_the_checks(self):
+        self.assertEqual(self.opts("OUT", "--reps", "0", "--help")["mode"], "help")
+        self.assertEqual(self.opts("--self-test", "--reps", "0")["mode"], "self-test")
+        self.refused("--plot-only: no directory /nonexistent/x", "--plot-only", "/nonexistent/x")
+        self.refused("--plot-only takes its directory and no OUTDIR", "OUT", "--plot-only", FIXTURE)
+        o = self.opts("--plot-only", FIXTURE, "--reps", "0")
+        self.assertEqual((o["mode"], o["plot_only"]), ("plot-only", FIXTURE))
+        with tempfile.TemporaryDirectory() as d:
+            self.refused("--plot-only: %s holds none of offline.csv, realtime.csv, cost.csv, mix.csv" % d,
+                         "--plot-only", d)
+
+    def test_bash_arithmetic(self):
+        self.assertEqual(report.bash_read_list("a,,"), ["a", ""])
+        self.assertEqual(report.bash_read_list(",a"), ["", "a"])
+        self.assertEqual(report.bash_read_list("a\nb"), ["a"])
+        self.assertEqual(report.bash_read_list(""), [])
+        self.assertTrue(report.is_uint("08"))  # 10#08
+        self.assertFalse(report.is_uint("00"))
+        self.assertFalse(report.is_uint("9223372036854775808"))  # wraps below 0 in bash
+        self.assertEqual(report.bash_int("07"), 7)
+        self.assertIsNone(report.bash_int("09"))
+        self.assertTrue(report.is_pos("1e3") and report.is_pos(".5"))
+        self.assertFalse(report.is_pos("1e") or report.is_pos("1e-3") or report.is_pos("0"))
+
+    def test_shell_assignments_are_quoted(self):
+        text = report.shell_assignments({"a": "x'; rm -rf /", "b": ["1", "2"], "c": ""})
+        self.assertEqual(text, "a='x'\"'\"'; rm -rf /'\nb=(1 2)\nc=''\n")
+
+    def test_command_line_exit_2(self):
+        with redirect_stderr(io.StringIO()) as err:
+            self.assertEqual(report.main(["report.py", "options", "2", "OUT", "--reps", "x"]), 2)
+        self.assertEqual(err.getvalue(), "scaling: --reps wants a positive integer, not 'x'\n")
+
+
+SUMMARY = """farm: 20 s, 48000 Hz, 64 frames, 2 workers
+callback: median 6 us, p99 25 us, max 730.1 us; late blocks 0, underflows 38
+worker 0: peak 41.5% of the period; worker 1: peak 120.25% of the period
+ring: lowest ring fill 3/8
+"""
+
+
+class Probe(unittest.TestCase):
+    def test_row_and_log_line(self):
+        row, log = report.probe_row("jack", "64", "2", "13100", "20", SUMMARY)
+        self.assertEqual(row, "jack,64,2,13100,20,0,38,6,25,730.1,8,120.25")
+        self.assertEqual(log, "realtime jack   64 frames  ring  8  workers   2     13100 voices  late     0"
+                              "  underflows   38  peak render 120.25%  callback median,p99,max 6,25,730.1 us")
+
+    def test_missing_underflows_and_peak(self):
+        text = "median 5 us, p99 20 us, max 550.8 us; late blocks 3\nlowest ring fill 0/4\n"
+        row, log = report.probe_row("null", "256", "1", "26200", "0.3", text)
+        self.assertEqual(row, "null,256,1,26200,0.3,3,0,5,20,550.8,4,")  # the CSV says 0, the log '?'
+        self.assertIn("underflows    ?  peak render      ?%", log)
+
+    def test_a_summary_without_the_figures(self):
+        self.assertIsNone(report.probe_row("null", "64", "1", "1", "1", "late blocks x\n"))
+        self.assertIsNone(report.probe_row("null", "64", "1", "1", "1", SUMMARY.replace("ring fill 3/8", "")))
+        self.assertIsNone(report.probe_row("null", "64", "1", "1", "1", SUMMARY.replace("median", "mid")))
+
+    def test_the_last_occurrence_on_the_first_line_that_has_one(self):
+        text = "late blocks 1 then late blocks 2\nlate blocks 9\nmedian 1 us, p99 2 us, max 3 us\nlowest ring fill 1/4\n"
+        self.assertEqual(report.probe_row("null", "64", "1", "1", "1", text)[0].split(",")[5], "2")
+
+
+def probe(late, cb="6,25,730"):
+    return "null,64,1,100,20,%d,0,%s,8,50" % (late, cb)
+
+
+class Majority(unittest.TestCase):
+    def test_one_probe_decides_alone(self):
+        self.assertEqual(report.rt_majority("1", []), "probe")
+        self.assertEqual(report.rt_majority("1", [probe(0)]), "0 6,25,730")
+        self.assertEqual(report.rt_majority("1", [probe(4)]), "1 ")
+
+    def test_two_that_agree_decide_three(self):
+        self.assertEqual(report.rt_majority("3", [probe(0)]), "probe")
+        self.assertEqual(report.rt_majority("3", [probe(0), probe(0, "5,9,9")]), "0 5,9,9")
+        self.assertEqual(report.rt_majority("3", [probe(1), probe(2)]), "1 ")
+        self.assertEqual(report.rt_majority("3", [probe(1), probe(0)]), "probe")
+        # a stall spoils one probe: the count is still clean, with the clean probe's callback
+        self.assertEqual(report.rt_majority("3", [probe(0, "1,2,3"), probe(7), probe(0, "4,5,6")]), "0 4,5,6")
+        self.assertEqual(report.rt_majority("3", [probe(0), probe(7), probe(7)]), "1 6,25,730")
+
+    def test_five(self):
+        self.assertEqual(report.rt_majority("5", [probe(0), probe(1), probe(0), probe(1)]), "probe")
+        self.assertEqual(report.rt_majority("5", [probe(0), probe(1), probe(0), probe(0)]), "0 6,25,730")
+
+
+class Bisection(unittest.TestCase):
+    ARGS = ("jack", "64", "2", "20", "3", "1", "4.8e+09")
+
+    def run_to_end(self, capacity, args=ARGS, played="8"):
+        """The bisection against a machine that plays up to CAPACITY voices: the counts it
+        asked for, and its row."""
+        decided, asked = [], []
+        while True:
+            got = report.rt_next(*args, played, decided)
+            if not got.startswith("probe "):
+                return asked, got
+            n = int(got.split()[1])
+            asked.append(n)
+            decided.append("%d:%d:%s" % (n, n > capacity, "" if n > capacity else "7,%d,99" % n))
+
+    def test_halves_between_zero_and_a_quarter_above_offline(self):
+        # 4.8e9 / 48000 = 100,000 voices; hi = 125,001
+        asked, row = self.run_to_end(70000)
+        self.assertEqual(asked, [62500, 93750, 78125])
+        self.assertEqual(row, "jack,64,2,62500,78125,20,3,7,62500,4.8e+09,3e+09,0.6250,8,1")
+
+    def test_never_late(self):
+        asked, row = self.run_to_end(10 ** 9)
+        self.assertEqual(asked, [62500, 93750, 109375])
+        self.assertEqual(row.split(",")[3:5], ["109375", ""])
+
+    def test_late_at_one_voice_per_worker_stops(self):
+        args = ("null", "64", "2", "20", "5", "3", "0")  # no offline figure: hi = 1
+        asked, row = self.run_to_end(0, args, played="")
+        self.assertEqual(asked, [2])  # never below one voice per worker, and nothing lower to try
+        self.assertEqual(row, "null,64,2,,2,20,5,,,0,,,,3")
+
+    def test_a_decision_for_another_count_is_an_error(self):
+        with self.assertRaises(ValueError):
+            report.rt_next(*self.ARGS, "8", ["5:0:1,2,3"])
+
+    def test_offline_figure(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertEqual(report.offline_vps(d, "2", "2"), "")
+            shutil.copy(os.path.join(EXPECTED, "offline.csv"), d)
+            strong = [r for r in report.read_rows(os.path.join(d, "offline.csv"))
+                      if r(1) == "strong" and r(2) == "farm"]
+            w4 = [r for r in strong if r(3) == "4"][0]
+            # 4 workers on 2 cores: the per-CPU-second figure times 2
+            self.assertEqual(report.offline_vps(d, "4", "2"), "%.6g" % (report.num(w4(10)) * 2))
+            self.assertEqual(report.offline_vps(d, "3", "2"), "")
+
+
 if __name__ == "__main__":
     unittest.main()
