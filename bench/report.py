@@ -15,6 +15,10 @@
   report.py rt-next BACKEND FRAMES WORKERS SECS STEPS CONFIRM OFFLINE PLAYED [COUNT:LATE:CB...]
                                  the bisection's next count ("probe N"), else realtime.csv's row
   report.py rt-offline DIR WORKERS USABLE  the bisection's offline figure (empty: none)
+  report.py headers              the CSV headers as bash assignments (H_OFFLINE_RUNS=...)
+  report.py offline-cases PEERS PYO SUPERNOVA SCSYNTH WORKERS...  the offline cases, one a line
+  report.py cost-points QUICK    the cost study's points, one a line
+  report.py cost-durations WORK VOICES FRAMES QUICK  a cost point's render and short render, s
 
 Standard library only. The figures were first written by awk (mawk), and runs from before
 this program are redrawn with --plot-only: so numbers are turned into text the way mawk does
@@ -34,6 +38,14 @@ H_COMPARE = ("workers,farm_vps_per_cpu_s,pyo_vps_per_cpu_s,supernova_vps_per_cpu
              "farm_over_pyo,farm_over_supernova,farm_over_scsynth,farm_vps,pyo_vps,supernova_vps")
 H_COST = "axis,oscillator,voices,frames,channels,reps,ns_per_vs,ns_per_vs_with_startup"
 H_HOST = "cpus,seconds,interval_us,median_us,p99_us,max_us,over_1333us,over_5333us,over_21333us"
+# what scaling.sh writes, the raw runs and the real-time search's rows (report.py headers)
+H_OFFLINE_RUNS = "rep,study,engine,workers,voices,duration_s,wall_s,user_s,sys_s,voice_samples"
+H_RT_RUNS = ("backend,frames,workers,voices,seconds,late,underflows,cb_median_us,cb_p99_us,cb_max_us,"
+             "ring_blocks,peak_render_pct")
+H_RT = ("backend,frames,workers,voices,first_late,probe_s,steps,cb_median_us,cb_p99_us,offline_vps,"
+        "capacity_vps,ratio,ring_blocks,confirm")
+H_COST_RUNS = "rep,axis,oscillator,voices,frames,channels,duration_s,short_s,cpu_s,cpu_short_s,wall_s"
+HEADERS = ("H_OFFLINE_RUNS", "H_OFFLINE", "H_COMPARE", "H_RT_RUNS", "H_RT", "H_HOST", "H_COST_RUNS", "H_COST")
 
 # ---- awk's arithmetic on text ----
 
@@ -492,6 +504,42 @@ def write_series(d, t):
     put("info", "".join("%s=%s\n" % kv for kv in info.items()))
 
 
+# ---- what the runs are: the offline cases and the cost points ----
+
+
+def offline_cases(peers, pyo, supernova, scsynth, workers):
+    """"STUDY ENGINE WORKERS" for every worker count: farm's strong and weak scaling, the peers'
+    workload on farm and on each peer found ("1"); scsynth (one thread) once, at the end."""
+    out = []
+    for w in workers:
+        out += ["strong farm " + w, "weak farm " + w]
+        out += ["peer %s %s" % (e, w) for e, on in (("farm", peers), ("pyo", pyo), ("supernova", supernova))
+                if on != "0"]
+    return out + (["peer scsynth 1"] if scsynth != "0" else [])
+
+
+def cost_points(quick):
+    """"AXIS OSCILLATOR VOICES FRAMES CHANNELS": voices per worker, block size, then channels for
+    each oscillator (fewer points with --quick)."""
+    vl = "1 3 10 30 100 300 1000 3000 10000 30000 100000 200000".split()
+    fl, cl = "16 32 64 128 256 512 1024 2048".split(), "1 2 8 32".split()
+    if quick:
+        vl, fl, cl = "1 100 10000 200000".split(), "16 256 2048".split(), "1 32".split()
+    return (["voices sineloop %s 256 2" % v for v in vl] + ["frames sineloop 10000 %s 2" % f for f in fl]
+            + ["channels %s 10000 256 %s" % (o, c) for o in ("sineloop", "sine") for c in cl])
+
+
+def cost_durations(work, voices, frames, quick):
+    """A cost point's render: a whole number of blocks sized for WORK voice-samples (0.5 s to
+    300 s of audio, 30 s with --quick); its short render is 4 blocks, so the difference is
+    rendering alone, start-up excluded. Both in seconds, "%.9f"."""
+    f, q = num(frames), num(quick) != 0
+    d = num(work) / (num(voices) * SR)
+    d = min(max(d, 0.5), 30 if q else 300)
+    blocks = int(d * SR / f + 0.999)
+    return "%.9f" % (blocks * f / SR), "%.9f" % (4 * f / SR)
+
+
 # ---- scaling.sh's command line: every check before anything is written ----
 #
 # The parsing and checks were bash; these keep its quirks on purpose (the same input is refused
@@ -835,6 +883,14 @@ def main(argv):
         print(rt_majority(args[0], args[1:]))
     elif cmd == "rt-next" and len(args) >= 8:
         print(rt_next(*args[:8], decided=args[8:]))
+    elif cmd == "headers" and not args:
+        sys.stdout.write(shell_assignments({h: globals()[h] for h in HEADERS}))
+    elif cmd == "offline-cases" and len(args) >= 4:
+        sys.stdout.write("".join(c + "\n" for c in offline_cases(*args[:4], workers=args[4:])))
+    elif cmd == "cost-points" and len(args) == 1:
+        sys.stdout.write("".join(p + "\n" for p in cost_points(args[0] == "1")))
+    elif cmd == "cost-durations" and len(args) == 4:
+        print("%s %s" % cost_durations(*args))
     elif cmd == "rt-offline" and len(args) == 3:
         sys.stdout.write(offline_vps(args[0], args[1], args[2]))
         print()

@@ -15,15 +15,9 @@ self=$repo_root/bench/scaling.sh
 report_py() { python3 "$repo_root/bench/report.py" "$@"; }
 SR=48000
 
-# ---- CSV headers: one place, so the self-test checks what the runs write ----
-H_OFFLINE_RUNS="rep,study,engine,workers,voices,duration_s,wall_s,user_s,sys_s,voice_samples"
-H_OFFLINE="study,engine,workers,voices,duration_s,reps,wall_s,cpu_s,vps,vps_per_cpu_s,speedup,efficiency"
-H_COMPARE="workers,farm_vps_per_cpu_s,pyo_vps_per_cpu_s,supernova_vps_per_cpu_s,scsynth_vps_per_cpu_s,farm_over_pyo,farm_over_supernova,farm_over_scsynth,farm_vps,pyo_vps,supernova_vps"
-H_RT_RUNS="backend,frames,workers,voices,seconds,late,underflows,cb_median_us,cb_p99_us,cb_max_us,ring_blocks,peak_render_pct"
-H_RT="backend,frames,workers,voices,first_late,probe_s,steps,cb_median_us,cb_p99_us,offline_vps,capacity_vps,ratio,ring_blocks,confirm"
-H_HOST="cpus,seconds,interval_us,median_us,p99_us,max_us,over_1333us,over_5333us,over_21333us"
-H_COST_RUNS="rep,axis,oscillator,voices,frames,channels,duration_s,short_s,cpu_s,cpu_short_s,wall_s"
-H_COST="axis,oscillator,voices,frames,channels,reps,ns_per_vs,ns_per_vs_with_startup"
+# The CSV headers (H_OFFLINE_RUNS, H_RT, ...): report.py holds them, one place for the runs, the
+# summaries and the self-test.
+eval "$(report_py headers)"
 
 log() { # to the terminal and the log
     echo "$*" >&2
@@ -74,26 +68,13 @@ farm_render() { # WORKERS VOICE-ARGS DURATION [extra farm args]
     FARM_KERNEL=${BASH_REMATCH[3]}
 }
 
-pyo_script() {
-    cat >"$tmp/pyo_part.py" <<'PY'
-import random, sys
-from pyo import Server, SineLoop
-voices, dur, out, part = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-s = Server(sr=48000, nchnls=2, buffersize=256, duplex=0, audio="offline").boot()
-s.recordOptions(dur=dur, filename=out, fileformat=0, sampletype=3)
-rng = random.Random(1000 + part)
-voices_alive = SineLoop(freq=[rng.uniform(400, 800) for _ in range(voices)], feedback=0.1, mul=0.005).out()
-s.start()
-PY
-}
-
 # pyo's recipe: N processes at once, each its own offline server with its share of the voices.
 pyo_group() { # N VOICES DURATION
     local n=$1 voices=$2 dur=$3 i share bad=0
     local -a pids=()
     for ((i = 0; i < n; i++)); do
         share=$((voices / n + (i < voices % n ? 1 : 0)))
-        "$pyo_python" "$tmp/pyo_part.py" "$share" "$dur" "$tmp/pyo$i.wav" "$i" >"$tmp/pyo$i.log" 2>&1 &
+        "$pyo_python" "$repo_root/bench/scaling_pyo_part.py" "$share" "$dur" "$tmp/pyo$i.wav" "$i" >"$tmp/pyo$i.log" 2>&1 &
         pids+=($!)
     done
     for i in "${!pids[@]}"; do
@@ -171,18 +152,6 @@ find_tools() { # sets have_pyo have_supernova have_scsynth
 
 # ---- offline: strong and weak scaling, and the peers, interleaved ----
 
-offline_cases() { # one case per line: STUDY ENGINE WORKERS
-    local w
-    for w in "${workers[@]}"; do
-        echo "strong farm $w"
-        echo "weak farm $w"
-        ((peers == 0)) || echo "peer farm $w"
-        ((have_pyo == 0)) || echo "peer pyo $w"
-        ((have_supernova == 0)) || echo "peer supernova $w"
-    done
-    ((have_scsynth == 0)) || echo "peer scsynth 1"
-}
-
 run_offline_case() { # REP STUDY ENGINE WORKERS -> one line of offline_runs.csv
     local rep=$1 study=$2 engine=$3 w=$4 voices dur
     case $study in
@@ -207,6 +176,7 @@ run_offline_case() { # REP STUDY ENGINE WORKERS -> one line of offline_runs.csv
     local vs
     vs=$(awk -v v="$voices" -v d="$dur" -v sr="$SR" 'BEGIN { printf "%.0f", v * d * sr }')
     echo "$rep,$study,$engine,$w,$voices,$dur,$T_WALL,$T_USER,$T_SYS,$vs" >>"$outdir/offline_runs.csv"
+    # bash's printf reads awk's figures (as long doubles): the log's rounding stays as it was
     log "$(printf 'rep %d/%d  %-6s %-9s workers %3d  %7d voices  wall %8.3f s  cpu %8.3f s  %7.3f G/s  %7.3f G/cpu-s' \
         "$rep" "$reps" "$study" "$engine" "$w" "$voices" "$T_WALL" "$(awk -v u="$T_USER" -v s="$T_SYS" 'BEGIN { print u + s }')" \
         "$(awk -v x="$vs" -v t="$T_WALL" 'BEGIN { print (t > 0 ? x / t / 1e9 : 0) }')" \
@@ -218,11 +188,12 @@ summarize_offline() { report_py offline "$outdir"; } # offline_runs.csv -> offli
 phase_offline() {
     log "== offline: workers ${workers[*]}; strong $strong_voices voices, weak $weak_voices per worker," \
         "$duration s; peers $peer_voices voices, $peer_duration s; $reps reps; load $(load1)"
-    ((have_pyo == 0)) || pyo_script
     echo "sc_voices_per_synth=$sc_per_synth" >>"$outdir/machine.txt"
     echo "$H_OFFLINE_RUNS" >"$outdir/offline_runs.csv"
     local -a cases
-    mapfile -t cases < <(offline_cases)
+    local list
+    list=$(report_py offline-cases "$peers" "$have_pyo" "$have_supernova" "$have_scsynth" "${workers[@]}")
+    mapfile -t cases <<<"$list"
     local n=${#cases[@]} r i
     for ((r = 0; r < reps; r++)); do
         for ((i = 0; i < n; i++)); do
@@ -366,24 +337,11 @@ phase_realtime() {
 
 # ---- how the cost grows: one worker, marginal CPU per voice-sample ----
 
-cost_points() { # AXIS OSCILLATOR VOICES FRAMES CHANNELS, one per line
-    local v f c o
-    local vl="1 3 10 30 100 300 1000 3000 10000 30000 100000 200000" fl="16 32 64 128 256 512 1024 2048"
-    local cl="1 2 8 32"
-    ((quick == 0)) || { vl="1 100 10000 200000" && fl="16 256 2048" && cl="1 32"; }
-    for v in $vl; do echo "voices sineloop $v 256 2"; done
-    for f in $fl; do echo "frames sineloop 10000 $f 2"; done
-    for o in sineloop sine; do for c in $cl; do echo "channels $o 10000 256 $c"; done; done
-}
-
 run_cost_point() { # REP AXIS OSCILLATOR VOICES FRAMES CHANNELS -> a line of cost_runs.csv
     local rep=$1 axis=$2 osc=$3 v=$4 f=$5 c=$6 dur short
-    # A whole number of blocks, sized for --cost-work voice-samples (0.5 s to 300 s of audio);
-    # the short render is 4 blocks, so the difference is rendering alone, start-up excluded.
-    dur=$(awk -v w="$cost_work" -v v="$v" -v f="$f" -v sr="$SR" -v q="$quick" 'BEGIN {
-        d = w / (v * sr); if (d < 0.5) d = 0.5; if (d > (q ? 30 : 300)) d = (q ? 30 : 300)
-        b = int(d * sr / f + 0.999); printf "%.9f", b * f / sr }')
-    short=$(awk -v f="$f" -v sr="$SR" 'BEGIN { printf "%.9f", 4 * f / sr }')
+    # report.py: a whole number of blocks sized for --cost-work voice-samples, and 4 blocks
+    dur=$(report_py cost-durations "$cost_work" "$v" "$f" "$quick")
+    short=${dur#* } dur=${dur% *}
     local args=(--total-voices "$v" --buffersize "$f" --channels "$c" --oscillator "$osc" -o /dev/null --format wav)
     timed "$farm" render --workers 1 --duration "$short" "${args[@]}" || fail_cmd "farm render (cost, short)"
     local cs
@@ -398,7 +356,9 @@ phase_cost() {
     log "== cost: one worker, offline, ${cost_work} voice-samples per point, $cost_reps reps; load $(load1)"
     echo "$H_COST_RUNS" >"$outdir/cost_runs.csv"
     local -a pts
-    mapfile -t pts < <(cost_points)
+    local list
+    list=$(report_py cost-points "$quick")
+    mapfile -t pts <<<"$list"
     local r i
     for ((r = 0; r < cost_reps; r++)); do
         for ((i = 0; i < ${#pts[@]}; i++)); do

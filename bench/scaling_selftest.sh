@@ -138,7 +138,6 @@ self_test_tools() {
         echo "skip: bench_mix not built"
     fi
     if "$pyo_python" -c 'import pyo' >/dev/null 2>&1; then
-        pyo_script
         timed pyo_group 2 10 0.2 || fail_cmd "pyo's recipe"
         check_wav "$tmp/pyo1.wav" 0.2 pyo
         echo "ok: pyo's recipe (2 processes)"

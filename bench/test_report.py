@@ -376,5 +376,36 @@ class Bisection(unittest.TestCase):
             self.assertEqual(report.offline_vps(d, "3", "2"), "")
 
 
+class Plan(unittest.TestCase):
+    def test_headers_as_bash_assignments(self):
+        text = dict(line.split("=", 1) for line in report.shell_assignments(
+            {h: getattr(report, h) for h in report.HEADERS}).splitlines())
+        self.assertEqual(text["H_RT"].count(","), 13)
+        self.assertEqual(text["H_OFFLINE_RUNS"], "rep,study,engine,workers,voices,duration_s,wall_s,user_s,sys_s,voice_samples")
+        self.assertEqual(len(text), 8)
+
+    def test_offline_cases(self):
+        self.assertEqual(report.offline_cases("1", "1", "0", "1", ["1", "2"]), [
+            "strong farm 1", "weak farm 1", "peer farm 1", "peer pyo 1",
+            "strong farm 2", "weak farm 2", "peer farm 2", "peer pyo 2", "peer scsynth 1"])
+        self.assertEqual(report.offline_cases("0", "0", "0", "0", ["4"]), ["strong farm 4", "weak farm 4"])
+
+    def test_cost_points(self):
+        full, quick = report.cost_points(False), report.cost_points(True)
+        self.assertEqual((len(full), len(quick)), (12 + 8 + 8, 4 + 3 + 4))
+        self.assertEqual(full[0], "voices sineloop 1 256 2")
+        self.assertEqual(full[12], "frames sineloop 10000 16 2")
+        self.assertEqual(quick[-1], "channels sine 10000 256 32")
+
+    def test_cost_durations(self):
+        # 2e9 voice-samples of 100 voices is 416 s: held to 300 s (30 s with --quick)
+        self.assertEqual(report.cost_durations("2e9", "100", "256", "0"), ("300.000000000", "0.021333333"))
+        self.assertEqual(report.cost_durations("2e9", "100", "256", "1"), ("30.000000000", "0.021333333"))
+        # 200,000 voices: 0.2 s, held to 0.5 s, rounded up to whole blocks of 2048 frames
+        self.assertEqual(report.cost_durations("2e9", "200000", "2048", "0"), ("0.512000000", "0.170666667"))
+        # 10,000 voices of 64 frames: 4.1666 s, 3125 blocks
+        self.assertEqual(report.cost_durations("2e9", "10000", "64", "0")[0], "4.166666667")
+
+
 if __name__ == "__main__":
     unittest.main()
