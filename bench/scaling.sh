@@ -24,7 +24,8 @@ log() { # to the terminal and the log
     [[ -z ${logfile:-} ]] || echo "$*" >>"$logfile"
 }
 
-# The CPU model and counts, for every table and plot title.
+# timed CMD... : runs it with its output in $tmp/cmd.out and .err; sets T_WALL T_USER T_SYS (s)
+# from bash's `time`, which reads getrusage(RUSAGE_CHILDREN): the command and every descendant
 # it reaped (farm reaps its workers), to the millisecond.
 timed() {
     local TIMEFORMAT='%3R %3U %3S' rc=0
