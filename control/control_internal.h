@@ -70,15 +70,9 @@ struct farm_control {
     pthread_mutex_t deaf_lock; /* for deaf and deaf_next: the REP threads share them */
     uint32_t deaf[DEAF_PIPES]; /* pipes of clients that do not read their replies */
     uint32_t deaf_next;
-    struct farm_osc *osc; /* NULL without --osc */
+    struct farm_osc *osc; /* the OSC transport (osc.h); NULL without --osc */
     char osc_url[512];    /* "" without --osc */
 };
-
-/* control.c: where a URL may listen. 1 for localhost, 127.x.y.z, ::1 and [::1]. */
-int farm_control_is_loopback_host(const char *host, size_t n);
-/* The host after url's "://" is on loopback, or anywhere is allowed (a warning on stderr);
- * FARM_EUSAGE naming which option otherwise. */
-int farm_control_check_host(const char *url, int anywhere, const char *which);
 
 /* apply.c */
 int farm_control_apply_init(farm_control *c);
@@ -103,10 +97,5 @@ uint32_t farm_control_total_voices(farm_control *c);
 double farm_control_block_seconds(const farm_control *c);
 void farm_control_add_config(farm_control *c, struct cJSON *root);
 void farm_control_add_counters(farm_control *c, struct cJSON *root);
-
-/* osc.c: the OSC server of desc.osc_url (nothing when it is NULL), on a thread of its own;
- * stop after the other threads are told to stop (c->stopping). */
-int farm_control_osc_start(farm_control *c);
-void farm_control_osc_stop(farm_control *c);
 
 #endif
