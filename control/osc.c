@@ -1,13 +1,12 @@
 /* OSC (osc.h): the same requests as the REP socket, as OSC messages to /farm/COMMAND whose
  * arguments are the request's words; each is answered with /farm/reply and one string, the JSON
- * reply.
- * liblo encodes and decodes the messages (osc_codec.h: farm's own codec where liblo is not
- * built). The socket is farm's own: liblo 0.31's servers bind
- * every address (they take the URL's host for a multicast group), and --osc must listen only
- * where it says, on loopback unless --listen-anywhere, as --control does. One thread serves UDP
- * datagrams, or a TCP listener and up to OSC_CLIENTS connections (OSC 1.0 framing: a 4-byte
- * big-endian length before each packet); it waits at most OSC_POLL_MS, so a stop is noticed.
- * The sockets are plat's (BSD sockets; Winsock). */
+ * reply. farm's own codec reads and writes the messages (osc_codec.h), as liblo does. The socket
+ * is farm's own: liblo 0.31's servers bind every address (they take the URL's host for a
+ * multicast group), and --osc must listen only where it says, on loopback unless
+ * --listen-anywhere, as --control does. One thread serves UDP datagrams, or a TCP listener and
+ * up to OSC_CLIENTS connections (OSC 1.0 framing: a 4-byte big-endian length before each
+ * packet); it waits at most OSC_POLL_MS, so a stop is noticed. The sockets are plat's (BSD
+ * sockets; Winsock). */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <pthread.h>
