@@ -447,7 +447,7 @@ void farm_control_stop(farm_control *c) {
     if (c == NULL)
         return;
     /* The threads notice within their poll (RECV_POLL_MS, TELEMETRY_STOP_CHECK_NS) and leave;
-     * a request that waits for room stops waiting (apply.c), and a reply being sent waits at
+     * a request that waits for room stops waiting (dispatch.c), and a reply being sent waits at
      * most REPLY_WAIT_MS. */
     atomic_store(&c->stopping, 1);
     if (c->announced) /* first: no client finds a farm that is going */
