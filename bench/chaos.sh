@@ -9,8 +9,10 @@
 # Prints markdown tables; with OUTDIR also writes them and farm's output there.
 # --quick: 12 s, a kill every 2 s, to check the script itself.
 set -euo pipefail
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${FARM_BIN:-$repo_root/build}
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init chaos
+build=$farm_dir
 farm=$build/farm
 outdir=""
 seconds=60
@@ -27,15 +29,13 @@ while (($#)); do
 done
 [ -x "$farm" ] || { echo "chaos: $farm not built (scripts/setup.sh)" >&2; exit 2; }
 command -v jackd >/dev/null || { echo "chaos: needs jackd (apt-get install jackd2)" >&2; exit 2; }
-tmp=$(mktemp -d)
 jackd_pid=""
 farm_pid=""
-cleanup() {
-    [ -n "$farm_pid" ] && kill "$farm_pid" 2>/dev/null && wait "$farm_pid" 2>/dev/null
-    [ -n "$jackd_pid" ] && kill "$jackd_pid" 2>/dev/null && wait "$jackd_pid" 2>/dev/null
-    rm -rf "$tmp"
+bench_on_exit() {
+    [ -z "$farm_pid" ] || { kill "$farm_pid" 2>/dev/null && wait "$farm_pid" 2>/dev/null; }
+    [ -z "$jackd_pid" ] || { kill "$jackd_pid" 2>/dev/null && wait "$jackd_pid" 2>/dev/null; }
 }
-trap cleanup EXIT
+bench_tmpdir
 [ -n "$outdir" ] && mkdir -p "$outdir"
 export JACK_NO_START_SERVER=1 JACK_DEFAULT_SERVER="farm-chaos-$$"
 jackd -n "$JACK_DEFAULT_SERVER" -R -P 70 --port-max 64 -d dummy -r 48000 -p 256 \

@@ -5,9 +5,11 @@
 # (4 workers x 500 voices). Prints a markdown table of median wall times and the ratio.
 # For checking that a change costs nothing: a refactor, or the healing snapshots.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init compare_builds
 old=$1 new=$2 reps=${3:-5}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+bench_tmpdir
 cases=("--workers 1 --total-voices 20000" "--workers 2 --total-voices 20000" "--workers 4 --voices 500")
 wall() { # BUILD ARGS... -> seconds
     local b=$1
@@ -18,7 +20,6 @@ wall() { # BUILD ARGS... -> seconds
     t1=$(date +%s.%N)
     echo "$t1 - $t0" | bc
 }
-median() { sort -n | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo "| case | old median s | new median s | new / old |"
 echo "|---|---:|---:|---:|"
 for c in "${cases[@]}"; do

@@ -4,16 +4,14 @@
 # default: 10 ms) and 64 frames with 4 blocks, REQUESTS `set all freq` requests each (default
 # 300). Target: at most the ring depth plus one block.
 set -euo pipefail
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bin=${FARM_BIN:-$repo_root/build}
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init control_latency
+bin=$farm_dir
 n=${1:-300}
-tmp=$(mktemp -d)
 farm_pid=""
-cleanup() {
-    [ -n "$farm_pid" ] && kill "$farm_pid" 2>/dev/null && wait "$farm_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_on_exit() { [ -z "$farm_pid" ] || { kill "$farm_pid" 2>/dev/null && wait "$farm_pid" 2>/dev/null; }; }
+bench_tmpdir
 for case in 256:4 64:8 64:4; do
     frames=${case%:*} ring=${case#*:}
     "$bin/farm" --null-sink --workers 2 --voices 500 --buffersize "$frames" --ring-blocks "$ring" -q \

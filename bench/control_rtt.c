@@ -5,7 +5,7 @@
  * socket file; a named pipe on Windows) or tcp (tcp://127.0.0.1, a port the system chooses).
  * A REQ client in this process sends REQUESTS (default 1000) requests of each kind, one at a
  * time, and prints one markdown row per kind: median, p99 and max round trip in ms.
- * bench/wine_control.sh runs it on both and makes the README's table. */
+ * bench/wine_control.sh runs it on both and makes docs/benchmarks.md's table. */
 #define _GNU_SOURCE /* putenv */
 #include <cjson/cJSON.h>
 #include <nng/nng.h>
@@ -20,7 +20,8 @@
 #include "supervisor.h"
 
 typedef struct host {
-    farm_procs procs;
+    shm_region region;
+    farm_procs *procs;
     farm_engine *engine;
     farm_audio *audio;
     farm_control *control;
@@ -44,23 +45,26 @@ static void start(host *h, const farm_control_desc *cd) {
                       .ramp_seconds = 0.005,
                       .seed = 1};
     farm_heal_desc heal = {.restart_window_s = 60};
-    if (farm_procs_start(&h->procs, &cfg, &heal, NULL) != FARM_OK)
+    farm_procs_prepare(&cfg);
+    if (shm_create(&cfg, &h->region) != FARM_OK ||
+        farm_procs_start(&h->procs, &h->region, &heal, NULL) != FARM_OK)
         die("workers");
-    farm_engine_desc ed = {.region = &h->procs.region, .gain = 1};
+    farm_engine_desc ed = {.region = &h->region, .gain = 1};
     if (farm_engine_create(&h->engine, &ed) != FARM_OK)
         die("engine");
     farm_audio_desc ad = {
         .null_sink = 1, .sample_rate = 48000, .buffer_frames = 256, .channels = 2};
     if (farm_audio_open(&h->audio, &ad, h->engine) != FARM_OK || farm_audio_start(h->audio))
         die("null sink");
-    if (farm_control_start(&h->control, cd, &h->procs, h->engine, h->audio) != FARM_OK)
+    if (farm_control_start(&h->control, cd, &h->region, h->procs, h->engine, h->audio) != FARM_OK)
         die("control");
 }
 
 static void stop(host *h) {
     farm_audio_stop(h->audio);
     farm_control_stop(h->control);
-    farm_procs_stop(&h->procs);
+    farm_procs_stop(h->procs);
+    shm_close(&h->region);
     farm_audio_close(h->audio);
     farm_engine_destroy(h->engine);
 }

@@ -15,8 +15,10 @@
 # OUTDIR/control_throughput_<N>core_<date>.md and the raw runs beside them (_runs.txt).
 # --quick: short runs, to check the script itself. Exit 1 when a check or the target fails.
 set -euo pipefail
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${FARM_BIN:-$repo_root/build}
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init control_throughput
+build=$farm_dir
 farm=$build/farm
 ct=$build/bench/control_throughput
 outdir=""
@@ -32,7 +34,6 @@ done
 [ -x "$farm" ] && [ -x "$ct" ] || { echo "control_throughput: build first (scripts/setup.sh)" >&2; exit 2; }
 if ((quick)); then rtt_s=0.5 runs=1 setv_reps=2 at_reps=2; else rtt_s=3 runs=5 setv_reps=10 at_reps=5; fi
 
-tmp=$(mktemp -d)
 farm_pid=""
 stop_farm() {
     if [ -n "$farm_pid" ]; then
@@ -42,11 +43,8 @@ stop_farm() {
         echo >>"$tmp/farm.out" # its summary ends without a newline
     fi
 }
-cleanup() {
-    stop_farm
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_on_exit() { stop_farm; }
+bench_tmpdir
 # start_farm URL ARGS...: farm on the null sink, its control socket at URL; the client waits
 # for the socket itself (it dials until farm listens)
 start_farm() {

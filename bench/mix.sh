@@ -28,16 +28,9 @@ its file in place.
 EOF
 }
 
-die() {
-    echo "mix.sh: $*" >&2
-    exit 2
-}
-
-is_uint() {
-    [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0))
-}
-
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init mix.sh
 parts=4
 voices=1000
 duration=60
@@ -86,16 +79,13 @@ if ! [[ $duration =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] ||
 fi
 [[ $ext =~ ^[a-z0-9]+$ ]] || die "--out wants an extension such as wav or flac, not '$ext'"
 
-farm=${FARM_BIN:-$repo_root/build}/farm
+farm=$farm_dir/farm
 [[ -x $farm ]] || die "no farm binary at $farm (build it, or set FARM_BIN to its directory)"
 if [[ -n $outdir ]]; then
     mkdir -p "$outdir" || die "cannot create output directory $outdir"
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/farm_mix_bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmpdir farm_mix_bench
 
 # Runs farm with the arguments; prints its wall time in seconds, start to exit.
 timed() {
@@ -111,7 +101,7 @@ timed() {
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", (b - a) / 1e9 }'
 }
 
-model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+model=$(cpu_model)
 fs=$(df -T "$tmp" 2>/dev/null | awk 'NR == 2 { print $2 }')
 header="# farm mix: ${model:-unknown CPU}, nproc $(nproc); $parts parts of $voices voices,"
 header+=" $duration s stereo, $reps reps, mix to .$ext, files on ${fs:-?}, $(date +%F)"
@@ -135,12 +125,7 @@ for ((r = 1; r <= reps; r++)); do
     printf 'rep %d/%d  mix %.3f s\n' "$r" "$reps" "$t" >&2
 done
 
-read -r render_s mix_s < <(awk '
-    function median(list,   a, k, i, j, t) {
-        k = split(list, a, " ")
-        for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-        return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
-    }
+read -r render_s mix_s < <(awk "$median_awk"'
     { t[$2] = t[$2] " " $3 }
     END { print median(t["render"]), median(t["mix"]) }' "$runs")
 

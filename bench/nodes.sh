@@ -6,8 +6,10 @@
 # blocks, and the master's callback time with the nodes' audio against without. Needs root (or
 # user namespaces) for unshare -n; writes a Markdown table to --out (default stdout).
 set -euo pipefail
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bin=${FARM_BIN:-$repo_root/build}
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init nodes.sh
+bin=$farm_dir
 duration=60
 voices=1000
 out=""

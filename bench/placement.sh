@@ -22,12 +22,9 @@ build/farm.
 EOF
 }
 
-die() {
-    echo "placement: $*" >&2
-    exit 2
-}
-
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init placement
 nproc_n=$(nproc)
 workers_list="1,2,$nproc_n"
 voices=2000
@@ -56,13 +53,12 @@ done
 [[ $voices =~ ^[1-9][0-9]*$ ]] || die "--voices: '$voices' is not a positive whole number"
 [[ $reps =~ ^[1-9][0-9]*$ ]] || die "--reps: '$reps' is not a positive whole number"
 [[ $duration =~ ^[0-9]*\.?[0-9]+$ ]] || die "--duration: '$duration' is not a number of seconds"
-farm="${FARM_BIN:-$repo_root/build}/farm"
+farm="$farm_dir/farm"
 [ -x "$farm" ] || die "no farm at $farm (build first, or set FARM_BIN)"
 
 # The allowed CPUs in order: the old round robin, as a --cpus list.
 allowed=$(taskset -cp $$ | sed 's/.*: //')
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+bench_tmpdir
 runs="$tmp/runs.csv"
 echo "workers,policy,rep,wall_s,vps,cpus" >"$runs"
 
@@ -88,7 +84,6 @@ for ((r = 0; r < reps; r++)); do
 done
 [ -n "$csv" ] && cp "$runs" "$csv"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "| workers | voices each | topology: CPUs | median wall s | Gvoice-samples/s | round robin: CPUs | median wall s | Gvoice-samples/s | topology / round robin |"
 echo "|---:|---:|---|---:|---:|---|---:|---:|---:|"
 declare -A vps_of

@@ -12,8 +12,10 @@
 # Prints markdown tables; with OUTDIR also writes them and every run's summary there.
 # --quick shortens every run (10 s, 5 s) to check the script itself.
 set -euo pipefail
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-farm=${FARM_BIN:-$repo_root/build}/farm
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init realtime
+farm=$farm_dir/farm
 outdir=""
 long=60
 probe=20
@@ -27,13 +29,9 @@ while (($#)); do
 done
 [ -x "$farm" ] || { echo "realtime: $farm not built (scripts/setup.sh)" >&2; exit 2; }
 command -v jackd >/dev/null || { echo "realtime: needs jackd (apt-get install jackd2)" >&2; exit 2; }
-tmp=$(mktemp -d)
 jackd_pid=""
-cleanup() {
-    [ -n "$jackd_pid" ] && kill "$jackd_pid" 2>/dev/null && wait "$jackd_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_on_exit() { [ -z "$jackd_pid" ] || { kill "$jackd_pid" 2>/dev/null && wait "$jackd_pid" 2>/dev/null; }; }
+bench_tmpdir
 [ -n "$outdir" ] && mkdir -p "$outdir"
 cores=$(nproc)
 export JACK_NO_START_SERVER=1

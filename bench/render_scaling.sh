@@ -30,16 +30,9 @@ Speed-up is against the smallest worker count in the list (1 by default).
 EOF
 }
 
-die() {
-    echo "render_scaling: $*" >&2
-    exit 2
-}
-
-is_uint() {
-    [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0))
-}
-
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init render_scaling
 nproc_n=$(nproc)
 
 workers_list=""
@@ -108,11 +101,7 @@ fi
 mapfile -t workers < <(printf '%s\n' "${workers[@]}" | sort -n)
 base=${workers[0]}
 
-if [[ -n ${FARM_BIN:-} ]]; then
-    farm=$FARM_BIN/farm
-else
-    farm=$repo_root/build/farm
-fi
+farm=$farm_dir/farm
 [[ -x $farm ]] || die "no farm binary at $farm (build it: cmake -S $repo_root -B $repo_root/build \
 && cmake --build $repo_root/build, or set FARM_BIN to its directory)"
 [[ -x $(dirname "$farm")/farm-worker ]] || die "no farm-worker beside $farm"
@@ -121,11 +110,7 @@ if [[ -n $outdir ]]; then
     mkdir -p "$outdir" || die "cannot create output directory $outdir"
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/render_scaling.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-# Without these an interrupt would skip the EXIT trap in some bash versions and leave the WAVs.
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmpdir
 
 # One render; prints "wall_s vps kernel" parsed from the summary. Errors end the script.
 render() {
@@ -165,7 +150,7 @@ render() {
         'BEGIN { printf "%s %.6g %s\n", t, (t > 0 ? v * a * sr / t : 0), k }'
 }
 
-model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+model=$(cpu_model)
 echo "# farm render scaling: ${model:-unknown CPU}, nproc $nproc_n; $total_voices voices," \
     "$duration s of audio, $reps reps, workers ${workers[*]}${farm_args:+; extra: ${farm_args[*]}}"
 
@@ -190,13 +175,8 @@ for ((r = 0; r < reps; r++)); do
 done
 
 # Medians per worker count, then speed-up against the baseline's median wall time.
-summary=$(awk -v base="$base" '
+summary=$(awk -v base="$base" "$median_awk"'
     { wall[$2] = wall[$2] " " $3; vps[$2] = vps[$2] " " $4; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
-    function median(list,   a, k, i, j, t) {
-        k = split(list, a, " ")
-        for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-        return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
-    }
     END {
         b = median(wall[base])
         for (i = 1; i <= n; i++) { w = order[i]; mw[w] = median(wall[w]); mv[w] = median(vps[w]) }

@@ -35,9 +35,6 @@ static shm_config config(uint32_t workers, uint32_t voices, uint32_t blocks, con
 }
 
 static int start(const char *path, shm_region *r, uint32_t k, plat_proc *p) {
-    const shm_config *c = &shm_header_of(r)->config;
-    shm_worker *w = shm_worker_at(r, k);
-    farm_voice_share(c->total_voices, c->workers, k, &w->voice_first, &w->voice_count);
     plat_handle inherit[8];
     size_t n = shm_worker_handles(r, k, inherit, 8);
     char fd[24], index[16], parent[24];
@@ -50,26 +47,24 @@ static int start(const char *path, shm_region *r, uint32_t k, plat_proc *p) {
 
 /* One block from every worker, summed in worker order into mix. */
 static int mix_block(shm_region *r, float *mix) {
-    const shm_config *c = &shm_header_of(r)->config;
+    const shm_config *c = shm_config_of(r);
     for (uint32_t k = 0; k < c->workers; k++) {
-        shm_ring *ring = &shm_worker_at(r, k)->audio;
         const float *slot;
         uint64_t deadline = farm_now_ns() + 10 * FARM_NS_PER_S;
-        while ((slot = shm_ring_begin_read(ring, r->base)) == NULL && farm_now_ns() < deadline)
-            shm_ring_wait_data(ring, 1, 100 * FARM_NS_PER_MS);
+        while ((slot = shm_audio_peek(r, k)) == NULL && farm_now_ns() < deadline)
+            shm_audio_wait(r, k, 1, 100 * FARM_NS_PER_MS);
         if (slot == NULL)
             return farm_fail(FARM_EFAIL, "worker %u sent no block for 10 s", k);
         for (uint32_t i = 0; i < FRAMES * CHANNELS; i++)
             mix[i] = k == 0 ? slot[i] : mix[i] + slot[i];
-        shm_ring_release(ring);
+        shm_audio_release(r, k);
     }
     return FARM_OK;
 }
 
 static void stop(shm_region *r, plat_proc *procs, uint32_t started) {
-    atomic_store(&shm_header_of(r)->quit, 1);
+    shm_request_quit(r);
     for (uint32_t k = 0; k < started; k++) {
-        shm_ring_wake(&shm_worker_at(r, k)->audio);
         plat_exit e;
         plat_proc_reap(&procs[k], 1, &e);
         char why[96];
@@ -83,7 +78,7 @@ static void stop(shm_region *r, plat_proc *procs, uint32_t started) {
 static int render(const char *path, shm_region *r, uint32_t blocks, FILE *out) {
     static plat_proc procs[SHM_MAX_WORKERS];
     static float mix[FRAMES * CHANNELS];
-    uint32_t workers = shm_header_of(r)->config.workers, started = 0;
+    uint32_t workers = shm_config_of(r)->workers, started = 0;
     int rv = FARM_OK;
     while (started < workers && (rv = start(path, r, started, &procs[started])) == FARM_OK)
         started++;

@@ -85,13 +85,12 @@ farm not built.
 EOF
 }
 
-die() {
-    echo "scaling: $*" >&2
-    exit 2
-}
-
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init scaling
 self=$repo_root/bench/scaling.sh
+# the summaries, the report and the plots' data (bench/report.py, standard library only)
+report_py() { python3 "$repo_root/bench/report.py" "$@"; }
 SR=48000
 
 # ---- CSV headers: one place, so the self-test checks what the runs write ----
@@ -103,11 +102,6 @@ H_RT="backend,frames,workers,voices,first_late,probe_s,steps,cb_median_us,cb_p99
 H_HOST="cpus,seconds,interval_us,median_us,p99_us,max_us,over_1333us,over_5333us,over_21333us"
 H_COST_RUNS="rep,axis,oscillator,voices,frames,channels,duration_s,short_s,cpu_s,cpu_short_s,wall_s"
 H_COST="axis,oscillator,voices,frames,channels,reps,ns_per_vs,ns_per_vs_with_startup"
-
-# ---- small helpers ----
-
-is_uint() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
-is_pos() { [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][0-9]+)?$ ]] && awk -v x="$1" 'BEGIN { exit !(x > 0) }'; }
 
 uint_list() { # OPTION VALUE ARRAY: ARRAY becomes the list, sorted, without repeats; or dies
     local name=$1 value=$2 v
@@ -128,25 +122,6 @@ log() { # to the terminal and the log
 }
 
 # The CPU model and counts, for every table and plot title.
-cpu_model() { awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true; }
-physical_cores() {
-    local n
-    n=$(lscpu -p=SOCKET,CORE 2>/dev/null | grep -v '^#' | sort -u | wc -l || true)
-    ((n > 0)) || n=$(nproc)
-    ((n <= $(nproc))) || n=$(nproc)
-    echo "$n"
-}
-load1() { cut -d' ' -f1 /proc/loadavg; }
-
-median_awk='
-function median(list,   a, k, i, j, t) {
-    k = split(list, a, " ")
-    for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
-}'
-
-# timed CMD... : runs it with its output in $tmp/cmd.out and .err; sets T_WALL T_USER T_SYS (s)
-# from bash's `time`, which reads getrusage(RUSAGE_CHILDREN): the command and every descendant
 # it reaped (farm reaps its workers), to the millisecond.
 timed() {
     local TIMEFORMAT='%3R %3U %3S' rc=0
@@ -329,41 +304,7 @@ run_offline_case() { # REP STUDY ENGINE WORKERS -> one line of offline_runs.csv
         "$(awk -v x="$vs" -v u="$T_USER" -v s="$T_SYS" 'BEGIN { print (u + s > 0 ? x / (u + s) / 1e9 : 0) }')")"
 }
 
-summarize_offline() { # offline_runs.csv -> offline.csv and compare.csv
-    awk -F, -v hdr="$H_OFFLINE" "$median_awk"'
-        NR == 1 { next }
-        { k = $2 "," $3 "," $4; if (!(k in n)) order[++m] = k
-          n[k]++; wall[k] = wall[k] " " $7; cpu[k] = cpu[k] " " ($8 + $9); voices[k] = $5; dur[k] = $6; vs[k] = $10 }
-        END {
-            print hdr
-            for (i = 1; i <= m; i++) { k = order[i]; split(k, f, ",")
-                mw[k] = median(wall[k]); mc[k] = median(cpu[k])
-                vps[k] = mw[k] > 0 ? vs[k] / mw[k] : 0
-                if (!((f[1] "," f[2]) in base) || f[3] + 0 < base[f[1] "," f[2]] + 0) base[f[1] "," f[2]] = f[3] }
-            # sorted by study, engine, workers for readers; the order the runs came in is rotated
-            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) {
-                split(order[i], x, ","); split(order[j], y, ",")
-                if (x[1] x[2] > y[1] y[2] || (x[1] x[2] == y[1] y[2] && x[3] + 0 > y[3] + 0)) { t = order[i]; order[i] = order[j]; order[j] = t } }
-            for (i = 1; i <= m; i++) { k = order[i]; split(k, f, ",")
-                bk = f[1] "," f[2] "," base[f[1] "," f[2]]
-                s = vps[bk] > 0 ? vps[k] / vps[bk] : 0
-                printf "%s,%s,%s,%d,%.6g,%.6g,%.6g,%.6g,%.4f,%.4f\n", k, voices[k], dur[k], n[k], mw[k], mc[k],
-                    vps[k], (mc[k] > 0 ? vs[k] / mc[k] : 0), s, s * base[f[1] "," f[2]] / f[3] }
-        }' "$outdir/offline_runs.csv" >"$outdir/offline.csv"
-    awk -F, -v hdr="$H_COMPARE" '
-        NR == 1 || $1 != "peer" { next }
-        { pc[$2, $3] = $10; v[$2, $3] = $9; if (!($3 in seen)) { seen[$3] = 1; ws[++n] = $3 } }
-        function r(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "" }
-        function g(x) { return x == "" ? "" : x }
-        END {
-            print hdr
-            for (i = 1; i <= n; i++) { w = ws[i]
-                if (!(("farm", w) in pc)) continue
-                printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", w, pc["farm", w], g(pc["pyo", w]), g(pc["supernova", w]),
-                    (w == 1 ? g(pc["scsynth", 1]) : ""), r(pc["farm", w], pc["pyo", w]), r(pc["farm", w], pc["supernova", w]),
-                    (w == 1 ? r(pc["farm", w], pc["scsynth", 1]) : ""), v["farm", w], g(v["pyo", w]), g(v["supernova", w]) }
-        }' "$outdir/offline.csv" >"$outdir/compare.csv"
-}
+summarize_offline() { report_py offline "$outdir"; } # offline_runs.csv -> offline.csv and compare.csv
 
 phase_offline() {
     log "== offline: workers ${workers[*]}; strong $strong_voices voices, weak $weak_voices per worker," \
@@ -509,15 +450,7 @@ host_latency() {
         log "host stalls: cyclictest failed: $(head -n 1 "$tmp/cyclictest.err")"
         return 0
     fi
-    echo "$H_HOST" >"$outdir/host.csv"
-    awk -v secs="$secs" '/^[0-9]/ { for (i = 2; i <= NF; i++) { n[$1 + 0] += $i; total += $i } if (NF - 1 > cpus) cpus = NF - 1 }
-        /^# Max Latencies/ { for (i = 4; i <= NF; i++) if ($i + 0 > max) max = $i + 0 }
-        END { for (us = 0; us <= 100000; us++) if (us in n) { seen += n[us]
-                  if (!med && seen >= total * 0.5) med = us
-                  if (!p99 && seen >= total * 0.99) p99 = us
-                  if (us >= 1333) o1 += n[us]; if (us >= 5333) o5 += n[us]; if (us >= 21333) o21 += n[us] }
-              printf "%d,%d,1000,%d,%d,%d,%d,%d,%d\n", cpus, secs, med, p99, max, o1, o5, o21 }' \
-        "$tmp/cyclictest.txt" >>"$outdir/host.csv"
+    report_py host "$outdir/host.csv" "$secs" "$tmp/cyclictest.txt"
     log "host stalls (cyclictest, $secs s, every CPU): $(tail -n 1 "$outdir/host.csv") ($H_HOST)"
 }
 
@@ -575,16 +508,7 @@ run_cost_point() { # REP AXIS OSCILLATOR VOICES FRAMES CHANNELS -> a line of cos
     echo "$rep,$axis,$osc,$v,$f,$c,$dur,$short,$(awk -v u="$T_USER" -v s="$T_SYS" 'BEGIN { print u + s }'),$cs,$T_WALL" >>"$outdir/cost_runs.csv"
 }
 
-summarize_cost() {
-    awk -F, -v hdr="$H_COST" -v sr="$SR" "$median_awk"'
-        NR == 1 { next }
-        { k = $2 "," $3 "," $4 "," $5 "," $6; if (!(k in n)) order[++m] = k; n[k]++
-          vs = $4 * ($7 - $8) * sr; marg[k] = marg[k] " " ($9 - $10) * 1e9 / vs
-          tot[k] = tot[k] " " $9 * 1e9 / ($4 * $7 * sr) }
-        END { print hdr
-              for (i = 1; i <= m; i++) { k = order[i]; printf "%s,%d,%.6g,%.6g\n", k, n[k], median(marg[k]), median(tot[k]) } }
-    ' "$outdir/cost_runs.csv" >"$outdir/cost.csv"
-}
+summarize_cost() { report_py cost "$outdir"; } # cost_runs.csv -> cost.csv
 
 phase_cost() {
     log "== cost: one worker, offline, ${cost_work} voice-samples per point, $cost_reps reps; load $(load1)"
@@ -617,312 +541,35 @@ phase_mix() {
     cat "$tmp/mix.md" >>"$logfile"
 }
 
-# ---- the report: markdown tables from the CSVs (also what --plot-only redraws) ----
+# ---- the report and the plots, from the CSVs alone (also what --plot-only redraws) ----
 
-machine_field() { # DIR KEY: its last value (a run of some parts into the same DIR appends)
-    sed -n "s/^$2=//p" "$1/machine.txt" 2>/dev/null | tail -n 1
-}
+machine_title() { report_py title "$1"; } # DIR -> "MODEL, N cores (P physical)"
 
-machine_title() { # DIR -> "MODEL, N cores (P physical)"
-    local m u p
-    m=$(machine_field "$1" model) u=$(machine_field "$1" usable_cores) p=$(machine_field "$1" physical_cores)
-    echo "${m:-unknown CPU}, ${u:-?} cores${p:+ ($p physical)}"
-}
+make_report() { report_py report "$1"; } # DIR -> DIR/report.md
 
-report_offline() { # DIR STUDY TITLE
-    [[ -f $1/offline.csv ]] || return 0
-    awk -F, -v study="$2" -v title="$3" '
-        $1 == study && $2 == "farm" { if (!hdr++) {
-            printf "### %s (%d voices %s, %s s of audio, median of %s)\n\n", title, (study == "weak" ? $4 / $3 : $4),
-                (study == "weak" ? "per worker" : "in all"), $5, $6
-            print "| workers | voices | median wall s | median CPU s | cores busy (CPU / wall) | G voice-samples/s | G per CPU-second | speed-up | efficiency |"
-            print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|" }
-          printf "| %d | %d | %.3f | %.3f | %.2f | %.3f | %.3f | %.2fx | %.2f |\n", $3, $4, $7, $8, ($7 > 0 ? $8 / $7 : 0), $9 / 1e9, $10 / 1e9, $11, $12 }
-        END { if (hdr) print "" }' "$1/offline.csv"
-}
-
-report_peers() { # DIR
-    [[ -f $1/compare.csv && -f $1/offline.csv ]] || return 0
-    (($(wc -l <"$1/compare.csv") > 1)) || return 0 # --no-peers: nothing to compare
-    awk -F, 'NR > 1 && $1 == "peer" && $2 == "farm" { printf "### The same workload on the peers (%d voices, %s s of audio, median of %s)\n\n", $4, $5, $6; exit }' "$1/offline.csv"
-    local k
-    k=$(machine_field "$1" sc_voices_per_synth)
-    echo "Per core: voice-samples per CPU-second of each engine's processes (pyo: per process,"
-    echo "supernova: per thread, farm: per worker and its coordinator), and the ratios."
-    echo "SuperCollider: SinOscFB, ${k:-1} voice(s) per synth, 256-frame blocks; supernova's synths in one ParGroup."
-    echo
-    echo "| workers / processes / threads | farm G per CPU-s | pyo recipe | supernova -T N | scsynth | farm / pyo | farm / supernova | farm / scsynth | wall G/s: farm | pyo | supernova |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    awk -F, 'function g(x) { return x == "" ? "-" : sprintf("%.4f", x / 1e9) }
-             function r(x) { return x == "" ? "-" : x "x" }
-             NR > 1 { printf "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, g($2), g($3), g($4), g($5), r($6), r($7), r($8), g($9), g($10), g($11) }' "$1/compare.csv"
-    echo
-    awk -F, 'NR > 1 && $1 == "peer" && $2 != "farm" { if (!h++) { print "Peers'"'"' own scaling (wall throughput against their 1 process / thread):"; print ""
-                 print "| engine | workers | G voice-samples/s | G per CPU-s | speed-up | efficiency |"; print "|---|---:|---:|---:|---:|---:|" }
-             printf "| %s | %d | %.4f | %.4f | %.2fx | %.2f |\n", $2, $3, $9 / 1e9, $10 / 1e9, $11, $12 }
-             END { if (h) print "" }' "$1/offline.csv"
-}
-
-report_realtime() { # DIR
-    [[ -f $1/realtime.csv ]] || return 0
-    # Runs before the ring depth and the majority were columns used farm's 4 blocks and 1 probe.
-    awk -F, 'NR == 2 { printf "### Real-time capacity (no late block over %s s, 48 kHz, bisection of %s steps, a count late when most of %s probes were)\n\n", $6, $7, ($14 == "" ? 1 : $14)
-                      print "| output | frames | ring blocks | workers | voices | first count late | G voice-samples/s | offline: G per CPU-s x cores used | real time / offline | callback median / p99 us |"
-                      print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|" }
-             NR > 1 { printf "| %s | %d | %d | %d | %s | %s | %s | %.3f | %s | %s |\n", ($1 == "jack" ? "jackd dummy, -R" : "null sink"), $2, ($13 == "" ? 4 : $13), $3, ($4 == "" ? "none found" : ($5 == "" ? "≥ " $4 : $4)), ($5 == "" ? "-" : $5),
-                      ($11 == "" ? "-" : sprintf("%.3f", $11 / 1e9)), $10 / 1e9, ($12 == "" ? "-" : sprintf("%.2f", $12)), ($8 == "" ? "-" : $8 " / " $9) }
-             NR > 1 && $5 == "" && $4 != "" { top = 1 }
-             END { if (NR > 1) print ""; if (top) print "≥: no probe was late, the count is the top of the bisection'"'"'s range.\n" }' "$1/realtime.csv"
-    [[ -f $1/host.csv ]] || return 0
-    awk -F, 'NR == 2 { printf "### The machine'"'"'s own stalls (cyclictest, SCHED_FIFO, %d CPUs, every %d us for %d s)\n\n", $1, $3, $2
-                      print "| wake-up late, median us | p99 us | max us | later than 1333 us (64 frames) | than 5333 us (4 x 64) | than 21333 us (4 x 256) |"
-                      print "|---:|---:|---:|---:|---:|---:|"
-                      printf "| %d | %d | %d | %d | %d | %d |\n\n", $4, $5, $6, $7, $8, $9 }' "$1/host.csv"
-}
-
-report_cost() { # DIR
-    [[ -f $1/cost.csv ]] || return 0
-    echo "### Cost per voice-sample, one worker, offline (marginal CPU ns; with start-up in brackets)"
-    echo
-    awk -F, 'NR > 1 && $1 == "voices" { v = v sprintf(" %s |", $3); c = c sprintf(" %.3f (%.3f) |", $7, $8); s = s "---:|" }
-             NR > 1 && $1 == "frames" { fv = fv sprintf(" %s |", $4); fc = fc sprintf(" %.3f |", $7); fs = fs "---:|" }
-             NR > 1 && $1 == "channels" { ch[$2] = ch[$2] sprintf(" %.3f |", $7); if ($2 == "sineloop") { cv = cv sprintf(" %s |", $5); cs = cs "---:|" } }
-             END { if (v != "") printf "| voices per worker (256 frames, stereo) |%s\n|---|%s\n| ns per voice-sample |%s\n\n", v, s, c
-                   if (fv != "") printf "| block size, frames (10,000 voices) |%s\n|---|%s\n| ns per voice-sample |%s\n\n", fv, fs, fc
-                   if (cv != "") { printf "| channels (10,000 voices, 256 frames) |%s\n|---|%s\n", cv, cs
-                                   for (o in ch) printf "| %s, ns per voice-sample |%s\n", o, ch[o]; print "" } }' "$1/cost.csv"
-}
-
-report_mix() { # DIR
-    [[ -f $1/mix.csv ]] || return 0
-    echo "### The coordinator's mix per callback (farm_mix, stereo, median ns; % of the block period)"
-    echo
-    awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; ws[++n] = $1 } if (!($2 in fs)) { fs[$2] = 1; fl[++m] = $2 }
-                      c[$1, $2] = sprintf("%.0f (%.3f%%)", $6, 100 * $10) }
-             END { printf "| workers |"; for (j = 1; j <= m; j++) printf " %s frames |", fl[j]; printf "\n|---:|"
-                   for (j = 1; j <= m; j++) printf "---:|"; print ""
-                   for (i = 1; i <= n; i++) { printf "| %d |", ws[i]; for (j = 1; j <= m; j++) printf " %s |", c[ws[i], fl[j]]; print "" }
-                   print "" }' "$1/mix.csv"
-}
-
-make_report() { # DIR -> DIR/report.md
-    local d=$1
-    {
-        echo "## CPU scaling study: $(machine_title "$d")"
-        echo
-        local loads="" p l
-        for p in offline realtime cost mix; do
-            l=$(machine_field "$d" "load_after_$p")
-            [[ -z $l ]] || loads+=", after $p $l"
-        done
-        echo "$(machine_field "$d" date); farm kernel $(machine_field "$d" kernel); $(machine_field "$d" os)." \
-            "Load average (1 min): $(machine_field "$d" load_start) at the start$loads." \
-            "Made by $(sed -n 's/^args=\(.*\)/`bench\/scaling.sh \1`/p' "$d/machine.txt" 2>/dev/null |
-                paste -sd ';' | sed 's/;/, then /g')."
-        echo
-        report_offline "$d" strong "Strong scaling: farm render"
-        report_offline "$d" weak "Weak scaling: farm render"
-        report_peers "$d"
-        report_realtime "$d"
-        report_cost "$d"
-        report_mix "$d"
-    } >"$d/report.md"
-}
-
-# ---- plots (gnuplot), from the CSVs alone ----
-
-series() { # FILE AWK-CONDITION X-COL Y-EXPR OUT: writes "x y" lines; empty output: no series
-    awk -F, "NR > 1 && ($2) && (\$$3 != \"\") { y = $4; if (y != \"\") print \$$3, y }" "$1" >"$5"
-}
-
-worker_range() { # CSV [COLUMN]: an x range around its worker counts, for a log axis
-    awk -F, -v c="${2:-3}" 'NR > 1 && $c != "" { if (!n++ || $c < lo) lo = $c; if ($c > hi) hi = $c }
-        END { printf "%g:%g", (n ? lo : 1) / 1.15, (n ? hi : 2) * 1.15 }' "$1"
-}
-
-# plot_item FILE TITLE STYLE: one "file using 1:2 ..." item, or nothing when FILE is empty
-plot_item() {
-    [[ -s $1 ]] && printf "'%s' using 1:2 with linespoints %s title '%s', " "$1" "$3" "$2"
-    return 0
-}
-
-plot_throughput() { # DIR TMP
-    local d=$1 t=$2 o=$1/offline.csv cores
-    [[ -f $o ]] || return 0
-    cores=$(machine_field "$d" usable_cores)
-    local e
-    for e in farm pyo supernova scsynth; do
-        series "$o" "\$1 == \"peer\" && \$2 == \"$e\"" 3 '$9 / 1e9' "$t/peer_$e.vps"
-        series "$o" "\$1 == \"peer\" && \$2 == \"$e\"" 3 '$10 / 1e9' "$t/peer_$e.cpu"
-        series "$o" "\$1 == \"peer\" && \$2 == \"$e\"" 3 '$12' "$t/peer_$e.eff"
-    done
-    for e in strong weak; do
-        series "$o" "\$1 == \"$e\" && \$2 == \"farm\"" 3 '$9 / 1e9' "$t/$e.vps"
-        series "$o" "\$1 == \"$e\" && \$2 == \"farm\"" 3 '$10 / 1e9' "$t/$e.cpu"
-        series "$o" "\$1 == \"$e\" && \$2 == \"farm\"" 3 '$12' "$t/$e.eff"
-    done
-    local items_vps="" items_cpu="" items_eff="" k
-    local -A names=([strong]="farm, strong" [weak]="farm, weak" [peer_farm]="farm, peer workload"
-        [peer_pyo]="pyo recipe (N processes)" [peer_supernova]="supernova -T N" [peer_scsynth]="scsynth (1 thread)")
-    local -A styles=([strong]="lw 2 pt 7 lc rgb '#1f77b4'" [weak]="lw 2 pt 5 lc rgb '#17becf'"
-        [peer_farm]="lw 2 pt 9 dt 2 lc rgb '#1f77b4'" [peer_pyo]="lw 2 pt 11 lc rgb '#ff7f0e'"
-        [peer_supernova]="lw 2 pt 13 lc rgb '#2ca02c'" [peer_scsynth]="lw 2 pt 15 ps 1.5 lc rgb '#d62728'")
-    for k in strong weak peer_farm peer_pyo peer_supernova peer_scsynth; do
-        items_vps+=$(plot_item "$t/$k.vps" "${names[$k]}" "${styles[$k]}")
-        items_cpu+=$(plot_item "$t/$k.cpu" "${names[$k]}" "${styles[$k]}")
-        [[ $k == peer_scsynth || $k == peer_farm ]] || items_eff+=$(plot_item "$t/$k.eff" "${names[$k]}" "${styles[$k]}")
-    done
-    local title
-    title=$(machine_title "$d")
-    gnuplot <<GP
-set terminal pngcairo noenhanced size 1400,560 font ',10'
-set output '$d/throughput.png'
-set datafile separator whitespace
-set multiplot layout 1,2 title "farm render and its peers against workers: $title" font ',12'
-set logscale xy 2
-set logscale y 10
-set xrange [$(worker_range "$o")]
-set grid
-set key top left font ',9'
-set xlabel 'workers (pyo: processes, supernova: threads)'
-set arrow from ${cores:-1}, graph 0 to ${cores:-1}, graph 1 nohead dt 3 lc rgb 'gray40'
-set label 'cores' at ${cores:-1}, graph 0.04 offset 0.5,0 textcolor rgb 'gray40'
-set ylabel 'billion voice-samples per second (wall)'
-set title 'throughput'
-plot ${items_vps%, }
-set ylabel 'billion voice-samples per CPU-second'
-set title 'per core: throughput per CPU-second'
-plot ${items_cpu%, }
-unset multiplot
-GP
-    gnuplot <<GP
-set terminal pngcairo noenhanced size 900,560 font ',10'
-set output '$d/efficiency.png'
-set title "Scaling efficiency (throughput / (workers x throughput at 1)): $title" font ',11'
-set logscale x 2
-set xrange [$(worker_range "$o")]
-set grid
-set key bottom left font ',9'
-set yrange [0:1.2]
-set xlabel 'workers (pyo: processes, supernova: threads)'
-set ylabel 'efficiency'
-set arrow from ${cores:-1}, graph 0 to ${cores:-1}, graph 1 nohead dt 3 lc rgb 'gray40'
-set label 'cores' at ${cores:-1}, graph 0.04 offset 0.5,0 textcolor rgb 'gray40'
-plot 0.9 with lines dt 2 lc rgb 'gray30' title 'target 0.9'${items_eff:+, ${items_eff%, }}
-GP
-}
-
-plot_realtime() { # DIR TMP
-    local d=$1 t=$2 r=$1/realtime.csv f items="" items2="" offline_item="" n=0
-    [[ -f $r ]] || return 0
-    local -a colors=("'#1f77b4'" "'#ff7f0e'" "'#2ca02c'" "'#d62728'")
-    # one curve per block size and ring depth (rows from before the ring column: 4 blocks)
-    local fr k ring label
-    for fr in $(awk -F, 'NR > 1 { print $2 ":" ($13 == "" ? 4 : $13) }' "$r" | sort -t: -k1,1n -k2,2n -u); do
-        f=${fr%:*} ring=${fr#*:} k=$f.$ring
-        local cond="\$2 == $f && (\$13 == \"\" ? 4 : \$13) == $ring"
-        series "$r" "$cond && \$4 != \"\"" 3 '$4' "$t/rt$k.voices"
-        series "$r" "$cond" 3 "\$10 / $SR" "$t/rt$k.offline"
-        series "$r" "$cond && \$12 != \"\"" 3 '$12' "$t/rt$k.ratio"
-        label="$f frames, ring of $ring"
-        items+=$(plot_item "$t/rt$k.voices" "real time, $label" "lw 2 pt 7 lc rgb ${colors[n % 4]}")
-        ((n > 0)) || offline_item=$(plot_item "$t/rt$k.offline" "offline: per CPU-second x cores used, / 48 kHz" "lw 1 dt 2 pt 1 lc rgb 'gray30'")
-        items2+=$(plot_item "$t/rt$k.ratio" "$label" "lw 2 pt 7 lc rgb ${colors[n % 4]}")
-        n=$((n + 1))
-    done
-    [[ -n $items ]] || return 0
-    items+=$offline_item
-    local title backend
-    title=$(machine_title "$d")
-    backend=$(awk -F, 'NR > 1 && !seen[$1]++ { b = b (b == "" ? "" : " / ") ($1 == "jack" ? "jackd dummy driver, -R" : "null sink") } END { print b }' "$r")
-    gnuplot <<GP
-set terminal pngcairo noenhanced size 1400,560 font ',10'
-set output '$d/realtime.png'
-set multiplot layout 1,2 title "Real-time capacity, no late block ($backend, 48 kHz): $title" font ',12'
-set logscale x 2
-set xrange [$(worker_range "$r" 3)]
-set grid
-set key top left font ',9'
-set xlabel 'workers'
-set ylabel 'voices'
-set format y '%.0f'
-set yrange [0:*]
-set title 'largest total voice count'
-plot ${items%, }
-set ylabel 'real-time capacity / offline throughput'
-set format y '%g'
-set yrange [0:1.2]
-set title 'share of the offline throughput kept in real time'
-plot 0.6 with lines dt 2 lc rgb 'gray30' title 'target at 64 frames: 0.6'${items2:+, ${items2%, }}
-unset multiplot
-GP
-}
-
-panel() { # ITEMS: a multiplot panel, or an empty place for a curve this run did not measure
-    if [[ -n $1 ]]; then echo "plot ${1%, }"; else echo "set multiplot next"; fi
-}
-
-plot_cost() { # DIR TMP
-    local d=$1 t=$2 c=$1/cost.csv m=$1/mix.csv title
-    [[ -f $c || -f $m ]] || return 0
-    title=$(machine_title "$d")
-    if [[ -f $c ]]; then
-        series "$c" '$1 == "voices"' 3 '$7' "$t/c_voices"
-        series "$c" '$1 == "voices"' 3 '$8' "$t/c_voices_all"
-        series "$c" '$1 == "frames"' 4 '$7' "$t/c_frames"
-        series "$c" '$1 == "channels" && $2 == "sineloop"' 5 '$7' "$t/c_ch_sineloop"
-        series "$c" '$1 == "channels" && $2 == "sine"' 5 '$7' "$t/c_ch_sine"
-    fi
-    local f mixitems=""
-    if [[ -f $m ]]; then
-        for f in $(awk -F, 'NR > 1 { print $2 }' "$m" | sort -n -u); do
-            series "$m" "\$2 == $f" 1 '$6 / 1000' "$t/mix$f"
-            mixitems+=$(plot_item "$t/mix$f" "$f frames" "lw 2 pt 7")
-        done
-    fi
-    local p1 p2 p3
-    p1=$(plot_item "$t/c_voices" "rendering (marginal)" "lw 2 pt 7 lc rgb '#1f77b4'")$(plot_item "$t/c_voices_all" "with start-up and exit" "lw 1 pt 6 dt 2 lc rgb 'gray30'")
-    p2=$(plot_item "$t/c_frames" "sineloop, 10,000 voices" "lw 2 pt 7 lc rgb '#1f77b4'")
-    p3=$(plot_item "$t/c_ch_sineloop" "sineloop" "lw 2 pt 7 lc rgb '#1f77b4'")$(plot_item "$t/c_ch_sine" "sine" "lw 2 pt 5 lc rgb '#ff7f0e'")
-    gnuplot <<GP
-set terminal pngcairo noenhanced size 1200,900 font ',10'
-set output '$d/cost.png'
-set multiplot layout 2,2 title "How the cost grows with the work (one worker, offline; CPU ns per voice-sample): $title" font ',12'
-set grid
-set key top right font ',9'
-set ylabel 'CPU ns per voice-sample'
-set logscale x 10
-set logscale y 10
-set xlabel 'voices per worker (256 frames, stereo)'
-set title 'voice count'
-$(panel "$p1")
-unset logscale y
-set logscale x 2
-set yrange [0:*]
-set xlabel 'frames per block (10,000 voices)'
-set title 'block size'
-$(panel "$p2")
-set xlabel 'channels (10,000 voices, 256 frames)'
-set title 'channels and oscillator'
-$(panel "$p3")
-set xlabel 'workers mixed'
-set ylabel 'microseconds per callback'
-set title "the coordinator's farm_mix per callback"
-set key top left
-$(panel "$mixitems")
-unset multiplot
-GP
-}
-
+# The plots: bench/plots/*.gp draw the curves report.py writes to a temporary directory,
+# where an empty file is a curve this run did not measure.
 make_plots() { # DIR
-    local d=$1 t
+    local d=$1 t k v
     if ! command -v gnuplot >/dev/null; then
         log "no plots: gnuplot is not installed; later, where it is: bench/scaling.sh --plot-only $d"
         return 0
     fi
     t=$(mktemp -d "${TMPDIR:-/tmp}/scaling-plot.XXXXXX")
-    plot_throughput "$d" "$t" 2>"$t/gnuplot.err" && plot_realtime "$d" "$t" 2>>"$t/gnuplot.err" &&
-        plot_cost "$d" "$t" 2>>"$t/gnuplot.err" || {
+    local -A p=([rt_pairs]="" [mix_frames]="")
+    report_py series "$d" "$t"
+    while IFS='=' read -r k v; do p[$k]=$v; done <"$t/info"
+    gp() { gnuplot -c "$repo_root/bench/plots/$1.gp" "${@:2}" 2>>"$t/gnuplot.err"; }
+    {
+        [[ ! -f $d/offline.csv ]] ||
+            { gp throughput "$d/throughput.png" "$t" "${p[title]}" "${p[cores]}" "${p[offline_xrange]}" &&
+                gp efficiency "$d/efficiency.png" "$t" "${p[title]}" "${p[cores]}" "${p[offline_xrange]}"; }
+    } && {
+        [[ ! -f $d/realtime.csv ]] ||
+            gp realtime "$d/realtime.png" "$t" "${p[title]}" "${p[rt_xrange]}" "${p[rt_backend]}" "${p[rt_pairs]}"
+    } && {
+        [[ ! -f $d/cost.csv && ! -f $d/mix.csv ]] || gp cost "$d/cost.png" "$t" "${p[title]}" "${p[mix_frames]}"
+    } || {
         cat "$t/gnuplot.err" >&2
         rm -rf "$t"
         echo "scaling: gnuplot failed (its words are above)" >&2
@@ -933,190 +580,6 @@ make_plots() { # DIR
     fi
     rm -rf "$t"
     log "plots: $(cd "$d" && ls -- *.png 2>/dev/null | tr '\n' ' ')"
-}
-
-# ---- --self-test: the harness itself, in a few seconds ----
-
-st_fail() {
-    echo "scaling self-test: FAILED: $*" >&2
-    exit 1
-}
-
-st_expect_bad() { # MESSAGE-PATTERN ARGS...: the script must refuse with exit 2 and that message
-    local pat=$1 rc=0
-    shift
-    "$self" "$@" >"$tmp/st.out" 2>"$tmp/st.err" || rc=$?
-    ((rc == 2)) || st_fail "'scaling.sh $*' exited $rc, not 2"
-    grep -q -- "$pat" "$tmp/st.err" || st_fail "'scaling.sh $*' did not say '$pat': $(cat "$tmp/st.err")"
-    [[ $(wc -l <"$tmp/st.err") -eq 1 ]] || st_fail "'scaling.sh $*' said more than one line"
-}
-
-st_header() { # FILE HEADER [MIN-ROWS]: the header, and rows with as many fields
-    [[ $(head -n 1 "$1") == "$2" ]] || st_fail "$1 starts '$(head -n 1 "$1")', not '$2'"
-    awk -F, -v want="$(awk -F, '{ print NF }' <<<"$2")" -v min="${3:-1}" \
-        'NR > 1 { if (NF != want) exit 1; rows++ } END { exit rows < min }' "$1" ||
-        st_fail "$1: fewer than ${3:-1} rows, or rows whose field count is not the header's"
-}
-
-st_png() { # FILE WIDTH HEIGHT: a PNG of that size (its IHDR)
-    local got
-    got=$(od -An -tx1 -j0 -N24 "$1" 2>/dev/null | tr -d ' \n')
-    [[ ${got:0:16} == 89504e470d0a1a0a ]] || st_fail "$1 is not a PNG"
-    ((16#${got:32:8} == $2 && 16#${got:40:8} == $3)) ||
-        st_fail "$1 is $((16#${got:32:8}))x$((16#${got:40:8})), not $2x$3"
-}
-
-self_test_parsing() {
-    st_expect_bad "--reps wants" "$tmp/o1" --reps 0
-    st_expect_bad "unknown option" "$tmp/o2" --bogus
-    st_expect_bad "OUTDIR" --quick
-    st_expect_bad "no directory" --plot-only "$tmp/none"
-    st_expect_bad "--workers wants" "$tmp/o3" --workers 1,x
-    st_expect_bad "--only" "$tmp/o4" --only offline,bogus
-    st_expect_bad "--rt-backend" "$tmp/o5" --rt-backend alsa
-    st_expect_bad "--duration wants" "$tmp/o6" --duration -1
-    st_expect_bad "--rt-ring-blocks wants powers of two" "$tmp/o7" --rt-ring-blocks 4,3
-    st_expect_bad "--rt-confirm wants an odd" "$tmp/o8" --rt-confirm 2
-    local o
-    for o in o1 o2 o3 o4 o5 o6 o7 o8; do
-        [[ ! -e $tmp/$o ]] || st_fail "refused input still created $o"
-    done
-    "$self" --help | grep -q '^usage: bench/scaling.sh OUTDIR' || st_fail "--help has no usage line"
-    echo "ok: arguments (10 refusals, exit 2, one line each, nothing created; --help)"
-}
-
-self_test_measure() {
-    outdir=$tmp/m logfile=$tmp/m/log.txt
-    mkdir -p "$outdir"
-    : >"$outdir/machine.txt"
-    strong_voices=4000 weak_voices=1000 peer_voices=20 duration=0.2 peer_duration=0.2 reps=1 peers=0
-    echo "$H_OFFLINE_RUNS" >"$outdir/offline_runs.csv"
-    run_offline_case 1 strong farm 1 2>/dev/null
-    run_offline_case 1 weak farm 2 2>/dev/null
-    st_header "$outdir/offline_runs.csv" "$H_OFFLINE_RUNS" 2
-    # Far above any core's rate: a CPU time that missed the workers (only farm's own) lands here.
-    awk -F, 'NR > 1 { c = $8 + $9; if (c <= 0 || $10 / c > 3e10 || $10 / c < 1e7) exit 1 }' "$outdir/offline_runs.csv" ||
-        st_fail "voice-samples per CPU-second out of any plausible range: $(tail -n 2 "$outdir/offline_runs.csv")"
-    summarize_offline
-    st_header "$outdir/offline.csv" "$H_OFFLINE" 2
-    st_header "$outdir/compare.csv" "$H_COMPARE" 0
-    echo "ok: offline runs (farm render, CPU time of farm and its workers), offline.csv"
-
-    cost_work=2e6 quick=1
-    echo "$H_COST_RUNS" >"$outdir/cost_runs.csv"
-    run_cost_point 1 voices sineloop 100 256 2
-    run_cost_point 1 channels sine 100 64 8
-    summarize_cost
-    st_header "$outdir/cost.csv" "$H_COST" 2
-    echo "ok: cost points, cost.csv"
-
-    echo "$H_RT_RUNS" >"$outdir/realtime_runs.csv"
-    rt_backend=null
-    rt_probe 64 1 16 0.3
-    if command -v jackd >/dev/null; then
-        rt_backend=jack
-        if start_jackd 256 2>/dev/null; then
-            rt_probe 256 1 16 0.5
-            stop_jackd
-        else
-            echo "skip: jackd would not start here (other servers?); the null sink's probe stands"
-        fi
-    else
-        echo "skip: no jackd, the real-time probe ran on the null sink only"
-    fi
-    st_header "$outdir/realtime_runs.csv" "$H_RT_RUNS" 1
-    # without --ring-blocks farm sizes its ring (10 ms: 8 blocks of 64 frames), and the row says so
-    awk -F, 'NR == 2 { exit ($2 != 64 || $11 != 8) }' "$outdir/realtime_runs.csv" ||
-        st_fail "the default ring at 64 frames was not recorded as 8 blocks: $(sed -n 2p "$outdir/realtime_runs.csv")"
-    echo "ok: real-time probes ($(tail -n +2 "$outdir/realtime_runs.csv" | cut -d, -f1 | tr '\n' ' '))"
-
-    # A majority of 3 asks for 2 probes when both agree, never for more than 3, and passes the
-    # ring depth to farm (its summary names the depth: "lowest ring fill N/8").
-    rt_backend=null rt_confirm=3 rt_seconds=0.3
-    local before after
-    before=$(wc -l <"$outdir/realtime_runs.csv")
-    rt_decide 64 1 16 8 2>/dev/null
-    after=$(wc -l <"$outdir/realtime_runs.csv")
-    # Whatever this machine's stalls made of the probes: two that agree decide, a third only
-    # when they differ, and the verdict is what most of them said.
-    local want
-    want=$(tail -n "$((after - before))" "$outdir/realtime_runs.csv" |
-        awk -F, '{ late[NR] = ($6 > 0) } END { n = (late[1] == late[2]) ? 2 : 3; s = late[1] + late[2] + late[3]; print n, (s >= 2) }')
-    [[ $want == "$((after - before)) $D_LATE" ]] ||
-        st_fail "a majority of 3: asked $((after - before)) probes, verdict $D_LATE; the probes say '$want': $(tail -n 3 "$outdir/realtime_runs.csv")"
-    grep -q 'ring fill [0-9]*/8' "$tmp/cmd.out" || st_fail "--ring-blocks 8 did not reach farm: $(cat "$tmp/cmd.out")"
-    awk -F, 'END { if ($11 != 8 || $12 + 0 <= 0) exit 1 }' "$outdir/realtime_runs.csv" ||
-        st_fail "ring depth or peak render missing: $(tail -n 1 "$outdir/realtime_runs.csv")"
-    echo "ok: a count decided by the majority of 3 probes ($((after - before)) asked), ring depth passed"
-    if command -v cyclictest >/dev/null && [[ $(id -u) -eq 0 ]]; then
-        rt_seconds=1
-        host_latency 2>/dev/null
-        st_header "$outdir/host.csv" "$H_HOST" 1
-        awk -F, 'NR == 2 { if ($1 < 1 || $4 < 0 || $6 < $5 || $5 < $4 || $7 < $8 || $8 < $9) exit 1 }' "$outdir/host.csv" ||
-            st_fail "host.csv out of order: $(tail -n 1 "$outdir/host.csv")"
-        echo "ok: the machine's stalls (cyclictest, 1 s): $(tail -n 1 "$outdir/host.csv")"
-    else
-        echo "skip: no cyclictest, or not root: the machine's stalls not tried"
-    fi
-}
-
-self_test_tools() {
-    if [[ -n $bench_mix ]]; then
-        "$bench_mix" --workers 1,2 --frames 64 --trials 1 --seconds 0.002 --csv "$tmp/mix.csv" >/dev/null ||
-            st_fail "bench_mix failed"
-        st_header "$tmp/mix.csv" "workers,frames,channels,trials,calls_per_trial,median_ns,min_ns,max_ns,ns_per_frame,period_share" 2
-        echo "ok: bench_mix"
-    else
-        echo "skip: bench_mix not built"
-    fi
-    if "$pyo_python" -c 'import pyo' >/dev/null 2>&1; then
-        pyo_script
-        timed pyo_group 2 10 0.2 || fail_cmd "pyo's recipe"
-        check_wav "$tmp/pyo1.wav" 0.2 pyo
-        echo "ok: pyo's recipe (2 processes)"
-    else
-        echo "skip: no pyo"
-    fi
-    local p
-    for p in supernova scsynth; do
-        if command -v "$p" >/dev/null && command -v "$sc_python" >/dev/null; then
-            sc_render "$p" 2 10 0.2
-            echo "ok: $p NRT score"
-        else
-            echo "skip: no $p"
-        fi
-    done
-}
-
-self_test_plots() {
-    if ! command -v gnuplot >/dev/null; then
-        echo "skip: no gnuplot, --plot-only not tried"
-        return 0
-    fi
-    cp -r "$repo_root/bench/fixtures/scaling" "$tmp/fx"
-    "$self" --plot-only "$tmp/fx" >"$tmp/st.out" 2>"$tmp/st.err" || st_fail "--plot-only: $(cat "$tmp/st.err")"
-    st_png "$tmp/fx/throughput.png" 1400 560
-    st_png "$tmp/fx/efficiency.png" 900 560
-    st_png "$tmp/fx/realtime.png" 1400 560
-    st_png "$tmp/fx/cost.png" 1200 900
-    grep -q '^| workers | voices | median wall s' "$tmp/fx/report.md" || st_fail "report.md has no scaling table"
-    grep -q "AMD EPYC" "$tmp/fx/report.md" || st_fail "report.md does not name the machine"
-    grep -q "^| jackd dummy, -R | 64 | 4 | 1 | 25934 |" "$tmp/fx/report.md" ||
-        st_fail "report.md: a real-time row from before the ring column is not read as farm's 4 blocks"
-    grep -q "^| 37 | 226 | 1797 | 2 | 0 | 0 |" "$tmp/fx/report.md" || st_fail "report.md has no row of host.csv"
-    echo "ok: --plot-only on the fixture (4 PNGs, report.md)"
-}
-
-self_test() {
-    if [[ ! -x $farm || ! -x $(dirname "$farm")/farm-worker ]]; then
-        echo "skip: no farm and farm-worker at $farm (build them, or set FARM_BIN)"
-        exit 77
-    fi
-    self_test_parsing
-    self_test_measure
-    self_test_tools
-    self_test_plots
-    echo "self-test passed"
 }
 
 # ---- main ----
@@ -1172,25 +635,21 @@ while (($#)); do
     shift
 done
 
-farm=${FARM_BIN:-$repo_root/build}/farm
+farm=$farm_dir/farm
 pyo_python=${PYO_PYTHON:-/usr/bin/python3}
 sc_python=python3
 bench_mix=""
-for b in "${BENCH_BIN:-}" "${FARM_BIN:-$repo_root/build}" "${FARM_BIN:-$repo_root/build}/bench"; do
+for b in "${BENCH_BIN:-}" "$farm_dir" "$farm_dir/bench"; do
     [[ -n $b && -x $b/bench_mix ]] && { bench_mix=$b/bench_mix && break; }
 done
 usable=$(nproc)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/scaling.XXXXXX")
 jackd_pid=""
-cleanup() {
-    stop_jackd
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_on_exit() { stop_jackd; }
+bench_tmpdir scaling
 
 if ((self_test_mode)); then
+    # shellcheck source=bench/scaling_selftest.sh
+    . "$repo_root/bench/scaling_selftest.sh"
     self_test
     exit 0
 fi

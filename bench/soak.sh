@@ -9,8 +9,10 @@
 # Prints a markdown table; with OUTDIR also writes it and farm's output there. Exit 1 when a
 # target is missed. --quick: 1 minute, to check the script itself.
 set -euo pipefail
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${FARM_BIN:-$repo_root/build}
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init soak
+build=$farm_dir
 farm=$build/farm
 farmctl=$build/farmctl
 outdir=""
@@ -27,32 +29,25 @@ done
 [ -x "$farm" ] && [ -x "$farmctl" ] || { echo "soak: build first (scripts/setup.sh)" >&2; exit 2; }
 command -v jackd >/dev/null || { echo "soak: needs jackd (apt-get install jackd2)" >&2; exit 2; }
 seconds=$((minutes * 60))
-tmp=$(mktemp -d)
-pids_to_stop=()
-cleanup() {
-    for p in "${pids_to_stop[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_tmpdir
 [ -n "$outdir" ] && mkdir -p "$outdir"
 export JACK_NO_START_SERVER=1 JACK_DEFAULT_SERVER="farm-soak-$$"
 jackd -n "$JACK_DEFAULT_SERVER" -R -P 70 --port-max 64 -d dummy -r 48000 -p 256 \
     >"$tmp/jackd.log" 2>&1 &
-pids_to_stop+=($!)
+bench_track $!
 for _ in $(seq 500); do jack_lsp >/dev/null 2>&1 && break; sleep 0.02; done
 
 "$farm" --workers 2 --voices 10000 --buffersize 256 --rt-priority 70 --duration "$seconds" \
     --control "ipc://$tmp/soak.control" --telemetry "ipc://$tmp/soak.telemetry" \
     >"$tmp/farm.out" 2>"$tmp/farm.err" &
 farm_pid=$!
-pids_to_stop+=("$farm_pid")
+bench_track "$farm_pid"
 for _ in $(seq 500); do grep -q "farm: control" "$tmp/farm.err" 2>/dev/null && break; sleep 0.02; done
 url="ipc://$tmp/soak.control"
 
 # the telemetry subscriber, for the whole run
 "$farmctl" --url "$url" watch --timeout 5 >/dev/null 2>"$tmp/watch.err" &
-pids_to_stop+=($!)
+bench_track $!
 # the control client: a new frequency for every voice every 100 ms
 (
     i=0
@@ -62,7 +57,7 @@ pids_to_stop+=($!)
         sleep 0.1
     done
 ) &
-pids_to_stop+=($!)
+bench_track $!
 
 rss() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 echo "t_s farm_kB worker0_kB worker1_kB" >"$tmp/rss"

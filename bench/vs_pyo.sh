@@ -4,8 +4,10 @@
 # side by side in one run, interleaved, medians. Installs python3-pyo when it is missing and
 # this user may (root, or sudo).
 set -euo pipefail
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-farm=${FARM_BIN:-$repo_root/build}/farm
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init vs_pyo
+farm=$farm_dir/farm
 voices_list="500,2000"
 duration=10
 reps=5
@@ -24,8 +26,7 @@ if ! /usr/bin/python3 -c 'import pyo' >/dev/null 2>&1; then
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get install -y -qq --no-install-recommends python3-pyo >/dev/null
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+bench_tmpdir
 
 # pyo's offline server renders as fast as it can; start() returns when the file is written.
 cat >"$tmp/pyo_seed.py" <<'PY'
@@ -40,8 +41,6 @@ t = time.perf_counter()
 s.start()
 print("wall %.6f" % (time.perf_counter() - t))
 PY
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "| voices | pyo median wall s | farm (1 worker) median wall s | pyo Gvoice-samples/s | farm Gvoice-samples/s | farm / pyo |"
 echo "|---:|---:|---:|---:|---:|---:|"

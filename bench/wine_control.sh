@@ -6,14 +6,15 @@
 # runs each (default 3) of REQUESTS requests per kind (default 1000). Prints a markdown table:
 # the median over the runs of each run's median round trip, and of its p99.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init wine_control
 lin=$1 win=$2 reps=${3:-3} n=${4:-1000}
 # shellcheck source=scripts/wine-env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/wine-env.sh"
 wine_prefix_ready
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+bench_tmpdir
 winworker=$(winepath -w "$win/farm-worker.exe")
-median() { sort -n | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 for _ in $(seq "$reps"); do
   for t in ipc tcp; do
     "$lin/bench/control_rtt" "$lin/farm-worker" "$t" "$n" >>"$tmp/lin.$t"

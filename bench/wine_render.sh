@@ -4,14 +4,15 @@
 # REPS each (default 3): 10 s of 1 x 20000 and 4 x 500 voices with the avx2 kernel. Checks that
 # both write the same bits; prints a markdown table of medians.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init wine_render
 lin=$1 win=$2 reps=${3:-3}
 # shellcheck source=scripts/wine-env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/wine-env.sh"
 wine_prefix_ready
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+bench_tmpdir
 winworker=$(winepath -w "$win/farm-worker.exe")
-median() { sort -n | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo "| case | Linux median s | wine median s | wine / Linux | same bits |"
 echo "|---|---:|---:|---:|---|"
 for c in "1 20000" "4 500"; do

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "control_internal.h"
-#include "dsp.h"
 
 /* ---- the shadow ---- */
 
@@ -28,14 +27,13 @@ int farm_control_apply_init(farm_control *c) {
         ok &= (c->shadow.param[p] = malloc(n * sizeof(float))) != NULL;
     if (!ok)
         return farm_fail(FARM_ENOMEM, "out of memory for the state of %u voices", n);
-    const double fb = cfg->oscillator == SHM_OSC_SINE ? 0.0 : cfg->feedback;
-    for (uint32_t v = 0; v < n; v++) { /* the workers start their voices so (worker.c) */
-        uint64_t g = (uint64_t)cfg->first_voice + v;
-        c->shadow.param[FARM_PARAM_FREQ][v] =
-            (float)dsp_voice_default_freq(cfg->seed, g, cfg->freq_min, cfg->freq_max);
-        c->shadow.param[FARM_PARAM_FEEDBACK][v] = (float)fb;
-        c->shadow.param[FARM_PARAM_AMP][v] = (float)cfg->amp;
-        c->shadow.param[FARM_PARAM_PAN][v] = (float)dsp_voice_default_pan(g, cfg->channels);
+    for (uint32_t v = 0; v < n; v++) { /* as the workers start their voices */
+        shm_voice_values d;
+        shm_voice_defaults(cfg, (uint64_t)cfg->first_voice + v, &d);
+        c->shadow.param[FARM_PARAM_FREQ][v] = (float)d.freq;
+        c->shadow.param[FARM_PARAM_FEEDBACK][v] = (float)d.feedback;
+        c->shadow.param[FARM_PARAM_AMP][v] = (float)d.amp;
+        c->shadow.param[FARM_PARAM_PAN][v] = (float)d.pan;
         c->shadow.playing[v] = 1;
     }
     return FARM_OK;
@@ -95,9 +93,10 @@ static int changes_voices(const farm_request *r) {
 /* Worker k's share of request r: its voices among the selected, as [lo, hi). */
 static int share_of(farm_control *c, uint32_t k, const farm_request *r, uint64_t *lo,
                     uint64_t *hi) {
-    const shm_worker *w = shm_worker_at(&c->procs->region, k);
+    uint32_t first, count;
+    shm_worker_voices(c->region, k, &first, &count);
     uint64_t a = r->first, b = (uint64_t)r->first + r->count;
-    uint64_t wa = w->voice_first, wb = (uint64_t)w->voice_first + w->voice_count;
+    uint64_t wa = first, wb = (uint64_t)first + count;
     *lo = a > wa ? a : wa;
     *hi = b < wb ? b : wb;
     return *lo < *hi;
@@ -111,22 +110,19 @@ static int per_voice(const farm_request *r) {
  * dead gets nothing: it would only fill its queues. */
 static int check_room(farm_control *c, const farm_request *reqs, size_t n) {
     farm_procs *p = c->procs;
-    for (uint32_t k = 0; k < p->count; k++) {
+    for (uint32_t k = 0; k < farm_procs_count(p); k++) {
         if (farm_procs_health(p, k) == FARM_WORKER_GIVEN_UP)
             continue;
-        shm_worker *w = shm_worker_at(&p->region, k);
         uint32_t cmds = 0;
         uint64_t floats = 0, lo, hi;
         for (size_t i = 0; i < n; i++)
             if (changes_voices(&reqs[i]) && share_of(c, k, &reqs[i], &lo, &hi)) {
                 cmds++;
-                floats += per_voice(&reqs[i]) ? 2 * (hi - lo) : 0; /* 2x: room for wrapping */
+                floats += per_voice(&reqs[i]) ? hi - lo : 0;
             }
-        uint64_t used = atomic_load(&w->values.write) - atomic_load(&w->values.read);
-        if (shm_ring_fill(&w->cmds) + cmds > w->cmds.slot_count ||
-            used + floats > w->values.capacity)
+        if (!shm_cmd_room(c->region, k, cmds, floats))
             return farm_fail(FARM_EBUSY, "busy: worker %u has %u commands waiting; try again", k,
-                             shm_ring_fill(&w->cmds));
+                             shm_cmd_waiting(c->region, k));
     }
     return FARM_OK;
 }
@@ -137,7 +133,7 @@ static int check_room(farm_control *c, const farm_request *reqs, size_t n) {
 static uint64_t earliest_block(farm_control *c, const farm_request *reqs, size_t n) {
     farm_procs *p = c->procs;
     uint64_t s = farm_engine_stream_block(c->engine) + 1, lo, hi;
-    for (uint32_t k = 0; k < p->count; k++) {
+    for (uint32_t k = 0; k < farm_procs_count(p); k++) {
         if (farm_procs_health(p, k) == FARM_WORKER_GIVEN_UP)
             continue;
         int touched = 0;
@@ -145,8 +141,7 @@ static uint64_t earliest_block(farm_control *c, const farm_request *reqs, size_t
             touched = changes_voices(&reqs[i]) && share_of(c, k, &reqs[i], &lo, &hi);
         if (!touched)
             continue;
-        shm_worker *w = shm_worker_at(&p->region, k);
-        uint64_t b = atomic_load(&w->audio.write) + 1 + atomic_load(&w->late_blocks);
+        uint64_t b = shm_worker_next_block(c->region, k);
         s = b > s ? b : s;
     }
     return s;
@@ -177,36 +172,23 @@ static int choose_block(farm_control *c, const farm_request *reqs, size_t n, uin
 
 /* ---- sending ---- */
 
+/* Worker k's per-voice values, from the selection's voice from on, into the value ring. */
+static void fill_values(const void *arg, uint32_t from, uint32_t n, float *dst) {
+    farm_request_values(arg, from, n, dst);
+}
+
 static void push_share(farm_control *c, uint32_t k, const farm_request *r, uint64_t block,
                        uint64_t id) {
-    shm_worker *w = shm_worker_at(&c->procs->region, k);
-    uint64_t lo, hi;
-    share_of(c, k, r, &lo, &hi);
-    uint64_t late = atomic_load(&w->late_blocks), write = atomic_load(&w->audio.write);
-    shm_cmd cmd = {.op = (uint32_t)op_of(r),
-                   .first = r->first,
-                   .count = r->count,
-                   .ramp_frames = ramp_frames(c, r->ramp),
-                   .form = SHM_FORM_ONE,
-                   /* in the worker's own blocks: each late block put its ring one behind */
-                   .at_block = block > late + write ? block - late : write + 1,
-                   .value = r->value,
-                   .values_end = atomic_load(&w->values.write),
-                   .id = id};
-    if (per_voice(r)) {
-        uint64_t at;
-        float *dst = shm_values_reserve(w, c->procs->region.base, (uint32_t)(hi - lo), &at);
-        /* check_room saw room for it */
-        farm_request_values(r, (uint32_t)(lo - r->first), (uint32_t)(hi - lo), dst);
-        cmd.form = SHM_FORM_VALUES;
-        cmd.values_at = at;
-        cmd.values_end = at + (hi - lo);
-        shm_values_commit(w, cmd.values_end);
-    }
-    /* No wake-up: a worker asleep on a full ring applies it at its next block, which is the
-     * soonest it could be heard anyway; check_room saw room, and only the holder of c->lock
-     * pushes. */
-    (void)shm_cmd_push(w, c->procs->region.base, &cmd);
+    shm_change ch = {.op = op_of(r),
+                     .first = r->first,
+                     .count = r->count,
+                     .ramp_frames = ramp_frames(c, r->ramp),
+                     .value = r->value,
+                     .fill = per_voice(r) ? fill_values : NULL,
+                     .fill_arg = r,
+                     .id = id};
+    /* check_room saw room for it, and only the holder of c->lock sends */
+    (void)shm_cmd_send(c->region, k, &ch, block);
 }
 
 /* One line's effect: its commands (or the gain), its shadow, and its part of the reply. */
@@ -218,7 +200,7 @@ static void send_line(farm_control *c, const farm_request *r, uint64_t block, cJ
     }
     uint64_t id = ++c->next_id, lo, hi;
     cJSON *ws = cJSON_AddArrayToObject(out, "workers"), *dead = NULL;
-    for (uint32_t k = 0; k < p->count; k++) {
+    for (uint32_t k = 0; k < farm_procs_count(p); k++) {
         if (!share_of(c, k, r, &lo, &hi))
             continue;
         if (farm_procs_health(p, k) == FARM_WORKER_GIVEN_UP) {

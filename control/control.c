@@ -355,14 +355,15 @@ static int announce(farm_control *c) {
     return rv;
 }
 
-int farm_control_start(farm_control **out, const farm_control_desc *desc, farm_procs *procs,
-                       farm_engine *engine, farm_audio *audio) {
+int farm_control_start(farm_control **out, const farm_control_desc *desc, shm_region *region,
+                       farm_procs *procs, farm_engine *engine, farm_audio *audio) {
     *out = NULL;
     farm_control *c = calloc(1, sizeof *c);
     if (c == NULL)
         return farm_fail(FARM_ENOMEM, "out of memory");
     c->desc = *desc;
-    c->cfg = &shm_header_of(&procs->region)->config;
+    c->cfg = shm_config_of(region);
+    c->region = region;
     c->procs = procs;
     c->engine = engine;
     c->audio = audio;

@@ -40,9 +40,10 @@ typedef struct farm_control_desc {
     struct farm_nodes *nodes; /* the farms on other hosts (--node), or NULL; outlives control */
 } farm_control_desc;
 
-/* procs, engine and audio outlive the server; the configuration comes from procs' mapping. */
-int farm_control_start(farm_control **out, const farm_control_desc *desc, farm_procs *procs,
-                       farm_engine *engine, farm_audio *audio);
+/* region (the workers' mapping, the coordinator's), procs, engine and audio outlive the server;
+ * the configuration comes from region. */
+int farm_control_start(farm_control **out, const farm_control_desc *desc, shm_region *region,
+                       farm_procs *procs, farm_engine *engine, farm_audio *audio);
 void farm_control_stop(farm_control *c); /* NULL is fine */
 int farm_control_quit_requested(const farm_control *c);
 /* One message in (a request, a setv, or a batch of lines; CONTROL.md), its JSON reply out

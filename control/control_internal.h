@@ -40,6 +40,7 @@ typedef struct rep_server {
 struct farm_control {
     farm_control_desc desc;
     const shm_config *cfg;
+    shm_region *region; /* the workers' mapping (shm.h's calls) */
     farm_procs *procs;
     farm_engine *engine;
     farm_audio *audio;

@@ -62,29 +62,30 @@ void farm_control_add_config(farm_control *c, cJSON *root) {
 }
 
 static void add_stream(farm_control *c, cJSON *root) {
-    const shm_stream_stats *st = &shm_header_of(&c->procs->region)->stream;
+    shm_stream_stats st;
+    shm_stream_stats_read(c->region, &st);
     cJSON *s = cJSON_AddObjectToObject(root, "stream");
-    cJSON_AddNumberToObject(s, "seconds", (double)atomic_load(&st->frames) / c->cfg->sample_rate);
+    cJSON_AddNumberToObject(s, "seconds", (double)st.frames / c->cfg->sample_rate);
     cJSON_AddNumberToObject(s, "block", (double)farm_engine_stream_block(c->engine));
-    cJSON_AddNumberToObject(s, "callbacks", (double)atomic_load(&st->callbacks));
-    cJSON_AddNumberToObject(s, "underflows", (double)atomic_load(&st->underflows));
-    cJSON_AddNumberToObject(s, "late_blocks", (double)atomic_load(&st->late_blocks));
-    cJSON_AddNumberToObject(s, "clipped", (double)atomic_load(&st->clipped));
-    cJSON_AddNumberToObject(s, "record_dropped", (double)atomic_load(&st->record_dropped));
-    cJSON_AddNumberToObject(s, "cpu_load", atomic_load(&st->cpu_load_permille) / 1000.0);
+    cJSON_AddNumberToObject(s, "callbacks", (double)st.callbacks);
+    cJSON_AddNumberToObject(s, "underflows", (double)st.underflows);
+    cJSON_AddNumberToObject(s, "late_blocks", (double)st.late_blocks);
+    cJSON_AddNumberToObject(s, "clipped", (double)st.clipped);
+    cJSON_AddNumberToObject(s, "record_dropped", (double)st.record_dropped);
+    cJSON_AddNumberToObject(s, "cpu_load", st.cpu_load);
     cJSON_AddNumberToObject(s, "replies_dropped", (double)atomic_load(&c->replies_dropped));
     cJSON_AddNumberToObject(s, "requests_waiting", (double)atomic_load(&c->requests_waiting));
     cJSON_AddNumberToObject(s, "telemetry_dropped", (double)atomic_load(&c->telemetry_dropped));
     cJSON *cb = cJSON_AddObjectToObject(s, "callback_us");
-    cJSON_AddNumberToObject(cb, "median", shm_cb_percentile_ns(st, 50) / 1e3);
-    cJSON_AddNumberToObject(cb, "p99", shm_cb_percentile_ns(st, 99) / 1e3);
-    cJSON_AddNumberToObject(cb, "max", atomic_load(&st->cb_ns_max) / 1e3);
+    cJSON_AddNumberToObject(cb, "median", st.cb_ns_median / 1e3);
+    cJSON_AddNumberToObject(cb, "p99", st.cb_ns_p99 / 1e3);
+    cJSON_AddNumberToObject(cb, "max", st.cb_ns_max / 1e3);
     cJSON_AddNumberToObject(cb, "period", farm_control_block_seconds(c) * 1e6);
 }
 
-static const char *worker_state(farm_control *c, uint32_t k) {
+static const char *worker_state(farm_control *c, uint32_t k, const shm_worker_stats *ws) {
     static const char *const states[] = {"starting", "running", "stopped", "failed"};
-    uint32_t st = atomic_load(&shm_worker_at(&c->procs->region, k)->state);
+    uint32_t st = ws->state;
     switch (farm_procs_health(c->procs, k)) {
     case FARM_WORKER_GIVEN_UP:
         return "dead";
@@ -103,25 +104,26 @@ static const char *worker_state(farm_control *c, uint32_t k) {
 static void add_workers(farm_control *c, cJSON *root) {
     const double block_s = farm_control_block_seconds(c);
     cJSON *ws = cJSON_AddArrayToObject(root, "workers");
-    for (uint32_t k = 0; k < c->procs->count; k++) {
-        shm_worker *w = shm_worker_at(&c->procs->region, k);
+    for (uint32_t k = 0; k < farm_procs_count(c->procs); k++) {
+        shm_worker_stats w;
+        shm_worker_stats_read(c->region, k, &w);
         cJSON *o = cJSON_CreateObject();
-        uint32_t min_fill = atomic_load(&w->min_fill);
+        uint32_t min_fill = w.min_fill;
         cJSON_AddNumberToObject(o, "id", k);
-        cJSON_AddNumberToObject(o, "pid", atomic_load(&w->pid));
-        cJSON_AddNumberToObject(o, "cpu", atomic_load(&w->cpu));
-        cJSON_AddStringToObject(o, "state", worker_state(c, k));
+        cJSON_AddNumberToObject(o, "pid", w.pid);
+        cJSON_AddNumberToObject(o, "cpu", w.cpu);
+        cJSON_AddStringToObject(o, "state", worker_state(c, k, &w));
         cJSON_AddNumberToObject(o, "restarts", farm_procs_restarts(c->procs, k));
         cJSON_AddNumberToObject(o, "blocks_missed", (double)farm_procs_blocks_missed(c->procs, k));
-        cJSON_AddNumberToObject(o, "voices", w->voice_count);
-        cJSON_AddNumberToObject(o, "voices_playing", atomic_load(&w->voices_playing));
-        cJSON_AddNumberToObject(o, "first_voice", w->voice_first);
-        cJSON_AddNumberToObject(o, "load", shm_worker_load(w, block_s, 0));
-        cJSON_AddNumberToObject(o, "load_peak", shm_worker_load(w, block_s, 1));
-        cJSON_AddNumberToObject(o, "late_blocks", (double)atomic_load(&w->late_blocks));
+        cJSON_AddNumberToObject(o, "voices", w.voice_count);
+        cJSON_AddNumberToObject(o, "voices_playing", w.voices_playing);
+        cJSON_AddNumberToObject(o, "first_voice", w.voice_first);
+        cJSON_AddNumberToObject(o, "load", shm_worker_load(&w, block_s, 0));
+        cJSON_AddNumberToObject(o, "load_peak", shm_worker_load(&w, block_s, 1));
+        cJSON_AddNumberToObject(o, "late_blocks", (double)w.late_blocks);
         cJSON_AddNumberToObject(o, "lowest_ring_fill",
                                 min_fill == UINT32_MAX ? -1.0 : (double)min_fill);
-        cJSON_AddNumberToObject(o, "blocks_rendered", (double)atomic_load(&w->blocks_rendered));
+        cJSON_AddNumberToObject(o, "blocks_rendered", (double)w.blocks_rendered);
         cJSON_AddItemToArray(ws, o);
     }
 }

@@ -120,10 +120,20 @@ void farm_part_comment(char *out, size_t size, const farm_options *opt);
 /* Pins the audio callback's thread (when pin is set) to the core the placement kept for it, if
  * any, and under -v says where everything runs, prefixed by who. farm render pins nothing: it
  * has no deadline, and a pinned loop on a machine shared with others could not move to a free
- * core (measured: README); its workers stay off the spare core all the same. */
+ * core (measured: docs/benchmarks.md, "Placement"); its workers stay off the spare core all the
+ * same. */
 struct farm_procs;
 void farm_coordinator_place(const farm_options *opt, const struct farm_procs *procs,
                             pthread_t stream_thread, int pin, const char *who);
+/* The coordinator owns the mapping: the configuration from the options (workers stop after
+ * block_limit blocks, 0 never), prepared by the supervisor, made into *region, and the workers
+ * started on it. On failure nothing is left. Then stop_workers stops them and closes it. */
+struct shm_region;
+int farm_coordinator_start_workers(const farm_options *opt, uint64_t block_limit,
+                                   struct shm_region *region, struct farm_procs **procs);
+void farm_coordinator_stop_workers(struct shm_region *region, struct farm_procs *procs);
+/* Where a worker runs, for the reports: "cpu N", or "unpinned" for -1. */
+void farm_cpu_text(int cpu, char *out, size_t size);
 
 /* The commands. */
 int farm_render(const farm_options *opt);

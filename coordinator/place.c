@@ -1,9 +1,10 @@
-/* Where the coordinator's own stream thread runs, beside the workers the supervisor placed. */
+/* The workers, and where the coordinator's own stream thread runs beside them. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "coordinator.h"
+#include "shm.h"
 #include "supervisor.h"
 
 void farm_coordinator_place(const farm_options *o, const farm_procs *procs, pthread_t stream_thread,
@@ -19,4 +20,30 @@ void farm_coordinator_place(const farm_options *o, const farm_procs *procs, pthr
     farm_placement_describe(pl, line, sizeof line);
     fprintf(stderr, "%s: placement %s%s\n", who, line,
             pin && plat_cpuset_count(&pl->audio) > 0 && !pinned ? " (not pinned: refused)" : "");
+}
+
+int farm_coordinator_start_workers(const farm_options *o, uint64_t block_limit, shm_region *region,
+                                   farm_procs **procs) {
+    *procs = NULL;
+    shm_config cfg = farm_shm_config(o, block_limit);
+    farm_heal_desc heal = farm_heal_config(o);
+    farm_procs_prepare(&cfg);
+    int rv = shm_create(&cfg, region);
+    if (rv != FARM_OK)
+        return rv;
+    if ((rv = farm_procs_start(procs, region, &heal, o->cpus)) != FARM_OK)
+        shm_close(region);
+    return rv;
+}
+
+void farm_coordinator_stop_workers(shm_region *region, farm_procs *procs) {
+    farm_procs_stop(procs);
+    shm_close(region);
+}
+
+void farm_cpu_text(int cpu, char *out, size_t size) {
+    if (cpu >= 0)
+        snprintf(out, size, "cpu %d", cpu);
+    else
+        snprintf(out, size, "unpinned");
 }

@@ -15,6 +15,7 @@
 #include "nodes.h"
 #include "plat.h"
 #include "recorder.h"
+#include "shm.h"
 #include "supervisor.h"
 
 #define WATCH_NS (20 * FARM_NS_PER_MS)          /* how often the main thread looks */
@@ -25,64 +26,62 @@
 /* ---- reporting ---- */
 
 static void status_line(const farm_options *o, shm_region *region, farm_audio *a) {
-    shm_header *h = shm_header_of(region);
-    const shm_stream_stats *st = &h->stream;
+    shm_stream_stats st;
+    shm_stream_stats_read(region, &st);
     double block_s = (double)o->buffer_frames / o->sample_rate;
     fprintf(stderr,
             "farm: %7.1f s  late %llu  underflows %llu  clipped %llu  cb p99 %llu us  "
             "cpu %4.1f%%  load",
-            (double)atomic_load(&st->frames) / o->sample_rate,
-            (unsigned long long)atomic_load(&st->late_blocks),
-            (unsigned long long)atomic_load(&st->underflows),
-            (unsigned long long)atomic_load(&st->clipped),
-            (unsigned long long)(shm_cb_percentile_ns(st, 99) / 1000),
-            100 * farm_audio_cpu_load(a));
-    for (uint32_t k = 0; k < o->workers && k < 16; k++)
-        fprintf(stderr, " %.0f%%", 100 * shm_worker_load(shm_worker_at(region, k), block_s, 0));
+            (double)st.frames / o->sample_rate, (unsigned long long)st.late_blocks,
+            (unsigned long long)st.underflows, (unsigned long long)st.clipped,
+            (unsigned long long)(st.cb_ns_p99 / 1000), 100 * farm_audio_cpu_load(a));
+    for (uint32_t k = 0; k < o->workers && k < 16; k++) {
+        shm_worker_stats ws;
+        shm_worker_stats_read(region, k, &ws);
+        fprintf(stderr, " %.0f%%", 100 * shm_worker_load(&ws, block_s, 0));
+    }
     fputc('\n', stderr);
 }
 
-static void summary(const farm_options *o, farm_procs *p, farm_audio *a, recorder *rec,
-                    double cpu_load) {
-    shm_region *region = &p->region;
-    shm_header *h = shm_header_of(region);
-    const shm_stream_stats *st = &h->stream;
+static void summary_stream(const farm_options *o, const shm_stream_stats *st, farm_audio *a,
+                           const char *isa, double cpu_load) {
     double block_s = (double)o->buffer_frames / o->sample_rate;
-    uint64_t frames = atomic_load(&st->frames);
     printf("farm: played %.2f s on %s, %u Hz, %u frames, %u ch, %u voices on %u workers "
            "(kernel %s)\n",
-           (double)frames / o->sample_rate, farm_audio_describe(a), o->sample_rate,
-           o->buffer_frames, o->channels, o->total_voices, o->workers,
-           shm_header_of(region)->config.isa);
+           (double)st->frames / o->sample_rate, farm_audio_describe(a), o->sample_rate,
+           o->buffer_frames, o->channels, o->total_voices, o->workers, isa);
     printf("  callbacks %llu, underflows %llu, late blocks %llu, clipped samples %llu, "
            "cpu load %.1f%%\n",
-           (unsigned long long)atomic_load(&st->callbacks),
-           (unsigned long long)atomic_load(&st->underflows),
-           (unsigned long long)atomic_load(&st->late_blocks),
-           (unsigned long long)atomic_load(&st->clipped), 100 * cpu_load);
-    uint64_t under = atomic_load(&st->underflows);
-    if (under > 0) {
+           (unsigned long long)st->callbacks, (unsigned long long)st->underflows,
+           (unsigned long long)st->late_blocks, (unsigned long long)st->clipped, 100 * cpu_load);
+    if (st->underflows > 0) {
         printf("  underflows at callback");
-        for (uint64_t i = 0; i < under && i < SHM_UNDERFLOWS_KEPT; i++)
-            printf(" %llu", (unsigned long long)atomic_load(&st->underflow_at[i]));
-        printf("%s of %llu\n", under > SHM_UNDERFLOWS_KEPT ? " ..." : "",
-               (unsigned long long)atomic_load(&st->callbacks));
+        for (uint64_t i = 0; i < st->underflows && i < SHM_UNDERFLOWS_KEPT; i++)
+            printf(" %llu", (unsigned long long)st->underflow_at[i]);
+        printf("%s of %llu\n", st->underflows > SHM_UNDERFLOWS_KEPT ? " ..." : "",
+               (unsigned long long)st->callbacks);
     }
     printf("  callback duration: median %.0f us, p99 %.0f us, max %.1f us (block period %.0f us)\n",
-           shm_cb_percentile_ns(st, 50) / 1e3, shm_cb_percentile_ns(st, 99) / 1e3,
-           atomic_load(&st->cb_ns_max) / 1e3, block_s * 1e6);
+           st->cb_ns_median / 1e3, st->cb_ns_p99 / 1e3, st->cb_ns_max / 1e3, block_s * 1e6);
+}
+
+static void summary(const farm_options *o, shm_region *region, farm_procs *p, farm_audio *a,
+                    recorder *rec, double cpu_load) {
+    shm_stream_stats st;
+    shm_stream_stats_read(region, &st);
+    double block_s = (double)o->buffer_frames / o->sample_rate;
+    summary_stream(o, &st, a, shm_config_of(region)->isa, cpu_load);
     for (uint32_t k = 0; k < o->workers; k++) {
-        shm_worker *w = shm_worker_at(region, k);
-        int cpu = atomic_load(&w->cpu);
-        uint32_t min_fill = atomic_load(&w->min_fill);
+        shm_worker_stats ws;
+        shm_worker_stats_read(region, k, &ws);
         char cpu_s[16], fill_s[16];
-        snprintf(cpu_s, sizeof cpu_s, cpu >= 0 ? "cpu %d" : "unpinned", cpu);
-        snprintf(fill_s, sizeof fill_s, min_fill == UINT32_MAX ? "-" : "%u", min_fill);
+        farm_cpu_text(ws.cpu, cpu_s, sizeof cpu_s);
+        snprintf(fill_s, sizeof fill_s, ws.min_fill == UINT32_MAX ? "-" : "%u", ws.min_fill);
         printf("  worker %u  %-8s %6u voices  load %5.1f%% (peak %5.1f%%)  late %llu  lowest "
                "ring fill %s/%u",
-               k, cpu_s, w->voice_count, 100 * shm_worker_load(w, block_s, 0),
-               100 * shm_worker_load(w, block_s, 1),
-               (unsigned long long)atomic_load(&w->late_blocks), fill_s, o->ring_blocks);
+               k, cpu_s, ws.voice_count, 100 * shm_worker_load(&ws, block_s, 0),
+               100 * shm_worker_load(&ws, block_s, 1), (unsigned long long)ws.late_blocks, fill_s,
+               o->ring_blocks);
         uint32_t restarts = farm_procs_restarts(p, k);
         if (restarts > 0 || farm_procs_health(p, k) == FARM_WORKER_GIVEN_UP)
             printf("  restarts %u  blocks lost %llu%s", restarts,
@@ -93,7 +92,7 @@ static void summary(const farm_options *o, farm_procs *p, farm_audio *a, recorde
     if (rec != NULL)
         printf("  recorded %.2f s to %s (%llu frames dropped, %llu not written)\n",
                (double)rec->file.frames / o->sample_rate, o->record,
-               (unsigned long long)atomic_load(&st->record_dropped),
+               (unsigned long long)st.record_dropped,
                (unsigned long long)atomic_load(&rec->lost_frames));
 }
 
@@ -125,15 +124,18 @@ static void schedule_workers(const farm_options *o, farm_procs *p, farm_engine *
         return;
     int prio = r->stream_priority - 1;
     r->refused = farm_procs_set_priority(p, prio);
-    r->worker_priority = r->refused == p->count ? 0 : prio;
+    r->worker_priority = r->refused == farm_procs_count(p) ? 0 : prio;
 }
 
 /* One warning for everything real-time that was refused, not one per worker. */
 static void warn_refused(const farm_options *o, shm_region *region, int coordinator_locked,
                          const sched_report *s) {
     uint32_t no_lock = 0;
-    for (uint32_t k = 0; k < o->workers; k++)
-        no_lock += o->lock_memory && !atomic_load(&shm_worker_at(region, k)->mem_locked);
+    for (uint32_t k = 0; k < o->workers; k++) {
+        shm_worker_stats ws;
+        shm_worker_stats_read(region, k, &ws);
+        no_lock += o->lock_memory && !ws.mem_locked;
+    }
     int no_rt = o->rt_priority > 0 && (s->refused > 0 || s->stream_priority == 0);
     int lock = no_lock || (o->lock_memory && !coordinator_locked);
     if (no_rt || lock)
@@ -148,9 +150,13 @@ static void warn_refused(const farm_options *o, shm_region *region, int coordina
 static void wait_prefill(shm_region *region, uint32_t workers, uint32_t want) {
     uint64_t deadline = farm_now_ns() + PREFILL_WAIT_NS;
     for (uint32_t k = 0; k < workers; k++)
-        while (shm_ring_fill(&shm_worker_at(region, k)->audio) < want && farm_now_ns() < deadline &&
-               !farm_stop_signal)
+        for (;;) {
+            shm_worker_stats ws;
+            shm_worker_stats_read(region, k, &ws);
+            if (ws.ring_fill >= want || farm_now_ns() >= deadline || farm_stop_signal)
+                break;
             farm_sleep_ns(FARM_NS_PER_MS);
+        }
 }
 
 typedef struct session {
@@ -158,8 +164,8 @@ typedef struct session {
     recorder rec, *recp;
     farm_audio *audio;
     farm_engine *engine;
-    farm_procs procs;
-    int procs_started;
+    shm_region region; /* the workers' mapping: the coordinator's, handed to the others */
+    farm_procs *procs;
     farm_control *control;
     farm_nodes *nodes;
     char node_names[FARM_LIST_MAX][FARM_NODE_NAME_MAX];
@@ -219,13 +225,10 @@ static int open_outputs(session *s) {
 
 static int start_workers(session *s) {
     const farm_options *o = &s->opt;
-    shm_config cfg = farm_shm_config(o, 0);
-    farm_heal_desc heal = farm_heal_config(o);
-    int rv = farm_procs_start(&s->procs, &cfg, &heal, o->cpus);
+    int rv = farm_coordinator_start_workers(o, 0, &s->region, &s->procs);
     if (rv != FARM_OK)
         return rv;
-    s->procs_started = 1;
-    farm_engine_desc ed = {.region = &s->procs.region,
+    farm_engine_desc ed = {.region = &s->region,
                            .gain = (float)o->gain,
                            .input_frames_max = farm_audio_input_frames_max(s->audio)};
     if ((rv = farm_engine_create(&s->engine, &ed)) != FARM_OK)
@@ -238,16 +241,16 @@ static int start_workers(session *s) {
 
 static int start_stream(session *s) {
     const farm_options *o = &s->opt;
-    wait_prefill(&s->procs.region, o->workers, o->ring_blocks);
+    wait_prefill(&s->region, o->workers, o->ring_blocks);
     int rv = farm_audio_start(s->audio);
     if (rv != FARM_OK)
         return rv;
     s->started = 1;
-    schedule_workers(o, &s->procs, s->engine, &s->sched);
+    schedule_workers(o, s->procs, s->engine, &s->sched);
     pthread_t cb;
     if (farm_engine_callback_thread(s->engine, &cb))
-        farm_coordinator_place(o, &s->procs, cb, 1, "farm");
-    warn_refused(o, &s->procs.region, s->locked, &s->sched);
+        farm_coordinator_place(o, s->procs, cb, 1, "farm");
+    warn_refused(o, &s->region, s->locked, &s->sched);
     if (o->nodes.count > 0) {
         farm_nodes_desc nd = {.specs = o->nodes.items,
                               .count = o->nodes.count,
@@ -259,7 +262,8 @@ static int start_stream(session *s) {
             return rv;
     }
     farm_control_desc cd = control_desc(o, s->nodes);
-    if ((rv = farm_control_start(&s->control, &cd, &s->procs, s->engine, s->audio)) != FARM_OK)
+    if ((rv = farm_control_start(&s->control, &cd, &s->region, s->procs, s->engine, s->audio)) !=
+        FARM_OK)
         return rv;
     if (!o->quiet)
         fprintf(stderr, "farm: playing %u voices on %u workers through %s; Ctrl-C stops\n",
@@ -284,22 +288,21 @@ static int session_start(session *s) {
 /* Until Ctrl-C, quit, --duration, or the stream failing. */
 static int session_run(session *s) {
     const farm_options *o = &s->opt;
-    shm_header *h = shm_header_of(&s->procs.region);
     const uint64_t stop_frames = (uint64_t)(o->duration * o->sample_rate);
     /* -v: a line for each second of audio played, timed by the stream's own clock, so each
      * line says what one more second did, whatever the machine's stalls did to the wall clock */
     uint64_t next_status = o->sample_rate;
     while (!farm_stop_signal && !farm_control_quit_requested(s->control)) {
         farm_sleep_ns(WATCH_NS);
-        if (stop_frames && atomic_load(&h->stream.frames) >= stop_frames)
+        if (stop_frames && shm_stream_frames(&s->region) >= stop_frames)
             break;
         if (!farm_audio_active(s->audio))
             return farm_fail(FARM_EFAIL, "the stream on %s stopped by itself",
                              farm_audio_describe(s->audio));
         s->cpu_load = farm_audio_cpu_load(s->audio);
-        atomic_store(&h->stream.cpu_load_permille, (uint32_t)(s->cpu_load * 1000));
-        if (o->verbose && atomic_load(&h->stream.frames) >= next_status) {
-            status_line(o, &s->procs.region, s->audio);
+        shm_stream_set_cpu_load(&s->region, s->cpu_load);
+        if (o->verbose && shm_stream_frames(&s->region) >= next_status) {
+            status_line(o, &s->region, s->audio);
             next_status += o->sample_rate;
         }
     }
@@ -323,15 +326,15 @@ static int session_stop(session *s, int rv) {
      * heard is not thrown away. One that never started is removed. */
     int rrv = s->recp ? recorder_finish(s->recp, s->started) : FARM_OK;
     if (s->started && !s->opt.quiet && (rv == FARM_OK || rrv != FARM_OK)) {
-        summary(&s->opt, &s->procs, s->audio, s->recp, s->cpu_load);
+        summary(&s->opt, &s->region, s->procs, s->audio, s->recp, s->cpu_load);
         printf("  scheduling: stream thread %s %d, workers %s %d\n", s->sched.stream_policy,
                s->sched.stream_priority, s->sched.worker_priority ? PLAT_RT_POLICY : "normal",
                s->sched.worker_priority);
     }
     if (rv == FARM_OK)
         rv = rrv;
-    if (s->procs_started)
-        farm_procs_stop(&s->procs);
+    if (s->procs != NULL)
+        farm_coordinator_stop_workers(&s->region, s->procs);
     farm_audio_close(s->audio);
     farm_engine_destroy(s->engine);
     if (s->locked)

@@ -56,7 +56,6 @@ int recorder_open(recorder *r, const farm_options *o) {
     while (slots < RECORD_SECONDS * o->sample_rate / o->buffer_frames)
         slots *= 2;
     uint32_t slot_bytes = o->buffer_frames * o->channels * (uint32_t)sizeof(float);
-    size_t header = farm_align_up(sizeof(shm_ring), SHM_CACHE_LINE);
     r->bytes = shm_ring_bytes(slots, slot_bytes);
     /* Private and touched now: no page fault on the real-time path. */
     r->mem = plat_pages_alloc(r->bytes);
@@ -65,8 +64,7 @@ int recorder_open(recorder *r, const farm_options *o) {
         farm_outfile_finish(&r->file, 0);
         return rv;
     }
-    r->ring = r->mem;
-    shm_ring_init(r->ring, header, slots, slot_bytes);
+    r->ring = shm_ring_make(r->mem, slots, slot_bytes);
     r->frames_per_slot = o->buffer_frames;
     const char *slow = getenv("FARM_TEST_SLOW_RECORD"); /* test hook: microseconds per block */
     r->slow_us = slow ? (uint32_t)strtoul(slow, NULL, 10) : 0;

@@ -11,6 +11,7 @@
 #include "dsp.h"
 #include "engine.h"
 #include "outfile.h"
+#include "shm.h"
 #include "supervisor.h"
 
 /* ---- progress and summary ---- */
@@ -27,8 +28,8 @@ static void progress(double done, double total, double wall) {
     fflush(stderr);
 }
 
-static void summary(const farm_options *o, farm_procs *p, uint64_t frames, double wall,
-                    const char *type, uint64_t clipped, int interrupted) {
+static void summary(const farm_options *o, shm_region *region, farm_procs *p, uint64_t frames,
+                    double wall, const char *type, uint64_t clipped, int interrupted) {
     double secs = (double)frames / o->sample_rate;
     double vps = wall > 0 ? (double)o->total_voices * (double)frames / wall : 0;
     printf("farm render: %s%.2f s of audio to %s (%u Hz, %u ch, %s)\n",
@@ -37,20 +38,17 @@ static void summary(const farm_options *o, farm_procs *p, uint64_t frames, doubl
     printf("  wall %.3f s, %.1fx real time, %.3g voice-samples/s, %u voices on %u workers, "
            "kernel %s\n",
            wall, wall > 0 ? secs / wall : 0, vps, o->total_voices, o->workers,
-           shm_header_of(&p->region)->config.isa);
+           shm_config_of(region)->isa);
     double block_s = (double)o->buffer_frames / o->sample_rate;
     for (uint32_t i = 0; i < o->workers; i++) {
-        shm_worker *w = shm_worker_at(&p->region, i);
-        double busy = (double)atomic_load(&w->render_ns_total) * 1e-9;
-        double load = shm_worker_load_average(w, block_s);
-        int cpu = atomic_load(&w->cpu);
+        shm_worker_stats ws;
+        shm_worker_stats_read(region, i, &ws);
+        double busy = (double)ws.render_ns_total * 1e-9;
+        double load = shm_worker_load_average(&ws, block_s);
         char cpu_s[16];
-        if (cpu >= 0)
-            snprintf(cpu_s, sizeof cpu_s, "cpu %d", cpu);
-        else
-            snprintf(cpu_s, sizeof cpu_s, "unpinned");
+        farm_cpu_text(ws.cpu, cpu_s, sizeof cpu_s);
         printf("  worker %u  %-8s %6u voices  load %5.1f%% of real time  busy %5.1f%% of wall", i,
-               cpu_s, w->voice_count, 100 * load, wall > 0 ? 100 * busy / wall : 0);
+               cpu_s, ws.voice_count, 100 * load, wall > 0 ? 100 * busy / wall : 0);
         if (farm_procs_restarts(p, i) > 0)
             printf("  restarts %u", farm_procs_restarts(p, i));
         putchar('\n');
@@ -69,22 +67,23 @@ static void summary(const farm_options *o, farm_procs *p, uint64_t frames, doubl
 #define PROGRESS_NS (100 * FARM_NS_PER_MS)
 
 /* want: how many blocks to sleep for, so that a worker wakes the coordinator once per batch. */
-static const float *next_block(farm_procs *p, uint32_t k, uint32_t want, int *rv) {
-    shm_worker *w = shm_worker_at(&p->region, k);
+static const float *next_block(shm_region *region, farm_procs *p, uint32_t k, uint32_t want,
+                               int *rv) {
     for (;;) {
-        const float *b = shm_ring_begin_read(&w->audio, p->region.base);
+        const float *b = shm_audio_peek(region, k);
         if (b != NULL)
             return b;
         if (farm_stop_signal)
             return NULL;
         if ((*rv = farm_procs_check(p)) != FARM_OK)
             return NULL;
-        shm_ring_wait_data(&w->audio, want, CHECK_WORKERS_NS);
+        shm_audio_wait(region, k, want, CHECK_WORKERS_NS);
     }
 }
 
 typedef struct render_loop {
     const farm_options *o;
+    shm_region *region;
     farm_procs *procs;
     farm_outfile *file;
     float *mixed;   /* batch blocks, written together */
@@ -117,7 +116,7 @@ static int render_block(render_loop *l, uint64_t blocks_left) {
     const uint32_t want = blocks_left < l->batch ? (uint32_t)blocks_left : l->batch;
     int rv = FARM_OK;
     for (uint32_t k = 0; k < o->workers; k++)
-        if ((l->ins[k] = next_block(l->procs, k, want, &rv)) == NULL)
+        if ((l->ins[k] = next_block(l->region, l->procs, k, want, &rv)) == NULL)
             return rv;
     float *out = l->mixed + (size_t)l->mixed_blocks * samples;
     if (o->part) /* summed as rendered: farm mix applies the gain and the limiter once */
@@ -125,7 +124,7 @@ static int render_block(render_loop *l, uint64_t blocks_left) {
     else
         farm_mix(out, l->ins, o->workers, o->buffer_frames, o->channels, &l->gain, &l->stats);
     for (uint32_t k = 0; k < o->workers; k++)
-        shm_ring_release(&shm_worker_at(&l->procs->region, k)->audio);
+        shm_audio_release(l->region, k);
     if (++l->mixed_blocks == l->batch || blocks_left == 1)
         return flush(l);
     return FARM_OK;
@@ -170,16 +169,17 @@ int farm_render(const farm_options *o) {
                      .gain = {.value = (float)o->gain, .target = (float)o->gain},
                      .show = !o->quiet && (o->progress == 1 || (o->progress == -1 && isatty(2)))};
     const uint64_t blocks = (l.total_frames + o->buffer_frames - 1) / o->buffer_frames;
-    farm_procs procs;
-    shm_config cfg = farm_shm_config(o, blocks);
-    farm_heal_desc heal = farm_heal_config(o);
-    if ((rv = farm_procs_start(&procs, &cfg, &heal, o->cpus)) != FARM_OK) {
+    shm_region region;
+    farm_procs *procs;
+    if ((rv = farm_coordinator_start_workers(o, blocks, &region, &procs)) != FARM_OK) {
         farm_outfile_finish(&f, 0);
         return rv;
     }
-    farm_coordinator_place(o, &procs, pthread_self(), 0, "farm render");
-    l.procs = &procs;
-    l.batch = cfg.wake_batch > 0 ? cfg.wake_batch : 1;
+    farm_coordinator_place(o, procs, pthread_self(), 0, "farm render");
+    l.region = &region;
+    l.procs = procs;
+    const uint32_t wake_batch = shm_config_of(&region)->wake_batch;
+    l.batch = wake_batch > 0 ? wake_batch : 1;
     l.mixed = malloc((size_t)l.batch * o->buffer_frames * o->channels * sizeof(float));
     l.ins = calloc(o->workers, sizeof *l.ins);
     double wall = 0;
@@ -189,8 +189,9 @@ int farm_render(const farm_options *o) {
     if (rv == FARM_OK)
         rv = frv;
     if (rv == FARM_OK && !o->quiet)
-        summary(o, &procs, l.written, wall, f.type_name, l.stats.clipped, farm_stop_signal != 0);
-    farm_procs_stop(&procs);
+        summary(o, &region, procs, l.written, wall, f.type_name, l.stats.clipped,
+                farm_stop_signal != 0);
+    farm_coordinator_stop_workers(&region, procs);
     free(l.mixed);
     free(l.ins);
     return rv;

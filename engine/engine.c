@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dsp.h"
+#include "shm_layout.h"
 
 #define DEFAULT_FADE_SECONDS 0.01
 #define METER_LANES                                                                                \
@@ -47,14 +48,13 @@ struct farm_engine {
      * call) so the main thread can read its scheduling */
     pthread_t cb_thread;
     _Atomic int cb_thread_known;
-    /* master gain from another thread: target, ramp, and a ticket that the callback
-     * acknowledges with the stream block it started at */
+    /* master gain from another thread: target, ramp, and the sequence number that publishes
+     * them */
     _Atomic uint32_t gain_target_bits; /* a float's bits: atomics of float are not lock-free
                                           everywhere */
     _Atomic uint32_t gain_ramp_frames;
     _Atomic uint64_t gain_at;
-    _Atomic uint32_t gain_seq, gain_seq_seen;
-    _Atomic uint64_t gain_block;
+    _Atomic uint32_t gain_seq;
     uint32_t gain_seq_applied;
     _Atomic uint64_t blocks_mixed;
     /* recording: blocks go to a ring that a non-real-time thread drains */
@@ -163,10 +163,6 @@ static void take_new_gain(farm_engine *e) {
     else
         e->gain.step = (e->gain.target - e->gain.value) / (float)ramp;
     e->gain_seq_applied = seq;
-    atomic_store_explicit(&e->gain_block,
-                          atomic_load_explicit(&e->blocks_mixed, memory_order_relaxed),
-                          memory_order_relaxed);
-    atomic_store_explicit(&e->gain_seq_seen, seq, memory_order_release);
 }
 
 /* A worker's voices that go missing (late, stopped, dead) do not drop to silence in one sample:
@@ -196,7 +192,7 @@ static void copy_fading_in(float *dst, const float *src, uint32_t frames, uint32
 
 /* Worker k's block for this callback, never waited for. */
 static const float *take_block(farm_engine *e, uint32_t k) {
-    shm_stream_stats *st = &e->header->stream;
+    shm_stream_counters *st = &e->header->stream;
     shm_worker *w = shm_worker_at(e->region, k);
     const size_t samples = (size_t)e->block_frames * e->channels;
     float *last = e->last + samples * k;
@@ -318,7 +314,7 @@ static void queue_input(farm_engine *e, const float *in, uint32_t frames) {
 }
 
 static void mix_next_block(farm_engine *e) {
-    shm_stream_stats *st = &e->header->stream;
+    shm_stream_counters *st = &e->header->stream;
     for (uint32_t k = 0; k < e->workers; k++)
         e->ins[k] = take_block(e, k);
     uint32_t n = e->workers;
@@ -376,7 +372,7 @@ void farm_engine_process_input(farm_engine *e, float *out, uint32_t frames, int 
         e->cb_thread = pthread_self();
         atomic_store_explicit(&e->cb_thread_known, 1, memory_order_release);
     }
-    shm_stream_stats *st = &e->header->stream;
+    shm_stream_counters *st = &e->header->stream;
     if (underflow) {
         uint64_t n = atomic_fetch_add_explicit(&st->underflows, 1, memory_order_relaxed);
         if (n < SHM_UNDERFLOWS_KEPT)
@@ -408,20 +404,13 @@ void farm_engine_process_input(farm_engine *e, float *out, uint32_t frames, int 
 
 /* ---- calls from other threads ---- */
 
-uint32_t farm_engine_set_gain(farm_engine *e, float gain, uint32_t ramp_frames, uint64_t at_block) {
-    /* Stores before the release of the ticket, which the callback acquires. Only one thread
-     * (control's) sets the gain, so the fetch_add needs no retry loop. */
+void farm_engine_set_gain(farm_engine *e, float gain, uint32_t ramp_frames, uint64_t at_block) {
+    /* Stores before the release of the sequence number, which the callback acquires. Only one
+     * thread (control's) sets the gain, so the fetch_add needs no retry loop. */
     atomic_store_explicit(&e->gain_target_bits, float_bits(gain), memory_order_relaxed);
     atomic_store_explicit(&e->gain_ramp_frames, ramp_frames, memory_order_relaxed);
     atomic_store_explicit(&e->gain_at, at_block, memory_order_relaxed);
-    return atomic_fetch_add_explicit(&e->gain_seq, 1, memory_order_release) + 1;
-}
-
-int farm_engine_gain_applied(farm_engine *e, uint32_t ticket, uint64_t *block) {
-    if (atomic_load_explicit(&e->gain_seq_seen, memory_order_acquire) != ticket)
-        return 0;
-    *block = atomic_load_explicit(&e->gain_block, memory_order_relaxed);
-    return 1;
+    atomic_fetch_add_explicit(&e->gain_seq, 1, memory_order_release);
 }
 
 float farm_engine_gain(farm_engine *e) {

@@ -9,7 +9,7 @@
  * - callback: farm_engine_process only, from whatever thread the audio backend runs (PortAudio's,
  *   JACK's, the null sink's). It never allocates, locks, prints, does I/O or waits; its only
  *   system call is the futex wake of a worker asleep on a full ring.
- * - any other thread (control): set_gain, gain_applied, gain, stream_block, faded_out,
+ * - any other thread (control): set_gain, gain, stream_block, faded_out,
  *   callback_thread, levels; ask_levels from one thread at a time (telemetry's). Each is a few
  *   atomic loads or stores; none waits.
  *
@@ -82,11 +82,8 @@ void farm_engine_process_input(farm_engine *e, float *out, uint32_t frames, int 
 uint64_t farm_engine_input_short(farm_engine *e);
 
 /* any thread: a new master gain target, ramped over ramp_frames from stream block at_block (or
- * the next block mixed, when that is later). Returns a ticket for farm_engine_gain_applied. */
-uint32_t farm_engine_set_gain(farm_engine *e, float gain, uint32_t ramp_frames, uint64_t at_block);
-/* any thread: 1 when the callback has taken the ticket's gain, with the stream block it starts
- * at in *block; 0 while not yet. */
-int farm_engine_gain_applied(farm_engine *e, uint32_t ticket, uint64_t *block);
+ * the next block mixed, when that is later). */
+void farm_engine_set_gain(farm_engine *e, float gain, uint32_t ramp_frames, uint64_t at_block);
 /* any thread: the gain last asked for. */
 float farm_engine_gain(farm_engine *e);
 /* any thread: blocks the callback has mixed, i.e. the stream block that plays next. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "engine.h"
+#include "shm_layout.h"
 
 #define BLOCK 256u
 #define CH 2u

@@ -24,17 +24,18 @@ suite_begin() {
   export TMPDIR="$suite_tmp" XDG_RUNTIME_DIR="$suite_tmp/run"
 }
 
-# The pids of live processes (zombies aside) whose environment names this run.
+# The pids of live processes (zombies aside) whose environment names this run: one grep over
+# every environment, NUL-separated.
 suite_processes() {
-  local p state
-  for p in /proc/[0-9]*; do
-    [ "${p#/proc/}" != "$$" ] || continue
-    state=$(awk '{print $3}' "$p/stat" 2>/dev/null) || continue
-    [ "$state" != Z ] && [ -n "$state" ] || continue
-    if tr "\\0" "\\n" 2>/dev/null <"$p/environ" | grep -qx "FARMTEST_SUITE=$suite_id"; then
-      echo "${p#/proc/}"
-    fi
+  local f pid
+  grep -lsxzF "FARMTEST_SUITE=$suite_id" /proc/[0-9]*/environ 2>/dev/null | while read -r f; do
+    pid=${f#/proc/}
+    pid=${pid%/environ}
+    [ "$pid" != "$$" ] || continue
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && continue
+    [ -e "/proc/$pid" ] && echo "$pid"
   done
+  return 0
 }
 
 suite_end() {

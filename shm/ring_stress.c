@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shm.h"
+#include "shm_layout.h"
 
 #define BLOCKS 400000u
 

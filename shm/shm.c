@@ -1,6 +1,7 @@
-#include "shm.h"
-
 #include <string.h>
+
+#include "dsp.h"
+#include "shm_layout.h"
 
 #define CMD_SLOTS 256u
 
@@ -57,6 +58,10 @@ static int lay_out_worker(shm_region *out, const shm_config *cfg, uint32_t i, si
     w->values.capacity = value_floats(cfg);
     atomic_store(&w->cpu, -1);
     atomic_store(&w->min_fill, UINT32_MAX);
+    /* voices shared out in order (base.h's rule, which the protocol's worker:K follows too),
+     * each worker's numbered globally: from the farm's first voice */
+    farm_voice_share(cfg->total_voices, cfg->workers, i, &w->voice_first, &w->voice_count);
+    w->voice_first += cfg->first_voice;
     int rv = make_wakes(&w->audio);
     return rv == FARM_OK ? make_wakes(&w->cmds) : rv;
 }
@@ -148,6 +153,24 @@ size_t shm_worker_handles(const shm_region *r, uint32_t k, plat_handle *out, siz
     return n;
 }
 
+const shm_config *shm_config_of(const shm_region *r) {
+    return &shm_header_of(r)->config;
+}
+
+void shm_request_quit(shm_region *r) {
+    shm_header *h = shm_header_of(r);
+    atomic_store_explicit(&h->quit, 1, memory_order_release);
+    for (uint32_t k = 0; k < h->config.workers; k++)
+        shm_ring_wake(&shm_worker_at(r, k)->audio); /* one asleep on a full ring wakes now */
+}
+
+void shm_voice_defaults(const shm_config *cfg, uint64_t voice, shm_voice_values *out) {
+    out->freq = dsp_voice_default_freq(cfg->seed, voice, cfg->freq_min, cfg->freq_max);
+    out->feedback = cfg->oscillator == SHM_OSC_SINE ? 0.0 : cfg->feedback;
+    out->amp = cfg->amp;
+    out->pan = dsp_voice_default_pan(voice, cfg->channels);
+}
+
 shm_header *shm_header_of(const shm_region *r) {
     return r->base;
 }
@@ -161,6 +184,12 @@ shm_worker *shm_worker_at(const shm_region *r, uint32_t index) {
 
 size_t shm_ring_bytes(uint32_t slot_count, uint32_t slot_bytes) {
     return farm_align_up(sizeof(shm_ring), SHM_CACHE_LINE) + (size_t)slot_count * slot_bytes;
+}
+
+shm_ring *shm_ring_make(void *mem, uint32_t slot_count, uint32_t slot_bytes) {
+    shm_ring *r = mem;
+    shm_ring_init(r, farm_align_up(sizeof(shm_ring), SHM_CACHE_LINE), slot_count, slot_bytes);
+    return r;
 }
 
 void shm_ring_init(shm_ring *r, uint64_t slots_offset, uint32_t slot_count, uint32_t slot_bytes) {
@@ -362,7 +391,7 @@ uint64_t shm_cb_bucket_upper_ns(uint32_t b) {
     return (256u + (uint64_t)(b - 255) * 64u) * 1000u;
 }
 
-uint64_t shm_cb_percentile_ns(const shm_stream_stats *s, double pct) {
+uint64_t shm_cb_percentile_ns(const shm_stream_counters *s, double pct) {
     uint64_t total = 0;
     for (uint32_t b = 0; b < SHM_CB_BUCKETS; b++)
         total += atomic_load_explicit(&s->cb_hist[b], memory_order_relaxed);
@@ -379,16 +408,161 @@ uint64_t shm_cb_percentile_ns(const shm_stream_stats *s, double pct) {
     return shm_cb_bucket_upper_ns(SHM_CB_BUCKETS - 1);
 }
 
+/* ---- the coordinator's side: a worker ---- */
+
+void shm_worker_voices(const shm_region *r, uint32_t k, uint32_t *first, uint32_t *count) {
+    const shm_worker *w = shm_worker_at(r, k);
+    *first = w->voice_first;
+    *count = w->voice_count;
+}
+
+void shm_worker_stats_read(const shm_region *r, uint32_t k, shm_worker_stats *out) {
+    shm_worker *w = shm_worker_at(r, k);
+    out->state = atomic_load_explicit(&w->state, memory_order_acquire);
+    out->pid = atomic_load(&w->pid);
+    out->cpu = atomic_load(&w->cpu);
+    out->voice_first = w->voice_first;
+    out->voice_count = w->voice_count;
+    out->voices_playing = atomic_load(&w->voices_playing);
+    out->mem_locked = atomic_load(&w->mem_locked);
+    out->restarts = atomic_load(&w->restarts);
+    out->blocks_rendered = atomic_load(&w->blocks_rendered);
+    out->render_ns_last = atomic_load_explicit(&w->render_ns_last, memory_order_relaxed);
+    out->render_ns_max = atomic_load(&w->render_ns_max);
+    out->render_ns_total = atomic_load_explicit(&w->render_ns_total, memory_order_relaxed);
+    out->last_cmd_id = atomic_load(&w->last_cmd_id);
+    out->last_cmd_block = atomic_load(&w->last_cmd_block);
+    out->late_blocks = atomic_load(&w->late_blocks);
+    out->min_fill = atomic_load(&w->min_fill);
+    out->ring_blocks = w->audio.slot_count;
+    out->ring_fill = shm_ring_fill(&w->audio);
+    out->ring_read = atomic_load(&w->audio.read);
+    out->ring_write = atomic_load(&w->audio.write);
+}
+
+void shm_worker_set_state(shm_region *r, uint32_t k, shm_worker_state state) {
+    atomic_store(&shm_worker_at(r, k)->state, (uint32_t)state);
+}
+
+void shm_worker_set_pid(shm_region *r, uint32_t k, long pid) {
+    atomic_store(&shm_worker_at(r, k)->pid, (int32_t)pid);
+}
+
+uint32_t shm_worker_add_restart(shm_region *r, uint32_t k) {
+    return atomic_fetch_add(&shm_worker_at(r, k)->restarts, 1) + 1;
+}
+
+const float *shm_audio_peek(shm_region *r, uint32_t k) {
+    return shm_ring_begin_read(&shm_worker_at(r, k)->audio, r->base);
+}
+
+void shm_audio_release(shm_region *r, uint32_t k) {
+    shm_ring_release(&shm_worker_at(r, k)->audio);
+}
+
+int shm_audio_wait(shm_region *r, uint32_t k, uint32_t want, uint64_t timeout_ns) {
+    return shm_ring_wait_data(&shm_worker_at(r, k)->audio, want, timeout_ns);
+}
+
+void shm_worker_wake(shm_region *r, uint32_t k) {
+    shm_ring_wake(&shm_worker_at(r, k)->audio);
+}
+
+/* ---- the coordinator's side: commands ---- */
+
+/* A worker's ring index i plays in stream block i + late: each late block put its ring one
+ * behind the stream. */
+uint64_t shm_worker_next_block(const shm_region *r, uint32_t k) {
+    shm_worker *w = shm_worker_at(r, k);
+    return atomic_load(&w->audio.write) + 1 + atomic_load(&w->late_blocks);
+}
+
+int shm_cmd_room(const shm_region *r, uint32_t k, uint32_t cmds, uint64_t floats) {
+    shm_worker *w = shm_worker_at(r, k);
+    uint64_t used = atomic_load(&w->values.write) - atomic_load(&w->values.read);
+    /* 2x: a command's values never wrap, so each may skip up to its own size */
+    return shm_ring_fill(&w->cmds) + cmds <= w->cmds.slot_count &&
+           used + 2 * floats <= w->values.capacity;
+}
+
+uint32_t shm_cmd_waiting(const shm_region *r, uint32_t k) {
+    return shm_ring_fill(&shm_worker_at(r, k)->cmds);
+}
+
+/* Worker w's voices among c's, as [lo, hi): 0 when none. */
+static int share_of(const shm_worker *w, const shm_change *c, uint64_t *lo, uint64_t *hi) {
+    uint64_t a = c->first, b = (uint64_t)c->first + c->count;
+    uint64_t wa = w->voice_first, wb = (uint64_t)w->voice_first + w->voice_count;
+    *lo = a > wa ? a : wa;
+    *hi = b < wb ? b : wb;
+    return *lo < *hi;
+}
+
+int shm_cmd_send(shm_region *r, uint32_t k, const shm_change *c, uint64_t stream_block) {
+    shm_worker *w = shm_worker_at(r, k);
+    uint64_t lo, hi;
+    if (!share_of(w, c, &lo, &hi))
+        return 0;
+    uint64_t late = atomic_load(&w->late_blocks), write = atomic_load(&w->audio.write);
+    shm_cmd cmd = {.op = (uint32_t)c->op,
+                   .first = c->first,
+                   .count = c->count,
+                   .ramp_frames = c->ramp_frames,
+                   .form = SHM_FORM_ONE,
+                   /* in the worker's own blocks: each late block put its ring one behind */
+                   .at_block = stream_block > late + write ? stream_block - late : write + 1,
+                   .value = c->value,
+                   .values_end = atomic_load(&w->values.write),
+                   .id = c->id};
+    if (c->fill != NULL) {
+        uint64_t at;
+        float *dst = shm_values_reserve(w, r->base, (uint32_t)(hi - lo), &at);
+        if (dst == NULL || shm_ring_fill(&w->cmds) >= w->cmds.slot_count)
+            return 0;
+        c->fill(c->fill_arg, (uint32_t)(lo - c->first), (uint32_t)(hi - lo), dst);
+        cmd.form = SHM_FORM_VALUES;
+        cmd.values_at = at;
+        cmd.values_end = at + (hi - lo);
+        shm_values_commit(w, cmd.values_end);
+    }
+    return shm_cmd_push(w, r->base, &cmd);
+}
+
+/* ---- the coordinator's side: the stream ---- */
+
+void shm_stream_stats_read(const shm_region *r, shm_stream_stats *out) {
+    const shm_stream_counters *s = &shm_header_of(r)->stream;
+    out->callbacks = atomic_load(&s->callbacks);
+    out->frames = atomic_load(&s->frames);
+    out->underflows = atomic_load(&s->underflows);
+    out->clipped = atomic_load(&s->clipped);
+    out->late_blocks = atomic_load(&s->late_blocks);
+    out->record_dropped = atomic_load(&s->record_dropped);
+    out->cb_ns_last = atomic_load(&s->cb_ns_last);
+    out->cb_ns_max = atomic_load(&s->cb_ns_max);
+    out->cb_ns_median = shm_cb_percentile_ns(s, 50);
+    out->cb_ns_p99 = shm_cb_percentile_ns(s, 99);
+    out->cpu_load = atomic_load(&s->cpu_load_permille) / 1000.0;
+    for (uint32_t i = 0; i < SHM_UNDERFLOWS_KEPT; i++)
+        out->underflow_at[i] = atomic_load(&s->underflow_at[i]);
+}
+
+uint64_t shm_stream_frames(const shm_region *r) {
+    return atomic_load(&shm_header_of(r)->stream.frames);
+}
+
+void shm_stream_set_cpu_load(shm_region *r, double load) {
+    atomic_store(&shm_header_of(r)->stream.cpu_load_permille, (uint32_t)(load * 1000));
+}
+
 /* ---- worker load ---- */
 
-double shm_worker_load(const shm_worker *w, double block_seconds, int peak) {
-    uint64_t ns =
-        atomic_load_explicit(peak ? &w->render_ns_max : &w->render_ns_last, memory_order_relaxed);
+double shm_worker_load(const shm_worker_stats *s, double block_seconds, int peak) {
+    uint64_t ns = peak ? s->render_ns_max : s->render_ns_last;
     return (double)ns * 1e-9 / block_seconds;
 }
 
-double shm_worker_load_average(const shm_worker *w, double block_seconds) {
-    uint64_t blocks = atomic_load_explicit(&w->blocks_rendered, memory_order_relaxed);
-    double busy = (double)atomic_load_explicit(&w->render_ns_total, memory_order_relaxed) * 1e-9;
-    return blocks ? busy / ((double)blocks * block_seconds) : 0;
+double shm_worker_load_average(const shm_worker_stats *s, double block_seconds) {
+    double busy = (double)s->render_ns_total * 1e-9;
+    return s->blocks_rendered ? busy / ((double)s->blocks_rendered * block_seconds) : 0;
 }

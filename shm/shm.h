@@ -16,44 +16,28 @@
  *   real-time safe. The wait calls sleep on a process-shared futex (plat_wait; an event per
  *   direction on Windows) and always have a deadline;
  *   the side that frees space or publishes data wakes the other only when it is asleep.
+ * - This header is the mapping's whole public face: the configuration, and typed calls for the
+ *   coordinator's non-real-time side (control, supervisor, reports, the offline render). The
+ *   layout itself (rings, counters, snapshots) is in internal/shm_layout.h, which only shm/,
+ *   worker/ and engine/ can include (CMake: the shm_layout target); the real-time paths use it
+ *   directly.
  * - Errors as everywhere in farm (base.h): FARM_OK or a farm_status code with the calling
  *   thread's message. The ring calls cannot fail: full and empty are answers, not errors.
  */
 #ifndef FARM_SHM_H
 #define FARM_SHM_H
 
-#include <stdalign.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base.h"
 #include "plat.h"
 
-#define SHM_MAGIC 0x6d726166u /* "farm" */
-#define SHM_VERSION 4u
-#define SHM_CACHE_LINE 64
 #define SHM_MAX_WORKERS 256
+#define SHM_UNDERFLOWS_KEPT 8 /* where the first underflows fell tells start-up from overload */
 
-typedef struct shm_ring {
-    /* producer's line */
-    alignas(SHM_CACHE_LINE) _Atomic uint64_t write;
-    _Atomic uint32_t data_seq;          /* futex word bumped on every publish */
-    _Atomic uint32_t consumer_sleeping; /* the consumer sleeps on data_seq */
-    _Atomic uint32_t consumer_want;     /* ... until this many slots hold data */
-    uint64_t read_cache;                /* producer's last view of read */
-    /* consumer's line */
-    alignas(SHM_CACHE_LINE) _Atomic uint64_t read;
-    _Atomic uint32_t space_seq;         /* futex word bumped on every release */
-    _Atomic uint32_t producer_sleeping; /* the producer sleeps on space_seq */
-    _Atomic uint32_t producer_want;     /* ... until this many slots are free */
-    uint64_t write_cache;               /* consumer's last view of write */
-    /* fixed at creation */
-    alignas(SHM_CACHE_LINE) uint64_t slots_offset; /* from the mapping's start */
-    uint32_t slot_count;                           /* a power of two */
-    uint32_t slot_bytes;
-    uint64_t data_wake, space_wake; /* plat_wake_create's ids: 0 on Linux, events on Windows */
-} shm_ring;
+/* A ring of slots, single producer and single consumer (its layout is shm_layout.h's). */
+typedef struct shm_ring shm_ring;
 
 /* The commands a coordinator sends a worker; applied at the start of a block. */
 typedef enum shm_op {
@@ -65,118 +49,12 @@ typedef enum shm_op {
     SHM_OP_VOICE_STOP,
 } shm_op;
 
-/* How a command gives its voices their values: one for all, or one each (lists, spreads and
- * vectors alike: the coordinator computes them, so what it reports is what the voices got). */
-typedef enum shm_form {
-    SHM_FORM_ONE = 0, /* value, for every voice */
-    SHM_FORM_VALUES,  /* one float per voice of this worker's, in its value ring */
-} shm_form;
-
-/* first and count name the whole selection (global voice indices); each worker applies it to
- * the voices it holds. */
-typedef struct shm_cmd {
-    uint32_t op;          /* shm_op */
-    uint32_t first;       /* first voice, global index */
-    uint32_t count;       /* voices from first */
-    uint32_t ramp_frames; /* 0 applies at once */
-    uint32_t form;        /* shm_form */
-    uint32_t pad;
-    uint64_t at_block; /* applied at the start of this block of the worker's ring, not before */
-    double value;
-    uint64_t values_at;  /* SHM_FORM_VALUES: where this worker's first value is in its ring */
-    uint64_t values_end; /* the value ring's read position once this command is released */
-    uint64_t id;         /* the coordinator's sequence number, echoed in counters */
-} shm_cmd;
-
-/* Floats for commands that carry a value per voice (coordinator -> worker), released with
- * the commands that use them. Free-running counters in floats; a command's values never wrap
- * (the writer skips to the start instead). */
-typedef struct shm_values {
-    alignas(SHM_CACHE_LINE) _Atomic uint64_t write;
-    alignas(SHM_CACHE_LINE) _Atomic uint64_t read;
-    alignas(SHM_CACHE_LINE) uint64_t data_offset; /* fixed at creation */
-    uint64_t capacity;                            /* floats */
-} shm_values;
-
 typedef enum shm_worker_state {
     SHM_WORKER_STARTING = 0,
     SHM_WORKER_RUNNING,
     SHM_WORKER_STOPPED,
     SHM_WORKER_FAILED, /* could not set itself up; the reason is on its stderr */
 } shm_worker_state;
-
-/* A snapshot of a worker's voices as they are at the start of block `block` (the audio ring's
- * index), with the command ring's read position that goes with them. A worker writes block k+1's
- * snapshot into slot (k+1) % 2 after rendering block k and before publishing it, and releases
- * the commands it applied only after that, so whatever moment it dies at, the slot for the
- * ring's write position is whole and the commands after it are still in their ring. */
-typedef struct shm_snapshot {
-    _Atomic uint64_t block; /* SHM_NO_SNAPSHOT while being written */
-    uint64_t cmd_read;
-    uint64_t values_read;
-    uint64_t data_offset; /* fixed at creation: from the mapping's start */
-} shm_snapshot;
-#define SHM_NO_SNAPSHOT UINT64_MAX
-
-typedef struct shm_worker {
-    shm_ring audio;    /* worker -> coordinator, slots of block_frames * channels floats */
-    shm_ring cmds;     /* coordinator -> worker, slots of shm_cmd */
-    shm_values values; /* coordinator -> worker, the values of per-voice commands */
-    alignas(SHM_CACHE_LINE) _Atomic uint32_t state;
-    _Atomic int32_t pid;
-    _Atomic int32_t cpu; /* the core it pinned itself to, -1 when pinning failed */
-    /* written by the worker only, read by anyone */
-    alignas(SHM_CACHE_LINE) _Atomic uint64_t blocks_rendered;
-    _Atomic uint64_t render_ns_last;
-    _Atomic uint64_t render_ns_max;
-    _Atomic uint64_t render_ns_total;
-    _Atomic uint64_t last_cmd_id;
-    _Atomic uint64_t last_cmd_block; /* the block (ring index) that command first shaped */
-    _Atomic uint32_t voices_playing;
-    _Atomic uint32_t rt_granted; /* real-time scheduling was granted */
-    _Atomic uint32_t mem_locked; /* mlockall succeeded */
-    /* written by the stream callback only (the ring's consumer) */
-    alignas(SHM_CACHE_LINE) _Atomic uint64_t late_blocks; /* callbacks that found no block */
-    _Atomic uint32_t min_fill;                            /* lowest ring fill a callback saw */
-    /* written by the coordinator's supervisor */
-    alignas(SHM_CACHE_LINE) _Atomic uint32_t restarts; /* times it was replaced */
-    /* the worker's voices, twice (see shm_snapshot) */
-    alignas(SHM_CACHE_LINE) shm_snapshot snap[2];
-    /* fixed at creation: global voice numbers, config.first_voice counted in */
-    alignas(SHM_CACHE_LINE) uint32_t voice_first;
-    uint32_t voice_count;
-} shm_worker;
-
-/* A worker's load: render time over the block period, of its last block or (peak) the longest
- * since it started; the average is all render time over the audio time rendered. */
-double shm_worker_load(const shm_worker *w, double block_seconds, int peak);
-double shm_worker_load_average(const shm_worker *w, double block_seconds);
-
-/* Histogram of callback durations: 1 us buckets below 256 us, then 64 us buckets; the last
- * bucket holds everything longer. */
-#define SHM_CB_BUCKETS 512
-#define SHM_UNDERFLOWS_KEPT 8 /* where the first underflows fell tells start-up from overload */
-uint32_t shm_cb_bucket(uint64_t ns);
-uint64_t shm_cb_bucket_upper_ns(uint32_t bucket);
-
-/* The stream's live counters: written by the audio callback (and the recorder and the main
- * thread where noted), read by anyone. */
-typedef struct shm_stream_stats {
-    alignas(SHM_CACHE_LINE) _Atomic uint64_t callbacks;
-    _Atomic uint64_t frames;
-    _Atomic uint64_t underflows; /* PortAudio's output underflow flags */
-    _Atomic uint64_t clipped;    /* samples the limiter clamped */
-    _Atomic uint64_t late_blocks;
-    _Atomic uint64_t record_dropped; /* frames the recorder's ring had no room for */
-    _Atomic uint64_t cb_ns_last;
-    _Atomic uint64_t cb_ns_max;
-    _Atomic uint32_t cpu_load_permille; /* PortAudio's estimate, written by the main thread */
-    _Atomic uint64_t underflow_at[SHM_UNDERFLOWS_KEPT]; /* callback numbers of the first ones */
-    _Atomic uint64_t cb_hist[SHM_CB_BUCKETS];
-} shm_stream_stats;
-
-/* Percentile (0..100) of callback duration from the histogram, in ns (a bucket's upper edge). */
-uint64_t shm_cb_percentile_ns(const shm_stream_stats *s, double pct);
 
 typedef enum shm_oscillator {
     SHM_OSC_SINELOOP = 0, /* pyo's SineLoop */
@@ -205,16 +83,6 @@ typedef struct shm_config {
     char isa[16];         /* the kernel every worker renders with (dsp_isa_for_bank); "" best */
 } shm_config;
 
-typedef struct shm_header {
-    uint32_t magic;
-    uint32_t version;
-    uint64_t size;
-    shm_config config;
-    uint64_t workers_offset;
-    alignas(SHM_CACHE_LINE) _Atomic uint32_t quit; /* every worker exits at its next block */
-    shm_stream_stats stream;
-} shm_header;
-
 typedef struct shm_region {
     void *base;
     size_t size;
@@ -222,9 +90,12 @@ typedef struct shm_region {
     int owner;          /* made by shm_create: shm_close destroys the wake-ups too */
 } shm_region;
 
+/* ---- the mapping ---- */
+
 /* Creates the mapping for cfg (workers, channels, block_frames, ring_blocks set; ring_blocks a
- * power of two) and lays out the header, the workers and their rings. FARM_EINVAL for a cfg out
- * of range, FARM_ESYS when the system refuses the memory. */
+ * power of two), lays out the header, the workers and their rings, and shares the voices out in
+ * order (base.h's farm_voice_share; each worker's numbered globally, from first_voice).
+ * FARM_EINVAL for a cfg out of range, FARM_ESYS when the system refuses the memory. */
 int shm_create(const shm_config *cfg, shm_region *out);
 /* Maps an existing region from an inherited descriptor and checks its header: FARM_ESYS when it
  * cannot be mapped, FARM_EINVAL when it is not a farm mapping of this version. */
@@ -234,12 +105,121 @@ int shm_attach(plat_handle handle, shm_region *out);
 size_t shm_worker_handles(const shm_region *r, uint32_t k, plat_handle *out, size_t max);
 void shm_close(shm_region *r);
 
-shm_header *shm_header_of(const shm_region *r);
-shm_worker *shm_worker_at(const shm_region *r, uint32_t index);
+/* The configuration the mapping was made with. */
+const shm_config *shm_config_of(const shm_region *r);
+/* Every worker exits at its next block; one asleep on a full ring is woken. */
+void shm_request_quit(shm_region *r);
 
-/* A standalone ring in a region of its own (tests, benchmarks): slot_count a power of two. */
+/* The values a voice starts with (the workers' banks, the control server's shadow): its
+ * frequency from the seed and its global number, the configured feedback (none for Sine),
+ * amplitude, and its pan by its number. */
+typedef struct shm_voice_values {
+    double freq, feedback, amp, pan;
+} shm_voice_values;
+void shm_voice_defaults(const shm_config *cfg, uint64_t voice, shm_voice_values *out);
+
+/* ---- a worker, from the coordinator's side (any non-real-time thread) ---- */
+
+/* Worker k's voices: global numbers first .. first + count - 1. */
+void shm_worker_voices(const shm_region *r, uint32_t k, uint32_t *first, uint32_t *count);
+
+/* What worker k and the stream's consumer of its ring report, read at once (each field atomic on
+ * its own, not all together). */
+typedef struct shm_worker_stats {
+    uint32_t state; /* shm_worker_state */
+    int32_t pid;
+    int32_t cpu; /* the core it pinned itself to, -1 unpinned */
+    uint32_t voice_first, voice_count, voices_playing;
+    uint32_t mem_locked; /* mlockall succeeded */
+    uint32_t restarts;   /* times it was replaced */
+    uint64_t blocks_rendered;
+    uint64_t render_ns_last, render_ns_max, render_ns_total;
+    uint64_t last_cmd_id, last_cmd_block; /* the last command applied, and its block */
+    uint64_t late_blocks;                 /* callbacks that found no block of its */
+    uint32_t min_fill;                    /* lowest ring fill a callback saw; UINT32_MAX none */
+    uint32_t ring_blocks, ring_fill;      /* its audio ring: slots, and those holding blocks */
+    uint64_t ring_read, ring_write;       /* blocks taken from it, and published into it */
+} shm_worker_stats;
+void shm_worker_stats_read(const shm_region *r, uint32_t k, shm_worker_stats *out);
+
+/* A worker's load: render time over the block period, of its last block or (peak) the longest
+ * since it started; the average is all render time over the audio time rendered. */
+double shm_worker_load(const shm_worker_stats *s, double block_seconds, int peak);
+double shm_worker_load_average(const shm_worker_stats *s, double block_seconds);
+
+/* The supervisor's writes: the state it starts or leaves a worker in, its process, one more
+ * replacement (returns how many now). */
+void shm_worker_set_state(shm_region *r, uint32_t k, shm_worker_state state);
+void shm_worker_set_pid(shm_region *r, uint32_t k, long pid);
+uint32_t shm_worker_add_restart(shm_region *r, uint32_t k);
+
+/* Worker k's audio ring, read by a consumer that may wait (farm render; the real-time callback
+ * is the engine's): its oldest block or NULL, then release it; wait (1 ready, 0 timeout) until
+ * want blocks are ready; wake it so it checks quit now. */
+const float *shm_audio_peek(shm_region *r, uint32_t k);
+void shm_audio_release(shm_region *r, uint32_t k);
+int shm_audio_wait(shm_region *r, uint32_t k, uint32_t want, uint64_t timeout_ns);
+void shm_worker_wake(shm_region *r, uint32_t k);
+
+/* ---- commands, from one thread at a time (the control server's, under its lock) ---- */
+
+/* The earliest stream block a command sent to worker k now can start in: one after the block
+ * it renders next (it may be inside that one already), counted in stream blocks, i.e. with the
+ * blocks it was late (each put its ring one behind the stream). */
+uint64_t shm_worker_next_block(const shm_region *r, uint32_t k);
+
+/* 1 when worker k's queues take cmds more commands that carry floats per-voice values in all
+ * (room for their wrapping counted in), 0 when not. */
+int shm_cmd_room(const shm_region *r, uint32_t k, uint32_t cmds, uint64_t floats);
+/* Commands sent to worker k that it has not released yet. */
+uint32_t shm_cmd_waiting(const shm_region *r, uint32_t k);
+
+/* One change, for the voices first .. first + count - 1 (global numbers: each worker applies
+ * it to those it holds). With fill, every voice gets its own value: shm_cmd_send asks fill for
+ * worker k's share, dst[i] for the selection's voice from + i, written straight into the value
+ * ring; without, every voice gets value. */
+typedef struct shm_change {
+    shm_op op;
+    uint32_t first, count;
+    uint32_t ramp_frames; /* 0 applies at once */
+    double value;
+    void (*fill)(const void *arg, uint32_t from, uint32_t n, float *dst);
+    const void *fill_arg;
+    uint64_t id; /* the sender's sequence number, echoed in last_cmd_id */
+} shm_change;
+
+/* Sends worker k its share of c, applied at the start of stream block stream_block (or the
+ * earliest the worker can still reach, when that is later). No wake-up: a worker asleep on a
+ * full ring applies it at its next block, the soonest it could be heard anyway. 1 sent; 0 when
+ * worker k holds none of the voices or its queues are full (shm_cmd_room says beforehand). */
+int shm_cmd_send(shm_region *r, uint32_t k, const shm_change *c, uint64_t stream_block);
+
+/* ---- the stream's counters (written by the engine) ---- */
+
+typedef struct shm_stream_stats {
+    uint64_t callbacks;
+    uint64_t frames;
+    uint64_t underflows; /* the host's output underflow flags */
+    uint64_t clipped;    /* samples the limiter clamped */
+    uint64_t late_blocks;
+    uint64_t record_dropped; /* frames the recorder's ring had no room for */
+    uint64_t cb_ns_last, cb_ns_max;
+    uint64_t cb_ns_median, cb_ns_p99; /* from the histogram: a bucket's upper edge */
+    double cpu_load;                  /* the host's estimate, 0..1 (shm_stream_set_cpu_load) */
+    uint64_t underflow_at[SHM_UNDERFLOWS_KEPT]; /* callback numbers of the first ones */
+} shm_stream_stats;
+void shm_stream_stats_read(const shm_region *r, shm_stream_stats *out);
+/* Frames played so far: the one counter a watching loop reads often. */
+uint64_t shm_stream_frames(const shm_region *r);
+/* The main thread's: the audio host's load estimate, for the reports. */
+void shm_stream_set_cpu_load(shm_region *r, double load);
+
+/* ---- a ring of its own (the recorder's; tests and benchmarks) ---- */
+
+/* Bytes for a ring of slot_count slots (a power of two) of slot_bytes, and the ring laid out at
+ * the start of mem (that many bytes): its slots are at mem too, so base is mem below. */
 size_t shm_ring_bytes(uint32_t slot_count, uint32_t slot_bytes);
-void shm_ring_init(shm_ring *ring, uint64_t slots_offset, uint32_t slot_count, uint32_t slot_bytes);
+shm_ring *shm_ring_make(void *mem, uint32_t slot_count, uint32_t slot_bytes);
 
 /* Producer side. base is the mapping's start. Returns the slot to fill, or NULL when full. */
 void *shm_ring_begin_write(shm_ring *ring, void *base);
@@ -258,23 +238,5 @@ int shm_ring_wait_data(shm_ring *ring, uint32_t want, uint64_t timeout_ns);
 
 /* Wakes whichever side sleeps on the ring, so it re-checks its conditions (quit) now. */
 void shm_ring_wake(shm_ring *ring);
-
-/* Convenience for the command ring: 1 pushed, 0 full. */
-int shm_cmd_push(shm_worker *w, void *base, const shm_cmd *cmd);
-int shm_cmd_pop(shm_worker *w, void *base, shm_cmd *cmd); /* 1 popped, 0 empty */
-/* The worker's side when it must not lose commands: the i-th command not yet released (1), or
- * none (0); then release n of them once their effect is safe in a snapshot. */
-int shm_cmd_peek(shm_worker *w, void *base, uint32_t i, shm_cmd *cmd);
-void shm_cmd_release(shm_worker *w, uint32_t n);
-
-/* The coordinator's side of the value ring: room for n floats in one piece, or NULL; *at gets
- * the counter to put in the command. Then commit. */
-float *shm_values_reserve(shm_worker *w, void *base, uint32_t n, uint64_t *at);
-void shm_values_commit(shm_worker *w, uint64_t end);
-/* The worker's side: the floats of a command, from counter at. */
-const float *shm_values_at(const shm_worker *w, const void *base, uint64_t at);
-
-/* The snapshot data of slot i (0 or 1), state_bytes long. */
-void *shm_snapshot_data(const shm_region *r, const shm_worker *w, uint32_t i);
 
 #endif

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "shm.h"
+#include "shm_layout.h"
 
 #define SLOT_FLOATS 16
 #define SLOTS 8

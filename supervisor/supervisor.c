@@ -15,6 +15,39 @@
 #define STALLED_BLOCKS 4 /* no block for this many periods with room: "stalled" */
 #define DEFAULT_WINDOW_S 60.0
 
+typedef struct farm_worker_watch {
+    plat_proc proc; /* its process: pid, and what plat watches it by */
+    int cpu;        /* the core it is started on, -1 unpinned */
+    uint64_t deaths[FARM_MAX_RESTARTS_LIMIT + 1]; /* when it died lately (ns), a ring */
+    uint32_t death_count;
+    uint64_t progress, progress_at; /* blocks_rendered, and when it last moved */
+    uint64_t late_at_progress;      /* its late blocks then: a hang's cost counts from there */
+    uint64_t waited_at_progress;    /* ns it had spent waiting for a CPU then (schedstat) */
+    uint64_t ran_at_progress;       /* ns it had spent on a CPU then */
+    int watchdog_killed;
+    int prio_set;    /* it has the workers' real-time priority */
+    char fault[192]; /* the fault being healed, reported when it is over */
+    uint64_t late_at_fault, resume_block;
+    uint64_t died_at, rendering_at; /* when it died, and when its replacement first rendered */
+} farm_worker_watch;
+
+struct farm_procs {
+    shm_region *region; /* the coordinator's */
+    uint32_t count;
+    farm_heal_desc heal;
+    char path[PLAT_PATH_MAX];
+    _Atomic int health[SHM_MAX_WORKERS];
+    _Atomic int stalled[SHM_MAX_WORKERS]; /* alive, room in its ring, no block lately */
+    _Atomic uint64_t blocks_missed[SHM_MAX_WORKERS];
+    _Atomic int rt_priority;                  /* SCHED_FIFO priority for workers, 0 normal */
+    farm_worker_watch watch[SHM_MAX_WORKERS]; /* the supervisor thread's, after start */
+    farm_placement placement;                 /* where the workers run; read-only after start */
+    pthread_t thread;
+    int thread_started;
+    _Atomic int stopping;
+    plat_handle wake; /* plat_notifier_open's: wakes the thread to stop */
+};
+
 /* farm-worker lives beside farm; FARM_WORKER overrides (tests, installs elsewhere). */
 static int worker_path(char *out, size_t size) {
     const char *env = getenv("FARM_WORKER");
@@ -33,7 +66,7 @@ static int worker_path(char *out, size_t size) {
  * the mapping's is the one its command line names. */
 static int spawn_one(farm_procs *p, uint32_t i, int cpu, plat_proc *proc) {
     plat_handle inherit[MAX_HANDLES];
-    size_t n = shm_worker_handles(&p->region, i, inherit, MAX_HANDLES);
+    size_t n = shm_worker_handles(p->region, i, inherit, MAX_HANDLES);
     char a_fd[24], a_index[16], a_parent[24], a_cpu[16];
     snprintf(a_fd, sizeof a_fd, "%ld", (long)plat_child_handle(inherit, 0));
     snprintf(a_index, sizeof a_index, "%u", i);
@@ -76,36 +109,41 @@ static int place_workers(farm_procs *p, uint32_t workers, const char *cpus) {
 /* Starts worker k's process (the first or a replacement) and notes how to watch it. */
 static int launch(farm_procs *p, uint32_t k) {
     farm_worker_watch *x = &p->watch[k];
-    shm_worker *w = shm_worker_at(&p->region, k);
-    atomic_store(&w->state, SHM_WORKER_STARTING);
+    shm_worker_set_state(p->region, k, SHM_WORKER_STARTING);
     plat_proc_release(&x->proc);
     int rv = spawn_one(p, k, x->cpu, &x->proc);
     if (rv != FARM_OK)
         return rv;
-    atomic_store(&w->pid, (int32_t)x->proc.pid);
+    shm_worker_set_pid(p->region, k, x->proc.pid);
     plat_proc_cpu_times(&x->proc, &x->ran_at_progress, &x->waited_at_progress);
-    x->progress = atomic_load(&w->blocks_rendered);
+    shm_worker_stats ws;
+    shm_worker_stats_read(p->region, k, &ws);
+    x->progress = ws.blocks_rendered;
     x->progress_at = farm_now_ns();
-    x->late_at_progress = atomic_load(&w->late_blocks);
+    x->late_at_progress = ws.late_blocks;
     x->watchdog_killed = 0;
     x->prio_set = 0; /* given once it runs: see raise_when_running */
     return FARM_OK;
 }
 
+static uint32_t worker_state(const farm_procs *p, uint32_t k) {
+    shm_worker_stats ws;
+    shm_worker_stats_read(p->region, k, &ws);
+    return ws.state;
+}
+
 static int wait_running(farm_procs *p) {
     uint64_t deadline = farm_now_ns() + START_TIMEOUT_NS;
     for (uint32_t i = 0; i < p->count; i++) {
-        shm_worker *w = shm_worker_at(&p->region, i);
         for (;;) {
-            uint32_t st = atomic_load_explicit(&w->state, memory_order_acquire);
+            uint32_t st = worker_state(p, i);
             /* a very short render: the worker may have rendered all it had to already */
             if (st == SHM_WORKER_RUNNING || st == SHM_WORKER_STOPPED)
                 break;
             plat_exit e;
             if (plat_proc_reap(&p->watch[i].proc, 0, &e)) {
                 atomic_store(&p->health[i], FARM_WORKER_DONE);
-                if (plat_exit_clean(&e) &&
-                    atomic_load_explicit(&w->state, memory_order_acquire) == SHM_WORKER_STOPPED)
+                if (plat_exit_clean(&e) && worker_state(p, i) == SHM_WORKER_STOPPED)
                     break;
                 char why[96];
                 return farm_fail(FARM_EUSAGE, "worker %u cannot start: it %s", i,
@@ -122,16 +160,6 @@ static int wait_running(farm_procs *p) {
         }
     }
     return FARM_OK;
-}
-
-/* Voices shared out in order (base.h's rule, which the protocol's worker:K follows too), each
- * worker's numbered globally: from the farm's first voice. */
-static void share_voices(farm_procs *p, const shm_config *cfg) {
-    for (uint32_t i = 0; i < cfg->workers; i++) {
-        shm_worker *w = shm_worker_at(&p->region, i);
-        farm_voice_share(cfg->total_voices, cfg->workers, i, &w->voice_first, &w->voice_count);
-        w->voice_first += cfg->first_voice;
-    }
 }
 
 /* The kernel every worker renders with, chosen once here so that every worker and every
@@ -166,7 +194,7 @@ static int spawn_all(farm_procs *p, uint32_t workers) {
 /* ---- healing: the supervisor's thread ---- */
 
 static double block_seconds(const farm_procs *p) {
-    const shm_config *cfg = &shm_header_of(&p->region)->config;
+    const shm_config *cfg = shm_config_of(p->region);
     return p->heal.block_seconds > 0 ? p->heal.block_seconds
                                      : (double)cfg->block_frames / cfg->sample_rate;
 }
@@ -186,7 +214,9 @@ static uint32_t recent_deaths(farm_procs *p, uint32_t k, uint64_t now) {
 /* The fault that is being healed is over: one line, with what it cost. */
 static void report_fault(farm_procs *p, uint32_t k, const char *how_it_ended) {
     farm_worker_watch *x = &p->watch[k];
-    uint64_t late = atomic_load(&shm_worker_at(&p->region, k)->late_blocks);
+    shm_worker_stats ws;
+    shm_worker_stats_read(p->region, k, &ws);
+    uint64_t late = ws.late_blocks;
     uint64_t missed = late - x->late_at_fault;
     atomic_fetch_add(&p->blocks_missed[k], missed);
     fprintf(stderr, "farm: worker %u %s; %s, its voices missed %llu blocks (%.1f ms)\n", k,
@@ -196,20 +226,21 @@ static void report_fault(farm_procs *p, uint32_t k, const char *how_it_ended) {
 
 static void replace(farm_procs *p, uint32_t k, uint64_t now) {
     farm_worker_watch *x = &p->watch[k];
-    shm_worker *w = shm_worker_at(&p->region, k);
+    shm_worker_stats ws;
+    shm_worker_stats_read(p->region, k, &ws);
     if (recent_deaths(p, k, now) > p->heal.max_restarts) {
         atomic_store(&p->health[k], FARM_WORKER_GIVEN_UP);
-        atomic_store(&w->state, SHM_WORKER_FAILED);
+        shm_worker_set_state(p->region, k, SHM_WORKER_FAILED);
         if (p->heal.render)
             return; /* the render fails, and says so itself */
         fprintf(stderr,
                 "farm: warning: worker %u %s, more than %u times within %g s: left dead, its %u "
                 "voices are silent\n",
-                k, x->fault, p->heal.max_restarts, p->heal.restart_window_s, w->voice_count);
+                k, x->fault, p->heal.max_restarts, p->heal.restart_window_s, ws.voice_count);
         return;
     }
-    atomic_fetch_add(&w->restarts, 1);
-    x->resume_block = atomic_load(&w->audio.write);
+    shm_worker_add_restart(p->region, k);
+    x->resume_block = ws.ring_write;
     if (launch(p, k) != FARM_OK) {
         atomic_store(&p->health[k], FARM_WORKER_GIVEN_UP);
         fprintf(stderr, "farm: warning: worker %u %s and cannot be replaced: %s\n", k, x->fault,
@@ -223,9 +254,10 @@ static void replace(farm_procs *p, uint32_t k, uint64_t now) {
 /* Worker k's process has ended as e says. */
 static void on_worker_exit(farm_procs *p, uint32_t k, const plat_exit *e) {
     farm_worker_watch *x = &p->watch[k];
-    shm_worker *w = shm_worker_at(&p->region, k);
+    shm_worker_stats ws;
+    shm_worker_stats_read(p->region, k, &ws);
     plat_proc_release(&x->proc);
-    if (plat_exit_clean(e) && atomic_load(&w->state) == SHM_WORKER_STOPPED) {
+    if (plat_exit_clean(e) && ws.state == SHM_WORKER_STOPPED) {
         atomic_store(&p->health[k], FARM_WORKER_DONE); /* finished its block_limit */
         return;
     }
@@ -241,7 +273,7 @@ static void on_worker_exit(farm_procs *p, uint32_t k, const plat_exit *e) {
     else
         snprintf(x->fault, sizeof x->fault, "(pid %ld) %s", x->proc.pid,
                  plat_exit_describe(e, why, sizeof why));
-    x->late_at_fault = x->watchdog_killed ? x->late_at_progress : atomic_load(&w->late_blocks);
+    x->late_at_fault = x->watchdog_killed ? x->late_at_progress : ws.late_blocks;
     x->died_at = now;
     x->rendering_at = 0;
     replace(p, k, now);
@@ -253,8 +285,7 @@ static void on_worker_exit(farm_procs *p, uint32_t k, const plat_exit *e) {
 static void raise_when_running(farm_procs *p, uint32_t k) {
     farm_worker_watch *x = &p->watch[k];
     int prio = atomic_load(&p->rt_priority);
-    if (x->prio_set || prio <= 0 ||
-        atomic_load(&shm_worker_at(&p->region, k)->state) != SHM_WORKER_RUNNING)
+    if (x->prio_set || prio <= 0 || worker_state(p, k) != SHM_WORKER_RUNNING)
         return;
     plat_proc_set_priority(x->proc.pid, prio);
     x->prio_set = 1;
@@ -263,14 +294,15 @@ static void raise_when_running(farm_procs *p, uint32_t k) {
 /* A replacement is back once the stream has taken its first block. */
 static void check_back(farm_procs *p, uint32_t k, uint64_t now) {
     farm_worker_watch *x = &p->watch[k];
-    shm_worker *w = shm_worker_at(&p->region, k);
-    if (x->rendering_at == 0 && atomic_load(&w->blocks_rendered) > x->resume_block)
+    shm_worker_stats ws;
+    shm_worker_stats_read(p->region, k, &ws);
+    if (x->rendering_at == 0 && ws.blocks_rendered > x->resume_block)
         x->rendering_at = now;
-    if (atomic_load(&w->audio.read) <= x->resume_block)
+    if (ws.ring_read <= x->resume_block)
         return;
     char how[96];
     snprintf(how, sizeof how, "replaced by pid %ld (restart %u), rendering %.1f ms after",
-             x->proc.pid, atomic_load(&w->restarts),
+             x->proc.pid, ws.restarts,
              (double)((x->rendering_at ? x->rendering_at : now) - x->died_at) * 1e-6);
     report_fault(p, k, how);
     atomic_store(&p->health[k], FARM_WORKER_UP);
@@ -289,7 +321,9 @@ static uint64_t stuck_ns(farm_procs *p, uint32_t k, uint64_t idle) {
         return idle;
     ran -= x->ran_at_progress;
     waited -= x->waited_at_progress;
-    uint64_t longest = atomic_load(&shm_worker_at(&p->region, k)->render_ns_max);
+    shm_worker_stats ws;
+    shm_worker_stats_read(p->region, k, &ws);
+    uint64_t longest = ws.render_ns_max;
     uint64_t allowance =
         10 * (longest > 0 ? longest : (uint64_t)(p->heal.watchdog_s * (double)FARM_NS_PER_S));
     uint64_t off = idle > ran + waited ? idle - ran - waited : 0;
@@ -299,15 +333,16 @@ static uint64_t stuck_ns(farm_procs *p, uint32_t k, uint64_t idle) {
 /* A worker alive but not rendering while its ring has room: stalled, then killed. */
 static void watchdog(farm_procs *p, uint32_t k, uint64_t now) {
     farm_worker_watch *x = &p->watch[k];
-    shm_worker *w = shm_worker_at(&p->region, k);
-    uint64_t progress = atomic_load(&w->blocks_rendered);
+    shm_worker_stats ws;
+    shm_worker_stats_read(p->region, k, &ws);
+    uint64_t progress = ws.blocks_rendered;
     /* a worker sleeps until its batch of slots is free (render), so less is no room for it */
-    uint32_t batch = shm_header_of(&p->region)->config.wake_batch;
-    int room = w->audio.slot_count - shm_ring_fill(&w->audio) >= (batch > 0 ? batch : 1);
-    if (progress != x->progress || !room || atomic_load(&w->state) != SHM_WORKER_RUNNING) {
+    uint32_t batch = shm_config_of(p->region)->wake_batch;
+    int room = ws.ring_blocks - ws.ring_fill >= (batch > 0 ? batch : 1);
+    if (progress != x->progress || !room || ws.state != SHM_WORKER_RUNNING) {
         x->progress = progress;
         x->progress_at = now;
-        x->late_at_progress = atomic_load(&w->late_blocks);
+        x->late_at_progress = ws.late_blocks;
         plat_proc_cpu_times(&x->proc, &x->ran_at_progress, &x->waited_at_progress);
         atomic_store(&p->stalled[k], 0);
         return;
@@ -379,10 +414,13 @@ static int start_watch(farm_procs *p) {
 
 /* ---- start and stop ---- */
 
-int farm_procs_start(farm_procs *p, const shm_config *cfg_in, const farm_heal_desc *heal,
-                     const char *cpus) {
-    memset(p, 0, sizeof *p);
-    p->region.handle = p->wake = PLAT_NO_HANDLE;
+void farm_procs_prepare(shm_config *cfg) {
+    uint32_t most = (cfg->total_voices + cfg->workers - 1) / cfg->workers;
+    cfg->state_bytes = (uint32_t)dsp_state_bytes(most, cfg->channels);
+    choose_isa(cfg, most);
+}
+
+static int start(farm_procs *p, const farm_heal_desc *heal, const char *cpus) {
     p->heal = *heal;
     if (p->heal.restart_window_s <= 0)
         p->heal.restart_window_s = DEFAULT_WINDOW_S;
@@ -393,23 +431,32 @@ int farm_procs_start(farm_procs *p, const shm_config *cfg_in, const farm_heal_de
         return rv;
     if (!plat_executable(p->path))
         return farm_fail(FARM_EUSAGE, "worker 0 cannot start: %s: %s", p->path, strerror(errno));
-    if ((rv = place_workers(p, cfg_in->workers, cpus)) != FARM_OK)
+    const uint32_t workers = shm_config_of(p->region)->workers;
+    if ((rv = place_workers(p, workers, cpus)) != FARM_OK)
         return rv;
-    shm_config cfg = *cfg_in;
-    uint32_t most = (cfg.total_voices + cfg.workers - 1) / cfg.workers;
-    cfg.state_bytes = (uint32_t)dsp_state_bytes(most, cfg.channels);
-    choose_isa(&cfg, most);
-    if ((rv = shm_create(&cfg, &p->region)) != FARM_OK)
-        return rv;
-    share_voices(p, &cfg);
-    rv = spawn_all(p, cfg.workers);
+    rv = spawn_all(p, workers);
     if (rv == FARM_OK)
         rv = wait_running(p);
     if (rv == FARM_OK)
         rv = start_watch(p);
-    if (rv != FARM_OK)
-        farm_procs_stop(p);
     return rv;
+}
+
+int farm_procs_start(farm_procs **out, shm_region *region, const farm_heal_desc *heal,
+                     const char *cpus) {
+    *out = NULL;
+    farm_procs *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return farm_fail(FARM_ENOMEM, "out of memory for the supervisor");
+    p->region = region;
+    p->wake = PLAT_NO_HANDLE;
+    int rv = start(p, heal, cpus);
+    if (rv != FARM_OK) {
+        farm_procs_stop(p);
+        return rv;
+    }
+    *out = p;
+    return FARM_OK;
 }
 
 static void reap_all(farm_procs *p) {
@@ -436,10 +483,9 @@ static void reap_all(farm_procs *p) {
 }
 
 void farm_procs_stop(farm_procs *p) {
-    if (p->region.base == NULL)
+    if (p == NULL)
         return;
-    shm_header *h = shm_header_of(&p->region);
-    atomic_store_explicit(&h->quit, 1, memory_order_release);
+    shm_request_quit(p->region);
     if (p->thread_started) {
         /* No replacement from here on. The thread exits before the workers are reaped: a worker
          * it started dies with it (PR_SET_PDEATHSIG follows the thread), which is what stop asks
@@ -451,12 +497,10 @@ void farm_procs_stop(farm_procs *p) {
     }
     for (uint32_t i = 0; i < p->count; i++)
         /* A worker asleep on a full ring wakes at once instead of at its next deadline. */
-        shm_ring_wake(&shm_worker_at(&p->region, i)->audio);
+        shm_worker_wake(p->region, i);
     reap_all(p);
     plat_notifier_close(p->wake);
-    p->wake = PLAT_NO_HANDLE;
-    shm_close(&p->region);
-    p->count = 0;
+    free(p);
 }
 
 /* ---- what others may ask ---- */
@@ -474,7 +518,9 @@ uint32_t farm_procs_set_priority(farm_procs *p, int prio) {
     atomic_store(&p->rt_priority, prio);
     uint32_t refused = 0;
     for (uint32_t k = 0; k < p->count; k++) {
-        long pid = atomic_load(&shm_worker_at(&p->region, k)->pid);
+        shm_worker_stats ws;
+        shm_worker_stats_read(p->region, k, &ws);
+        long pid = ws.pid;
         refused += !plat_proc_set_priority(pid, prio);
     }
     return refused;
@@ -484,21 +530,26 @@ farm_worker_health farm_procs_health(const farm_procs *p, uint32_t k) {
     return (farm_worker_health)atomic_load(&p->health[k]);
 }
 
-int farm_procs_alive(const farm_procs *p, uint32_t k) {
-    int h = atomic_load(&p->health[k]);
-    return k < p->count && (h == FARM_WORKER_UP || h == FARM_WORKER_REPLACING);
-}
-
 int farm_procs_stalled(const farm_procs *p, uint32_t k) {
     return atomic_load(&p->stalled[k]);
 }
 
 uint32_t farm_procs_restarts(const farm_procs *p, uint32_t k) {
-    return atomic_load(&shm_worker_at(&p->region, k)->restarts);
+    shm_worker_stats ws;
+    shm_worker_stats_read(p->region, k, &ws);
+    return ws.restarts;
 }
 
 uint64_t farm_procs_blocks_missed(const farm_procs *p, uint32_t k) {
     return atomic_load(&p->blocks_missed[k]);
+}
+
+uint32_t farm_procs_count(const farm_procs *p) {
+    return p->count;
+}
+
+long farm_procs_pid(const farm_procs *p, uint32_t k) {
+    return p->watch[k].proc.pid;
 }
 
 const farm_placement *farm_procs_placement(const farm_procs *p) {

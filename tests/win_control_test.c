@@ -23,7 +23,8 @@
 #define REPLY_MS 5000 /* wine is slow to start a pipe; a reply comes in milliseconds */
 
 typedef struct fixture {
-    farm_procs procs;
+    shm_region region;
+    farm_procs *procs;
     farm_engine *engine;
     farm_audio *audio;
     farm_control *control;
@@ -44,23 +45,27 @@ static void start(fixture *f, const farm_control_desc *cd) {
                       .seed = 1};
     farm_heal_desc heal = {.max_restarts = 0, .restart_window_s = 60};
     memset(f, 0, sizeof *f);
-    cr_assert_eq(farm_procs_start(&f->procs, &cfg, &heal, NULL), FARM_OK, "%s",
+    farm_procs_prepare(&cfg);
+    cr_assert_eq(shm_create(&cfg, &f->region), FARM_OK, "%s", farm_error_message());
+    cr_assert_eq(farm_procs_start(&f->procs, &f->region, &heal, NULL), FARM_OK, "%s",
                  farm_error_message());
-    farm_engine_desc ed = {.region = &f->procs.region, .gain = 1};
+    farm_engine_desc ed = {.region = &f->region, .gain = 1};
     cr_assert_eq(farm_engine_create(&f->engine, &ed), FARM_OK, "%s", farm_error_message());
     farm_audio_desc ad = {
         .null_sink = 1, .sample_rate = 48000, .buffer_frames = 256, .channels = 2};
     cr_assert_eq(farm_audio_open(&f->audio, &ad, f->engine), FARM_OK, "%s", farm_error_message());
     cr_assert_eq(farm_audio_start(f->audio), FARM_OK, "%s", farm_error_message());
-    cr_assert_eq(farm_control_start(&f->control, cd, &f->procs, f->engine, f->audio), FARM_OK, "%s",
-                 farm_error_message());
+    cr_assert_eq(farm_control_start(&f->control, cd, &f->region, f->procs, f->engine, f->audio),
+                 FARM_OK, "%s", farm_error_message());
 }
 
 static void stop(fixture *f) {
     farm_audio_stop(f->audio);
     farm_control_stop(f->control);
     f->control = NULL;
-    farm_procs_stop(&f->procs);
+    farm_procs_stop(f->procs);
+    f->procs = NULL;
+    shm_close(&f->region);
     farm_audio_close(f->audio);
     farm_engine_destroy(f->engine);
 }
@@ -209,7 +214,7 @@ Test(win_control, stale_records_are_skipped_and_several_farms_named) {
     cr_assert_eq(plat_path_kind_of(stale), PLAT_PATH_NONE, "the stale record was kept");
 
     /* A second live farm: a record naming a live process (a worker) and this farm's URL. */
-    long live = f.procs.watch[0].proc.pid;
+    long live = farm_procs_pid(f.procs, 0);
     cr_assert(plat_pid_alive(live));
     cr_assert_eq(farm_announce(dir, live, farm_control_url(f.control),
                                farm_control_telemetry_url(f.control), NULL),

@@ -7,6 +7,7 @@
 
 #include "dsp.h"
 #include "plat.h"
+#include "shm_layout.h"
 
 static void apply(const shm_region *region, dsp_bank *bank, const shm_worker *w, const shm_cmd *c) {
     /* Commands name global voices; this bank holds voice_first .. voice_first + count - 1. */
@@ -64,14 +65,13 @@ static int build_bank(const shm_config *cfg, const shm_worker *w, dsp_bank **out
     int rv = dsp_bank_create(&desc, out);
     if (rv != FARM_OK)
         return rv;
-    const double fb = cfg->oscillator == SHM_OSC_SINE ? 0.0 : cfg->feedback;
     for (uint32_t v = 0; v < w->voice_count; v++) {
-        uint64_t g = (uint64_t)w->voice_first + v;
-        dsp_voice_set_freq(*out, v,
-                           dsp_voice_default_freq(cfg->seed, g, cfg->freq_min, cfg->freq_max), 0);
-        dsp_voice_set_feedback(*out, v, fb, 0);
-        dsp_voice_set_amp(*out, v, cfg->amp, 0);
-        dsp_voice_set_pan(*out, v, dsp_voice_default_pan(g, cfg->channels), 0);
+        shm_voice_values d;
+        shm_voice_defaults(cfg, (uint64_t)w->voice_first + v, &d);
+        dsp_voice_set_freq(*out, v, d.freq, 0);
+        dsp_voice_set_feedback(*out, v, d.feedback, 0);
+        dsp_voice_set_amp(*out, v, d.amp, 0);
+        dsp_voice_set_pan(*out, v, d.pan, 0);
         dsp_voice_play(*out, v, 0);
     }
     return FARM_OK;

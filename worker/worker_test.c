@@ -9,7 +9,7 @@
 
 #include "dsp.h"
 #include "plat.h"
-#include "shm.h"
+#include "shm_layout.h"
 
 #define FRAMES 256
 #define CHANNELS 2
