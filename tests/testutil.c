@@ -462,39 +462,80 @@ int tu_stop(pid_t pid) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* JACK keeps the machine's servers in a registry of 8 places (/dev/shm/jack-shm-registry), and a
+ * server that was killed, not stopped, keeps its place until a server of the same name starts.
+ * With a new name each time, eight killed servers would leave no room for any other server on
+ * the machine ("Too many servers already active"). So a test server takes the first name of a
+ * small set that no live server has, and a dead one's place is taken back. */
+#define JACK_NAMES 24
+
+/* jackd's log says why it exited. */
+static int log_says(const char *path, const char *text) {
+    char buf[8192];
+    slurp(path, buf, sizeof buf);
+    return strstr(buf, text) != NULL;
+}
+
+/* One try at a server called name: its pid once it answers; 0 when it exited (*taken when
+ * another live server has the name), -1 when it hung. */
+static pid_t jackd_try(const char *name, int realtime, const char *r, const char *p,
+                       const char *log, int *taken) {
+    const char *argv[] = {"jackd", "-n",    name,         realtime ? "-R" : "-r",
+                          "-P",    "20",    "--port-max", "64",
+                          "-d",    "dummy", "-r",         r,
+                          "-p",    p,       "-m",         NULL};
+    if (!realtime)
+        argv[4] = NULL; /* no -P without -R */
+    truncate(log, 0);
+    pid_t pid = tu_spawn(argv, log, name);
+    if (pid == 0) {
+        fprintf(stderr, "tests need jackd (Debian's jackd2)\n");
+        abort();
+    }
+    /* bounded in time, not in tries: on a loaded machine jackd, and each jack_lsp that asks
+     * for it, start slowly; the bound only guards against a server that hangs */
+    int status;
+    for (double end = tu_seconds() + 15; tu_seconds() < end; usleep(20000)) {
+        if (jack_ready(name))
+            return pid;
+        if (wait_child(pid, WNOHANG, &status) == 1) {
+            *taken = log_says(log, "already active");
+            return 0;
+        }
+    }
+    tu_stop(pid);
+    return -1;
+}
+
 pid_t tu_jackd_start(char *name, size_t size, int rate, int period) {
-    static int counter;
-    snprintf(name, size, "farmtest-%ld-%d", (long)getpid(), counter++);
-    char r[16], p[16];
+    char r[16], p[16], log[300];
     snprintf(r, sizeof r, "%d", rate);
     snprintf(p, sizeof p, "%d", period);
-    for (int realtime = 1; realtime >= 0; realtime--) {
-        const char *argv[] = {"jackd", "-n",    name,         realtime ? "-R" : "-r",
-                              "-P",    "20",    "--port-max", "64",
-                              "-d",    "dummy", "-r",         r,
-                              "-p",    p,       "-m",         NULL};
-        if (!realtime)
-            argv[4] = NULL; /* no -P without -R */
-        pid_t pid = tu_spawn(argv, NULL, name);
-        if (pid == 0) {
-            fprintf(stderr, "tests need jackd (Debian's jackd2)\n");
-            abort();
-        }
-        /* bounded in time, not in tries: on a loaded machine jackd, and each jack_lsp that
-         * asks for it, start slowly; the bound only guards against a server that hangs */
-        int exited = 0, status;
-        for (double end = tu_seconds() + 15; !exited && tu_seconds() < end;) {
-            if (jack_ready(name))
-                return pid;
-            exited = wait_child(pid, WNOHANG, &status) == 1; /* refused -R: try without */
-            if (!exited)
-                usleep(20000);
-        }
-        if (!exited)
-            tu_stop(pid);
-        tu_jack_files_remove(name);
+    const char *base = getenv("TMPDIR");
+    snprintf(log, sizeof log, "%s/farmtest-jackd-XXXXXX", base && *base ? base : "/tmp");
+    int fd = mkstemp(log);
+    if (fd < 0) {
+        perror("mkstemp");
+        abort();
     }
-    fprintf(stderr, "jackd -d dummy did not start\n");
+    close(fd);
+    for (int k = 0; k < JACK_NAMES; k++) {
+        snprintf(name, size, "farmtest-%d", k);
+        int taken = 0;
+        pid_t pid = jackd_try(name, 1, r, p, log, &taken);
+        if (pid == 0 && !taken) /* refused -R (no real-time here): the same name without */
+            pid = jackd_try(name, 0, r, p, log, &taken);
+        if (pid > 0) {
+            unlink(log);
+            return pid;
+        }
+        if (!taken)
+            break;
+    }
+    char why[8192];
+    slurp(log, why, sizeof why);
+    unlink(log);
+    fprintf(stderr, "jackd -d dummy did not start:\n%s\n", why);
     abort();
 }
 
