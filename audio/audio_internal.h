@@ -1,5 +1,5 @@
 /* Shared by the backends (portaudio.c, nullsink.c), the chooser (audio.c) and the listings
- * (devices.c). Not part of the module's contract. */
+ * (portaudio_devices.c). Not part of the module's contract. */
 #ifndef FARM_AUDIO_INTERNAL_H
 #define FARM_AUDIO_INTERNAL_H
 

@@ -1,4 +1,4 @@
-/* bench_mix — what the coordinator's mix (farm_mix, engine/mix.c) costs per callback, against
+/* bench_mix — what the coordinator's mix (farm_mix, engine/mixdown.c) costs per callback, against
  * the number of workers it sums, for a few block sizes.
  *
  * The audio callback takes one block from every worker's ring and sums them, so its own work

@@ -1,9 +1,9 @@
-/* Requests into commands: one request, a setv, or a batch of lines, parsed whole (proto/),
- * checked whole (every worker's queues have room), then given one stream block to start at and
- * pushed to the workers' command rings, their per-voice values into the workers' value rings.
- * The reply never waits for a worker: the block a change lands in is known when it is sent,
- * since a worker applies a command at the block it names, not before. The shadow keeps what
- * every voice is set to, for get. */
+/* This farm's part of a message (dispatch.c parsed it; route.c may have split it): checked whole
+ * (every worker's queues have room), then given one stream block to start at and pushed to the
+ * workers' command rings, their per-voice values into the workers' value rings. The reply never
+ * waits for a worker: the block a change lands in is known when it is sent, since a worker
+ * applies a command at the block it names, not before. The shadow keeps what every voice is set
+ * to, for get; status, help and quit are answered here too. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -12,8 +12,6 @@
 #include <string.h>
 
 #include "control_internal.h"
-
-#define BUSY_POLL_NS FARM_NS_PER_MS /* how often a request that waits for room tries again */
 
 /* ---- the shadow ---- */
 
@@ -364,57 +362,4 @@ int farm_control_run_message(farm_control *c, const farm_request *reqs, size_t n
     }
     cJSON_Delete(tmp);
     return rv;
-}
-
-/* One try at a message, under c->lock (c->batch is its scratch): its reply, *rv its verdict. */
-static cJSON *try_message(farm_control *c, const char *text, size_t len,
-                          const farm_request_limits *lim, int *rv) {
-    cJSON *reply = cJSON_CreateObject();
-    cJSON_AddBoolToObject(reply, "ok", 1); /* first, so the verdict reads at a glance */
-    farm_error_clear();
-    size_t n = 0;
-    *rv = farm_message_parse(text, len, lim, c->batch, FARM_BATCH_MAX, &n);
-    if (*rv == FARM_OK)
-        *rv = farm_control_reaches_nodes(c, c->batch, n)
-                  ? farm_control_route(c, c->batch, n, reply)
-                  : farm_control_run_message(c, c->batch, n, reply);
-    if (*rv != FARM_OK) {
-        cJSON_Delete(reply);
-        reply = cJSON_CreateObject();
-        cJSON_AddBoolToObject(reply, "ok", 0);
-        cJSON_AddStringToObject(reply, "error", farm_error_message());
-    }
-    return reply;
-}
-
-/* A message that finds a worker's queue full (FARM_EBUSY: nothing was sent) waits for room: the
- * lock is let go, so that other requests go on meanwhile, and the whole message is tried again
- * (parsed again: c->batch served others in between) every BUSY_POLL_NS, up to BUSY_WAIT_NS or
- * a stop; then it is refused as busy. Only control threads wait here, never the workers or the
- * audio. */
-char *farm_control_request(farm_control *c, const char *text, size_t len) {
-    farm_request_limits lim = {.workers = c->cfg->workers,
-                               .channels = c->cfg->channels,
-                               .sample_rate = c->cfg->sample_rate};
-    /* the voices of this farm and of the nodes known now */
-    farm_control_voice_range(c, &lim.first_voice, &lim.voices);
-    const uint64_t deadline = farm_now_ns() + FARM_BUSY_WAIT_NS;
-    for (int waited = 0;; waited = 1) {
-        int rv;
-        pthread_mutex_lock(&c->lock);
-        cJSON *reply = try_message(c, text, len, &lim, &rv);
-        if (rv != FARM_EBUSY || farm_now_ns() >= deadline || atomic_load(&c->stopping)) {
-            char *out = cJSON_PrintUnformatted(reply);
-            cJSON_Delete(reply);
-            pthread_mutex_unlock(&c->lock);
-            if (waited)
-                atomic_fetch_sub(&c->requests_waiting, 1);
-            return out;
-        }
-        cJSON_Delete(reply);
-        pthread_mutex_unlock(&c->lock);
-        if (!waited)
-            atomic_fetch_add(&c->requests_waiting, 1);
-        farm_sleep_ns(BUSY_POLL_NS);
-    }
 }

@@ -13,7 +13,9 @@
 #include <time.h>
 
 #include "control_internal.h"
+#include "osc.h"
 #include "plat.h"
+#include "url_policy.h"
 
 #define RECV_POLL_MS 100 /* how soon a REP thread notices a stop */
 #define TELEMETRY_STOP_CHECK_NS (50 * FARM_NS_PER_MS)
@@ -37,67 +39,6 @@ static int make_runtime_dir(char *out, size_t size) {
     if (rv != FARM_OK)
         return rv;
     farm_discover_clean(out);
-    return FARM_OK;
-}
-
-int farm_control_is_loopback_host(const char *host, size_t n) {
-    static const char *const names[] = {"localhost", "127.0.0.1", "[::1]", "::1"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i]) == n && strncmp(host, names[i], n) == 0)
-            return 1;
-    if (n <= 4 || strncmp(host, "127.", 4) != 0)
-        return 0;
-    for (size_t i = 4; i < n; i++) /* 127.x.y.z, not a name that starts with "127." */
-        if (!(host[i] == '.' || (host[i] >= '0' && host[i] <= '9')))
-            return 0;
-    return 1;
-}
-
-/* ipc:// and inproc:// stay on the machine; tcp, ws and tls on a loopback address too. */
-static int check_exposure(const char *url, int anywhere, const char *which) {
-    const char *sep = strstr(url, "://");
-    if (sep == NULL)
-        return farm_fail(FARM_EUSAGE,
-                         "%s '%s' is not a URL (like ipc:///path or tcp://127.0.0.1:5555)", which,
-                         url);
-    size_t scheme = (size_t)(sep - url);
-    static const char *const local[] = {"ipc", "inproc", "abstract"};
-    static const char *const network[] = {"tcp", "tcp4", "tcp6",    "ws",       "ws4",
-                                          "ws6", "wss",  "tls+tcp", "tls+tcp4", "tls+tcp6"};
-    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
-        if (strlen(local[i]) == scheme && strncmp(url, local[i], scheme) == 0)
-            return FARM_OK;
-    int known = 0;
-    for (size_t i = 0; i < sizeof network / sizeof network[0]; i++)
-        known |= strlen(network[i]) == scheme && strncmp(url, network[i], scheme) == 0;
-    if (!known)
-        return farm_fail(FARM_EUSAGE,
-                         "%s %s: unknown scheme '%.*s' (ipc://, tcp://, ws://, tls+tcp:// ...)",
-                         which, url, (int)scheme, url);
-    return farm_control_check_host(url, anywhere, which);
-}
-
-/* The host after url's "://": a loopback address, or anywhere allowed (with a warning). */
-int farm_control_check_host(const char *url, int anywhere, const char *which) {
-    const char *sep = strstr(url, "://");
-    const char *host = sep ? sep + 3 : url;
-    const char *end = host;
-    if (*host == '[')
-        end = strchr(host, ']') ? strchr(host, ']') + 1 : host + strlen(host);
-    else
-        while (*end && *end != ':' && *end != '/')
-            end++;
-    if (farm_control_is_loopback_host(host, (size_t)(end - host)))
-        return FARM_OK;
-    if (!anywhere)
-        return farm_fail(FARM_EUSAGE,
-                         "%s %s would listen beyond this machine: add --listen-anywhere if "
-                         "that is meant",
-                         which, url);
-    fprintf(stderr,
-            "farm: warning: %s %s listens beyond this machine; anyone who can reach it "
-            "controls the farm\n",
-            which, url);
     return FARM_OK;
 }
 
@@ -335,9 +276,9 @@ static int choose_urls(farm_control *c) {
     else
         farm_default_url(c->telemetry_url, sizeof c->telemetry_url, dir, plat_self_pid(),
                          FARM_TELEMETRY_SUFFIX);
-    if ((rv = check_exposure(c->control_url, o->listen_anywhere, "--control")) != FARM_OK)
+    if ((rv = farm_control_check_url(c->control_url, o->listen_anywhere, "--control")) != FARM_OK)
         return rv;
-    return check_exposure(c->telemetry_url, o->listen_anywhere, "--telemetry");
+    return farm_control_check_url(c->telemetry_url, o->listen_anywhere, "--telemetry");
 }
 
 static int open_sockets(farm_control *c) {
@@ -383,6 +324,26 @@ static int start_threads(farm_control *c) {
     return FARM_OK;
 }
 
+/* OSC's requests, as the REP threads' (osc.h's callback). */
+static char *osc_request(void *arg, const char *text, size_t len) {
+    return farm_control_request(arg, text, len);
+}
+
+/* The OSC transport on desc.osc_url (none without it), where the URL policy lets it listen. */
+static int start_osc(farm_control *c) {
+    const char *url = c->desc.osc_url;
+    if (url == NULL)
+        return FARM_OK;
+    int rv = farm_osc_check_url(url);
+    if (rv == FARM_OK)
+        rv = farm_control_check_host(url, c->desc.listen_anywhere, "--osc");
+    if (rv == FARM_OK)
+        rv = farm_osc_start(&c->osc, url, osc_request, c, &c->replies_dropped);
+    if (rv == FARM_OK)
+        snprintf(c->osc_url, sizeof c->osc_url, "%s", farm_osc_url(c->osc));
+    return rv;
+}
+
 /* A farm on its default control socket is found as on Linux: there by its socket file, on
  * Windows by the discovery file written here once every socket listens. */
 static int announce(farm_control *c) {
@@ -411,7 +372,7 @@ int farm_control_start(farm_control **out, const farm_control_desc *desc, shm_re
     int rv;
     if ((rv = farm_control_apply_init(c)) != FARM_OK || (rv = choose_urls(c)) != FARM_OK ||
         (rv = make_tls(c)) != FARM_OK || (rv = open_sockets(c)) != FARM_OK ||
-        (rv = farm_control_osc_start(c)) != FARM_OK || (rv = start_threads(c)) != FARM_OK ||
+        (rv = start_osc(c)) != FARM_OK || (rv = start_threads(c)) != FARM_OK ||
         (rv = announce(c)) != FARM_OK) {
         farm_control_stop(c);
         return rv;
@@ -487,7 +448,7 @@ void farm_control_stop(farm_control *c) {
     if (c == NULL)
         return;
     /* The threads notice within their poll (RECV_POLL_MS, TELEMETRY_STOP_CHECK_NS) and leave;
-     * a request that waits for room stops waiting (apply.c), and a reply being sent waits at
+     * a request that waits for room stops waiting (dispatch.c), and a reply being sent waits at
      * most REPLY_WAIT_MS. */
     atomic_store(&c->stopping, 1);
     if (c->announced) /* first: no client finds a farm that is going */
@@ -497,12 +458,13 @@ void farm_control_stop(farm_control *c) {
             pthread_join(c->reps[i].thread, NULL);
     if (c->pub_started)
         pthread_join(c->pub_thread, NULL);
+    farm_osc_stop(c->osc); /* its thread may be in a request: before what requests use goes */
+    c->osc = NULL;
     for (int i = 0; i < REP_SERVERS; i++)
         if (c->reps[i].aio != NULL)
             nng_aio_free(c->reps[i].aio); /* idle: its thread has left; nng_close closes the
                                            * contexts */
     close_bounded(c);
-    farm_control_osc_stop(c);
     if (c->tls)
         nng_tls_config_free(c->tls);
     for (int i = 0; i < 2; i++)

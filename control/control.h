@@ -1,7 +1,7 @@
 /* control — the farm's control server over NNG: a REP socket takes one-line requests (proto/
  * parses them; CONTROL.md is the reference) and a PUB socket publishes the live counters.
- * Optionally an OSC server (liblo's codec, over UDP or TCP) takes the same requests as
- * messages to /farm/COMMAND and answers each with /farm/reply.
+ * Optionally an OSC server (over UDP or TCP) takes the same requests as messages to
+ * /farm/COMMAND and answers each with /farm/reply.
  *
  * Contract
  * - Sockets are private by default: ipc:// in farm_runtime_dir() (a 0700 directory, created

@@ -1,6 +1,5 @@
-/* Shared by the control server's files: control.c (sockets, threads, URLs), apply.c (requests
- * into commands, the voices' shadow, replies), status.c (status and telemetry) and osc.c (OSC
- * over UDP or TCP). Not part of the module's contract. */
+/* Shared by the control server's files that work on struct farm_control (listed below, with
+ * what calls what). Not part of the module's contract. */
 #ifndef FARM_CONTROL_INTERNAL_H
 #define FARM_CONTROL_INTERNAL_H
 
@@ -54,14 +53,14 @@ struct farm_control {
     _Atomic int stopping;
     _Atomic int quit;
     /* requests: one at a time in here, whichever transport and thread brings them; one that
-     * waits for room in a queue lets go of it meanwhile (apply.c) */
+     * waits for room in a queue lets go of it meanwhile (dispatch.c) */
     pthread_mutex_t lock;
     uint64_t next_id;
     voice_shadow shadow;
     farm_request *batch;                /* FARM_BATCH_MAX of them */
     float *scratch;                     /* values for one worker's part of a request */
     _Atomic uint64_t replies_dropped;   /* to clients that did not read them */
-    _Atomic uint32_t requests_waiting;  /* for room in a worker's queue, now (apply.c) */
+    _Atomic uint32_t requests_waiting;  /* for room in a worker's queue, now (dispatch.c) */
     _Atomic uint64_t telemetry_dropped; /* messages the PUB socket could not take */
     char control_url[512];
     char telemetry_url[512];
@@ -71,43 +70,42 @@ struct farm_control {
     pthread_mutex_t deaf_lock; /* for deaf and deaf_next: the REP threads share them */
     uint32_t deaf[DEAF_PIPES]; /* pipes of clients that do not read their replies */
     uint32_t deaf_next;
-    struct farm_osc *osc; /* NULL without --osc */
+    struct farm_osc *osc; /* the OSC transport (osc.h); NULL without --osc */
     char osc_url[512];    /* "" without --osc */
 };
 
-/* control.c: where a URL may listen. 1 for localhost, 127.x.y.z, ::1 and [::1]. */
-int farm_control_is_loopback_host(const char *host, size_t n);
-/* The host after url's "://" is on loopback, or anywhere is allowed (a warning on stderr);
- * FARM_EUSAGE naming which option otherwise. */
-int farm_control_check_host(const char *url, int anywhere, const char *which);
-
-/* apply.c */
-int farm_control_apply_init(farm_control *c);
-void farm_control_apply_free(farm_control *c);
-
-/* apply.c: a parsed message on this farm's own voices (reqs in c->batch's first half or
- * elsewhere; the second half of c->batch is its scratch). */
-int farm_control_run_message(farm_control *c, const farm_request *reqs, size_t n,
-                             struct cJSON *reply);
+/* ---- the files' calls, from the top down: a file calls only those below it ----
+ *
+ *   control.c      the server: sockets, threads, URLs; OSC through osc.h (a transport)
+ *   dispatch.c     a request: parse, dispatch, reply (farm_control_request, control.h)
+ *   route.c        a message split among the nodes and this farm
+ *   apply.c        this farm's part: commands, the voices' shadow, get, status
+ *   status.c       the configuration and the live counters as JSON
+ *   voice_range.c  the voices of this farm and its nodes
+ * url_policy.c (url_policy.h) and osc.c (osc.h) take no farm_control. */
 
 /* route.c: whether a message names voices this farm does not play (--node); then the message
  * split among the nodes and this farm (CONTROL.md, "Nodes"). */
 int farm_control_reaches_nodes(farm_control *c, const farm_request *reqs, size_t n);
 int farm_control_route(farm_control *c, const farm_request *reqs, size_t n, struct cJSON *reply);
-/* The voices of this farm and of its nodes known now: the lowest and how many up to the
- * highest (gaps between farms included; a request that names one is refused). */
-void farm_control_voice_range(farm_control *c, uint32_t *first, uint32_t *count);
-/* Voices of this farm and of its nodes known now. */
-uint32_t farm_control_total_voices(farm_control *c);
+
+/* apply.c */
+int farm_control_apply_init(farm_control *c);
+void farm_control_apply_free(farm_control *c);
+/* A parsed message on this farm's own voices (reqs in c->batch's first half or elsewhere; the
+ * second half of c->batch is its scratch). */
+int farm_control_run_message(farm_control *c, const farm_request *reqs, size_t n,
+                             struct cJSON *reply);
 
 /* status.c */
 double farm_control_block_seconds(const farm_control *c);
 void farm_control_add_config(farm_control *c, struct cJSON *root);
 void farm_control_add_counters(farm_control *c, struct cJSON *root);
 
-/* osc.c: the OSC server of desc.osc_url (nothing when it is NULL), on a thread of its own;
- * stop after the other threads are told to stop (c->stopping). */
-int farm_control_osc_start(farm_control *c);
-void farm_control_osc_stop(farm_control *c);
+/* voice_range.c: the voices of this farm and of its nodes known now: the lowest and how many up
+ * to the highest (gaps between farms included; a request that names one is refused). */
+void farm_control_voice_range(farm_control *c, uint32_t *first, uint32_t *count);
+/* Voices of this farm and of its nodes known now. */
+uint32_t farm_control_total_voices(farm_control *c);
 
 #endif

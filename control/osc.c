@@ -1,12 +1,12 @@
-/* OSC: the same requests as the REP socket, as OSC messages to /farm/COMMAND whose arguments are
- * the request's words; each is answered with /farm/reply and one string, the JSON reply.
- * liblo encodes and decodes the messages (osc_codec.h: farm's own codec where liblo is not
- * built). The socket is farm's own: liblo 0.31's servers bind
- * every address (they take the URL's host for a multicast group), and --osc must listen only
- * where it says, on loopback unless --listen-anywhere, as --control does. One thread serves UDP
- * datagrams, or a TCP listener and up to OSC_CLIENTS connections (OSC 1.0 framing: a 4-byte
- * big-endian length before each packet); it waits at most OSC_POLL_MS, so a stop is noticed.
- * The sockets are plat's (BSD sockets; Winsock). */
+/* OSC (osc.h): the same requests as the REP socket, as OSC messages to /farm/COMMAND whose
+ * arguments are the request's words; each is answered with /farm/reply and one string, the JSON
+ * reply. farm's own codec reads and writes the messages (osc_codec.h), as liblo does. The socket
+ * is farm's own: liblo 0.31's servers bind every address (they take the URL's host for a
+ * multicast group), and --osc must listen only where it says, on loopback unless
+ * --listen-anywhere, as --control does. One thread serves UDP datagrams, or a TCP listener and
+ * up to OSC_CLIENTS connections (OSC 1.0 framing: a 4-byte big-endian length before each
+ * packet); it waits at most OSC_POLL_MS, so a stop is noticed. The sockets are plat's (BSD
+ * sockets; Winsock). */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control_internal.h"
+#include "osc.h"
 #include "osc_codec.h"
 #include "plat.h"
 
@@ -28,6 +28,8 @@
 #define OSC_NUMBER_MAX 32     /* characters of a number as text */
 #define OSC_PREFIX "/farm/"
 #define OSC_REPLY_PATH "/farm/reply"
+/* The thread's stack: small and explicit, as mlockall locks every thread's. */
+#define OSC_THREAD_STACK (256 * 1024)
 
 typedef struct osc_client {
     plat_socket fd; /* PLAT_NO_SOCKET: free */
@@ -35,14 +37,19 @@ typedef struct osc_client {
     size_t have, cap;
 } osc_client;
 
-typedef struct farm_osc {
+struct farm_osc {
+    farm_osc_request_fn request;
+    void *arg;
+    _Atomic uint64_t *dropped; /* replies that could not be made or sent */
+    _Atomic int stopping;
     int stream; /* 0 UDP, 1 TCP */
     plat_socket fd;
     pthread_t thread;
     int started;
     unsigned char *buf; /* UDP: one datagram */
     osc_client clients[OSC_CLIENTS];
-} farm_osc;
+    char url[512]; /* as bound */
+};
 
 /* ---- the URL: osc.udp://HOST:PORT or osc.tcp://HOST:PORT, HOST an address or [IPv6] ---- */
 
@@ -174,7 +181,7 @@ static int request_text(const char *cmd, const char *types, void *const *argv, i
 
 static char *refusal(const char *fmt, ...) FARM_PRINTF(1, 2);
 
-/* {"ok":false,"error":...}, as farm_control_request refuses. */
+/* {"ok":false,"error":...}, as the control server refuses. */
 static char *refusal(const char *fmt, ...) {
     char msg[512];
     va_list ap;
@@ -202,7 +209,7 @@ static int is_command(const char *s) {
 
 /* The JSON reply to one packet; NULL for none (a /farm/reply, which is never answered, so two
  * farms cannot keep answering each other) or when out of memory (*quiet 0). */
-static char *answer(farm_control *c, void *data, size_t size, int *quiet) {
+static char *answer(farm_osc *o, void *data, size_t size, int *quiet) {
     *quiet = 0;
     if (size >= 8 && memcmp(data, "#bundle", 8) == 0)
         return refusal("OSC bundles are not taken: send each message on its own");
@@ -228,7 +235,7 @@ static char *answer(farm_control *c, void *data, size_t size, int *quiet) {
     osc_codec_free(m);
     if (rv != FARM_OK)
         return refusal("%s", farm_error_message());
-    char *json = farm_control_request(c, text, strlen(text));
+    char *json = o->request(o->arg, text, strlen(text));
     free(text);
     return json;
 }
@@ -240,9 +247,9 @@ static void *reply_packet(const char *json, size_t *size) {
 
 /* The reply packet to one packet; NULL for none. A reply over limit bytes (UDP's) becomes a
  * refusal that says so. */
-static void *handle(farm_control *c, void *data, size_t size, size_t limit, size_t *out_size) {
+static void *handle(farm_osc *o, void *data, size_t size, size_t limit, size_t *out_size) {
     int quiet;
-    char *json = answer(c, data, size, &quiet);
+    char *json = answer(o, data, size, &quiet);
     void *p = json ? reply_packet(json, out_size) : NULL;
     if (p != NULL && *out_size > limit) {
         free(p);
@@ -254,21 +261,21 @@ static void *handle(farm_control *c, void *data, size_t size, size_t limit, size
     }
     free(json);
     if (p == NULL && !quiet)
-        atomic_fetch_add(&c->replies_dropped, 1);
+        atomic_fetch_add(o->dropped, 1);
     return p;
 }
 
 /* ---- UDP ---- */
 
-static void udp_one(farm_control *c, farm_osc *o) {
+static void udp_one(farm_osc *o) {
     plat_addr from;
     long n = plat_sock_recv(o->fd, o->buf, OSC_UDP_MAX, &from);
     if (n <= 0)
         return;
     size_t size = 0;
-    void *p = handle(c, o->buf, (size_t)n, OSC_UDP_REPLY, &size);
+    void *p = handle(o, o->buf, (size_t)n, OSC_UDP_REPLY, &size);
     if (p != NULL && plat_sock_send(o->fd, p, size, &from) != (long)size)
-        atomic_fetch_add(&c->replies_dropped, 1);
+        atomic_fetch_add(o->dropped, 1);
     free(p);
 }
 
@@ -325,9 +332,9 @@ static uint32_t get_be32(const unsigned char *b) {
 
 /* The reply to one framed packet, framed: 0 when it could not be sent whole (the connection
  * is then closed: half a frame would garble every later one). */
-static int tcp_answer(farm_control *c, osc_client *k, size_t len) {
+static int tcp_answer(farm_osc *o, osc_client *k, size_t len) {
     size_t size = 0;
-    unsigned char *p = handle(c, k->buf + 4, len, SIZE_MAX, &size);
+    unsigned char *p = handle(o, k->buf + 4, len, SIZE_MAX, &size);
     if (p == NULL)
         return 1;
     unsigned char be[4];
@@ -335,12 +342,12 @@ static int tcp_answer(farm_control *c, osc_client *k, size_t len) {
     int ok = send_all(k->fd, be, 4) && send_all(k->fd, p, size);
     free(p);
     if (!ok)
-        atomic_fetch_add(&c->replies_dropped, 1);
+        atomic_fetch_add(o->dropped, 1);
     return ok;
 }
 
 /* Reads what k has sent and answers each whole packet; 0 when the connection is over. */
-static int tcp_read(farm_control *c, osc_client *k) {
+static int tcp_read(farm_osc *o, osc_client *k) {
     for (;;) {
         uint32_t len = k->have >= 4 ? get_be32(k->buf) : 0;
         if (len > OSC_TCP_MAX)
@@ -355,7 +362,7 @@ static int tcp_read(farm_control *c, osc_client *k) {
         }
         if (k->have >= 4 && k->have == need) {
             k->have = 0; /* the next packet waits for the next poll: one client at a time */
-            return len == 0 || tcp_answer(c, k, len);
+            return len == 0 || tcp_answer(o, k, len);
         }
         long n = plat_sock_recv(k->fd, k->buf + k->have, need - k->have, NULL);
         if (n <= 0)
@@ -367,11 +374,10 @@ static int tcp_read(farm_control *c, osc_client *k) {
 /* ---- the thread ---- */
 
 static void *osc_main(void *arg) {
-    farm_control *c = arg;
-    farm_osc *o = c->osc;
+    farm_osc *o = arg;
     plat_socket p[1 + OSC_CLIENTS];
     int who[1 + OSC_CLIENTS], ready[1 + OSC_CLIENTS];
-    while (!atomic_load(&c->stopping)) {
+    while (!atomic_load(&o->stopping)) {
         size_t n = 0;
         p[n++] = o->fd;
         for (int i = 0; o->stream && i < OSC_CLIENTS; i++)
@@ -382,56 +388,76 @@ static void *osc_main(void *arg) {
         if (plat_sock_poll(p, n, 0, ready, OSC_POLL_MS) <= 0)
             continue;
         for (size_t j = 1; j < n; j++)
-            if (ready[j] && !tcp_read(c, &o->clients[who[j]]))
+            if (ready[j] && !tcp_read(o, &o->clients[who[j]]))
                 client_close(&o->clients[who[j]]);
         if (ready[0] && o->stream)
             tcp_accept(o);
         else if (ready[0])
-            udp_one(c, o);
+            udp_one(o);
     }
     return NULL;
 }
 
-int farm_control_osc_start(farm_control *c) {
-    const char *url = c->desc.osc_url;
-    if (url == NULL)
-        return FARM_OK;
+int farm_osc_check_url(const char *url) {
     osc_url u;
-    int rv = parse_url(url, &u);
-    if (rv == FARM_OK)
-        rv = farm_control_check_host(url, c->desc.listen_anywhere, "--osc");
-    if (rv != FARM_OK)
-        return rv;
-    farm_osc *o = c->osc = calloc(1, sizeof *o);
-    if (o == NULL)
-        return farm_fail(FARM_ENOMEM, "out of memory");
-    o->stream = u.stream;
+    return parse_url(url, &u);
+}
+
+/* Binds u, and the URL it got into o->url (port 0: the one it got, so the URL printed reaches
+ * farm). */
+static int osc_bind(farm_osc *o, const char *url, const osc_url *u) {
+    o->stream = u->stream;
     o->fd = PLAT_NO_SOCKET;
     for (int i = 0; i < OSC_CLIENTS; i++)
         o->clients[i].fd = PLAT_NO_SOCKET;
-    if (!u.stream && (o->buf = malloc(OSC_UDP_MAX)) == NULL)
+    if (!u->stream && (o->buf = malloc(OSC_UDP_MAX)) == NULL)
         return farm_fail(FARM_ENOMEM, "out of memory");
     char what[600];
     snprintf(what, sizeof what, "--osc %s", url);
-    int port = -1; /* port 0: the one it got, so the URL printed reaches farm */
-    if ((rv = plat_sock_bind(u.host, u.port, u.stream, what, &o->fd, &port)) != FARM_OK)
+    int port = -1, rv = plat_sock_bind(u->host, u->port, u->stream, what, &o->fd, &port);
+    if (rv == FARM_OK)
+        snprintf(o->url, sizeof o->url, "%.*s:%d", (int)u->before_port, url, port);
+    return rv;
+}
+
+int farm_osc_start(farm_osc **out, const char *url, farm_osc_request_fn request, void *arg,
+                   _Atomic uint64_t *dropped) {
+    *out = NULL;
+    osc_url u;
+    int rv = parse_url(url, &u);
+    if (rv != FARM_OK)
         return rv;
-    snprintf(c->osc_url, sizeof c->osc_url, "%.*s:%d", (int)u.before_port, url, port);
+    farm_osc *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return farm_fail(FARM_ENOMEM, "out of memory");
+    o->request = request;
+    o->arg = arg;
+    o->dropped = dropped;
+    if ((rv = osc_bind(o, url, &u)) != FARM_OK) {
+        farm_osc_stop(o);
+        return rv;
+    }
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, THREAD_STACK);
-    o->started = pthread_create(&o->thread, &attr, osc_main, c) == 0;
+    pthread_attr_setstacksize(&attr, OSC_THREAD_STACK);
+    o->started = pthread_create(&o->thread, &attr, osc_main, o) == 0;
     pthread_attr_destroy(&attr);
-    if (!o->started)
+    if (!o->started) {
+        farm_osc_stop(o);
         return farm_fail(FARM_EFAIL, "cannot start the OSC thread");
+    }
+    *out = o;
     return FARM_OK;
 }
 
-void farm_control_osc_stop(farm_control *c) {
-    farm_osc *o = c->osc;
+const char *farm_osc_url(const farm_osc *o) {
+    return o->url;
+}
+
+void farm_osc_stop(farm_osc *o) {
     if (o == NULL)
         return;
-    atomic_store(&c->stopping, 1);
+    atomic_store(&o->stopping, 1);
     if (o->started)
         pthread_join(o->thread, NULL);
     for (int i = 0; i < OSC_CLIENTS; i++)
@@ -440,5 +466,4 @@ void farm_control_osc_stop(farm_control *c) {
     plat_sock_close(o->fd);
     free(o->buf);
     free(o);
-    c->osc = NULL;
 }

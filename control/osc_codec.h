@@ -1,8 +1,9 @@
-/* The OSC codec that osc.c reads and writes messages with: liblo's (osc_codec_lo.c) wherever
- * liblo is built, else farm's own (osc_codec_own.c): the Windows cross-build has no liblo (its
- * Debian source is not on the mirror setup-win.sh uses; docs/windows-port-log.md). The two give
- * the same answers, path, types, arguments and error numbers, on the same bytes:
- * osc_codec_test.c checks farm's against liblo's. Not part of the module's contract. */
+/* The OSC codec that osc.c reads and writes messages with: farm's own (osc_codec_own.c), on
+ * every system. The Windows cross-build has no liblo (its Debian source is not on the mirror
+ * setup-win.sh uses; docs/windows-port-log.md), and one codec on both systems is one that
+ * Linux's end-to-end tests run too; it is also the faster (bench/bench_osc_codec.c). liblo's
+ * (osc_codec_lo.c) is the reference: osc_codec_test.c holds farm's to liblo's answers (path,
+ * types, arguments and error numbers) on the same bytes. Not part of the module's contract. */
 #ifndef FARM_OSC_CODEC_H
 #define FARM_OSC_CODEC_H
 

@@ -1,4 +1,5 @@
-/* osc_codec.h with liblo. */
+/* osc_codec.h with liblo: the reference that osc_codec_test.c and bench/bench_osc_codec.c hold
+ * farm's own codec (osc_codec_own.c) to. Not in the product. */
 #include <lo/lo.h>
 
 #include "osc_codec.h"

@@ -1,6 +1,6 @@
-/* osc_codec.h without liblo: OSC 1.0 messages as liblo 0.31 reads them (the same checks in the
- * same order, the same error numbers), for the builds that have no liblo. Only what osc.c needs:
- * reading a message, writing one with a single string. */
+/* osc_codec.h: OSC 1.0 messages as liblo 0.31 reads them (the same checks in the same order,
+ * the same error numbers), on every system. Only what osc.c needs: reading a message, writing
+ * one with a single string. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

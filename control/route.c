@@ -84,8 +84,8 @@ static int owners_of(farm_control *c, owner *out, farm_node_info *infos) {
 
 /* Every voice a line names is somebody's (all, the whole range, may span gaps between farms);
  * at BLOCK only for this farm's own. */
-static int check_lines(farm_control *c, const farm_request *reqs, size_t n, const owner *ow,
-                       int nown) {
+static int check_lines(farm_control *c, const farm_request *reqs, size_t n, const owner *owners,
+                       int n_owners) {
     uint32_t all_first, all_count;
     farm_control_voice_range(c, &all_first, &all_count);
     for (size_t i = 0; i < n; i++) {
@@ -95,14 +95,14 @@ static int check_lines(farm_control *c, const farm_request *reqs, size_t n, cons
         int all = r->first == all_first && r->count == all_count;
         uint64_t covered = 0;
         uint32_t lo, hi;
-        for (int j = 0; j < nown; j++)
-            if (share(r, &ow[j], &lo, &hi)) {
+        for (int j = 0; j < n_owners; j++)
+            if (share(r, &owners[j], &lo, &hi)) {
                 covered += hi - lo;
-                if (ow[j].node >= 0 && r->has_at)
+                if (owners[j].node >= 0 && r->has_at)
                     return farm_fail(FARM_EUSAGE,
                                      "at BLOCK counts this farm's blocks; node %s has its own: "
                                      "leave at out for voices on nodes",
-                                     ow[j].name);
+                                     owners[j].name);
             }
         if (covered < r->count && !all)
             return farm_fail(FARM_EUSAGE,
@@ -178,31 +178,31 @@ static int node_message(const farm_request *reqs, size_t n, const owner *o, text
 /* ---- sending, then applying here ---- */
 
 typedef struct node_reply {
-    const owner *o;
+    const owner *from;
     cJSON *reply;
 } node_reply;
 
-static int send_parts(farm_control *c, const farm_request *reqs, size_t n, const owner *ow,
-                      int nown, node_reply *out, int *nout) {
+static int send_parts(farm_control *c, const farm_request *reqs, size_t n, const owner *owners,
+                      int n_owners, node_reply *out, int *n_out) {
     char done[512] = "";
-    size_t dn = 0;
-    *nout = 0;
-    for (int j = 1; j < nown; j++) {
+    size_t done_len = 0;
+    *n_out = 0;
+    for (int j = 1; j < n_owners; j++) {
         text_buf b = {0};
-        if (!node_message(reqs, n, &ow[j], &b) || b.failed) {
+        if (!node_message(reqs, n, &owners[j], &b) || b.failed) {
             free(b.data);
             if (b.failed)
                 return farm_fail(FARM_ENOMEM, "out of memory");
             continue;
         }
         char *text = NULL;
-        int rv = farm_nodes_send(c->desc.nodes, (uint32_t)ow[j].node, b.data, b.len, &text);
+        int rv = farm_nodes_send(c->desc.nodes, (uint32_t)owners[j].node, b.data, b.len, &text);
         free(b.data);
         cJSON *reply = text ? cJSON_Parse(text) : NULL;
         free(text);
         if (rv == FARM_OK && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
-            rv = farm_fail(FARM_EFAIL, "node %s refused: %s", ow[j].name,
+            rv = farm_fail(FARM_EFAIL, "node %s refused: %s", owners[j].name,
                            cJSON_IsString(e) ? e->valuestring : "(no reply)");
         }
         if (rv != FARM_OK) {
@@ -210,12 +210,13 @@ static int send_parts(farm_control *c, const farm_request *reqs, size_t n, const
             char why[400];
             snprintf(why, sizeof why, "%s", farm_error_message());
             return farm_fail(FARM_EFAIL, "%s; not applied on this farm%s%s", why,
-                             dn ? "; already applied on node " : "", done);
+                             done_len ? "; already applied on node " : "", done);
         }
-        dn += (size_t)snprintf(done + dn, sizeof done - dn, "%s%s", dn ? ", " : "", ow[j].name);
-        if (dn >= sizeof done)
-            dn = sizeof done - 1;
-        out[(*nout)++] = (node_reply){&ow[j], reply};
+        done_len += (size_t)snprintf(done + done_len, sizeof done - done_len, "%s%s",
+                                     done_len ? ", " : "", owners[j].name);
+        if (done_len >= sizeof done)
+            done_len = sizeof done - 1;
+        out[(*n_out)++] = (node_reply){&owners[j], reply};
     }
     return FARM_OK;
 }
@@ -266,13 +267,13 @@ static void place(cJSON *all, const farm_request *r, const cJSON *piece) {
 }
 
 /* get: the values of every owner, in voice order, as if one farm answered. */
-static void merge_get(const farm_request *r, cJSON *reply, node_reply *nr, int nn) {
+static void merge_get(const farm_request *r, cJSON *reply, node_reply *replies, int n_replies) {
     cJSON *all = cJSON_CreateArray();
     for (uint32_t v = 0; v < r->count; v++)
         cJSON_AddItemToArray(all, cJSON_CreateNull());
     place(all, r, reply);
-    for (int j = 0; j < nn; j++)
-        place(all, r, nr[j].reply);
+    for (int j = 0; j < n_replies; j++)
+        place(all, r, replies[j].reply);
     cJSON_DeleteItemFromObject(reply, "param");
     cJSON_DeleteItemFromObject(reply, "first");
     cJSON_DeleteItemFromObject(reply, "values");
@@ -282,13 +283,13 @@ static void merge_get(const farm_request *r, cJSON *reply, node_reply *nr, int n
     cJSON_AddItemToObject(reply, "values", all);
 }
 
-static void add_node_replies(cJSON *reply, node_reply *nr, int nn) {
+static void add_node_replies(cJSON *reply, node_reply *replies, int n_replies) {
     cJSON *arr = cJSON_AddArrayToObject(reply, "nodes");
-    for (int j = 0; j < nn; j++) {
+    for (int j = 0; j < n_replies; j++) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", nr[j].o->name);
-        cJSON_AddItemToObject(o, "reply", nr[j].reply);
-        nr[j].reply = NULL;
+        cJSON_AddStringToObject(o, "name", replies[j].from->name);
+        cJSON_AddItemToObject(o, "reply", replies[j].reply);
+        replies[j].reply = NULL;
         cJSON_AddItemToArray(arr, o);
     }
 }
@@ -322,18 +323,18 @@ static int run_here(farm_control *c, const farm_request *reqs, size_t n, const o
 int farm_control_route(farm_control *c, const farm_request *reqs, size_t n, cJSON *reply) {
     uint32_t count = farm_nodes_count(c->desc.nodes);
     farm_node_info *infos = calloc(count + 1, sizeof *infos);
-    owner *ow = calloc(count + 1, sizeof *ow);
-    node_reply *nr = calloc(count + 1, sizeof *nr);
-    int nn = 0, rv;
-    if (infos == NULL || ow == NULL || nr == NULL) {
+    owner *owners = calloc(count + 1, sizeof *owners);
+    node_reply *replies = calloc(count + 1, sizeof *replies);
+    int n_replies = 0, rv;
+    if (infos == NULL || owners == NULL || replies == NULL) {
         rv = farm_fail(FARM_ENOMEM, "out of memory");
         goto out;
     }
-    int nown = owners_of(c, ow, infos);
-    if ((rv = check_lines(c, reqs, n, ow, nown)) != FARM_OK ||
-        (rv = send_parts(c, reqs, n, ow, nown, nr, &nn)) != FARM_OK)
+    int n_owners = owners_of(c, owners, infos);
+    if ((rv = check_lines(c, reqs, n, owners, n_owners)) != FARM_OK ||
+        (rv = send_parts(c, reqs, n, owners, n_owners, replies, &n_replies)) != FARM_OK)
         goto out;
-    if ((rv = run_here(c, reqs, n, &ow[0], reply)) != FARM_OK) {
+    if ((rv = run_here(c, reqs, n, &owners[0], reply)) != FARM_OK) {
         char why[400];
         snprintf(why, sizeof why, "%s", farm_error_message());
         /* not FARM_EBUSY: trying the message again would send the nodes' parts again */
@@ -342,38 +343,13 @@ int farm_control_route(farm_control *c, const farm_request *reqs, size_t n, cJSO
         goto out;
     }
     if (n == 1 && reqs[0].kind == FARM_REQ_GET)
-        merge_get(&reqs[0], reply, nr, nn);
-    add_node_replies(reply, nr, nn);
+        merge_get(&reqs[0], reply, replies, n_replies);
+    add_node_replies(reply, replies, n_replies);
 out:
-    for (int j = 0; j < nn; j++)
-        cJSON_Delete(nr[j].reply);
-    free(nr);
-    free(ow);
+    for (int j = 0; j < n_replies; j++)
+        cJSON_Delete(replies[j].reply);
+    free(replies);
+    free(owners);
     free(infos);
     return rv;
-}
-
-void farm_control_voice_range(farm_control *c, uint32_t *first, uint32_t *count) {
-    uint64_t lo = c->cfg->first_voice, end = lo + c->cfg->total_voices;
-    for (uint32_t k = 0; k < farm_nodes_count(c->desc.nodes); k++) {
-        farm_node_info in;
-        farm_nodes_info(c->desc.nodes, k, &in);
-        if (!in.known || in.voices == 0)
-            continue;
-        lo = in.first_voice < lo ? in.first_voice : lo;
-        end =
-            (uint64_t)in.first_voice + in.voices > end ? (uint64_t)in.first_voice + in.voices : end;
-    }
-    *first = (uint32_t)lo;
-    *count = (uint32_t)(end - lo);
-}
-
-uint32_t farm_control_total_voices(farm_control *c) {
-    uint64_t total = c->cfg->total_voices;
-    for (uint32_t k = 0; k < farm_nodes_count(c->desc.nodes); k++) {
-        farm_node_info in;
-        farm_nodes_info(c->desc.nodes, k, &in);
-        total += in.known ? in.voices : 0;
-    }
-    return total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
 }

@@ -29,34 +29,35 @@ static void add_topology(farm_control *c, cJSON *root) {
 }
 
 void farm_control_add_config(farm_control *c, cJSON *root) {
-    const shm_config *o = c->cfg;
-    cJSON *cfg = cJSON_AddObjectToObject(root, "config");
-    cJSON_AddNumberToObject(cfg, "workers", o->workers);
+    const shm_config *cfg = c->cfg;
+    cJSON *out = cJSON_AddObjectToObject(root, "config");
+    cJSON_AddNumberToObject(out, "workers", cfg->workers);
     /* voices: the whole farm's, its nodes' included; local_voices: this host's */
-    cJSON_AddNumberToObject(cfg, "voices", farm_control_total_voices(c));
-    cJSON_AddNumberToObject(cfg, "local_voices", o->total_voices);
-    cJSON_AddNumberToObject(cfg, "first_voice", o->first_voice);
-    cJSON_AddNumberToObject(cfg, "sample_rate", o->sample_rate);
-    cJSON_AddNumberToObject(cfg, "buffersize", o->block_frames);
-    cJSON_AddNumberToObject(cfg, "channels", o->channels);
-    cJSON_AddNumberToObject(cfg, "ring_blocks", o->ring_blocks);
-    cJSON_AddNumberToObject(cfg, "seed", (double)o->seed);
-    cJSON_AddNumberToObject(cfg, "freq_min", o->freq_min);
-    cJSON_AddNumberToObject(cfg, "freq_max", o->freq_max);
-    cJSON_AddNumberToObject(cfg, "feedback", o->feedback);
-    cJSON_AddNumberToObject(cfg, "amp", o->amp);
-    cJSON_AddNumberToObject(cfg, "ramp_s", o->ramp_seconds);
-    cJSON_AddStringToObject(cfg, "oscillator", o->oscillator == SHM_OSC_SINE ? "sine" : "sineloop");
-    cJSON_AddStringToObject(cfg, "kernel", o->isa);
-    cJSON_AddStringToObject(cfg, "output", farm_audio_describe(c->audio));
-    cJSON_AddBoolToObject(cfg, "exclusive", farm_audio_exclusive(c->audio));
-    cJSON_AddStringToObject(cfg, "control", c->control_url);
-    cJSON_AddStringToObject(cfg, "telemetry", c->telemetry_url);
+    cJSON_AddNumberToObject(out, "voices", farm_control_total_voices(c));
+    cJSON_AddNumberToObject(out, "local_voices", cfg->total_voices);
+    cJSON_AddNumberToObject(out, "first_voice", cfg->first_voice);
+    cJSON_AddNumberToObject(out, "sample_rate", cfg->sample_rate);
+    cJSON_AddNumberToObject(out, "buffersize", cfg->block_frames);
+    cJSON_AddNumberToObject(out, "channels", cfg->channels);
+    cJSON_AddNumberToObject(out, "ring_blocks", cfg->ring_blocks);
+    cJSON_AddNumberToObject(out, "seed", (double)cfg->seed);
+    cJSON_AddNumberToObject(out, "freq_min", cfg->freq_min);
+    cJSON_AddNumberToObject(out, "freq_max", cfg->freq_max);
+    cJSON_AddNumberToObject(out, "feedback", cfg->feedback);
+    cJSON_AddNumberToObject(out, "amp", cfg->amp);
+    cJSON_AddNumberToObject(out, "ramp_s", cfg->ramp_seconds);
+    cJSON_AddStringToObject(out, "oscillator",
+                            cfg->oscillator == SHM_OSC_SINE ? "sine" : "sineloop");
+    cJSON_AddStringToObject(out, "kernel", cfg->isa);
+    cJSON_AddStringToObject(out, "output", farm_audio_describe(c->audio));
+    cJSON_AddBoolToObject(out, "exclusive", farm_audio_exclusive(c->audio));
+    cJSON_AddStringToObject(out, "control", c->control_url);
+    cJSON_AddStringToObject(out, "telemetry", c->telemetry_url);
     if (c->osc_url[0])
-        cJSON_AddStringToObject(cfg, "osc", c->osc_url);
+        cJSON_AddStringToObject(out, "osc", c->osc_url);
     else
-        cJSON_AddNullToObject(cfg, "osc");
-    cJSON_AddNumberToObject(cfg, "gain", farm_engine_gain(c->engine));
+        cJSON_AddNullToObject(out, "osc");
+    cJSON_AddNumberToObject(out, "gain", farm_engine_gain(c->engine));
     add_topology(c, root);
 }
 

@@ -137,7 +137,7 @@ void farm_cpu_text(int cpu, char *out, size_t size);
 
 /* The commands. */
 int farm_render(const farm_options *opt);
-int farm_mix_parts(const farm_options *opt); /* farm mix: mix.c */
+int farm_mix_parts(const farm_options *opt); /* farm mix: mix_parts.c */
 int farm_play(const farm_options *opt);
 int farm_list_devices(const farm_options *opt);
 int farm_list_probe(const farm_options *opt);

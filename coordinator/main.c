@@ -1,14 +1,10 @@
 /* farm: the coordinator's entry point. See coordinator.h for the exit statuses. */
-#define _GNU_SOURCE
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "coordinator.h"
 #include "dsp.h"
+#include "plat.h"
 
 #ifndef FARM_VERSION
 #define FARM_VERSION "0.1.0"
@@ -72,21 +68,9 @@ static int run(farm_mode mode, int (*body)(const farm_options *), int argc, char
  * on its lock). */
 #define THREAD_STACK_DEFAULT (512 * 1024)
 
-static void small_thread_stacks(void) {
-#ifdef __GLIBC__ /* glibc's arenas and default thread attributes; Windows locks no memory here */
-    mallopt(M_ARENA_MAX, 1);
-    pthread_attr_t attr;
-    if (pthread_attr_init(&attr) != 0)
-        return;
-    if (pthread_attr_setstacksize(&attr, THREAD_STACK_DEFAULT) == 0)
-        pthread_setattr_default_np(&attr);
-    pthread_attr_destroy(&attr);
-#endif
-}
-
 int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
-    small_thread_stacks();
+    plat_thread_defaults(THREAD_STACK_DEFAULT);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         farm_overview(stdout);
         printf(

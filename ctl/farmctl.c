@@ -28,7 +28,6 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,20 +48,18 @@ enum {
 
 #define URL_MAX 1100
 
-/* How the one running farm is found (proto's farm_discover). */
-#ifdef _WIN32
-#define FOUND_HOW                                                                                  \
-    "                      the one farm running as you (its discovery file is PID.farm in\n"       \
-    "                      %LOCALAPPDATA%\\farm, which farm writes while it runs on its\n"         \
-    "                      default socket). With several running, choose one with --url.\n"
-#else
-#define FOUND_HOW                                                                                  \
-    "                      the one farm running as you (its socket is PID.control in\n"            \
-    "                      $XDG_RUNTIME_DIR/farm, or /tmp/farm-UID when XDG_RUNTIME_DIR is\n"      \
-    "                      unset). With several running, choose one with --url.\n"
-#endif
+/* How the one running farm is found (proto's farm_discover): by its socket file where ipc://
+ * sockets are files (PLAT_IPC_FILES), else by the discovery file it writes. */
+static const char found_by_socket_file[] =
+    "                      the one farm running as you (its socket is PID.control in\n"
+    "                      $XDG_RUNTIME_DIR/farm, or /tmp/farm-UID when XDG_RUNTIME_DIR is\n"
+    "                      unset). With several running, choose one with --url.\n";
+static const char found_by_discovery_file[] =
+    "                      the one farm running as you (its discovery file is PID.farm in\n"
+    "                      %LOCALAPPDATA%\\farm, which farm writes while it runs on its\n"
+    "                      default socket). With several running, choose one with --url.\n";
 
-static const char usage_text[] =
+static const char usage_head[] =
     "usage: farmctl [--url URL] [--timeout SECONDS] [--tls-ca FILE] COMMAND [ARGS...]\n"
     "       farmctl [--url URL] watch [--telemetry URL] [--once] [--timeout SECONDS]\n"
     "\n"
@@ -86,10 +83,9 @@ static const char usage_text[] =
     "\n"
     "Options (before COMMAND)\n"
     "  --url URL           the farm's control socket, as farm prints it when it starts\n"
-    "                      (\"farm: control ipc:///...\"). Default: $FARM_CONTROL if set, else\n"
-    /* clang-format off */
-    FOUND_HOW
-    /* clang-format on */
+    "                      (\"farm: control ipc:///...\"). Default: $FARM_CONTROL if set, else\n";
+/* Between the two: found_by_socket_file or found_by_discovery_file. */
+static const char usage_tail[] =
     "  --timeout SECONDS   how long to wait for the reply (default 2)\n"
     "  --tls-ca FILE       for tls+tcp:// URLs: the PEM certificate (or its CA) that the\n"
     "                      farm's --tls-cert must match\n"
@@ -124,7 +120,9 @@ static const char usage_text[] =
     "  farmctl watch --once                       one snapshot, e.g. into a log\n";
 
 static void usage(FILE *to) {
-    fputs(usage_text, to);
+    fputs(usage_head, to);
+    fputs(PLAT_IPC_FILES ? found_by_socket_file : found_by_discovery_file, to);
+    fputs(usage_tail, to);
 }
 
 static void msg(const char *fmt, ...) FARM_PRINTF(1, 2);
@@ -151,21 +149,12 @@ static int usage_error(const char *fmt, ...) {
     return EXIT_USAGE;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- options ---- */
 
+/* A number of seconds above 0, at most a day (base's number parsing, as farm's options). */
 static int parse_seconds(const char *name, const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno == ERANGE || !(v > 0) || v > 86400)
+    if (farm_parse_double(name, s, 0, 86400, out) != FARM_OK || *out == 0)
         return usage_error("%s '%s': give a number of seconds above 0 (at most 86400)", name, s);
-    *out = v;
     return EXIT_OK;
 }
 
@@ -394,9 +383,14 @@ static int dial(nng_socket s, const char *url, const options *o) {
     return EXIT_OK;
 }
 
-static nng_duration ms_until(double deadline) {
-    double left = deadline - now_s();
-    return left <= 0 ? 1 : (nng_duration)(left * 1000 + 1);
+/* Milliseconds from now until deadline_ns of farm_now_ns's clock; at least 1. */
+static nng_duration ms_until(uint64_t deadline_ns) {
+    uint64_t now = farm_now_ns();
+    return now >= deadline_ns ? 1 : (nng_duration)((deadline_ns - now) / FARM_NS_PER_MS + 1);
+}
+
+static uint64_t seconds_ns(double seconds) {
+    return (uint64_t)(seconds * FARM_NS_PER_S);
 }
 
 /* Sends text to the farm at url and waits (at most timeout seconds in all) for the reply,
@@ -409,7 +403,7 @@ static int request(const char *url, const char *text, size_t len, double timeout
         msg("cannot open a request socket: %s", nng_strerror(rv));
         return EXIT_UNREACHABLE;
     }
-    const double deadline = now_s() + timeout;
+    const uint64_t deadline = farm_now_ns() + seconds_ns(timeout);
     int status = dial(s, url, o);
     if (status == EXIT_OK) {
         nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, ms_until(deadline));
@@ -488,12 +482,6 @@ static int run_request(options *o, int argc, char **argv) {
 }
 
 /* ---- watch ---- */
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig) {
-    stop_signal = sig;
-}
 
 static double num(const cJSON *obj, const char *name) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -689,20 +677,6 @@ static int find_telemetry_url(options *o, const watch_setup *w, char *url, size_
     return telemetry_from_status(o, url, size, &v->ring_blocks);
 }
 
-/* Ctrl-C and SIGTERM end the watch (exit 0) instead of the process. */
-static void catch_stop_signals(void) {
-#ifdef _WIN32
-    signal(SIGINT, on_signal); /* the console's Ctrl-C; nothing sends SIGTERM on Windows */
-#else
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-#endif
-}
-
 /* A subscriber socket *s for the telemetry at url, dialled without waiting. */
 static int subscribe(nng_socket *s, const char *url, const options *o) {
     int rv = nng_sub0_open(s);
@@ -743,18 +717,11 @@ static int receive_telemetry(nng_socket s, const char *url, double left, cJSON *
 }
 
 /* One frame on stdout, written at once (no flicker): over the one before on a terminal,
- * after it (a blank line between) otherwise. */
-static void show_frame(const view *v, const cJSON *root, int first) {
-#ifdef _WIN32
-    /* No open_memstream: stdout itself, fully buffered (run_watch), goes out at the flush. */
+ * after it (a blank line between) otherwise. stdout is fully buffered (run_watch): a frame goes
+ * out at the flush, in one write. 0 when stdout's reader has gone (`farmctl watch | head`: the
+ * watch ends quietly, as at Ctrl-C); a write that failed otherwise stays in ferror(stdout). */
+static int show_frame(const view *v, const cJSON *root, int first) {
     FILE *f = stdout;
-#else
-    char *frame = NULL;
-    size_t frame_len = 0;
-    FILE *f = open_memstream(&frame, &frame_len);
-#endif
-    if (f == NULL)
-        return;
     if (v->tty)
         fputs("\033[H", f);
     else if (!first)
@@ -762,12 +729,11 @@ static void show_frame(const view *v, const cJSON *root, int first) {
     draw(f, v, root);
     if (v->tty)
         fputs("\033[J", f);
-#ifndef _WIN32
-    fclose(f);
-    fwrite(frame, 1, frame_len, stdout);
-    free(frame);
-#endif
-    fflush(stdout);
+    if (fflush(f) != 0 && errno == EPIPE) {
+        clearerr(f);
+        return 0;
+    }
+    return 1;
 }
 
 static void say_telemetry_silent(const char *url, double timeout, int frames) {
@@ -783,25 +749,25 @@ static void say_telemetry_silent(const char *url, double timeout, int frames) {
 /* Draws a frame at each message until a signal, --once's first frame, or w->timeout
  * seconds without a message (EXIT_UNREACHABLE). */
 static int receive_and_draw(nng_socket s, const view *v, const watch_setup *w) {
-    double deadline = now_s() + w->timeout;
+    uint64_t deadline = farm_now_ns() + seconds_ns(w->timeout);
     int frames = 0;
-    while (!stop_signal) {
-        double left = deadline - now_s();
-        if (left <= 0) {
+    while (!farm_stop_signal && !ferror(stdout)) {
+        uint64_t now = farm_now_ns();
+        if (now >= deadline) {
             say_telemetry_silent(v->url, w->timeout, frames);
             return EXIT_UNREACHABLE;
         }
         cJSON *root;
-        int status = receive_telemetry(s, v->url, left, &root);
+        int status = receive_telemetry(s, v->url, (double)(deadline - now) / FARM_NS_PER_S, &root);
         if (status != EXIT_OK)
             return status;
         if (root == NULL)
             continue;
-        deadline = now_s() + w->timeout;
-        show_frame(v, root, frames == 0);
+        deadline = farm_now_ns() + seconds_ns(w->timeout);
+        int shown = show_frame(v, root, frames == 0);
         cJSON_Delete(root);
         frames++;
-        if (w->once)
+        if (w->once || !shown)
             break;
     }
     return EXIT_OK;
@@ -817,10 +783,8 @@ static int run_watch(options *o, int argc, char **argv) {
     status = find_telemetry_url(o, &w, url, sizeof url, &v);
     if (status != EXIT_OK)
         return status;
-    catch_stop_signals();
-#ifdef _WIN32
+    farm_catch_stop_signals(); /* Ctrl-C and SIGTERM end the watch (exit 0), not the process */
     setvbuf(stdout, NULL, _IOFBF, 1 << 16); /* a frame in one write: see show_frame */
-#endif
     nng_socket s;
     status = subscribe(&s, url, o);
     if (status == EXIT_OK && v.tty)

@@ -7,6 +7,7 @@
  * before every segment. */
 #define _GNU_SOURCE
 #include "dsp_internal.h"
+#include "plat.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,22 +19,13 @@
 
 #define PI_D 3.14159265358979323846
 
-/* The arena is 64-byte aligned for the widest kernel. Windows' C runtime has no aligned_alloc,
- * and its free() cannot release what _aligned_malloc returns: the pair is kept together here. */
+/* The arena is 64-byte aligned for the widest kernel. */
 static void *arena_alloc(size_t size) {
-#ifdef _WIN32
-    return _aligned_malloc(size, 64);
-#else
-    return aligned_alloc(64, size);
-#endif
+    return plat_aligned_alloc(64, size);
 }
 
 static void arena_free(void *p) {
-#ifdef _WIN32
-    _aligned_free(p);
-#else
-    free(p);
-#endif
+    plat_aligned_free(p);
 }
 
 typedef struct voice_ctl {

@@ -27,8 +27,8 @@
 #include "base.h"
 
 #define DSP_MAX_CHANNELS 32
-#define DSP_MAX_FRAMES                                                                             \
-    (1u << 20)       /* the largest block a bank renders; max_frames above it is refused */
+/* The largest block a bank renders; max_frames above it is refused. */
+#define DSP_MAX_FRAMES (1u << 20)
 #define DSP_GROUP 64 /* voices processed together; also the granularity of "stopped is free" */
 
 typedef struct dsp_bank dsp_bank;

@@ -12,9 +12,8 @@
 #include "shm_layout.h"
 
 #define DEFAULT_FADE_SECONDS 0.01
-#define METER_LANES                                                                                \
-    8 /* samples metered side by side, each lane one channel when they divide it                   \
-       */
+/* Samples metered side by side, each lane one channel when they divide it. */
+#define METER_LANES 8
 
 /* A closed levels window as published: float bits, since atomics of float are not lock-free
  * everywhere. */

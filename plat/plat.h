@@ -89,6 +89,12 @@ void plat_map_close(plat_map *m);
 void *plat_pages_alloc(size_t size);
 void plat_pages_free(void *p, size_t size);
 
+/* size bytes of the heap aligned to align (a power of two that divides size), or NULL; freed
+ * only with plat_aligned_free (Windows' C runtime has no aligned_alloc, and its free() cannot
+ * release what _aligned_malloc returns). NULL is fine to free. */
+void *plat_aligned_alloc(size_t align, size_t size);
+void plat_aligned_free(void *p);
+
 /* ---- wake-ups ---- */
 
 /* What wakes a sleeper in another process: 0 where the word alone does (Linux), an inheritable
@@ -205,6 +211,12 @@ int plat_thread_start(pthread_t *t, size_t stack, int prio, void *(*fn)(void *),
 #endif
 /* Thread t's real-time priority (0: normal scheduling) and its policy's name for reports. */
 int plat_thread_priority(pthread_t t, const char **policy);
+
+/* Before any other thread starts (main thread): every thread that asks for no stack size gets
+ * stack bytes (the libraries' included), and malloc keeps one arena instead of one per thread,
+ * so that plat_lock_memory locks little. glibc only (its default thread attributes and
+ * M_ARENA_MAX); nothing elsewhere: Windows locks no memory for them. */
+void plat_thread_defaults(size_t stack);
 
 /* Locks every page of this process, now and later (mlockall; the working set + VirtualLock of
  * what is mapped). 1 granted, 0 refused. */

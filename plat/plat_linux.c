@@ -8,6 +8,9 @@
 #include <libgen.h>
 #include <limits.h>
 #include <linux/futex.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -125,6 +128,14 @@ void *plat_pages_alloc(size_t size) {
 void plat_pages_free(void *p, size_t size) {
     if (p != NULL)
         munmap(p, size);
+}
+
+void *plat_aligned_alloc(size_t align, size_t size) {
+    return aligned_alloc(align, size);
+}
+
+void plat_aligned_free(void *p) {
+    free(p);
 }
 
 /* ---- wake-ups: the word itself is the futex ---- */
@@ -444,6 +455,20 @@ int plat_thread_priority(pthread_t t, const char **policy) {
         pol = SCHED_OTHER;
     *policy = pol == SCHED_FIFO ? "SCHED_FIFO" : pol == SCHED_RR ? "SCHED_RR" : "normal";
     return pol == SCHED_FIFO || pol == SCHED_RR ? sp.sched_priority : 0;
+}
+
+void plat_thread_defaults(size_t stack) {
+#ifdef __GLIBC__
+    mallopt(M_ARENA_MAX, 1);
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return;
+    if (pthread_attr_setstacksize(&attr, stack) == 0)
+        pthread_setattr_default_np(&attr);
+    pthread_attr_destroy(&attr);
+#else
+    (void)stack;
+#endif
 }
 
 int plat_lock_memory(void) {

@@ -169,6 +169,14 @@ void plat_pages_free(void *p, size_t size) {
         VirtualFree(p, 0, MEM_RELEASE);
 }
 
+void *plat_aligned_alloc(size_t align, size_t size) {
+    return _aligned_malloc(size, align);
+}
+
+void plat_aligned_free(void *p) {
+    _aligned_free(p);
+}
+
 /* ---- wake-ups: WaitOnAddress wakes threads of one process only, so across processes an
  * auto-reset event per ring direction; set only when the peer sleeps (shm.c). ---- */
 
@@ -591,6 +599,10 @@ int plat_lock_memory(void) {
         if (mi.State == MEM_COMMIT && mi.Protect == PAGE_READWRITE)
             ok &= VirtualLock(mi.BaseAddress, mi.RegionSize) != 0;
     return ok;
+}
+
+void plat_thread_defaults(size_t stack) {
+    (void)stack; /* no memory is locked for threads' stacks here */
 }
 
 void plat_unlock_memory(void) {

@@ -22,9 +22,9 @@
 #include "base.h"
 
 #define FARM_REQUEST_MAX 65536 /* bytes of text; longer requests are refused */
-#define FARM_RECV_MAX                                                                              \
-    (1 << 20)              /* NNG drops longer messages before farm sees them: the most a          \
-                              setv message may be (262,000-odd voices) */
+/* NNG drops longer messages before farm sees them: the most a setv message may be (262,000-odd
+ * voices). */
+#define FARM_RECV_MAX (1 << 20)
 #define FARM_BATCH_MAX 256 /* request lines in one message */
 /* Every telemetry message is this topic followed by one JSON object. */
 #define FARM_TELEMETRY_TOPIC "stats "

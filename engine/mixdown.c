@@ -1,3 +1,6 @@
+/* The mixdown of one block (engine.h): the workers' blocks summed in worker order (farm_sum), the
+ * master gain and the limiter (farm_mix). The audio callback and farm render run it; farm mix
+ * (coordinator/mix_parts.c) too, on parts read from files. */
 #include "engine.h"
 
 void farm_sum(float *out, const float *const *blocks, uint32_t n, uint32_t samples) {
