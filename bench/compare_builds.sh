@@ -8,6 +8,11 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_init compare_builds
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+    sed -n '2,6s/^# \{0,1\}//p' "$0"
+    exit 0
+fi
+[[ $# -ge 2 ]] || die "usage: compare_builds.sh OLD_BUILD NEW_BUILD [REPS] (--help says more)"
 old=$1 new=$2 reps=${3:-5}
 bench_tmpdir
 cases=("--workers 1 --total-voices 20000" "--workers 2 --total-voices 20000" "--workers 4 --voices 500")
