@@ -24,14 +24,22 @@ build=${1:-build-win}
   exit 2
 }
 
+# wine keeps its server's socket in a directory of its own under TMPDIR (wine-XXXXXX), made by
+# the first wine program and never removed: this run's goes in a temporary directory of this
+# script's, removed on the way out.
+wine_tmp=$(mktemp -d "${TMPDIR:-/tmp}/farm-wine.XXXXXX")
+export TMPDIR=$wine_tmp
+trap 'rm -rf "$wine_tmp"' EXIT
 wine_prefix_ready
 
-# The prefix is this script's own: a wineserver still there (lingering after making the prefix,
-# or left by a run that was killed) is stopped, then the one this run keeps is started.
+# The prefix is this script's own: a wineserver still there (lingering after making the prefix)
+# is stopped, then the one this run keeps is started.
 wineserver --kill >/dev/null 2>&1 || true
 wineserver --persistent
-# Stop this prefix's wineserver (and anything a failed test left running in it) on the way out.
-trap 'wineserver --kill >/dev/null 2>&1 || true' EXIT
+# Stop this prefix's wineserver (and anything a failed test left running in it) on the way out,
+# waiting for it to end before its directory goes.
+trap 'wineserver --kill >/dev/null 2>&1 || true; wineserver -w >/dev/null 2>&1 || true
+      rm -rf "$wine_tmp"' EXIT
 # Start wine's own services (services.exe, winedevice.exe, ...) here, with no pipe to inherit:
 # started by the first test, they would hold its output pipe open and ctest would wait forever.
 wine cmd /c exit </dev/null >/dev/null 2>&1
