@@ -19,26 +19,7 @@
 
 #include "bench_pin.h"
 
-/* farm's own codec under other names, then liblo's under the header's (as osc_codec_test.c) */
-#define osc_codec_name own_name
-#define osc_codec_path own_path
-#define osc_codec_parse own_parse
-#define osc_codec_types own_types
-#define osc_codec_argv own_argv
-#define osc_codec_argc own_argc
-#define osc_codec_free own_free
-#define osc_codec_string_message own_string_message
-#include "osc_codec_own.c"
-#undef osc_codec_name
-#undef osc_codec_path
-#undef osc_codec_parse
-#undef osc_codec_types
-#undef osc_codec_argv
-#undef osc_codec_argc
-#undef osc_codec_free
-#undef osc_codec_string_message
-#undef FARM_OSC_CODEC_H
-#include "osc_codec_lo.c"
+#include "osc_codecs_side_by_side.h"
 
 #define MAX_TRIALS 99
 

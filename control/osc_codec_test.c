@@ -1,5 +1,5 @@
-/* farm's own OSC codec (osc_codec_own.c, what the Windows build reads OSC with) against liblo's
- * (osc_codec_lo.c, the Linux build's), on the same bytes: messages liblo writes with every type
+/* farm's own OSC codec (osc_codec_own.c, what farm reads OSC with on every system) against
+ * liblo's (osc_codec_lo.c, the reference), on the same bytes: messages liblo writes with every type
  * farm may meet, each cut short at every length and with bytes changed, deterministically. Both
  * must agree on the path, on accepting, on the error number, the types and every argument's
  * bytes; and the reply farm writes must be liblo's, byte for byte. */
@@ -9,26 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* farm's codec under other names, beside liblo's under the usual ones. */
-#define osc_codec_name own_name
-#define osc_codec_path own_path
-#define osc_codec_parse own_parse
-#define osc_codec_types own_types
-#define osc_codec_argv own_argv
-#define osc_codec_argc own_argc
-#define osc_codec_free own_free
-#define osc_codec_string_message own_string_message
-#include "osc_codec_own.c"
-#undef osc_codec_name
-#undef osc_codec_path
-#undef osc_codec_parse
-#undef osc_codec_types
-#undef osc_codec_argv
-#undef osc_codec_argc
-#undef osc_codec_free
-#undef osc_codec_string_message
-#undef FARM_OSC_CODEC_H /* and the header again, with liblo's under the usual names */
-#include "osc_codec_lo.c"
+#include "osc_codecs_side_by_side.h"
 
 /* One parse by each, compared. */
 static void agree(void *data, size_t size, const char *what) {
