@@ -399,17 +399,23 @@ static double median_step(const double *x, int n) {
     return d[(n - 1) / 2];
 }
 
-/* The next telemetry message's own clocks: when it was published (its "time"), and the stream
- * seconds it reports; its content checked on the way. */
-static void next_stamp(nng_socket sub, double *time, double *seconds) {
+/* The next telemetry message on sub: its topic, then JSON (the caller deletes it). */
+static cJSON *next_telemetry(nng_socket sub) {
     char *buf = NULL;
     size_t size = 0;
     int rv = nng_recv(sub, &buf, &size, NNG_FLAG_ALLOC);
     cr_assert_eq(rv, 0, "a telemetry message: %s", nng_strerror(rv));
-    cr_assert(size > 6 && memcmp(buf, "stats {", 7) == 0);
+    cr_assert(size > 7 && memcmp(buf, "stats {", 7) == 0, "%.*s", (int)size, buf);
     cJSON *j = cJSON_ParseWithLength(buf + 6, size - 6);
-    cr_assert_not_null(j, "%.*s", (int)size, buf);
+    cr_assert_not_null(j, "telemetry is JSON: %.*s", (int)size, buf);
     nng_free(buf, size);
+    return j;
+}
+
+/* The next telemetry message's own clocks: when it was published (its "time"), and the stream
+ * seconds it reports; its content checked on the way. */
+static void next_stamp(nng_socket sub, double *time, double *seconds) {
+    cJSON *j = next_telemetry(sub);
     cr_assert_eq(cJSON_GetArraySize(tf_item(j, "workers")), 2);
     const cJSON *stream = tf_item(j, "stream");
     cr_assert_not_null(tf_item(stream, "callbacks"));
@@ -824,14 +830,7 @@ typedef struct level_window {
 
 /* The levels of the next telemetry message (within 10 s). */
 static level_window next_levels(nng_socket sub) {
-    char *buf = NULL;
-    size_t size = 0;
-    int rv = nng_recv(sub, &buf, &size, NNG_FLAG_ALLOC);
-    cr_assert_eq(rv, 0, "a telemetry message: %s", nng_strerror(rv));
-    cr_assert(size > 6 && memcmp(buf, "stats ", 6) == 0);
-    cJSON *j = cJSON_ParseWithLength(buf + 6, size - 6);
-    nng_free(buf, size);
-    cr_assert_not_null(j, "telemetry is JSON");
+    cJSON *j = next_telemetry(sub);
     const cJSON *lv = tf_item(j, "levels"), *peak = tf_item(lv, "peak"), *rms = tf_item(lv, "rms");
     cr_assert(cJSON_GetArraySize(peak) == 2 && cJSON_GetArraySize(rms) == 2, "a value a channel");
     level_window w = {.from_block = tf_item(lv, "from_block")->valuedouble,
