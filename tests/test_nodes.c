@@ -90,7 +90,9 @@ static pid_t master_start(void) {
     pid_t pid = tu_spawn(argv, tu_path(dir, "jackd-master.log"), master);
     /* bounded in wall time only against a hang: a loaded machine starts jackd slowly */
     for (double end = tu_seconds() + 20; pid > 0 && !server_has_port(master, "system:");) {
-        if (waitpid(pid, NULL, WNOHANG) == pid || tu_seconds() > end) {
+        if (tu_ended(pid))
+            return 0; /* its log says why */
+        if (tu_seconds() > end) {
             tu_jackd_stop(pid);
             return 0;
         }
@@ -164,8 +166,8 @@ static int slave_start(int k) {
     for (double end = tu_seconds() + 30; slave_pid[k] > 0 && tu_seconds() < end; usleep(50000)) {
         if (log_count(master_log, name_line) > before)
             break;
-        if (waitpid(slave_pid[k], NULL, WNOHANG) == slave_pid[k])
-            slave_pid[k] = 0; /* it ended: its log says why */
+        if (tu_ended(slave_pid[k]))
+            slave_pid[k] = 0; /* its log says why */
     }
     if (slave_pid[k] > 0 && log_count(master_log, name_line) > before && master_has_port(port))
         return 1;
@@ -219,7 +221,9 @@ static void rig_down(void) {
     memset(slave_pid, 0, sizeof slave_pid);
     master_pid = 0;
     if (rig_error[0] == '\0')
-        tu_rmdir(dir); /* else kept: the logs say why */
+        tu_rmdir(dir);
+    else
+        tu_keep(dir); /* the logs say why */
 }
 
 /* ---- the farms ---- */

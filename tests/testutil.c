@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -87,6 +88,55 @@ static int stop_orphan(pid_t pid) {
     return 1;
 }
 
+#define GUARD_DIRS 16
+
+/* What the guard looks after: the processes, and the directories tu_tmpdir made. */
+typedef struct guard_list {
+    guarded procs[GUARD_MAX];
+    int n;
+    char dirs[GUARD_DIRS][400];
+    int n_dirs;
+} guard_list;
+
+/* One line from the test: "+ PID NAME" (NAME "-" when not a JACK server), "- PID", "d PATH"
+ * (a directory to remove), "r PATH" (removed, or kept on purpose). */
+static void guard_take(guard_list *g, const char *line) {
+    long pid = 0;
+    char name[128] = "";
+    if (line[0] == '+' && g->n < GUARD_MAX && sscanf(line + 1, "%ld %127s", &pid, name) >= 1) {
+        g->procs[g->n].pid = (pid_t)pid;
+        snprintf(g->procs[g->n].jack, sizeof g->procs[g->n].jack, "%s",
+                 strcmp(name, "-") ? name : "");
+        g->n++;
+    } else if (line[0] == '-' && sscanf(line + 1, "%ld", &pid) == 1) {
+        for (int k = 0; k < g->n; k++)
+            if (g->procs[k].pid == (pid_t)pid)
+                g->procs[k--] = g->procs[--g->n];
+    } else if (line[0] == 'd' && g->n_dirs < GUARD_DIRS) {
+        snprintf(g->dirs[g->n_dirs++], sizeof g->dirs[0], "%s", line + 2);
+    } else if (line[0] == 'r') {
+        for (int k = 0; k < g->n_dirs; k++)
+            if (strcmp(g->dirs[k], line + 2) == 0)
+                memcpy(g->dirs[k--], g->dirs[--g->n_dirs], sizeof g->dirs[0]);
+    }
+}
+
+/* The test process is gone, whatever ended it: what it left is stopped, then removed. */
+static void guard_end(guard_list *g, const char *test) {
+    for (int k = 0; k < g->n; k++) {
+        int killed = stop_orphan(g->procs[k].pid);
+        fprintf(stderr, "testutil guard: stopped %s%s (pid %ld) left running by %s%s\n",
+                g->procs[k].jack[0] ? "JACK server " : "process", g->procs[k].jack,
+                (long)g->procs[k].pid, test, killed ? " (SIGKILL)" : "");
+        if (g->procs[k].jack[0])
+            tu_jack_files_remove(g->procs[k].jack);
+    }
+    for (int k = 0; k < g->n_dirs; k++) {
+        tu_rmdir(g->dirs[k]);
+        fprintf(stderr, "testutil guard: removed %s, left by %s\n", g->dirs[k], test);
+    }
+}
+
 static void guard_main(int rfd, const char *test) {
     signal(SIGINT, SIG_IGN); /* a ^C to the suite reaches the test first: the guard cleans up */
     signal(SIGTERM, SIG_IGN);
@@ -97,9 +147,8 @@ static void guard_main(int rfd, const char *test) {
     for (int fd = 3; fd < 1024; fd++)
         if (fd != rfd)
             close(fd);
-    guarded list[GUARD_MAX];
-    int n = 0;
-    char buf[4096], line[256];
+    static guard_list g;
+    char buf[4096], line[400];
     size_t len = 0;
     ssize_t got;
     while ((got = read(rfd, buf, sizeof buf)) != 0) {
@@ -113,36 +162,23 @@ static void guard_main(int rfd, const char *test) {
             }
             line[len] = '\0';
             len = 0;
-            long pid = 0;
-            char name[128] = "";
-            if (line[0] == '+' && n < GUARD_MAX && sscanf(line + 1, "%ld %127s", &pid, name) >= 1) {
-                list[n].pid = (pid_t)pid;
-                snprintf(list[n].jack, sizeof list[n].jack, "%s", strcmp(name, "-") ? name : "");
-                n++;
-            } else if (line[0] == '-' && sscanf(line + 1, "%ld", &pid) == 1) {
-                for (int k = 0; k < n; k++)
-                    if (list[k].pid == (pid_t)pid)
-                        list[k--] = list[--n];
-            }
+            guard_take(&g, line);
         }
     }
-    /* the test process is gone, whatever ended it */
-    for (int k = 0; k < n; k++) {
-        int killed = stop_orphan(list[k].pid);
-        fprintf(stderr, "testutil guard: stopped %s%s (pid %ld) left running by %s%s\n",
-                list[k].jack[0] ? "JACK server " : "process", list[k].jack, (long)list[k].pid, test,
-                killed ? " (SIGKILL)" : "");
-        if (list[k].jack[0])
-            tu_jack_files_remove(list[k].jack);
-    }
+    guard_end(&g, test);
     _exit(0);
 }
 
-static void guard_say(char op, long pid, const char *name) {
-    char line[256];
-    int n = snprintf(line, sizeof line, "%c %ld %s\n", op, pid, name);
-    if (guard_fd >= 0 && n > 0)
-        (void)!write(guard_fd, line, (size_t)n); /* under PIPE_BUF: one atomic write */
+/* One line to the guard (under PIPE_BUF: one atomic write). */
+static void guard_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void guard_say(const char *fmt, ...) {
+    char line[400];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (guard_fd >= 0 && n > 0 && (size_t)n < sizeof line)
+        (void)!write(guard_fd, line, (size_t)n);
 }
 
 static void guard_start(void) {
@@ -174,7 +210,7 @@ static void guard_start(void) {
 
 static void guard_add(pid_t pid, const char *jack) {
     guard_start();
-    guard_say('+', (long)pid, jack && jack[0] ? jack : "-");
+    guard_say("+ %ld %s\n", (long)pid, jack && jack[0] ? jack : "-");
     if (n_mine < GUARD_MAX) {
         mine[n_mine].pid = pid;
         snprintf(mine[n_mine].jack, sizeof mine[n_mine].jack, "%s", jack ? jack : "");
@@ -184,7 +220,7 @@ static void guard_add(pid_t pid, const char *jack) {
 
 /* pid has ended and is not reaped yet: off the guard's list, then reaped by the caller. */
 static void guard_remove(pid_t pid) {
-    guard_say('-', (long)pid, "-");
+    guard_say("- %ld\n", (long)pid);
     for (int k = 0; k < n_mine; k++)
         if (mine[k].pid == pid)
             mine[k--] = mine[--n_mine];
@@ -222,6 +258,7 @@ void tu_tmpdir(char *out, size_t size) {
         perror("mkdtemp");
         abort();
     }
+    guard_say("d %s\n", out); /* removed by the guard should the test not get to it */
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -233,6 +270,11 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 void tu_rmdir(const char *dir) {
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    guard_say("r %s\n", dir);
+}
+
+void tu_keep(const char *dir) {
+    guard_say("r %s\n", dir);
 }
 
 const char *tu_path(const char *dir, const char *name) {
@@ -505,6 +547,17 @@ static pid_t jackd_try(const char *name, int realtime, const char *r, const char
     }
     tu_stop(pid);
     return -1;
+}
+
+int tu_ended(pid_t pid) {
+    char jack[128];
+    snprintf(jack, sizeof jack, "%s", jack_name_of(pid));
+    int status;
+    if (pid <= 0 || wait_child(pid, WNOHANG, &status) == 0)
+        return 0;
+    if (jack[0])
+        tu_jack_files_remove(jack);
+    return 1;
 }
 
 pid_t tu_jackd_start(char *name, size_t size, int rate, int period) {

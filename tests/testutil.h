@@ -7,9 +7,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* A fresh directory per test (Criterion runs tests in parallel); removed by tu_rmdir. */
+/* A fresh directory per test (Criterion runs tests in parallel); removed by tu_rmdir, or by the
+ * test's guard (below) when the test ends without removing it. */
 void tu_tmpdir(char *out, size_t size);
 void tu_rmdir(const char *dir);
+/* dir (of tu_tmpdir) is kept on purpose, for what it says about a failure: the guard leaves it. */
+void tu_keep(const char *dir);
 /* dir/name, in one of 4 rotating buffers (valid until the 4th next call). */
 const char *tu_path(const char *dir, const char *name);
 /* Files in dir, not counting the hidden ones the helpers use for farm's output. */
@@ -94,6 +97,9 @@ pid_t tu_spawn(const char *const *argv, const char *log, const char *jack);
  * ended within 10 s; reaps it and, for a JACK server, removes its files in /dev/shm. Returns
  * its exit status (128 + signal when killed by one). */
 int tu_stop(pid_t pid);
+/* 1 when a process of tu_spawn, tu_jackd_start or tu_farm_start has ended by itself: it is then
+ * reaped, off the guard's list, and a JACK server's files are removed; 0 while it runs. */
+int tu_ended(pid_t pid);
 /* Removes the files in /dev/shm of the JACK server called name (its clients' semaphores, its
  * sockets): what a server killed, or a client it lost, leaves. */
 void tu_jack_files_remove(const char *name);
