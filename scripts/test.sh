@@ -14,17 +14,19 @@ cd "$(dirname "$0")/.."
 
 usage() { sed -n '2,11s/^# \{0,1\}//p' "$0"; }
 repeat=0
+repeat_given=0
 stress=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --repeat) repeat=${2:-}; shift $(($# > 1 ? 2 : 1)) ;;
-    --repeat=*) repeat=${1#--repeat=}; shift ;;
+    --repeat) repeat=${2:-} repeat_given=1; shift $(($# > 1 ? 2 : 1)) ;;
+    --repeat=*) repeat=${1#--repeat=} repeat_given=1; shift ;;
     --stress) stress=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "test.sh: unknown option '$1' (test.sh --help lists them)" >&2; exit 2 ;;
   esac
 done
-if ! [[ "$repeat" =~ ^[0-9]+$ ]] || { [ "$stress" = 1 ] && [ "$repeat" = 0 ]; }; then
+if ! [[ "$repeat" =~ ^[0-9]+$ ]] || [[ "$repeat" =~ ^0+$ && $repeat_given = 1 ]] ||
+  { [ "$stress" = 1 ] && [ "$repeat_given" = 0 ]; }; then
   echo "test.sh: --repeat takes a count of runs (1 or more); --stress goes with --repeat" >&2
   exit 2
 fi
@@ -63,7 +65,7 @@ release_tests() { # $1: "hog" to run beside the CPU hog
   return "$rv"
 }
 
-if [ "$repeat" -gt 0 ]; then
+if [ "$repeat_given" = 1 ]; then
   step "Release build"
   scripts/setup.sh build Release
   for i in $(seq "$repeat"); do
