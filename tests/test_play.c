@@ -108,7 +108,31 @@ static double lowest_window_rms(const tu_audio *a, int c, int64_t from, int64_t 
     return lowest;
 }
 
+/* How many of the recording's whole blocks (256 frames, as played) on channel c, between the
+ * fade in and the fade out, have an RMS below `level`. */
+static double blocks_below(const tu_audio *a, int c, double level) {
+    int n = 0;
+    for (int64_t f = 4 * 256; f + 256 <= a->frames - 8 * 256; f += 256)
+        n += tu_rms(a->data + f * a->channels + c, 256, (size_t)a->channels) < level;
+    return n;
+}
+
 /* Size of the recording farm is writing under its temporary name in the test directory. */
+/* Whether a worker is late is the machine's business (a VM that stalls a core for longer than
+ * the ring holds makes one late, whatever farm does); that the stream counts each late block, and
+ * only those, is farm's: the stream's count is its workers' counts together. */
+static void late_blocks_add_up(const char *out, int workers) {
+    double sum = 0;
+    for (int k = 0; k < workers; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "worker %d ", k);
+        const char *w = strstr(out, name);
+        cr_assert_not_null(w, "%s", out);
+        sum += tu_number_after(w, "late ");
+    }
+    cr_assert_eq(tu_number_after(out, "late blocks "), sum, "late blocks add up: %s", out);
+}
+
 static long long file_bytes(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (long long)st.st_size : 0;
@@ -186,19 +210,25 @@ Test(jack, a_slow_worker_is_late_while_the_stream_and_the_other_worker_keep_thei
     cr_assert(w0 && w1, "%s", r.out);
     double late0 = tu_number_after(w0, "late "), late1 = tu_number_after(w1, "late ");
     cr_assert_gt(late0, 100, "worker 0 must be late often: %s", r.out);
-    cr_assert_lt(late1, 5, "worker 1 is not slow: %s", r.out);
-    cr_assert_geq(tu_number_after(r.out, "late blocks "), late0, "%s", r.out);
+    /* worker 1 late now and then is a core the machine stalled; late as often as worker 0 is
+     * a worker that waited for another */
+    cr_assert_lt(late1, late0 / 4, "worker 1 is not slow: %s", r.out);
+    late_blocks_add_up(r.out, 2);
 
     tu_audio a;
     cr_assert_eq(tu_read(rec, &a), 0);
     cr_assert_geq(a.frames, 3 * 48000, "the stream did not slow down to the worker");
-    double right = lowest_window_rms(&a, 1, 4800, a.frames - 4800);
-    double left = lowest_window_rms(&a, 0, 4800, a.frames - 4800);
-    cr_assert_gt(right, 0.85 * 0.5 / sqrt(2), "worker 1's voice continues: lowest %g", right);
-    /* a late block is not cut to silence: the voice fades out and back in, so the left dips
-     * well below the right but never clicks */
-    cr_assert_lt(left, 0.5 * 0.5 / sqrt(2),
-                 "worker 0's voice has dips (lowest %g), so the check above can fail", left);
+    /* A late block fades its worker's voice out over that block and back in over the next, so
+     * it dips at most two blocks of its channel: worker 1's voice (right) dips only where worker
+     * 1 itself was late, and worker 0's (left) where it was. */
+    const double level = 0.5 / sqrt(2);
+    double dips_right = blocks_below(&a, 1, 0.7 * level),
+           dips_left = blocks_below(&a, 0, 0.7 * level);
+    cr_assert_leq(dips_right, 2 * late1, "worker 1's voice continues: %g blocks dip, %g late",
+                  dips_right, late1);
+    cr_assert_geq(dips_left, late0 / 4,
+                  "worker 0's voice dips (%g blocks, %g late), so the check above can fail",
+                  dips_left, late0);
     double steepest = 2 * 3.14159265358979 * dsp_voice_default_freq(1, 0, 400, 800) / 48000 * 0.5;
     double step = 0;
     for (int64_t i = 4801; i < a.frames - 4800; i++) {
@@ -366,7 +396,7 @@ Test(nodevice, no_output_device_plays_into_the_paced_null_sink) {
               r.err);
     /* a lower bound only: the null sink is paced by the clock, never faster */
     cr_assert_geq(wall, 1.4, "paced by the clock: 1.5 s took %.2f s", wall);
-    cr_assert_eq(tu_number_after(r.out, "late blocks "), 0, "%s", r.out);
+    late_blocks_add_up(r.out, 2);
     tu_audio a;
     cr_assert_eq(tu_read(rec, &a), 0);
     cr_assert_geq(a.frames, 72000);
@@ -508,8 +538,9 @@ Test(nodevice, a_disk_that_falls_behind_loses_counted_frames_and_never_stalls_th
                                rec, "--ring-blocks", "16", NULL},
               alsa_none, "FARM_TEST_SLOW_RECORD=40000");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    /* the stream kept its pace: no block was late, and every callback's frames were written or
-     * counted as dropped (below); how long the run took is the machine's business */
+    /* the stream never waited for the disk: a stream that waited would drop nothing, and every
+     * callback's frames were written or counted as dropped (below); how long the run took, and
+     * whether a stalled core made a worker late, are the machine's business */
     /* "recorded 7.02 s to FILE (N frames dropped)": N is the number before the words */
     const char *d = strstr(r.out, "frames dropped");
     cr_assert_not_null(d, "%s", r.out);
@@ -519,7 +550,7 @@ Test(nodevice, a_disk_that_falls_behind_loses_counted_frames_and_never_stalls_th
         d--;
     double dropped = strtod(d, NULL);
     cr_assert_gt(dropped, 0, "the drops are counted: %s", r.out);
-    cr_assert_eq(tu_number_after(r.out, "late blocks "), 0, "%s", r.out);
+    late_blocks_add_up(r.out, 2);
     double callbacks = tu_number_after(r.out, "callbacks ");
     tu_audio a;
     cr_assert_eq(tu_read(rec, &a), 0);
