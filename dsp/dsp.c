@@ -506,16 +506,34 @@ static void segment_end(dsp_bank *b, uint32_t g, uint32_t m) {
     b->group_active[g] = (uint8_t)any;
 }
 
+/* Sine's loop for a group in which no voice has feedback, now or ramping: the same samples as
+ * SineLoop's, without the chain from one frame to the next. Any bit set, -0 included, is
+ * feedback, so the test can only err towards SineLoop. */
+static dsp_kind group_kind(const dsp_bank *b, uint32_t g) {
+    const float *fb = b->soa.fb + (size_t)g * DSP_GROUP, *dfb = b->soa.dfb + (size_t)g * DSP_GROUP;
+    uint32_t bits = 0;
+    for (uint32_t i = 0; i < DSP_GROUP; i++) {
+        uint32_t a, d;
+        memcpy(&a, fb + i, sizeof a);
+        memcpy(&d, dfb + i, sizeof d);
+        bits |= a | d;
+    }
+    return bits ? DSP_KIND_SINELOOP : DSP_KIND_SINE;
+}
+
 /* A steady group's segment: what segment_begin and segment_end do when nothing ramps, and
  * nothing but the phases moved since the last full segment (inc is where that one put it, dinc
  * is 0, no ramp can end, so group_active stands). The same numbers, without three passes over
- * every voice's control record per block. */
-static void steady_segment(dsp_bank *b, const dsp_kernel *k, uint32_t g, uint32_t m, float *acc) {
-    uint32_t end = (g + 1) * DSP_GROUP < b->voices ? (g + 1) * DSP_GROUP : b->voices;
-    for (uint32_t v = g * DSP_GROUP; v < end; v++)
+ * every voice's control record per block. `groups` neighbouring steady groups (1, or 2 for a
+ * kernel's run_pair) in one call. */
+static void steady_segment(dsp_bank *b, dsp_kernel_fn run, uint32_t g, uint32_t groups, uint32_t m,
+                           float *acc) {
+    uint32_t first = g * DSP_GROUP, last = (g + groups) * DSP_GROUP;
+    uint32_t end = last < b->voices ? last : b->voices;
+    for (uint32_t v = first; v < end; v++)
         b->soa.phase[v] = fixed_hi32_rounded(b->phase[v]);
-    k->run(&b->soa, g * DSP_GROUP, m, acc, 0);
-    for (uint32_t v = g * DSP_GROUP; v < end; v++)
+    run(&b->soa, first, m, acc, 0);
+    for (uint32_t v = first; v < end; v++)
         b->phase[v] += (uint64_t)m * b->ctl[v].inc;
 }
 
@@ -529,7 +547,14 @@ void dsp_bank_render(dsp_bank *b, float *out, uint32_t frames) {
         if (!b->group_active[g])
             continue;
         if (b->group_steady[g]) {
-            steady_segment(b, k, g, frames, b->acc);
+            dsp_kind kind = group_kind(b, g);
+            if (k->run_pair[kind] && g + 1 < b->groups && b->group_active[g + 1] &&
+                b->group_steady[g + 1] && group_kind(b, g + 1) == kind) {
+                steady_segment(b, k->run_pair[kind], g, 2, frames, b->acc);
+                g++;
+            } else {
+                steady_segment(b, k->run[kind], g, 1, frames, b->acc);
+            }
             continue;
         }
         uint32_t f = 0;
@@ -542,7 +567,8 @@ void dsp_bank_render(dsp_bank *b, float *out, uint32_t frames) {
             segment_begin(b, g);
             if (left != 0)
                 b->epoch++; /* a ramp moves more than the phases */
-            k->run(&b->soa, g * DSP_GROUP, m, b->acc + f * frame_stride, left != 0);
+            k->run[group_kind(b, g)](&b->soa, g * DSP_GROUP, m, b->acc + f * frame_stride,
+                                     left != 0);
             segment_end(b, g, m);
             f += m;
             if (!b->group_active[g])

@@ -31,10 +31,17 @@ typedef void (*dsp_kernel_fn)(const dsp_soa *s, uint32_t v0, uint32_t frames, fl
 /* Sums acc's lanes into interleaved out (overwriting it). */
 typedef void (*dsp_reduce_fn)(const float *acc, uint32_t frames, uint32_t channels, float *out);
 
+/* The voice kinds the kernels know (kernel.c). Sine is SineLoop at fb = 0, bit for bit, without
+ * the feedback loop's chain from frame to frame: dsp.c gives it the groups that have no feedback.
+ */
+typedef enum dsp_kind { DSP_KIND_SINELOOP, DSP_KIND_SINE, DSP_KINDS } dsp_kind;
+
 typedef struct dsp_kernel {
     const char *name;
     uint32_t width;
-    dsp_kernel_fn run;
+    dsp_kernel_fn run[DSP_KINDS];
+    /* Two neighbouring steady groups (no ramps) as one call, where that is faster; else NULL. */
+    dsp_kernel_fn run_pair[DSP_KINDS];
     dsp_reduce_fn reduce;
 } dsp_kernel;
 

@@ -678,3 +678,47 @@ Test(kernel, calibration_times_every_candidate) {
     cr_assert(strcmp(pick, "sse2") == 0 || strcmp(pick, "generic") == 0, "%s", pick);
     cr_assert(ns[0] > 0 && ns[1] > 0, "%.0f and %.0f ns a block", ns[0], ns[1]);
 }
+
+/* A group in which no voice has feedback takes Sine's loop (no chain from frame to frame); one
+ * voice with feedback sends the group back to SineLoop's. That voice is silent here (amp 0, so it
+ * adds exact zeros), so both banks must render the same bits: Sine's loop is SineLoop's at
+ * fb = 0, for every kernel, block after block, through a frequency ramp and a pair of groups. */
+static void sine_loop_is_sineloop_at_zero_feedback_body(const char *isa) {
+    enum { VOICES = 200, FRAMES = 256, BLOCKS = 40 };
+    dsp_bank *sine, *loop;
+    dsp_bank_desc d = {.voices = VOICES, .channels = 2};
+    cr_assert_eq(dsp_bank_create(&d, &sine), FARM_OK);
+    cr_assert_eq(dsp_bank_create(&d, &loop), FARM_OK);
+    for (uint32_t v = 0; v < VOICES; v++) {
+        dsp_bank *both[] = {sine, loop};
+        for (int i = 0; i < 2; i++) {
+            dsp_voice_set_freq(both[i], v, dsp_voice_default_freq(3, v, 100, 5000), 0);
+            dsp_voice_set_amp(both[i], v, v % DSP_GROUP == 5 ? 0 : 0.004, 0);
+            dsp_voice_set_pan(both[i], v, (v % 7) / 6.0, 0);
+            dsp_voice_play(both[i], v, 0);
+        }
+        if (v % DSP_GROUP == 5)
+            dsp_voice_set_feedback(loop, v, 0.5, 0); /* the silent voice of every group */
+    }
+    float a[FRAMES * 2], b[FRAMES * 2];
+    double level = 0;
+    for (int k = 0; k < BLOCKS; k++) {
+        if (k == 10)
+            for (uint32_t v = 0; v < VOICES; v += 3) {
+                dsp_voice_set_freq(sine, v, 440 + v, 700);
+                dsp_voice_set_freq(loop, v, 440 + v, 700);
+            }
+        dsp_bank_render(sine, a, FRAMES);
+        dsp_bank_render(loop, b, FRAMES);
+        cr_assert_eq(memcmp(a, b, sizeof a), 0, "%s: block %d", isa, k);
+        for (int i = 0; i < FRAMES * 2; i++)
+            level += fabs(a[i]);
+    }
+    cr_assert_gt(level, 1, "%s: the banks play", isa);
+    dsp_bank_destroy(sine);
+    dsp_bank_destroy(loop);
+}
+
+Test(bank, a_group_without_feedback_renders_sineloop_s_bits_through_sine_s_loop) {
+    each_isa(sine_loop_is_sineloop_at_zero_feedback_body);
+}

@@ -1,14 +1,17 @@
-/* The per-sample loop, compiled once per instruction set: CMake builds this file with
+/* The per-sample loops, compiled once per instruction set: CMake builds this file with
  * DSP_ISA=avx512|avx2|sse2|generic, DSP_VW = floats per vector, and the matching -m flags.
  * GCC's vector extensions keep one source for all of them.
  *
- * One frame of one voice: x = phase + fb * y; y = sin(2*pi*x); phase += inc. The chain through
- * y is long (about a dozen dependent operations), so a group of DSP_GROUP voices is kept in
- * DSP_GROUP / DSP_VW independent vectors and every frame advances all of them, which hides the
- * latency behind the other vectors' work. */
+ * A voice kind here is its state and its step (SineLoop, Sine); kernel_frame.h wraps each in the
+ * loop over a group's frames, vectors and channels that every kind shares. A new kind is a state,
+ * a load, a step and a store, then `#define KIND name` and the include. */
 #include <string.h>
 
 #include "dsp_internal.h"
+
+#if DSP_VW == 16 && defined(__AVX512DQ__)
+#include <immintrin.h>
+#endif
 
 #if DSP_VW != 4 && DSP_VW != 8 && DSP_VW != 16
 #error "DSP_VW must be 4, 8 or 16"
@@ -22,6 +25,8 @@
 #endif
 
 #define K (DSP_GROUP / DSP_VW)
+/* Vectors one call may render: a group, or on AVX-512 two (run_pair). */
+#define KMAX (DSP_VW == 16 ? 2 * K : K)
 #define CAT2(a, b) a##b
 #define CAT(a, b) CAT2(a, b)
 #define FN(name) CAT(name, CAT(_, DSP_ISA))
@@ -44,8 +49,20 @@ ALWAYS_INLINE vu ldu(const uint32_t *p) {
     return *(const vu *)p;
 }
 
-ALWAYS_INLINE vf sin_cycles(vf x) {
-    vf t = x - ((x + DSP_ROUND_MAGIC) - DSP_ROUND_MAGIC);
+/* x - round(x), round to nearest even: the position in the cycle, in [-1/2, 1/2]. AVX-512DQ does
+ * it in one instruction (vreduceps); elsewhere adding and subtracting DSP_ROUND_MAGIC rounds. Both
+ * give the same bits: the subtraction is exact either way. */
+ALWAYS_INLINE vf wrap_cycles(vf x) {
+#if DSP_VW == 16 && defined(__AVX512DQ__)
+    return (vf)_mm512_reduce_ps((__m512)x, _MM_FROUND_TO_NEAREST_INT);
+#else
+    return x - ((x + DSP_ROUND_MAGIC) - DSP_ROUND_MAGIC);
+#endif
+}
+
+/* sin(2*pi*t) for t in [-1/2, 1/2]. The factor t * (1/4 - t^2) is computed beside Q's chain,
+ * not after it: the feedback loop waits on this, so its latency is the kernel's. */
+ALWAYS_INLINE vf sin_wrapped(vf t) {
     vf z = t * t;
     vf q = z * DSP_SIN_Q4 + DSP_SIN_Q3;
     q = q * z + DSP_SIN_Q2;
@@ -54,135 +71,114 @@ ALWAYS_INLINE vf sin_cycles(vf x) {
     return t * (0.25f - z) * q;
 }
 
-/* C is 1 or 2 here (a compile-time constant after inlining), so every gain lives in a register. */
-ALWAYS_INLINE void run_small(const dsp_soa *s, uint32_t v0, uint32_t frames, float *restrict acc,
-                             const int ramp, const uint32_t C) {
-    const uint32_t stride = s->stride;
-    vu ph[K], inc[K], dinc[K];
-    vf y[K], fb[K], dfb[K], g0[K], g1[K], dg0[K], dg1[K];
-    for (int k = 0; k < K; k++) {
+/* The phase, read as signed, is the same position mod 1 in [-1/2, 1/2). */
+ALWAYS_INLINE vf phase_cycles(vu ph) {
+    return __builtin_convertvector((vi)ph, vf) * (1.0f / 4294967296.0f);
+}
+
+/* Hides v's origin from the optimiser, so that a multiply that made it is not contracted into
+ * the add that uses it: the contraction is then free to take the other multiply, the one on the
+ * feedback loop (fb * y + phase as one FMA, the phase's scaling off the loop). */
+ALWAYS_INLINE vf opaque(vf v) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__("" : "+v"(v));
+#endif
+    return v;
+}
+
+/* ---- voice kinds: each is a state and a step, the frame does the rest ---- */
+
+/* SineLoop: x = phase + fb * y; y = sin(2*pi*x); phase += inc. The chain through y is long
+ * (about ten dependent operations), so a group keeps K independent vectors and every frame
+ * advances all of them, which hides the latency behind the other vectors' work. */
+typedef struct {
+    vu ph[KMAX], inc[KMAX], dinc[KMAX];
+    vf y[KMAX], fb[KMAX], dfb[KMAX];
+} sineloop_state;
+
+ALWAYS_INLINE void sineloop_load(sineloop_state *st, const dsp_soa *s, uint32_t v0, int ramp,
+                                 int kv) {
+    for (int k = 0; k < kv; k++) {
         uint32_t v = v0 + (uint32_t)k * DSP_VW;
-        ph[k] = ldu(s->phase + v);
-        inc[k] = ldu(s->inc + v);
-        y[k] = ldf(s->y + v);
-        fb[k] = ldf(s->fb + v);
-        g0[k] = ldf(s->gain + v);
-        g1[k] = C == 2 ? ldf(s->gain + stride + v) : g0[k];
+        st->ph[k] = ldu(s->phase + v);
+        st->inc[k] = ldu(s->inc + v);
+        st->y[k] = ldf(s->y + v);
+        st->fb[k] = ldf(s->fb + v);
         if (ramp) {
-            dinc[k] = (vu)ldu((const uint32_t *)s->dinc + v);
-            dfb[k] = ldf(s->dfb + v);
-            dg0[k] = ldf(s->dgain + v);
-            dg1[k] = C == 2 ? ldf(s->dgain + stride + v) : dg0[k];
-        }
-    }
-    const float scale = 1.0f / 4294967296.0f;
-    for (uint32_t n = 0; n < frames; n++) {
-        vf a0 = {0}, a1 = {0};
-        for (int k = 0; k < K; k++) {
-            /* The phase read as signed is the same position mod 1, in [-1/2, 1/2). */
-            vf pf = __builtin_convertvector((vi)ph[k], vf) * scale;
-            y[k] = sin_cycles(pf + fb[k] * y[k]);
-            ph[k] += inc[k];
-            a0 += y[k] * g0[k];
-            if (C == 2)
-                a1 += y[k] * g1[k];
-            if (ramp) {
-                inc[k] += dinc[k];
-                fb[k] += dfb[k];
-                g0[k] += dg0[k];
-                if (C == 2)
-                    g1[k] += dg1[k];
-            }
-        }
-        float *an = acc + (size_t)n * C * DSP_VW;
-        stf(an, ldf(an) + a0);
-        if (C == 2)
-            stf(an + DSP_VW, ldf(an + DSP_VW) + a1);
-    }
-    for (int k = 0; k < K; k++) {
-        uint32_t v = v0 + (uint32_t)k * DSP_VW;
-        *(vu *)(s->phase + v) = ph[k];
-        stf(s->y + v, y[k]);
-        if (ramp) {
-            *(vu *)(s->inc + v) = inc[k];
-            stf(s->fb + v, fb[k]);
-            stf(s->gain + v, g0[k]);
-            if (C == 2)
-                stf(s->gain + stride + v, g1[k]);
+            st->dinc[k] = ldu((const uint32_t *)s->dinc + v);
+            st->dfb[k] = ldf(s->dfb + v);
         }
     }
 }
 
-/* Any channel count: gains stay in memory and each frame's outputs are spread channel by
- * channel. Slower per voice, but only multichannel layouts take it. */
-static void run_any(const dsp_soa *s, uint32_t v0, uint32_t frames, float *restrict acc, int ramp) {
-    const uint32_t stride = s->stride, C = s->channels;
-    vu ph[K], inc[K], dinc[K];
-    vf y[K], fb[K], dfb[K];
-    for (int k = 0; k < K; k++) {
-        uint32_t v = v0 + (uint32_t)k * DSP_VW;
-        ph[k] = ldu(s->phase + v);
-        inc[k] = ldu(s->inc + v);
-        y[k] = ldf(s->y + v);
-        fb[k] = ldf(s->fb + v);
-        dinc[k] = (vu)ldu((const uint32_t *)s->dinc + v);
-        dfb[k] = ldf(s->dfb + v);
+ALWAYS_INLINE vf sineloop_step(sineloop_state *st, int k, int ramp) {
+    vf y = sin_wrapped(wrap_cycles(st->fb[k] * st->y[k] + opaque(phase_cycles(st->ph[k]))));
+    st->y[k] = y;
+    st->ph[k] += st->inc[k];
+    if (ramp) {
+        st->inc[k] += st->dinc[k];
+        st->fb[k] += st->dfb[k];
     }
-    const float scale = 1.0f / 4294967296.0f;
-    for (uint32_t n = 0; n < frames; n++) {
-        for (int k = 0; k < K; k++) {
-            vf pf = __builtin_convertvector((vi)ph[k], vf) * scale;
-            y[k] = sin_cycles(pf + fb[k] * y[k]);
-            ph[k] += inc[k];
-            if (ramp) {
-                inc[k] += dinc[k];
-                fb[k] += dfb[k];
-            }
-        }
-        float *an = acc + (size_t)n * C * DSP_VW;
-        for (uint32_t c = 0; c < C; c++) {
-            float *g = s->gain + (size_t)c * stride + v0;
-            const float *dg = s->dgain + (size_t)c * stride + v0;
-            vf a = ldf(an + c * DSP_VW);
-            for (int k = 0; k < K; k++) {
-                vf gk = ldf(g + k * DSP_VW);
-                a += y[k] * gk;
-                if (ramp)
-                    stf(g + k * DSP_VW, gk + ldf(dg + k * DSP_VW));
-            }
-            stf(an + c * DSP_VW, a);
-        }
-    }
-    for (int k = 0; k < K; k++) {
+    return y;
+}
+
+ALWAYS_INLINE void sineloop_store(const sineloop_state *st, const dsp_soa *s, uint32_t v0, int ramp,
+                                  int kv) {
+    for (int k = 0; k < kv; k++) {
         uint32_t v = v0 + (uint32_t)k * DSP_VW;
-        *(vu *)(s->phase + v) = ph[k];
-        stf(s->y + v, y[k]);
+        *(vu *)(s->phase + v) = st->ph[k];
+        stf(s->y + v, st->y[k]);
         if (ramp) {
-            *(vu *)(s->inc + v) = inc[k];
-            stf(s->fb + v, fb[k]);
+            *(vu *)(s->inc + v) = st->inc[k];
+            stf(s->fb + v, st->fb[k]);
         }
     }
 }
 
-static void FN(run)(const dsp_soa *s, uint32_t v0, uint32_t frames, float *acc, int ramp) {
-    switch (s->channels) {
-    case 1:
+#define KIND sineloop
+#define KIND_PAIRS
+#include "kernel_frame.h"
+
+/* Sine: SineLoop without feedback, so every frame's sample depends on the phase alone. The
+ * phase already is in [-1/2, 1/2): no wrapping, and no chain from one frame to the next. Its
+ * samples are SineLoop's at fb = 0, bit for bit, and it keeps y up to date for a later feedback. */
+typedef struct {
+    vu ph[KMAX], inc[KMAX], dinc[KMAX];
+    vf y[KMAX];
+} sine_state;
+
+ALWAYS_INLINE void sine_load(sine_state *st, const dsp_soa *s, uint32_t v0, int ramp, int kv) {
+    for (int k = 0; k < kv; k++) {
+        uint32_t v = v0 + (uint32_t)k * DSP_VW;
+        st->ph[k] = ldu(s->phase + v);
+        st->inc[k] = ldu(s->inc + v);
         if (ramp)
-            run_small(s, v0, frames, acc, 1, 1);
-        else
-            run_small(s, v0, frames, acc, 0, 1);
-        break;
-    case 2:
-        if (ramp)
-            run_small(s, v0, frames, acc, 1, 2);
-        else
-            run_small(s, v0, frames, acc, 0, 2);
-        break;
-    default:
-        run_any(s, v0, frames, acc, ramp);
-        break;
+            st->dinc[k] = ldu((const uint32_t *)s->dinc + v);
     }
 }
+
+ALWAYS_INLINE vf sine_step(sine_state *st, int k, int ramp) {
+    vf y = sin_wrapped(phase_cycles(st->ph[k]));
+    st->y[k] = y;
+    st->ph[k] += st->inc[k];
+    if (ramp)
+        st->inc[k] += st->dinc[k];
+    return y;
+}
+
+ALWAYS_INLINE void sine_store(const sine_state *st, const dsp_soa *s, uint32_t v0, int ramp,
+                              int kv) {
+    for (int k = 0; k < kv; k++) {
+        uint32_t v = v0 + (uint32_t)k * DSP_VW;
+        *(vu *)(s->phase + v) = st->ph[k];
+        stf(s->y + v, st->y[k]);
+        if (ramp)
+            *(vu *)(s->inc + v) = st->inc[k];
+    }
+}
+
+#define KIND sine
+#include "kernel_frame.h"
 
 /* Half-width vectors for the pairwise sum below, aligned as acc's rows are (64 bytes apart). */
 typedef float v8f __attribute__((vector_size(32), aligned(32)));
@@ -219,6 +215,10 @@ static void FN(reduce)(const float *acc, uint32_t frames, uint32_t channels, flo
 const dsp_kernel CAT(dsp_kernel_, DSP_ISA) = {
     .name = STR(DSP_ISA),
     .width = DSP_VW,
-    .run = FN(run),
+    .run = {[DSP_KIND_SINELOOP] = FN(sineloop_run), [DSP_KIND_SINE] = FN(sine_run)},
+#if KMAX > K
+    /* Sine has no chain from frame to frame: one group's vectors are enough for it. */
+    .run_pair = {[DSP_KIND_SINELOOP] = FN(sineloop_run_pair)},
+#endif
     .reduce = FN(reduce),
 };
