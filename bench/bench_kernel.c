@@ -15,6 +15,13 @@
  * (dsp_isa_for_bank: on a CPU with AVX-512 and AVX2, a short calibration); its CSV row names the
  * kernel it got. --sweep measures voice counts from 16 to 20000, the check of docs/kernels.md's
  * claim that the automatic choice is the fastest kernel at every count.
+ *
+ * Cycles: G/s depends on the clock of whatever machine ran it, so the core clock is measured too,
+ * on the pinned CPU, before and after the trials: a chain of dependent 64-bit integer multiplies
+ * (imul, 3 cycles of latency on every Intel core since Nehalem and every AMD Zen), of a fixed
+ * length, best of several short runs. Every row also gives voice-samples per cycle, the figure
+ * docs/kernels.md's roofline (bench/kernel_roofline.py) compares with the kernel's bound. A clock
+ * that moved between before and after, or runs that disagree, is reported with a warning.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +51,63 @@
 #define MAX_VOICE_COUNTS 16
 #define MAX_TRIALS 1000
 #define NAIVE_NAME "naive (double sin)"
+
+#define IMUL_LATENCY 3       /* cycles: Intel since Nehalem, AMD Zen 1-4 (Agner Fog's tables) */
+#define CLOCK_IMULS 24000000 /* per run: some 25 ms at 3 GHz */
+#define CLOCK_RUNS 7         /* the best run counts */
+#define CLOCK_TOLERANCE 0.05 /* before/after, or the best two runs, further apart: warn */
+
+/* ---- the core clock ---- */
+
+#if defined(__x86_64__) || defined(__i386__)
+#define HAVE_IMUL_CLOCK 1
+/* n dependent imuls (n a multiple of 8): the chain is the only dependency, so it runs at one
+ * imul per IMUL_LATENCY cycles; the loop's counter and branch run beside it. */
+static uint32_t imul_chain(uint32_t x, uint32_t n) {
+    for (uint32_t i = 0; i < n; i += 8)
+        __asm__ volatile("imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0\n\t"
+                         "imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0"
+                         : "+r"(x));
+    return x;
+}
+#else
+#define HAVE_IMUL_CLOCK 0
+#endif
+
+static double now_s(void);
+static volatile uint32_t chain_sink; /* keeps the chain's result, so the chain runs */
+
+typedef struct clock_reading {
+    double ghz;    /* from the best run; 0 where it cannot be measured */
+    double spread; /* best / second best - 1 of the runs: whether the best is repeatable */
+} clock_reading;
+
+static clock_reading measure_clock(void) {
+    clock_reading r = {0, 0};
+#if HAVE_IMUL_CLOCK
+    double ghz[CLOCK_RUNS];
+    imul_chain(3, CLOCK_IMULS / 4); /* wakes the core up from any idle clock */
+    for (int i = 0; i < CLOCK_RUNS; i++) {
+        double t0 = now_s();
+        chain_sink ^= imul_chain(3u + (uint32_t)i, CLOCK_IMULS);
+        ghz[i] = (double)CLOCK_IMULS * IMUL_LATENCY / (now_s() - t0) * 1e-9;
+    }
+    /* A shared machine preempts some runs; the best is the clock, and the second best says
+     * whether it was a fluke. */
+    double best = 0, second = 0;
+    for (int i = 0; i < CLOCK_RUNS; i++) {
+        if (ghz[i] > best) {
+            second = best;
+            best = ghz[i];
+        } else if (ghz[i] > second) {
+            second = ghz[i];
+        }
+    }
+    r.ghz = best;
+    r.spread = best / second - 1;
+#endif
+    return r;
+}
 
 /* ---- the naive reference: what a first C port of pyo's SineLoop would look like ---- */
 
@@ -214,7 +278,9 @@ static void usage(FILE *to) {
     fprintf(to, "usage: bench_kernel [options]\n"
                 "\n"
                 "Measures the dsp kernel on one core for every instruction set this CPU has,\n"
-                "against a naive double-precision sin() loop, on pyo's seed workload.\n"
+                "against a naive double-precision sin() loop, on pyo's seed workload, in\n"
+                "voice-samples per second and per cycle of the core clock, which it measures\n"
+                "(a dependent imul chain) before and after the trials.\n"
                 "\n"
                 "  --trials N       timed trials per configuration (default 7)\n"
                 "  --seconds S      wall time of one trial (default 0.3)\n"
@@ -405,11 +471,20 @@ static int measure(const char *const *isas, uint32_t n_isas, uint32_t voices, co
 
 /* ---- reporting ---- */
 
+/* Voice-samples per cycle at vps, as text: "n/a" where the clock is unknown. */
+static const char *per_cycle(char *buf, size_t len, double vps, double ghz) {
+    if (ghz > 0)
+        snprintf(buf, len, "%.3f", vps / (ghz * 1e9));
+    else
+        snprintf(buf, len, "n/a");
+    return buf;
+}
+
 static void print_table(FILE *to, const char *const *names, uint32_t n_cases, const options *o,
-                        result r[][MAX_VOICE_COUNTS]) {
-    fprintf(to, "| isa | voices | median Gvoice-samples/s | min | max | ns per voice-sample "
-                "| vs naive |\n");
-    fprintf(to, "|---|---:|---:|---:|---:|---:|---:|\n");
+                        result r[][MAX_VOICE_COUNTS], double ghz) {
+    fprintf(to, "| isa | voices | median Gvoice-samples/s | voice-samples per cycle | min | max "
+                "| ns per voice-sample | vs naive |\n");
+    fprintf(to, "|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (uint32_t c = 0; c < n_cases; c++)
         for (uint32_t v = 0; v < o->n_voices; v++) {
             const result *x = &r[c][v], *naive = &r[n_cases - 1][v];
@@ -417,28 +492,35 @@ static void print_table(FILE *to, const char *const *names, uint32_t n_cases, co
             snprintf(name, sizeof name, "%s", names[c]);
             if (strcmp(names[c], AUTO_NAME) == 0)
                 snprintf(name, sizeof name, "auto (%s)", x->kernel);
-            fprintf(to, "| %s | %u | %#.4g | %#.4g | %#.4g | %.3f | %.1fx |\n", name, o->voices[v],
-                    x->median * 1e-9, x->min * 1e-9, x->max * 1e-9, 1e9 / x->median,
-                    x->median / naive->median);
+            char pc[32];
+            fprintf(to, "| %s | %u | %#.4g | %s | %#.4g | %#.4g | %.3f | %.1fx |\n", name,
+                    o->voices[v], x->median * 1e-9, per_cycle(pc, sizeof pc, x->median, ghz),
+                    x->min * 1e-9, x->max * 1e-9, 1e9 / x->median, x->median / naive->median);
         }
 }
 
 static int write_csv(const char *path, const char *const *names, uint32_t n_cases, const options *o,
-                     result r[][MAX_VOICE_COUNTS]) {
+                     result r[][MAX_VOICE_COUNTS], double ghz) {
     FILE *f = fopen(path, "w");
     if (f == NULL) {
         fprintf(stderr, "bench_kernel: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
     fprintf(f, "isa,voices,trials,blocks_per_trial,median_vps,min_vps,max_vps,"
-               "ns_per_voice_sample,vs_naive,kernel\n");
+               "ns_per_voice_sample,vs_naive,kernel,clock_ghz,vs_per_cycle\n");
     for (uint32_t c = 0; c < n_cases; c++)
         for (uint32_t v = 0; v < o->n_voices; v++) {
             const result *x = &r[c][v], *naive = &r[n_cases - 1][v];
-            fprintf(f, "%s,%u,%u,%u,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n",
+            /* An unknown clock leaves the last two fields empty. */
+            char clk[32] = "", pc[32] = "";
+            if (ghz > 0) {
+                snprintf(clk, sizeof clk, "%.4g", ghz);
+                per_cycle(pc, sizeof pc, x->median, ghz);
+            }
+            fprintf(f, "%s,%u,%u,%u,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%s,%s\n",
                     c == n_cases - 1 ? "naive" : names[c], o->voices[v], o->trials, x->blocks,
                     x->median, x->min, x->max, 1e9 / x->median, x->median / naive->median,
-                    x->kernel);
+                    x->kernel, clk, pc);
         }
     if (fclose(f) != 0) {
         fprintf(stderr, "bench_kernel: cannot write %s: %s\n", path, strerror(errno));
@@ -471,6 +553,13 @@ int main(int argc, char **argv) {
     printf("# SineLoop fb %.1f amp %g, freq U[%g, %g) seed %d, stereo, %.0f Hz, %d-frame "
            "blocks; %u trials x ~%g s each, median (min, max)\n",
            FEEDBACK, AMP, FREQ_MIN, FREQ_MAX, SEED, SAMPLE_RATE, FRAMES, o.trials, o.seconds);
+    clock_reading before = measure_clock();
+    if (before.ghz > 0)
+        printf("# core clock before the trials: %.3f GHz (dependent imul chain, %d x %d imuls, "
+               "best run)\n",
+               before.ghz, CLOCK_RUNS, CLOCK_IMULS);
+    else
+        printf("# core clock: not measured on this architecture; no per-cycle figures\n");
     fflush(stdout);
 
     static result results[MAX_CASES][MAX_VOICE_COUNTS];
@@ -481,8 +570,22 @@ int main(int argc, char **argv) {
         for (uint32_t c = 0; c < n_cases; c++)
             results[c][v] = r[c];
     }
-    print_table(stdout, names, n_cases, &o, results);
-    if (o.csv && write_csv(o.csv, names, n_cases, &o, results) != 0)
+    double ghz = 0;
+    if (before.ghz > 0) {
+        clock_reading after = measure_clock();
+        ghz = 0.5 * (before.ghz + after.ghz);
+        printf("# core clock after the trials: %.3f GHz; per-cycle figures use %.3f GHz, the "
+               "mean\n",
+               after.ghz, ghz);
+        double drift = fabs(after.ghz - before.ghz) / fmin(before.ghz, after.ghz);
+        double spread = fmax(before.spread, after.spread);
+        if (drift > CLOCK_TOLERANCE || spread > CLOCK_TOLERANCE)
+            printf("# WARNING: the clock was not stable (before and after %.1f%% apart, runs "
+                   "%.1f%%): per-cycle figures are approximate\n",
+                   100 * drift, 100 * spread);
+    }
+    print_table(stdout, names, n_cases, &o, results, ghz);
+    if (o.csv && write_csv(o.csv, names, n_cases, &o, results, ghz) != 0)
         return 1;
     return 0;
 }
