@@ -1,0 +1,25 @@
+#!/bin/sh
+# kernel_roofline_test.sh PYTHON OBJDUMP BUILD ISAS — bench/kernel_roofline.py against a build:
+# it finds the stereo loop of every kernel in ISAS (comma-separated) with a plausible count, and
+# it refuses loudly (exit 1, naming the loops it saw) an object without a kernel loop. No timing.
+set -eu
+py=$1 objdump=$2 build=$3 isas=$4
+here=$(dirname "$0")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$py" "$here/kernel_roofline.py" --build "$build" --objdump "$objdump" --check --expect "$isas"
+
+# An object that is no kernel (the dsp library's bookkeeping) in a kernel's place.
+other=$(find "$build" -path '*dsp.dir*' -name 'dsp.c.o' | head -1)
+[ -n "$other" ] || { echo "FAIL: no dsp.c.o under $build"; exit 1; }
+mkdir -p "$tmp/dsp/CMakeFiles/dsp_kernel_fake.dir"
+cp "$other" "$tmp/dsp/CMakeFiles/dsp_kernel_fake.dir/kernel.c.o"
+if "$py" "$here/kernel_roofline.py" --build "$tmp" --objdump "$objdump" >"$tmp/out" 2>&1; then
+  echo "FAIL: a build without a kernel loop passed:"
+  cat "$tmp/out"
+  exit 1
+fi
+grep -q 'fake: no stereo kernel loop found' "$tmp/out" || { echo "FAIL: unclear refusal:"; cat "$tmp/out"; exit 1; }
+echo "ok: an object without a kernel loop is refused: $(head -1 "$tmp/out" | cut -c1-100)..."
+echo "kernel_roofline_test passed"
