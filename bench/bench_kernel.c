@@ -55,9 +55,12 @@
 #define MAX_TRIALS 1000
 #define NAIVE_NAME "naive (double sin)"
 
-#define IMUL_LATENCY 3       /* cycles: Intel since Nehalem, AMD Zen 1-4 (Agner Fog's tables) */
-#define CLOCK_IMULS 24000000 /* per run: some 25 ms at 3 GHz */
-#define CLOCK_RUNS 7         /* the best run counts */
+#define IMUL_LATENCY 3 /* cycles: Intel since Nehalem, AMD Zen 1-4 (Agner Fog's tables) */
+/* Short runs, many: a run shorter than the scheduler's time slice often runs whole while the CPU
+ * is shared with another busy process, and the best of them is the clock. (Runs of 20 ms read
+ * 2.2 GHz on a 3.6 GHz core shared with another process; runs of 1 ms read 3.59 every time.) */
+#define CLOCK_IMULS 1200000  /* per run: about 1 ms at 3.6 GHz */
+#define CLOCK_RUNS 41        /* the best run counts */
 #define CLOCK_TOLERANCE 0.05 /* readings, or one reading's best two runs, further apart: warn */
 
 /* ---- the core clock ---- */
