@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench_kernel_test.sh BENCH_KERNEL — bench_kernel's bad input and its output's shape, in a
 # second: a voice count of 0 and a CPU it cannot pin to are refused in one line with a non-zero
-# exit; a tiny run reports the core clock and voice-samples per cycle in the table and the CSV.
+# exit; a tiny run reports the core clock and voice-samples per cycle in the table and the CSV,
+# timed by wall time and by --cpu-time.
 # No timing is checked.
 set -eu
 bk=$1
@@ -45,4 +46,7 @@ x86_64 | amd64 | i?86)
   grep -q '^# core clock: not measured' "$tmp/out" || fail "no word on the clock"
   ;;
 esac
+"$bk" --voices 64 --trials 1 --seconds 0.01 --cpu-time >"$tmp/out" 2>"$tmp/err" ||
+  fail "a tiny --cpu-time run failed: $(cat "$tmp/err")"
+grep -q "s each of the thread's CPU time, median" "$tmp/out" || fail "--cpu-time: not in the header"
 echo "bench_kernel_test passed"
