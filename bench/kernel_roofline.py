@@ -318,26 +318,26 @@ def loop_stats(insns, blocks, parts):
 
 
 def count_insn(st, uops, mn, ops, own):
-    if True:
-        cls, width, ld, sto = classify(mn, ops)
-        st["total"] += 1
-        st[cls] += 1
-        if width:
-            st["widths"].add(width)
-        st["loads"] += ld + (cls == "load")
-        st["stores"] += sto + (cls == "store")
-        if cls in ("fma", "mul", "add") and width and not re.search(r"s[sd]$", mn):
-            st["fp"] += 1
-        if re.search(r"cvtdq2ps", mn):
-            st["conv"] += 1
-        if own and (cls == "store" or sto) and width and not re.search(r"\[(rsp|rbp|esp|ebp)\b", ops):
-            st["acc_stores"] += 1
-        if cls not in ("load", "store"):
-            uops.append((cls, width))
-        if ld or cls == "load":
-            uops.append(("load", width))
-        if sto or cls == "store":
-            uops.append(("store", width))
+    cls, width, ld, sto = classify(mn, ops)
+    reads, writes = bool(ld or cls == "load"), bool(sto or cls == "store")
+    st["total"] += 1
+    st[cls] += 1
+    if width:
+        st["widths"].add(width)
+    st["loads"] += reads
+    st["stores"] += writes
+    if cls in ("fma", "mul", "add") and width and not re.search(r"s[sd]$", mn):
+        st["fp"] += 1
+    if re.search(r"cvtdq2ps", mn):
+        st["conv"] += 1
+    if own and writes and width and not re.search(r"\[(rsp|rbp|esp|ebp)\b", ops):
+        st["acc_stores"] += 1
+    if cls not in ("load", "store"):
+        uops.append((cls, width))
+    if reads:
+        uops.append(("load", width))
+    if writes:
+        uops.append(("store", width))
 
 
 def widest(widths):
