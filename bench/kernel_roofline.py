@@ -4,18 +4,22 @@ allows in voice-samples per cycle.
 
 For every kernel CMake built (dsp/CMakeLists.txt builds dsp/kernel.c once per instruction set,
 into <build>/dsp/CMakeFiles/dsp_kernel_<isa>.dir/kernel.c.o), this disassembles the object with
-objdump, finds the innermost loops of its functions (natural loops of the control-flow graph: a
-back edge to a block that dominates it), keeps the kernel loops (dense in packed floating-point
-arithmetic, with an int-to-float conversion per vector: the phase), and among them the stereo
-path without ramps, the hottest: the smallest kernel loop that stores two accumulator vectors
-(outside the stack) per frame. It then classifies the loop's instructions, divides by the vectors
-one iteration advances (DSP_GROUP voices / the vector width, times the frames per iteration) and
-computes, for a model of the execution ports of a few cores, the fewest cycles an iteration can
-take: the most loaded set of ports (each instruction may go to any port of its set; the bound is
-the largest, over every set of ports S, of the work that can only run on S divided by |S|), or
-the front end's width. The bound in voice-samples per cycle is DSP_GROUP x frames per iteration
-over those cycles: the kernel's own instruction stream at the machine's limit, with every
-latency hidden and the per-block costs (clearing and reducing the accumulator) left out.
+objdump and finds the natural loops of its functions (a back edge to a block that dominates it).
+A kernel loop converts one phase per vector of a group from integer to float (DSP_GROUP / width
+conversions per frame) and is mostly packed floating-point arithmetic; where the loop over a
+group's vectors stayed rolled, the frame loop around it counts, with the inner loop repeated.
+Among the kernel loops, the stereo path without ramps (the hottest) is the smallest that stores
+two accumulator vectors outside the stack per frame.
+
+It classifies that loop's instructions per vector-frame, and computes for a model of a few cores
+the fewest cycles an iteration can take:
+- on the ports: each instruction may go to any port of its set, so the bound is the largest,
+  over every set of ports S, of the work that can only run on S divided by |S|; or the front
+  end's width;
+- through the dependencies: the iteration's chains (registers, and stores read back) followed
+  over 40 iterations with unlimited ports; for a loop that is one straight run of code only.
+The bound in voice-samples per cycle is DSP_GROUP x frames per iteration over the larger. It
+leaves out the per-block work (clearing and reducing the accumulator, the bookkeeping).
 
 Nothing is hard-coded about the loop: when the kernel changes, the counts follow. When no loop
 fits, it says what it saw and exits 1.
