@@ -15,6 +15,18 @@
  * (dsp_isa_for_bank: on a CPU with AVX-512 and AVX2, a short calibration); its CSV row names the
  * kernel it got. --sweep measures voice counts from 16 to 20000, the check of docs/kernels.md's
  * claim that the automatic choice is the fastest kernel at every count.
+ *
+ * Cycles: G/s depends on the clock of whatever machine ran it, so the core clock is measured too,
+ * on the pinned CPU, before the trials, after each voice count's trials and so after the last: a
+ * chain of dependent 32-bit integer multiplies (imul, 3 cycles of latency on every Intel core
+ * since Nehalem and every AMD Zen), of a fixed length, the third best of 41 short runs. Every row
+ * also gives voice-samples per cycle, the figure docs/kernels.md's roofline
+ * (bench/kernel_roofline.py) compares with the kernel's bound. A voice count's figures use the
+ * higher of the two readings around its trials (or, where only one of them has runs that agree,
+ * that one): the clock of a shared host moves (3.59 to 3.90 GHz within one sweep on a cloud VM,
+ * each reading repeatable), and a reading can only come out low by itself (another process took
+ * the CPU during the chain), which would flatter the kernel. Readings more than 5% apart, or runs
+ * that disagree, get a one-line warning: the per-cycle figures are then approximate.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +56,68 @@
 #define MAX_VOICE_COUNTS 16
 #define MAX_TRIALS 1000
 #define NAIVE_NAME "naive (double sin)"
+
+#define IMUL_LATENCY 3 /* cycles: Intel since Nehalem, AMD Zen 1-4 (Agner Fog's tables) */
+/* Short runs, many: a run shorter than the scheduler's time slice often runs whole while the CPU
+ * is shared with another busy process, and the best of them is the clock. (Runs of 20 ms read
+ * 2.2 GHz on a 3.6 GHz core shared with another process; runs of 1 ms read 3.59 every time.) */
+#define CLOCK_IMULS 1200000 /* per run: about 1 ms at 3.6 GHz */
+#define CLOCK_RUNS 41       /* the third best run counts */
+#define CLOCK_TOLERANCE                                                                            \
+    0.05 /* readings, or one reading's best and third best runs, further apart: warn */
+
+/* ---- the core clock ---- */
+
+#if defined(__x86_64__) || defined(__i386__)
+#define HAVE_IMUL_CLOCK 1
+/* n dependent imuls (n a multiple of 8): the chain is the only dependency, so it runs at one
+ * imul per IMUL_LATENCY cycles; the loop's counter and branch run beside it. */
+static uint32_t imul_chain(uint32_t x, uint32_t n) {
+    for (uint32_t i = 0; i < n; i += 8)
+        __asm__ volatile("imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0\n\t"
+                         "imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0"
+                         : "+r"(x));
+    return x;
+}
+#else
+#define HAVE_IMUL_CLOCK 0
+#endif
+
+static double now_s(void);
+static volatile uint32_t chain_sink; /* keeps the chain's result, so the chain runs */
+
+typedef struct clock_reading {
+    double ghz;    /* the third best run's; 0 where it cannot be measured */
+    double spread; /* best / third best - 1 of the runs: whether they agree */
+} clock_reading;
+
+static clock_reading measure_clock(void) {
+    clock_reading r = {0, 0};
+#if HAVE_IMUL_CLOCK
+    double ghz[CLOCK_RUNS];
+    imul_chain(3, CLOCK_IMULS / 4); /* wakes the core up from any idle clock */
+    for (int i = 0; i < CLOCK_RUNS; i++) {
+        double t0 = now_s();
+        chain_sink ^= imul_chain(3u + (uint32_t)i, CLOCK_IMULS);
+        double dt = now_s() - t0; /* 0 from a clock coarser than a run: no reading */
+        ghz[i] = dt > 0 ? (double)CLOCK_IMULS * IMUL_LATENCY / dt * 1e-9 : 0;
+    }
+    /* A shared machine preempts some runs, so the clock is among the fastest; the third fastest,
+     * so that one or two runs timed wrong (a timer read late, a burst) do not make it. */
+    double top[3] = {0, 0, 0};
+    for (int i = 0; i < CLOCK_RUNS; i++)
+        for (int j = 0; j < 3; j++)
+            if (ghz[i] > top[j]) {
+                for (int k = 2; k > j; k--)
+                    top[k] = top[k - 1];
+                top[j] = ghz[i];
+                break;
+            }
+    r.ghz = top[2];
+    r.spread = top[2] > 0 ? top[0] / top[2] - 1 : 1;
+#endif
+    return r;
+}
 
 /* ---- the naive reference: what a first C port of pyo's SineLoop would look like ---- */
 
@@ -118,9 +192,14 @@ typedef struct result {
 
 static volatile float sink; /* keeps the compiler from dropping renders nobody reads */
 
+/* What trials and the clock's runs are timed by: wall time, or with --cpu-time the thread's CPU
+ * time, which leaves out the time another process held the CPU (on a shared machine, a 0.3 s
+ * trial is time-sliced with whatever else runs there; wall time then halves the rate). */
+static clockid_t timing_clock = CLOCK_MONOTONIC;
+
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(timing_clock, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -214,16 +293,20 @@ static void usage(FILE *to) {
     fprintf(to, "usage: bench_kernel [options]\n"
                 "\n"
                 "Measures the dsp kernel on one core for every instruction set this CPU has,\n"
-                "against a naive double-precision sin() loop, on pyo's seed workload.\n"
+                "against a naive double-precision sin() loop, on pyo's seed workload, in\n"
+                "voice-samples per second and per cycle of the core clock, which it measures\n"
+                "(a dependent imul chain) before and after the trials.\n"
                 "\n"
                 "  --trials N       timed trials per configuration (default 7)\n"
-                "  --seconds S      wall time of one trial (default 0.3)\n"
+                "  --seconds S      time of one trial (default 0.3)\n"
                 "  --voices LIST    comma-separated voice counts (default 500,2000,20000)\n"
                 "  --sweep          voice counts 16 to 20000 (" SWEEP ")\n"
                 "                   with --csv: the check that 'auto', the kernel farm takes\n"
                 "                   for each count, is the fastest at every count\n"
                 "  --csv FILE       also write the results as CSV\n"
                 "  --cpu N          CPU to pin to (default: the first this process may use)\n"
+                "  --cpu-time       time by the thread's CPU time, not wall time: on a machine\n"
+                "                   shared with other busy processes, the rate while running\n"
                 "  -h, --help       this text\n");
 }
 
@@ -265,6 +348,15 @@ static int parse_options(int argc, char **argv, options *o) {
         if (strcmp(a, "--sweep") == 0) {
             parse_voices(SWEEP, o);
             continue;
+        }
+        if (strcmp(a, "--cpu-time") == 0) {
+#ifdef CLOCK_THREAD_CPUTIME_ID
+            timing_clock = CLOCK_THREAD_CPUTIME_ID;
+            continue;
+#else
+            fprintf(stderr, "bench_kernel: --cpu-time: no thread CPU clock here\n");
+            return 2;
+#endif
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "bench_kernel: unknown option or missing value: %s\n", a);
@@ -405,11 +497,20 @@ static int measure(const char *const *isas, uint32_t n_isas, uint32_t voices, co
 
 /* ---- reporting ---- */
 
+/* Voice-samples per cycle at vps, as text: "n/a" where the clock is unknown. */
+static const char *per_cycle(char *buf, size_t len, double vps, double ghz) {
+    if (ghz > 0)
+        snprintf(buf, len, "%.3f", vps / (ghz * 1e9));
+    else
+        snprintf(buf, len, "n/a");
+    return buf;
+}
+
 static void print_table(FILE *to, const char *const *names, uint32_t n_cases, const options *o,
-                        result r[][MAX_VOICE_COUNTS]) {
-    fprintf(to, "| isa | voices | median Gvoice-samples/s | min | max | ns per voice-sample "
-                "| vs naive |\n");
-    fprintf(to, "|---|---:|---:|---:|---:|---:|---:|\n");
+                        result r[][MAX_VOICE_COUNTS], const double *ghz) {
+    fprintf(to, "| isa | voices | median Gvoice-samples/s | voice-samples per cycle | min | max "
+                "| ns per voice-sample | vs naive |\n");
+    fprintf(to, "|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (uint32_t c = 0; c < n_cases; c++)
         for (uint32_t v = 0; v < o->n_voices; v++) {
             const result *x = &r[c][v], *naive = &r[n_cases - 1][v];
@@ -417,28 +518,35 @@ static void print_table(FILE *to, const char *const *names, uint32_t n_cases, co
             snprintf(name, sizeof name, "%s", names[c]);
             if (strcmp(names[c], AUTO_NAME) == 0)
                 snprintf(name, sizeof name, "auto (%s)", x->kernel);
-            fprintf(to, "| %s | %u | %#.4g | %#.4g | %#.4g | %.3f | %.1fx |\n", name, o->voices[v],
-                    x->median * 1e-9, x->min * 1e-9, x->max * 1e-9, 1e9 / x->median,
-                    x->median / naive->median);
+            char pc[32];
+            fprintf(to, "| %s | %u | %#.4g | %s | %#.4g | %#.4g | %.3f | %.1fx |\n", name,
+                    o->voices[v], x->median * 1e-9, per_cycle(pc, sizeof pc, x->median, ghz[v]),
+                    x->min * 1e-9, x->max * 1e-9, 1e9 / x->median, x->median / naive->median);
         }
 }
 
 static int write_csv(const char *path, const char *const *names, uint32_t n_cases, const options *o,
-                     result r[][MAX_VOICE_COUNTS]) {
+                     result r[][MAX_VOICE_COUNTS], const double *ghz) {
     FILE *f = fopen(path, "w");
     if (f == NULL) {
         fprintf(stderr, "bench_kernel: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
     fprintf(f, "isa,voices,trials,blocks_per_trial,median_vps,min_vps,max_vps,"
-               "ns_per_voice_sample,vs_naive,kernel\n");
+               "ns_per_voice_sample,vs_naive,kernel,clock_ghz,vs_per_cycle\n");
     for (uint32_t c = 0; c < n_cases; c++)
         for (uint32_t v = 0; v < o->n_voices; v++) {
             const result *x = &r[c][v], *naive = &r[n_cases - 1][v];
-            fprintf(f, "%s,%u,%u,%u,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n",
+            /* An unknown clock leaves the last two fields empty. */
+            char clk[32] = "", pc[32] = "";
+            if (ghz[v] > 0) {
+                snprintf(clk, sizeof clk, "%.4g", ghz[v]);
+                per_cycle(pc, sizeof pc, x->median, ghz[v]);
+            }
+            fprintf(f, "%s,%u,%u,%u,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%s,%s\n",
                     c == n_cases - 1 ? "naive" : names[c], o->voices[v], o->trials, x->blocks,
                     x->median, x->min, x->max, 1e9 / x->median, x->median / naive->median,
-                    x->kernel);
+                    x->kernel, clk, pc);
         }
     if (fclose(f) != 0) {
         fprintf(stderr, "bench_kernel: cannot write %s: %s\n", path, strerror(errno));
@@ -469,20 +577,60 @@ int main(int argc, char **argv) {
     cpu_model(model, sizeof model);
     printf("# bench_kernel: %s, pinned to CPU %d; default kernel %s\n", model, cpu, dsp_isa());
     printf("# SineLoop fb %.1f amp %g, freq U[%g, %g) seed %d, stereo, %.0f Hz, %d-frame "
-           "blocks; %u trials x ~%g s each, median (min, max)\n",
-           FEEDBACK, AMP, FREQ_MIN, FREQ_MAX, SEED, SAMPLE_RATE, FRAMES, o.trials, o.seconds);
+           "blocks; %u trials x ~%g s each%s, median (min, max)\n",
+           FEEDBACK, AMP, FREQ_MIN, FREQ_MAX, SEED, SAMPLE_RATE, FRAMES, o.trials, o.seconds,
+           timing_clock == CLOCK_MONOTONIC ? "" : " of the thread's CPU time");
+    clock_reading before = measure_clock();
+    if (before.ghz > 0)
+        printf("# core clock before the trials: %.3f GHz (dependent imul chain, %d x %d imuls, "
+               "third best run)\n",
+               before.ghz, CLOCK_RUNS, CLOCK_IMULS);
+    else
+        printf("# core clock: not measured on this architecture; no per-cycle figures\n");
     fflush(stdout);
 
     static result results[MAX_CASES][MAX_VOICE_COUNTS];
+    /* reading[v]: before voice count v's trials; reading[n_voices]: after the last. */
+    double reading[MAX_VOICE_COUNTS + 1], ghz[MAX_VOICE_COUNTS] = {0};
+    int steady[MAX_VOICE_COUNTS + 1]; /* the reading's own runs agree */
+    double lo = before.ghz, hi = before.ghz, spread = before.spread;
+    reading[0] = before.ghz;
+    steady[0] = before.spread <= CLOCK_TOLERANCE;
     for (uint32_t v = 0; v < o.n_voices; v++) {
         result r[MAX_CASES];
         if (measure(names, n_isas, o.voices[v], &o, r) != 0)
             return 1;
         for (uint32_t c = 0; c < n_cases; c++)
             results[c][v] = r[c];
+        if (before.ghz > 0) {
+            clock_reading after = measure_clock();
+            reading[v + 1] = after.ghz;
+            steady[v + 1] = after.spread <= CLOCK_TOLERANCE;
+            /* The higher of the two readings around the trials, unless only the other one's
+             * runs agree (a reading of 4.5 GHz among 3.6s, its runs 57% apart, was no clock). */
+            ghz[v] = steady[v] == steady[v + 1] ? fmax(reading[v], after.ghz)
+                     : steady[v]                ? reading[v]
+                                                : after.ghz;
+            lo = fmin(lo, after.ghz);
+            hi = fmax(hi, after.ghz);
+            spread = fmax(spread, after.spread);
+        }
     }
-    print_table(stdout, names, n_cases, &o, results);
-    if (o.csv && write_csv(o.csv, names, n_cases, &o, results) != 0)
+    if (before.ghz > 0) {
+        printf("# core clock after the trials: %.3f GHz; readings before each voice count and "
+               "after the last:",
+               reading[o.n_voices]);
+        for (uint32_t v = 0; v <= o.n_voices; v++)
+            printf(" %.3f", reading[v]);
+        printf("; a count's per-cycle figures use the higher reading around its trials (of the "
+               "two, one whose runs agree)\n");
+        if (hi / lo - 1 > CLOCK_TOLERANCE || spread > CLOCK_TOLERANCE)
+            printf("# WARNING: the clock was not stable (readings %.1f%% apart, runs within one "
+                   "%.1f%%): per-cycle figures are approximate\n",
+                   100 * (hi / lo - 1), 100 * spread);
+    }
+    print_table(stdout, names, n_cases, &o, results, ghz);
+    if (o.csv && write_csv(o.csv, names, n_cases, &o, results, ghz) != 0)
         return 1;
     return 0;
 }
