@@ -191,6 +191,10 @@ static const opt_spec table[] = {
      "voices in all), each with the frequency and pan it has there; requests name\n"
      "them so. render: writes a part for farm mix, float without gain or limiter\n"
      "(default 0, and not a part)"},
+    {"part", 0, OPT_STRING, RENDER, AT(part_of), 0, 0, 0, NULL, NULL, "Voices", "K/N",
+     "render the K-th of N equal parts (K from 0 to N-1) of the render of\n"
+     "--total-voices voices: works out --first-voice and the part's voices, for\n"
+     "farm mix; a part already whole at -o with the same options is not redone"},
     {"oscillator", 0, OPT_ENUM, PLAY | RENDER, AT(oscillator), 0, 0, 0, oscillators, NULL,
      "Voices", "KIND", "sineloop (pyo's SineLoop, default) or sine (pyo's Sine)"},
     {"freq-min", 0, OPT_DOUBLE, PLAY | RENDER, AT(freq_min), 0, 1e6, 0, NULL, NULL, "Voices",
@@ -449,6 +453,53 @@ static int check_part(const farm_options *o, const unsigned char *given) {
     return rv;
 }
 
+/* --part K/N: the K-th of N parts of the whole render of --total-voices voices, as even as can
+ * be (the first T % N parts hold one voice more). It becomes that part's --first-voice and
+ * --total-voices, with no more workers than it has voices. */
+static int apply_part(farm_options *o, const unsigned char *given) {
+    const char *s = o->part_of;
+    char *end = NULL;
+    unsigned long long k = 0, n = 0;
+    if (s[0] >= '0' && s[0] <= '9')
+        k = strtoull(s, &end, 10);
+    if (end != NULL && *end == '/' && end[1] >= '0' && end[1] <= '9')
+        n = strtoull(end + 1, &end, 10);
+    else
+        end = NULL;
+    if (end == NULL || *end != '\0' || k > UINT32_MAX || n > UINT32_MAX)
+        return farm_fail(FARM_EUSAGE, "--part '%s': expected K/N, e.g. 0/4 (the first of 4 parts)",
+                         s);
+    if (n < 1)
+        return farm_fail(FARM_EUSAGE, "--part %s: N, the number of parts, must be 1 or more", s);
+    if (k >= n)
+        return farm_fail(FARM_EUSAGE, "--part %s: K counts from 0, so it must be below N (0..%llu)",
+                         s, n - 1);
+    if (was_given(given, "first-voice"))
+        return farm_fail(FARM_EUSAGE,
+                         "--part and --first-voice exclude each other: --part works out the "
+                         "part's first voice");
+    if (!was_given(given, "total-voices"))
+        return farm_fail(FARM_EUSAGE,
+                         "--part %s: give the whole render's voices with --total-voices (--voices "
+                         "is per worker, and parts may run on other worker counts)",
+                         s);
+    const uint32_t whole = o->total_voices;
+    if (n > whole)
+        return farm_fail(FARM_EUSAGE,
+                         "--part %s: %llu parts of %u voices would leave parts with none: use at "
+                         "most %u parts",
+                         s, n, whole, whole);
+    const uint32_t each = whole / (uint32_t)n, more = whole % (uint32_t)n;
+    o->part_k = (uint32_t)k;
+    o->part_n = (uint32_t)n;
+    o->whole_voices = whole;
+    o->first_voice = o->part_k * each + (o->part_k < more ? o->part_k : more);
+    o->total_voices = each + (o->part_k < more ? 1 : 0);
+    if (o->workers > o->total_voices)
+        o->workers = o->total_voices;
+    return FARM_OK;
+}
+
 static int check_mix(const farm_options *o) {
     if (o->part_count == 0)
         return farm_fail(FARM_EUSAGE, "no parts to mix: farm mix -o OUT PART... (see %s)",
@@ -479,10 +530,12 @@ static int check_together(farm_mode mode, farm_options *o, const unsigned char *
         return FARM_OK;
     if (mode == FARM_PLAY && !was_given(given, "ring-blocks"))
         o->ring_blocks = farm_play_ring_blocks(o->buffer_frames, o->sample_rate);
-    int rv = check_voices(o, given);
+    int rv = o->part_of != NULL ? apply_part(o, given) : FARM_OK;
+    if (rv == FARM_OK)
+        rv = check_voices(o, given);
     if (rv == FARM_OK)
         rv = check_first_voice(o);
-    o->part = mode == FARM_RENDER && was_given(given, "first-voice");
+    o->part = mode == FARM_RENDER && (was_given(given, "first-voice") || o->part_of != NULL);
     if (rv == FARM_OK && o->part)
         rv = check_part(o, given);
     if (rv != FARM_OK)
@@ -575,7 +628,10 @@ static void print_intro(farm_mode mode, FILE *to) {
     case FARM_RENDER:
         fputs("usage: farm render -o OUT [options]\n\nRenders the farm offline, as fast as the "
               "cores allow, into OUT.\nWith --first-voice it renders a part of a bigger farm "
-              "for farm mix: voices K..\nK+N-1, as float without gain or limiter.\n",
+              "for farm mix: voices K..\nK+N-1, as float without gain or limiter. With --part "
+              "K/N it works those out for\nthe K-th of N parts, e.g. a Slurm job array:\n\n"
+              "    farm render -o part-$K.wav --part $K/4 --total-voices 8000   (K = 0..3)\n"
+              "    farm mix -o out.flac part-0.wav part-1.wav part-2.wav part-3.wav\n",
               to);
         return;
     case FARM_MIX:
