@@ -51,6 +51,7 @@ typedef struct farm_options {
     const char *part_of;     /* render: --part K/N as given; NULL: not given */
     uint32_t part_k, part_n; /* --part: the K-th (from 0) of N parts */
     uint32_t whole_voices;   /* --part: the voices of the whole render (its --total-voices) */
+    int part_check;          /* --check: only say whether -o holds the part, whole */
     uint32_t sample_rate;
     uint32_t buffer_frames;
     uint32_t channels;

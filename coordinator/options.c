@@ -195,6 +195,9 @@ static const opt_spec table[] = {
      "render the K-th of N equal parts (K from 0 to N-1) of the render of\n"
      "--total-voices voices: works out --first-voice and the part's voices, for\n"
      "farm mix; a part already whole at -o with the same options is not redone"},
+    {"check", 0, OPT_FLAG, RENDER, AT(part_check), 0, 0, 1, NULL, NULL, "Voices", NULL,
+     "with --part: render nothing, only print 'done' when -o already holds the part\n"
+     "whole with these options, or 'missing'"},
     {"oscillator", 0, OPT_ENUM, PLAY | RENDER, AT(oscillator), 0, 0, 0, oscillators, NULL,
      "Voices", "KIND", "sineloop (pyo's SineLoop, default) or sine (pyo's Sine)"},
     {"freq-min", 0, OPT_DOUBLE, PLAY | RENDER, AT(freq_min), 0, 1e6, 0, NULL, NULL, "Voices",
@@ -530,6 +533,8 @@ static int check_together(farm_mode mode, farm_options *o, const unsigned char *
         return FARM_OK;
     if (mode == FARM_PLAY && !was_given(given, "ring-blocks"))
         o->ring_blocks = farm_play_ring_blocks(o->buffer_frames, o->sample_rate);
+    if (o->part_check && o->part_of == NULL)
+        return farm_fail(FARM_EUSAGE, "--check: goes with --part K/N");
     int rv = o->part_of != NULL ? apply_part(o, given) : FARM_OK;
     if (rv == FARM_OK)
         rv = check_voices(o, given);

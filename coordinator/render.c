@@ -153,6 +153,10 @@ static int run_loop(render_loop *l, uint64_t blocks, double *wall) {
 
 int farm_render(const farm_options *o) {
     const uint64_t total_frames = (uint64_t)llround(o->duration * o->sample_rate);
+    if (o->part_check) {
+        printf("%s\n", farm_part_done(o, total_frames) ? "done" : "missing");
+        return FARM_OK;
+    }
     if (o->part_of != NULL && farm_part_done(o, total_frames)) {
         if (!o->quiet)
             fprintf(stderr,

@@ -577,12 +577,23 @@ static struct stat stat_of(const char *path) {
     return st;
 }
 
+/* --check: whether out holds part (of 400 voices, 0.5 s, seed 5) whole; nothing is written. */
+static void expect_check(const char *out, const char *part, const char *says) {
+    tu_run r;
+    const char *args[] = {"render",         "-o",  out,      "--duration", "0.5",     "--seed", "5",
+                          "--total-voices", "400", "--part", part,         "--check", NULL};
+    farm_expect(&r, 0, args);
+    cr_assert_str_eq(r.out, says, "--check %s", part);
+}
+
 Test(mix, part_by_count_a_part_already_whole_is_not_rendered_again) {
     char out[512];
     snprintf(out, sizeof out, "%s/part-1.wav", dir);
     tu_run r;
     render_by_count(&r, out, "1/4", "400", "2", "-q");
     struct stat first = stat_of(out);
+    expect_check(out, "1/4", "done\n");
+    expect_check(out, "0/4", "missing\n");
     /* the same options (another worker count is the same part): left as it is, and said */
     render_by_count(&r, out, "1/4", "400", "1", "--progress");
     cr_assert_eq(tu_lines(r.err), 1, "one line: %s", r.err);
@@ -604,6 +615,8 @@ Test(mix, part_by_count_a_part_already_whole_is_not_rendered_again) {
     render_by_count(&r, out, "2/4", "404", "1", "--progress");
     cr_assert(strstr(r.err, "already holds") == NULL, "a cut file is rendered again: %s", r.err);
     cr_assert_eq(stat_of(out).st_size, full.st_size);
+    cr_assert_eq(truncate(out, full.st_size - 4), 0); /* one frame short */
+    expect_check(out, "2/4", "missing\n");
 }
 
 /* A long part killed by sig once it is writing: no file under its name, nothing left running. */
