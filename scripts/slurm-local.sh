@@ -17,6 +17,10 @@
 # Needs root (slurmd runs jobs as their users), or slurm-wlm and munge already installed and
 # then runs every daemon as you (jobs run as you). Exit 2 for bad usage, 1 when it fails.
 set -euo pipefail
+# This script finds its cluster's processes by their environment: it must not carry the marks.
+if [ -n "${SLURM_CONF:-}${FARM_SLURM_LOCAL:-}" ]; then
+  exec env -u SLURM_CONF -u FARM_SLURM_LOCAL "$0" "$@"
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "slurm-local.sh: $*" >&2; exit 1; }
@@ -61,14 +65,16 @@ daemons() {
 }
 
 # Every live process of this cluster, zombies aside: the daemons and their slurmstepd (they carry
-# FARM_SLURM_LOCAL), and the jobs' processes (submitted with SLURM_CONF naming it).
+# FARM_SLURM_LOCAL), and the jobs' processes (a SLURM_JOB_ID, and SLURM_CONF naming it).
 members() {
   local f pid
-  grep -lsxzF -e "FARM_SLURM_LOCAL=$dir" -e "SLURM_CONF=$conf" /proc/[0-9]*/environ 2>/dev/null |
-    while read -r f; do
+  {
+    grep -lsxzF "FARM_SLURM_LOCAL=$dir" /proc/[0-9]*/environ
+    grep -lsxzF "SLURM_CONF=$conf" /proc/[0-9]*/environ | xargs -r grep -lszE '^SLURM_JOB_ID='
+  } 2>/dev/null | sort -u | while read -r f; do
     pid=${f#/proc/}
     pid=${pid%/environ}
-    [ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ] || continue
+    if [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ]; then continue; fi
     [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && continue
     echo "$pid"
   done
@@ -83,7 +89,7 @@ status() {
     return 3
   fi
   echo "slurm-local: $dir"
-  echo "$list" | sed 's/^/  /'
+  printf '  %s\n' "${list//$'\n'/$'\n'  }"
   SLURM_CONF=$conf sinfo 2>&1 | sed 's/^/  /' || true
 }
 
@@ -208,8 +214,9 @@ start() {
       die "slurm-wlm and munge are not installed, and installing them needs root"
     "$here"/install-packages.sh slurm-wlm munge >&2
   fi
-  command -v slurmctld >/dev/null && command -v munged >/dev/null ||
+  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     die "slurmctld or munged not found after installing slurm-wlm and munge"
+  fi
   rm -rf "$dir/ctld" "$dir"/spool-* "$dir"/*.log "$dir"/*.out "$dir"/munge.*
   mkdir -p "$dir/ctld"
   chmod 700 "$dir"
