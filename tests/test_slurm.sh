@@ -146,9 +146,14 @@ echo "$out"
 
 step "5. the cluster stopped, nothing left running"
 "$src/scripts/slurm-local.sh" stop --dir "$cluster"
-left=$(env -u SLURM_CONF grep -lsxzF -e "SLURM_CONF=$cluster/slurm.conf" -e "FARM_SLURM_LOCAL=$cluster" \
-  /proc/[0-9]*/environ 2>/dev/null | sed 's|/proc/\([0-9]*\)/environ|\1|' | grep -vx "$$" || true)
-[ -z "$left" ] || fail "left running: $(ps -o pid,args -p "$(echo "$left" | paste -sd,)")"
+unset SLURM_CONF # what this script starts from now on does not carry the mark it looks for
+leftover() {
+  grep -lsxzF -e "SLURM_CONF=$cluster/slurm.conf" -e "FARM_SLURM_LOCAL=$cluster" \
+    /proc/[0-9]*/environ 2>/dev/null | sed 's|/proc/\([0-9]*\)/environ|\1|' | grep -vx "$$" |
+    while read -r pid; do ps -o pid=,args= -p "$pid" || true; done
+}
+left=$(leftover)
+[ -z "$left" ] || fail "left running: $left"
 ! pgrep -f "$cluster" >/dev/null || fail "left running: $(pgrep -af "$cluster")"
 ! pgrep -f "$farm render -o $tmp" >/dev/null || fail "a farm is left: $(pgrep -af "$farm render")"
 echo "test_slurm: passed"
