@@ -641,14 +641,17 @@ static void print_intro(farm_mode mode, FILE *to) {
         return;
     case FARM_MIX:
         fputs("usage: farm mix -o OUT [options] PART...\n\nSums parts written by farm render "
-              "--first-voice K (on this host or others),\nin the order given, then applies "
-              "--gain and the [-1, 1] limiter as render does,\nand writes OUT. The parts must "
-              "agree in sample rate, channels and length; a\nwarning names voices that two "
-              "parts both hold, or that none holds between\nthem. Example, 4000 voices in "
-              "two parts:\n\n"
+              "--part K/N or --first-voice K (on this\nhost or others), in the order given, then "
+              "applies --gain and the [-1, 1]\nlimiter as render does, and writes OUT. The parts "
+              "must agree in sample rate,\nchannels and length; a warning names voices that two "
+              "parts both hold, or\nthat none holds between them. Example, 4000 voices in two "
+              "parts:\n\n"
               "    farm render -o a.wav --first-voice 0 --total-voices 2000\n"
               "    farm render -o b.wav --first-voice 2000 --total-voices 2000\n"
-              "    farm mix -o out.flac a.wav b.wav\n",
+              "    farm mix -o out.flac a.wav b.wav\n\n"
+              "or, the same, by count:\n\n"
+              "    farm render -o a.wav --part 0/2 --total-voices 4000\n"
+              "    farm render -o b.wav --part 1/2 --total-voices 4000\n",
               to);
         return;
     case FARM_DEVICES:
@@ -699,7 +702,7 @@ void farm_usage(farm_mode mode, FILE *to) {
 void farm_overview(FILE *to) {
     fputs("usage: farm [options]                    play the farm through one audio stream\n"
           "       farm render -o OUT.wav [options]   render it to a file, as fast as possible\n"
-          "       farm mix -o OUT.wav PART.wav...    sum parts rendered with --first-voice\n"
+          "       farm mix -o OUT.wav PART.wav...    sum parts (render --part K/N, --first-voice)\n"
           "       farm devices [--json]              list host APIs and output devices\n"
           "       farm probe [--json]                try each host API's default devices\n"
           "       farm help [play|render|mix|devices|probe]  all options of one command\n"
