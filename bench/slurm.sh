@@ -54,15 +54,12 @@ while (($#)); do
         ;;
     -*) die "unknown option: $1 (see --help)" ;;
     *)
-        [[ -z $outdir ]] || die "only one OUTDIR may be given (got '$outdir' and '$1')"
-        outdir=$1
+        bench_outdir "$1"
         shift
         ;;
     esac
 done
-for v in parts voices reps; do
-    is_uint "${!v}" || die "--$v wants a positive integer, not '${!v}'"
-done
+bench_uints parts voices reps
 is_pos "$duration" || die "--duration wants a positive number of seconds, not '$duration'"
 farm=$farm_dir/farm
 [[ -x $farm ]] || die "no farm binary at $farm (build it, or set FARM_BIN to its directory)"
