@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "coordinator.h"
 #include "engine.h"
@@ -31,6 +32,9 @@ void farm_part_comment(char *out, size_t size, const farm_options *o) {
 }
 
 int farm_part_done(const farm_options *o, uint64_t frames) {
+    struct stat st; /* a regular file only: opening a FIFO to read it would wait for a writer */
+    if (stat(o->output, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
     SF_INFO info = {0};
     SNDFILE *snd = sf_open(o->output, SFM_READ, &info);
     if (snd == NULL)

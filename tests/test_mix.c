@@ -569,6 +569,12 @@ Test(mix, part_by_count_bad_parts_are_refused_with_one_line_and_nothing_written)
     farm_expect(&r, 2, args);
     cr_assert(strstr(r.err, "--total-voices") != NULL, "%s", r.err);
     cr_assert_eq(tu_files_in(dir), 0, "nothing written");
+    /* a FIFO at -o is refused as render refuses it: not opened to see whether it holds the part */
+    const char *fifo = tu_path(dir, "fifo.wav");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    const char *to_fifo[] = {"render", "-o", fifo, "--total-voices", "10", "--part", "0/2", NULL};
+    farm_expect(&r, 2, to_fifo);
+    cr_assert(strstr(r.err, "FIFO") != NULL || strstr(r.err, "fifo") != NULL, "%s", r.err);
 }
 
 static struct stat stat_of(const char *path) {
