@@ -72,6 +72,9 @@ echo "$out"
 [ -n "$(echo "$out" | job_of parts)" ] && [ -n "$(echo "$out" | job_of mix)" ] ||
   fail "submit.sh prints both job ids: $out"
 same "$tmp/whole.wav" "$run1/out.wav"
+# each task's farm took the CPUs Slurm gave it (--cpus-per-task 1)
+grep -q -- "--part 3/4 --workers 1 " "$run1/out.wav.parts/part-3-of-4.log" ||
+  fail "the part's farm was not given --workers 1: $(cat "$run1/out.wav.parts/part-3-of-4.log")"
 
 step "2. one part's farm killed mid-render is requeued; the mix is still right"
 run2=$tmp/run2
