@@ -20,6 +20,18 @@ die() { # MESSAGE: bad input or a missing program; exit 2
 }
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+# bench_uints NAME...: each variable NAME holds a positive integer, or die naming --NAME
+bench_uints() {
+    local v
+    for v in "$@"; do
+        is_uint "${!v}" || die "--$v wants a positive integer, not '${!v}'"
+    done
+}
+# bench_outdir ARG: the one OUTDIR a script takes, into outdir; a second one dies
+bench_outdir() {
+    [[ -z $outdir ]] || die "only one OUTDIR may be given (got '$outdir' and '$1')"
+    outdir=$1
+}
 is_pos() { [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][0-9]+)?$ ]] && awk -v x="$1" 'BEGIN { exit !(x > 0) }'; }
 
 # ---- the temporary directory, and the processes to stop on exit ----

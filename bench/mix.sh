@@ -63,16 +63,13 @@ while (($#)); do
         ;;
     -*) die "unknown option: $1 (see --help)" ;;
     *)
-        [[ -z $outdir ]] || die "only one OUTDIR may be given (got '$outdir' and '$1')"
-        outdir=$1
+        bench_outdir "$1"
         shift
         ;;
     esac
 done
 
-for v in parts voices reps; do
-    is_uint "${!v}" || die "--$v wants a positive integer, not '${!v}'"
-done
+bench_uints parts voices reps
 if ! [[ $duration =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] ||
     ! awk -v d="$duration" 'BEGIN { exit !(d > 0) }'; then
     die "--duration wants a positive number of seconds, not '$duration'"

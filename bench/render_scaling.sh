@@ -67,8 +67,7 @@ while (($#)); do
         ;;
     -*) die "unknown option: $1 (see --help)" ;;
     *)
-        [[ -z $outdir ]] || die "only one OUTDIR may be given (got '$outdir' and '$1')"
-        outdir=$1
+        bench_outdir "$1"
         shift
         ;;
     esac

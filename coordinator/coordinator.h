@@ -46,8 +46,12 @@ typedef struct farm_options {
     const char *cpus; /* --cpus: worker K on the K-th CPU of this list; NULL: by topology */
     uint32_t voices_per_worker; /* one of these two is set after parsing */
     uint32_t total_voices;
-    uint32_t first_voice; /* the global number of this farm's first voice (--first-voice) */
-    int part;             /* render: --first-voice given, a part: float, no gain, no limiter */
+    uint32_t first_voice;    /* the global number of this farm's first voice (--first-voice) */
+    int part;                /* render: --first-voice given, a part: float, no gain, no limiter */
+    const char *part_of;     /* render: --part K/N as given; NULL: not given */
+    uint32_t part_k, part_n; /* --part: the K-th (from 0) of N parts */
+    uint32_t whole_voices;   /* --part: the voices of the whole render (its --total-voices) */
+    int part_check;          /* --check: only say whether -o holds the part, whole */
     uint32_t sample_rate;
     uint32_t buffer_frames;
     uint32_t channels;
@@ -114,9 +118,14 @@ struct farm_heal_desc;
 struct farm_heal_desc farm_heal_config(const farm_options *opt);
 
 /* A part's identity, kept as its file's comment by render --first-voice and read by mix:
- * "farm part: first_voice=K voices=N seed=S sr=R channels=C". */
-#define FARM_PART_COMMENT_MAX 160
+ * "farm part: first_voice=K voices=N seed=S sr=R channels=C", then the other options that make
+ * its sound (oscillator, frequencies, feedback, amp, block size, length), which mix ignores and
+ * render --part compares to know a part already rendered. */
+#define FARM_PART_COMMENT_MAX 512
 void farm_part_comment(char *out, size_t size, const farm_options *opt);
+/* render --part: 1 when opt's output already holds, whole, the part these options describe (its
+ * comment is theirs and it holds all its frames), so it need not be rendered again; else 0. */
+int farm_part_done(const farm_options *opt, uint64_t frames);
 /* Pins the audio callback's thread (when pin is set) to the core the placement kept for it, if
  * any, and under -v says where everything runs, prefixed by who. farm render pins nothing: it
  * has no deadline, and a pinned loop on a machine shared with others could not move to a free

@@ -3,10 +3,12 @@
  * The parts are read a block at a time, so memory stays the same whatever their length; every
  * check comes before the output is opened, and the output is put in place only when complete. */
 #define _GNU_SOURCE
+#include <math.h>
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "coordinator.h"
 #include "engine.h"
@@ -15,9 +17,36 @@
 #define MIX_FRAMES 4096 /* frames read from each part at a time */
 #define PART_FORMAT "farm part: first_voice=%u voices=%u seed=%llu sr=%u channels=%u"
 
+/* What mix reads (PART_FORMAT), then what else makes the part's sound, for render --part. */
 void farm_part_comment(char *out, size_t size, const farm_options *o) {
-    snprintf(out, size, PART_FORMAT, o->first_voice, o->total_voices, (unsigned long long)o->seed,
-             o->sample_rate, o->channels);
+    static const char *const osc[] = {"sineloop", "sine"};
+    int n = snprintf(out, size, PART_FORMAT, o->first_voice, o->total_voices,
+                     (unsigned long long)o->seed, o->sample_rate, o->channels);
+    if (n > 0 && (size_t)n < size)
+        snprintf(out + n, size - (size_t)n,
+                 " oscillator=%s freq=%.17g-%.17g feedback=%.17g amp=%.17g buffersize=%u "
+                 "frames=%llu",
+                 o->oscillator < 2 ? osc[o->oscillator] : "?", o->freq_min, o->freq_max,
+                 o->feedback, o->amp, o->buffer_frames,
+                 (unsigned long long)llround(o->duration * o->sample_rate));
+}
+
+int farm_part_done(const farm_options *o, uint64_t frames) {
+    struct stat st; /* a regular file only: opening a FIFO to read it would wait for a writer */
+    if (stat(o->output, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    SF_INFO info = {0};
+    SNDFILE *snd = sf_open(o->output, SFM_READ, &info);
+    if (snd == NULL)
+        return 0;
+    char want[FARM_PART_COMMENT_MAX];
+    farm_part_comment(want, sizeof want, o);
+    const char *c = sf_get_string(snd, SF_STR_COMMENT);
+    int done = c != NULL && strcmp(c, want) == 0 && info.frames == (sf_count_t)frames &&
+               info.channels == (int)o->channels && info.samplerate == (int)o->sample_rate &&
+               (info.format & SF_FORMAT_SUBMASK) == SF_FORMAT_FLOAT;
+    sf_close(snd);
+    return done;
 }
 
 typedef struct part {

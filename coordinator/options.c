@@ -191,6 +191,13 @@ static const opt_spec table[] = {
      "voices in all), each with the frequency and pan it has there; requests name\n"
      "them so. render: writes a part for farm mix, float without gain or limiter\n"
      "(default 0, and not a part)"},
+    {"part", 0, OPT_STRING, RENDER, AT(part_of), 0, 0, 0, NULL, NULL, "Voices", "K/N",
+     "render the K-th of N equal parts (K from 0 to N-1) of the render of\n"
+     "--total-voices voices: works out --first-voice and the part's voices, for\n"
+     "farm mix; a part already whole at -o with the same options is not redone"},
+    {"check", 0, OPT_FLAG, RENDER, AT(part_check), 0, 0, 1, NULL, NULL, "Voices", NULL,
+     "with --part: render nothing, only print 'done' when -o already holds the part\n"
+     "whole with these options, or 'missing'"},
     {"oscillator", 0, OPT_ENUM, PLAY | RENDER, AT(oscillator), 0, 0, 0, oscillators, NULL,
      "Voices", "KIND", "sineloop (pyo's SineLoop, default) or sine (pyo's Sine)"},
     {"freq-min", 0, OPT_DOUBLE, PLAY | RENDER, AT(freq_min), 0, 1e6, 0, NULL, NULL, "Voices",
@@ -449,6 +456,53 @@ static int check_part(const farm_options *o, const unsigned char *given) {
     return rv;
 }
 
+/* --part K/N: the K-th of N parts of the whole render of --total-voices voices, as even as can
+ * be (the first T % N parts hold one voice more). It becomes that part's --first-voice and
+ * --total-voices, with no more workers than it has voices. */
+static int apply_part(farm_options *o, const unsigned char *given) {
+    const char *s = o->part_of;
+    char *end = NULL;
+    unsigned long long k = 0, n = 0;
+    if (s[0] >= '0' && s[0] <= '9')
+        k = strtoull(s, &end, 10);
+    if (end != NULL && *end == '/' && end[1] >= '0' && end[1] <= '9')
+        n = strtoull(end + 1, &end, 10);
+    else
+        end = NULL;
+    if (end == NULL || *end != '\0' || k > UINT32_MAX || n > UINT32_MAX)
+        return farm_fail(FARM_EUSAGE, "--part '%s': expected K/N, e.g. 0/4 (the first of 4 parts)",
+                         s);
+    if (n < 1)
+        return farm_fail(FARM_EUSAGE, "--part %s: N, the number of parts, must be 1 or more", s);
+    if (k >= n)
+        return farm_fail(FARM_EUSAGE, "--part %s: K counts from 0, so it must be below N (0..%llu)",
+                         s, n - 1);
+    if (was_given(given, "first-voice"))
+        return farm_fail(FARM_EUSAGE,
+                         "--part and --first-voice exclude each other: --part works out the "
+                         "part's first voice");
+    if (!was_given(given, "total-voices"))
+        return farm_fail(FARM_EUSAGE,
+                         "--part %s: give the whole render's voices with --total-voices (--voices "
+                         "is per worker, and parts may run on other worker counts)",
+                         s);
+    const uint32_t whole = o->total_voices;
+    if (n > whole)
+        return farm_fail(FARM_EUSAGE,
+                         "--part %s: %llu parts of %u voices would leave parts with none: use at "
+                         "most %u parts",
+                         s, n, whole, whole);
+    const uint32_t each = whole / (uint32_t)n, more = whole % (uint32_t)n;
+    o->part_k = (uint32_t)k;
+    o->part_n = (uint32_t)n;
+    o->whole_voices = whole;
+    o->first_voice = o->part_k * each + (o->part_k < more ? o->part_k : more);
+    o->total_voices = each + (o->part_k < more ? 1 : 0);
+    if (o->workers > o->total_voices)
+        o->workers = o->total_voices;
+    return FARM_OK;
+}
+
 static int check_mix(const farm_options *o) {
     if (o->part_count == 0)
         return farm_fail(FARM_EUSAGE, "no parts to mix: farm mix -o OUT PART... (see %s)",
@@ -479,10 +533,14 @@ static int check_together(farm_mode mode, farm_options *o, const unsigned char *
         return FARM_OK;
     if (mode == FARM_PLAY && !was_given(given, "ring-blocks"))
         o->ring_blocks = farm_play_ring_blocks(o->buffer_frames, o->sample_rate);
-    int rv = check_voices(o, given);
+    if (o->part_check && o->part_of == NULL)
+        return farm_fail(FARM_EUSAGE, "--check: goes with --part K/N");
+    int rv = o->part_of != NULL ? apply_part(o, given) : FARM_OK;
+    if (rv == FARM_OK)
+        rv = check_voices(o, given);
     if (rv == FARM_OK)
         rv = check_first_voice(o);
-    o->part = mode == FARM_RENDER && was_given(given, "first-voice");
+    o->part = mode == FARM_RENDER && (was_given(given, "first-voice") || o->part_of != NULL);
     if (rv == FARM_OK && o->part)
         rv = check_part(o, given);
     if (rv != FARM_OK)
@@ -575,19 +633,25 @@ static void print_intro(farm_mode mode, FILE *to) {
     case FARM_RENDER:
         fputs("usage: farm render -o OUT [options]\n\nRenders the farm offline, as fast as the "
               "cores allow, into OUT.\nWith --first-voice it renders a part of a bigger farm "
-              "for farm mix: voices K..\nK+N-1, as float without gain or limiter.\n",
+              "for farm mix: voices K..\nK+N-1, as float without gain or limiter. With --part "
+              "K/N it works those out for\nthe K-th of N parts, e.g. a Slurm job array:\n\n"
+              "    farm render -o part-$K.wav --part $K/4 --total-voices 8000   (K = 0..3)\n"
+              "    farm mix -o out.flac part-0.wav part-1.wav part-2.wav part-3.wav\n",
               to);
         return;
     case FARM_MIX:
         fputs("usage: farm mix -o OUT [options] PART...\n\nSums parts written by farm render "
-              "--first-voice K (on this host or others),\nin the order given, then applies "
-              "--gain and the [-1, 1] limiter as render does,\nand writes OUT. The parts must "
-              "agree in sample rate, channels and length; a\nwarning names voices that two "
-              "parts both hold, or that none holds between\nthem. Example, 4000 voices in "
-              "two parts:\n\n"
+              "--part K/N or --first-voice K (on this\nhost or others), in the order given, then "
+              "applies --gain and the [-1, 1]\nlimiter as render does, and writes OUT. The parts "
+              "must agree in sample rate,\nchannels and length; a warning names voices that two "
+              "parts both hold, or\nthat none holds between them. Example, 4000 voices in two "
+              "parts:\n\n"
               "    farm render -o a.wav --first-voice 0 --total-voices 2000\n"
               "    farm render -o b.wav --first-voice 2000 --total-voices 2000\n"
-              "    farm mix -o out.flac a.wav b.wav\n",
+              "    farm mix -o out.flac a.wav b.wav\n\n"
+              "or, the same, by count:\n\n"
+              "    farm render -o a.wav --part 0/2 --total-voices 4000\n"
+              "    farm render -o b.wav --part 1/2 --total-voices 4000\n",
               to);
         return;
     case FARM_DEVICES:
@@ -638,7 +702,7 @@ void farm_usage(farm_mode mode, FILE *to) {
 void farm_overview(FILE *to) {
     fputs("usage: farm [options]                    play the farm through one audio stream\n"
           "       farm render -o OUT.wav [options]   render it to a file, as fast as possible\n"
-          "       farm mix -o OUT.wav PART.wav...    sum parts rendered with --first-voice\n"
+          "       farm mix -o OUT.wav PART.wav...    sum parts (render --part K/N, --first-voice)\n"
           "       farm devices [--json]              list host APIs and output devices\n"
           "       farm probe [--json]                try each host API's default devices\n"
           "       farm help [play|render|mix|devices|probe]  all options of one command\n"

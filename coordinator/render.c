@@ -153,6 +153,18 @@ static int run_loop(render_loop *l, uint64_t blocks, double *wall) {
 
 int farm_render(const farm_options *o) {
     const uint64_t total_frames = (uint64_t)llround(o->duration * o->sample_rate);
+    if (o->part_check) {
+        printf("%s\n", farm_part_done(o, total_frames) ? "done" : "missing");
+        return FARM_OK;
+    }
+    if (o->part_of != NULL && farm_part_done(o, total_frames)) {
+        if (!o->quiet)
+            fprintf(stderr,
+                    "farm render: %s already holds part %u/%u of this render, whole: "
+                    "not rendered again\n",
+                    o->output, o->part_k, o->part_n);
+        return FARM_OK;
+    }
     farm_outfile f;
     int rv = farm_outfile_open(&f, o->output, o->format, o->sample_type, o->sample_rate,
                                o->channels, total_frames);
@@ -184,11 +196,16 @@ int farm_render(const farm_options *o) {
     l.ins = calloc(o->workers, sizeof *l.ins);
     double wall = 0;
     rv = l.mixed && l.ins ? run_loop(&l, blocks, &wall) : farm_fail(FARM_ENOMEM, "out of memory");
-    /* Keep what was rendered when interrupted: the user asked to stop, not to lose it. */
-    int frv = farm_outfile_finish(&f, rv == FARM_OK);
+    /* Keep what was rendered when interrupted: the user asked to stop, not to lose it. But a
+     * part is kept only whole: farm mix cannot use less, and a part under its name is done. */
+    const int cut = o->part && farm_stop_signal != 0;
+    int frv = farm_outfile_finish(&f, rv == FARM_OK && !cut);
+    if (rv == FARM_OK && cut)
+        fprintf(stderr, "farm render: interrupted: a part is kept only whole, %s not written\n",
+                o->output);
     if (rv == FARM_OK)
         rv = frv;
-    if (rv == FARM_OK && !o->quiet)
+    if (rv == FARM_OK && !o->quiet && !cut)
         summary(o, &region, procs, l.written, wall, f.type_name, l.stats.clipped,
                 farm_stop_signal != 0);
     farm_coordinator_stop_workers(&region, procs);

@@ -9,7 +9,7 @@ type=${2:-Release}
 
 packages=(build-essential cmake pkg-config libsndfile1-dev libcriterion-dev libcjson-dev
           portaudio19-dev libnng-dev liblo-dev jackd2 libjack-jackd2-dev libhwloc-dev
-          iproute2)
+          iproute2 parallel)
 if [ -n "${FARM_EXTRA_PACKAGES:-}" ]; then
   read -r -a extra <<<"$FARM_EXTRA_PACKAGES"
   packages+=("${extra[@]}")

@@ -32,8 +32,9 @@ if ! [[ "$repeat" =~ ^[0-9]+$ ]] || [[ "$repeat" =~ ^0+$ && $repeat_given = 1 ]]
 fi
 
 # rt-tests and gnuplot-nox: the scaling harness's self-test measures stalls and draws its plots;
-# stress-ng: the CPU hog; libasound2-plugins: ALSA's JACK plugin, which a playing test bypasses
-export FARM_EXTRA_PACKAGES="clang-format cppcheck clang libclang-rt-14-dev rt-tests gnuplot-nox stress-ng libasound2-plugins ${FARM_EXTRA_PACKAGES:-}"
+# stress-ng: the CPU hog; libasound2-plugins: ALSA's JACK plugin, which a playing test bypasses;
+# slurm-wlm and munge: the local Slurm cluster of the slurm test (scripts/slurm-local.sh)
+export FARM_EXTRA_PACKAGES="clang-format cppcheck clang libclang-rt-14-dev rt-tests gnuplot-nox stress-ng libasound2-plugins slurm-wlm munge ${FARM_EXTRA_PACKAGES:-}"
 
 step() { printf '\n==== %s\n' "$*"; }
 

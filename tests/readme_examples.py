@@ -176,8 +176,8 @@ def check_outputs(text, cwd):
         if d is not None:
             durations.append(d)
         for k, w in enumerate(words[:-1]):
-            if w not in ("-o", "--output", "--record"):
-                continue
+            if w not in ("-o", "--output", "--record") or "{" in words[k + 1]:
+                continue  # {}: GNU parallel's, one file per job
             path = os.path.join(cwd, words[k + 1])
             if not os.path.isfile(path) or os.path.getsize(path) == 0:
                 problems.append(f"{words[k + 1]} was not written")

@@ -1,14 +1,18 @@
 /* Renders in parts and `farm mix`, end to end: the parts of a render, however they are cut and
  * whatever their worker counts, mixed equal the whole render; a part holds exactly the voices
  * of the whole from its first on; parts that cannot add up are refused with nothing written;
- * mix writes every format render writes, with render's gain and limiter. */
+ * mix writes every format render writes, with render's gain and limiter; parts by count
+ * (--part K/N) add up whatever N, and are not rendered again when already whole. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dsp.h"
 #include "testutil.h"
@@ -469,4 +473,195 @@ Test(mix, help_teaches_mix_and_parts) {
     cr_assert_str_eq(r.out, mix_help, "farm help mix is farm mix --help");
     farm_expect(&r, 0, (const char *[]){"render", "--help", NULL});
     cr_assert(strstr(r.out, "--first-voice K") != NULL, "%s", r.out);
+}
+
+/* ---- parts by count: farm render --part K/N ---- */
+
+/* The N parts of a render, for N that divides its voices and N that does not, up to one voice a
+ * part, mixed equal the whole render; bad input gets one line, exit 2 and nothing written; a
+ * part already whole at -o is not rendered again, one that is not (other options, cut short)
+ * is; a part killed halfway (SIGKILL or SIGTERM) leaves no file under its name. */
+
+/* Part "K/N" (NULL: the whole) of seed 5's render of voices voices, 0.5 s, into out. */
+static void render_by_count(tu_run *r, const char *out, const char *part, const char *voices,
+                            const char *workers, const char *quiet) {
+    const char *args[] = {"render", "-o",  out,         "--duration", "0.5",
+                          "--seed", "5",   "--workers", workers,      "--total-voices",
+                          voices,   quiet, "--part",    part,         NULL};
+    if (part == NULL)
+        args[12] = NULL;
+    farm_expect(r, 0, args);
+}
+
+/* The n parts of the render of voices voices, mixed, against the whole. */
+static void expect_parts_make_the_whole(const char *voices, unsigned n) {
+    char whole[512], mixed[512], names[64][512];
+    const char *mix[64 + 4] = {"mix", "-o", mixed, "-q"};
+    snprintf(whole, sizeof whole, "%s/whole-%s.wav", dir, voices);
+    snprintf(mixed, sizeof mixed, "%s/mixed-%s-%u.wav", dir, voices, n);
+    tu_run r;
+    render_by_count(&r, whole, NULL, voices, "1", "-q");
+    for (unsigned k = 0; k < n; k++) {
+        char part[32];
+        snprintf(part, sizeof part, "%u/%u", k, n);
+        snprintf(names[k], sizeof names[k], "%s/part-%s-%u-of-%u.wav", dir, voices, k, n);
+        render_by_count(&r, names[k], part, voices, k % 2 ? "2" : "1", "-q");
+        mix[4 + k] = names[k];
+    }
+    mix[4 + n] = NULL;
+    farm_expect(&r, 0, mix);
+    /* the parts follow one another: no voice twice, none missing */
+    cr_assert_eq(r.err[0], '\0', "%u parts of %s voices: no warning: %s", n, voices, r.err);
+    tu_audio w, m;
+    cr_assert_eq(tu_read(whole, &w), 0);
+    cr_assert_eq(tu_read(mixed, &m), 0);
+    double worst = worst_difference(&w, &m);
+    cr_assert_leq(worst, 1e-6, "%u parts of %s voices: worst difference %g", n, voices, worst);
+    cr_assert_gt(tu_rms(w.data, (size_t)w.frames, 2), 1e-4, "the whole is not silence");
+    tu_audio_free(&w);
+    tu_audio_free(&m);
+}
+
+Test(mix, part_by_count_the_n_parts_mixed_equal_the_whole_whatever_n) {
+    expect_parts_make_the_whole("1000", 1);
+    expect_parts_make_the_whole("1000", 4); /* 250 each */
+    expect_parts_make_the_whole("1000", 3); /* 334, 333, 333 */
+    expect_parts_make_the_whole("1000", 7);
+    expect_parts_make_the_whole("5", 5); /* one voice a part, as many parts as voices */
+}
+
+Test(mix, part_by_count_a_part_says_which_voices_it_holds) {
+    tu_run r;
+    const char *args[] = {"render",     "-o",     tu_path(dir, "p.wav"),
+                          "--duration", "0.1",    "--total-voices",
+                          "1000",       "--part", "2/3",
+                          NULL};
+    farm_expect(&r, 0, args);
+    /* 334 + 333 before it; the first 1000 % 3 = 1 part holds one voice more */
+    cr_assert(strstr(r.out, "a part: voices 667-999 of seed 1") != NULL, "%s", r.out);
+}
+
+static void part_refused(const char *part, const char *extra, const char *mentions) {
+    tu_run r;
+    const char *out = tu_path(dir, "refused.wav");
+    const char *args[] = {"render", "-o", out,   "--total-voices",   "100",
+                          "--part", part, extra, extra ? "5" : NULL, NULL};
+    farm_expect(&r, 2, args);
+    cr_assert_eq(tu_lines(r.err), 1, "one line: %s", r.err);
+    cr_assert(strstr(r.err, mentions) != NULL, "'%s' in: %s", mentions, r.err);
+    cr_assert_eq(access(out, F_OK), -1, "nothing written");
+    cr_assert_eq(tu_files_in(dir), 0, "nothing written");
+}
+
+Test(mix, part_by_count_bad_parts_are_refused_with_one_line_and_nothing_written) {
+    part_refused("4/4", NULL, "K counts from 0, so it must be below N (0..3)");
+    part_refused("7/3", NULL, "below N");
+    part_refused("0/0", NULL, "N, the number of parts, must be 1 or more");
+    part_refused("1", NULL, "expected K/N");
+    part_refused("a/4", NULL, "expected K/N");
+    part_refused("1/4x", NULL, "expected K/N");
+    part_refused("-1/4", NULL, "expected K/N");
+    part_refused("0/101", NULL, "use at most 100 parts");
+    part_refused("0/4", "--first-voice", "--part and --first-voice exclude each other");
+    /* the whole must be named: --voices is per worker, and workers differ from part to part */
+    tu_run r;
+    const char *args[] = {"render", "-o", tu_path(dir, "x.wav"), "--part", "0/2", NULL};
+    farm_expect(&r, 2, args);
+    cr_assert(strstr(r.err, "--total-voices") != NULL, "%s", r.err);
+    cr_assert_eq(tu_files_in(dir), 0, "nothing written");
+    /* a FIFO at -o is refused as render refuses it: not opened to see whether it holds the part */
+    const char *fifo = tu_path(dir, "fifo.wav");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    const char *to_fifo[] = {"render", "-o", fifo, "--total-voices", "10", "--part", "0/2", NULL};
+    farm_expect(&r, 2, to_fifo);
+    cr_assert(strstr(r.err, "FIFO") != NULL || strstr(r.err, "fifo") != NULL, "%s", r.err);
+}
+
+static struct stat stat_of(const char *path) {
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "%s exists", path);
+    return st;
+}
+
+/* --check: whether out holds part (of 400 voices, 0.5 s, seed 5) whole; nothing is written. */
+static void expect_check(const char *out, const char *part, const char *says) {
+    tu_run r;
+    const char *args[] = {"render",         "-o",  out,      "--duration", "0.5",     "--seed", "5",
+                          "--total-voices", "400", "--part", part,         "--check", NULL};
+    farm_expect(&r, 0, args);
+    cr_assert_str_eq(r.out, says, "--check %s", part);
+}
+
+Test(mix, part_by_count_a_part_already_whole_is_not_rendered_again) {
+    char out[512];
+    snprintf(out, sizeof out, "%s/part-1.wav", dir);
+    tu_run r;
+    render_by_count(&r, out, "1/4", "400", "2", "-q");
+    struct stat first = stat_of(out);
+    expect_check(out, "1/4", "done\n");
+    expect_check(out, "0/4", "missing\n");
+    /* the same options (another worker count is the same part): left as it is, and said */
+    render_by_count(&r, out, "1/4", "400", "1", "--progress");
+    cr_assert_eq(tu_lines(r.err), 1, "one line: %s", r.err);
+    cr_assert(strstr(r.err, "already holds part 1/4 of this render") != NULL, "%s", r.err);
+    struct stat again = stat_of(out);
+    cr_assert(first.st_ino == again.st_ino && first.st_mtim.tv_sec == again.st_mtim.tv_sec &&
+                  first.st_mtim.tv_nsec == again.st_mtim.tv_nsec,
+              "not written again");
+    render_by_count(&r, out, "1/4", "400", "1", "-q");
+    cr_assert_eq(r.err[0], '\0', "-q: nothing said: %s", r.err);
+    /* another part of it, or the part of another render: rendered again */
+    render_by_count(&r, out, "2/4", "400", "1", "-q");
+    cr_assert_neq(stat_of(out).st_ino, first.st_ino, "another part is rendered");
+    render_by_count(&r, out, "2/4", "404", "1", "--progress");
+    cr_assert(strstr(r.err, "already holds") == NULL, "404 voices are another render: %s", r.err);
+    /* a file cut short under the part's name (not farm's doing) is not whole: rendered again */
+    struct stat full = stat_of(out);
+    cr_assert_eq(truncate(out, full.st_size / 2), 0);
+    render_by_count(&r, out, "2/4", "404", "1", "--progress");
+    cr_assert(strstr(r.err, "already holds") == NULL, "a cut file is rendered again: %s", r.err);
+    cr_assert_eq(stat_of(out).st_size, full.st_size);
+    cr_assert_eq(truncate(out, full.st_size - 4), 0); /* one frame short */
+    expect_check(out, "2/4", "missing\n");
+}
+
+/* A long part killed by sig once it is writing: no file under its name, nothing left running. */
+static void killed_by(int sig, int status, const char *says) {
+    tu_run r;
+    const char *out = tu_path(dir, "long.wav");
+    const char *args[] = {
+        "render",         "-o",   out,      "--duration", "3600", "--workers", "2",
+        "--total-voices", "4000", "--part", "1/2",        "-q",   NULL};
+    pid_t pid = tu_farm_start(&r, dir, args, NULL);
+    /* until its temporary holds some audio: bounded in time, generously (a busy machine) */
+    for (double end = tu_seconds() + 60; tu_seconds() < end; usleep(20000)) {
+        char tmp[512];
+        snprintf(tmp, sizeof tmp, "ls %s/long.wav.farm-* 2>/dev/null | xargs -r stat -c %%s", dir);
+        FILE *p = popen(tmp, "r");
+        long bytes = 0;
+        if (p != NULL) {
+            if (fscanf(p, "%ld", &bytes) != 1)
+                bytes = 0;
+            pclose(p);
+        }
+        if (bytes > 256 * 1024)
+            break;
+    }
+    kill(pid, sig);
+    tu_farm_wait(&r, pid, dir);
+    cr_assert_eq(r.status, status, "status %d: %s", r.status, r.err);
+    for (double end = tu_seconds() + 30; tu_count_tagged(r.tag, NULL) > 0 && tu_seconds() < end;)
+        usleep(10000);
+    cr_assert_eq(tu_count_tagged(r.tag, NULL), 0, "no worker is left");
+    cr_assert_eq(access(out, F_OK), -1, "no file under the part's name");
+    cr_assert(strstr(r.err, says) != NULL, "'%s' in: %s", says, r.err);
+}
+
+Test(mix, part_by_count_a_part_killed_halfway_leaves_no_file_under_its_name) {
+    killed_by(SIGKILL, 128 + SIGKILL, "");
+}
+
+Test(mix, part_by_count_a_part_stopped_by_sigterm_leaves_no_file_under_its_name) {
+    /* and says why, in one line */
+    killed_by(SIGTERM, 128 + SIGTERM, "interrupted: a part is kept only whole");
 }
