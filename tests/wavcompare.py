@@ -41,6 +41,15 @@ def read(path):
     return channels, samples
 
 
+def longest_silence(x):
+    """The longest run of samples of x that are silent (below 1e-6): a late block's silence."""
+    best = run = 0
+    for v in x:
+        run = run + 1 if abs(v) < 1e-6 else 0
+        best = max(best, run)
+    return best
+
+
 def main():
     a_path, b_path = sys.argv[1], sys.argv[2]
     frames, channels, min_rms = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
@@ -58,5 +67,5 @@ def main():
     print(f"same audio: {frames} frames x {channels} channels, largest difference {worst:.3g}")
 
 
-if __name__ == "__main__":  # wavgap.py and wavtone.py import read()
+if __name__ == "__main__":  # wavgap.py and wavtone.py import read(), longest_silence()
     main()

@@ -8,8 +8,10 @@
 #     worker left; farm.exe terminated while rendering takes its workers within a second (the
 #     job object) and leaves no temporary (the system deletes it).
 #   MODE play: a worker terminated while farm.exe plays into the null sink and records is
-#     replaced without a click (the recording, checked by wavgap.py). Exit 77 (skipped) while
-#     farm.exe answers that it does not play yet.
+#     replaced without a click (the recording, checked by wavgap.py): the other worker's channel
+#     never silent, unless the machine stalled that worker and farm counted its late blocks (then
+#     silent no longer than they account for). Exit 77 (skipped) while farm.exe answers that it
+#     does not play yet.
 # Registered in the Windows build (tests/CMakeLists.txt); scripts/test-win.sh runs it.
 set -uo pipefail
 mode=$1 exe=$2 killer=$3 wine=${4:-wine}
@@ -104,9 +106,10 @@ render_tests() {
 
 play_tests() {
   # Voice K on worker K on channel K, a plain sine each; one worker terminated 0.8 s after both
-  # run; 3 s played into the null sink and recorded.
+  # run; 3 s played into the null sink and recorded. Without -q: the report on stdout counts
+  # each worker's late blocks, which the recording is judged by.
   local args=(--null-sink --workers 2 --total-voices 2 --amp 0.5 --feedback 0 --sr 48000
-    --ring-blocks 4 --duration 3 -q)
+    --ring-blocks 4 --duration 3)
   run played -- --kill 1 --every 800 -- "$exe" "${args[@]}" --record "Z:$dir/played.wav"
   if [ $rc -eq 2 ] && grep -q 'not yet on Windows' "$dir/played.err"; then
     echo "win_heal: $(cat "$dir/played.err"): skipped"
@@ -118,8 +121,27 @@ play_tests() {
   hit=$(sed -n 's/^farm: worker \([01]\) (pid [0-9]*) was terminated.*missed.*/\1/p' \
     "$dir/played.err")
   [ -n "$hit" ] || fail "played: no line about the terminated worker: $(cat "$dir/played.err")"
+  # Late blocks: the terminated worker's missed blocks, and any block a worker stalled by the
+  # machine (for longer than its 4-block ring, 21 ms) did not deliver in time. Each is counted,
+  # per worker ("  worker K  ...  late N  ...") and for the stream ("late blocks N"), and the
+  # two add up; the recording may be silent on a channel only as far as its worker's count says.
+  local late=() k n sum=0 stream missed
+  for k in 0 1; do
+    n=$(sed -n "s/^  worker $k  .*  late \([0-9]*\)  .*/\1/p" "$dir/played.out")
+    [ -n "$n" ] || fail "played: no report line for worker $k: $(cat "$dir/played.out")"
+    late+=("$n")
+    sum=$((sum + n))
+  done
+  stream=$(sed -n 's/.*, late blocks \([0-9]*\),.*/\1/p' "$dir/played.out")
+  [ "$stream" = "$sum" ] ||
+    fail "played: stream late blocks $stream, workers' ${late[*]}: $(cat "$dir/played.out")"
+  missed=$(sed -n 's/^farm: worker .*was terminated.*its voices missed \([0-9]*\) blocks.*/\1/p' \
+    "$dir/played.err")
+  [ -n "$missed" ] && [ "${late[$hit]}" -ge "$missed" ] ||
+    fail "played: worker $hit missed ${missed:-?} blocks, yet is late ${late[$hit]}"
   local line
-  line=$(python3 "$here/wavgap.py" "$dir/played.wav" "$hit" 1.0 2>&1) || fail "played: $line"
+  line=$(python3 "$here/wavgap.py" "$dir/played.wav" "$hit" 1.0 "${late[0]},${late[1]}" 2>&1) ||
+    fail "played: $line (late blocks: worker 0 ${late[0]}, worker 1 ${late[1]})"
   echo "played: $(grep '^farm: worker' "$dir/played.err")"
   echo "played: $line"
 }
