@@ -22,7 +22,7 @@ if "$py" "$here/kernel_roofline.py" --build "$tmp" --objdump "$objdump" >"$tmp/o
   cat "$tmp/out"
   exit 1
 fi
-grep -q 'fake: no stereo kernel loop found' "$tmp/out" || { echo "FAIL: unclear refusal:"; cat "$tmp/out"; exit 1; }
+grep -q 'fake: no stereo sineloop loop found' "$tmp/out" || { echo "FAIL: unclear refusal:"; cat "$tmp/out"; exit 1; }
 echo "ok: an object without a kernel loop is refused: $(head -1 "$tmp/out" | cut -c1-100)..."
 if [ -n "$bk" ] && "$bk" --voices 64 --trials 1 --seconds 0.01 --csv "$tmp/k.csv" >"$tmp/k.md" 2>/dev/null &&
   grep -q '^# core clock before' "$tmp/k.md"; then
