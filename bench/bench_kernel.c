@@ -593,7 +593,8 @@ int main(int argc, char **argv) {
     /* reading[v]: before voice count v's trials; reading[n_voices]: after the last. */
     double reading[MAX_VOICE_COUNTS + 1], ghz[MAX_VOICE_COUNTS] = {0};
     int steady[MAX_VOICE_COUNTS + 1]; /* the reading's own runs agree */
-    double lo = before.ghz, hi = before.ghz, spread = before.spread;
+    double lo = before.ghz, spread = before.spread;
+    double hi = lo;
     reading[0] = before.ghz;
     steady[0] = before.spread <= CLOCK_TOLERANCE;
     for (uint32_t v = 0; v < o.n_voices; v++) {

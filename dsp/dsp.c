@@ -46,9 +46,14 @@ struct dsp_bank {
     voice_ctl *ctl;
     uint64_t *phase;    /* exact phases, 0.64 fixed point: apart from ctl, so that the snapshot of
                            every block (dsp_bank_save) copies one small array */
+    int32_t *inc_err;   /* ctl's exact inc less soa.inc's, as segment_begin set them: a steady
+                           group advances its exact phases from these two dense arrays, not from
+                           ctl's 64-byte records (a cache line a voice, every block) */
     float *gain_target; /* [channel][stride] */
     float *acc;         /* [frame][channel][kernel width] */
     uint8_t *group_active;
+    uint8_t *group_synced; /* steady, and its last segment left soa.phase at the exact phases'
+                              rounding: the next steady segment need not resynchronise them */
     uint8_t *group_steady; /* nothing ramps and nothing changed since the last full segment:
                               the kernel's inputs but the phases are as that segment left them */
     uint32_t voices, groups, channels, max_frames;
@@ -228,12 +233,16 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
     char *arena = arena_alloc(total);
     b->ctl = calloc(stride, sizeof *b->ctl);
     b->phase = calloc(stride, sizeof *b->phase);
-    b->group_active = calloc(2 * (size_t)b->groups, 1);
+    b->inc_err = calloc(stride, sizeof *b->inc_err);
+    b->group_active = calloc(3 * (size_t)b->groups, 1);
     b->group_steady = b->group_active ? b->group_active + b->groups : NULL;
-    if (arena == NULL || b->ctl == NULL || b->phase == NULL || b->group_active == NULL) {
+    b->group_synced = b->group_active ? b->group_active + 2 * (size_t)b->groups : NULL;
+    if (arena == NULL || b->ctl == NULL || b->phase == NULL || b->inc_err == NULL ||
+        b->group_active == NULL) {
         arena_free(arena);
         free(b->ctl);
         free(b->phase);
+        free(b->inc_err);
         free(b->group_active);
         free(b);
         return farm_fail(FARM_ENOMEM, "out of memory for a bank of %u voices", d.voices);
@@ -269,6 +278,7 @@ void dsp_bank_destroy(dsp_bank *b) {
     arena_free(b->arena);
     free(b->ctl);
     free(b->phase);
+    free(b->inc_err);
     free(b->group_active);
     free(b);
 }
@@ -463,6 +473,7 @@ static void segment_begin(dsp_bank *b, uint32_t g) {
         const voice_ctl *c = &b->ctl[v];
         b->soa.phase[v] = fixed_hi32_rounded(b->phase[v]);
         b->soa.inc[v] = fixed_hi32_rounded(c->inc);
+        b->inc_err[v] = (int32_t)(c->inc - ((uint64_t)b->soa.inc[v] << 32));
         b->soa.dinc[v] = c->left_freq ? (int32_t)fixed_hi32_rounded((uint64_t)c->dinc) : 0;
     }
 }
@@ -530,11 +541,19 @@ static void steady_segment(dsp_bank *b, dsp_kernel_fn run, uint32_t g, uint32_t 
                            float *acc) {
     uint32_t first = g * DSP_GROUP, last = (g + groups) * DSP_GROUP;
     uint32_t end = last < b->voices ? last : b->voices;
-    for (uint32_t v = first; v < end; v++)
-        b->soa.phase[v] = fixed_hi32_rounded(b->phase[v]);
+    for (uint32_t h = g; h < g + groups; h++) {
+        uint32_t to = (h + 1) * DSP_GROUP < end ? (h + 1) * DSP_GROUP : end;
+        for (uint32_t v = h * DSP_GROUP; v < to && !b->group_synced[h]; v++)
+            b->soa.phase[v] = fixed_hi32_rounded(b->phase[v]);
+        b->group_synced[h] = 1;
+    }
     run(&b->soa, first, m, acc, 0);
-    for (uint32_t v = first; v < end; v++)
-        b->phase[v] += (uint64_t)m * b->ctl[v].inc;
+    /* one pass: the exact phases move on, and the kernel's are set where the next block's
+     * resynchronisation would set them */
+    for (uint32_t v = first; v < end; v++) {
+        b->phase[v] += (uint64_t)m * (((uint64_t)b->soa.inc[v] << 32) + (uint64_t)b->inc_err[v]);
+        b->soa.phase[v] = fixed_hi32_rounded(b->phase[v]);
+    }
 }
 
 void dsp_bank_render(dsp_bank *b, float *out, uint32_t frames) {
@@ -557,6 +576,7 @@ void dsp_bank_render(dsp_bank *b, float *out, uint32_t frames) {
             }
             continue;
         }
+        b->group_synced[g] = 0; /* the kernel moves soa.phase on its own in a full segment */
         uint32_t f = 0;
         while (f < frames) {
             uint32_t left = group_ramp_left(b, g);
