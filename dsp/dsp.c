@@ -52,8 +52,6 @@ struct dsp_bank {
     float *gain_target; /* [channel][stride] */
     float *acc;         /* [frame][channel][kernel width] */
     uint8_t *group_active;
-    uint8_t *group_synced; /* steady, and its last segment left soa.phase at the exact phases'
-                              rounding: the next steady segment need not resynchronise them */
     uint8_t *group_steady; /* nothing ramps and nothing changed since the last full segment:
                               the kernel's inputs but the phases are as that segment left them */
     uint32_t voices, groups, channels, max_frames;
@@ -234,9 +232,8 @@ int dsp_bank_create(const dsp_bank_desc *desc, dsp_bank **out) {
     b->ctl = calloc(stride, sizeof *b->ctl);
     b->phase = calloc(stride, sizeof *b->phase);
     b->inc_err = calloc(stride, sizeof *b->inc_err);
-    b->group_active = calloc(3 * (size_t)b->groups, 1);
+    b->group_active = calloc(2 * (size_t)b->groups, 1);
     b->group_steady = b->group_active ? b->group_active + b->groups : NULL;
-    b->group_synced = b->group_active ? b->group_active + 2 * (size_t)b->groups : NULL;
     if (arena == NULL || b->ctl == NULL || b->phase == NULL || b->inc_err == NULL ||
         b->group_active == NULL) {
         arena_free(arena);
@@ -478,7 +475,8 @@ static void segment_begin(dsp_bank *b, uint32_t g) {
     }
 }
 
-/* Advances the exact phases by m frames and ends the ramps that ran out. */
+/* Advances the exact phases by m frames, and the kernel's to their rounding (where the next
+ * segment, steady or not, starts from), and ends the ramps that ran out. */
 static void segment_end(dsp_bank *b, uint32_t g, uint32_t m) {
     const uint32_t st = b->soa.stride;
     uint32_t end = (g + 1) * DSP_GROUP < b->voices ? (g + 1) * DSP_GROUP : b->voices;
@@ -497,6 +495,7 @@ static void segment_end(dsp_bank *b, uint32_t g, uint32_t m) {
         } else {
             b->phase[v] += (uint64_t)m * c->inc;
         }
+        b->soa.phase[v] = fixed_hi32_rounded(b->phase[v]);
         if (c->left_fb && (c->left_fb -= m) == 0) {
             b->soa.fb[v] = c->fb_target;
             b->soa.dfb[v] = 0;
@@ -541,15 +540,7 @@ static void steady_segment(dsp_bank *b, dsp_kernel_fn run, uint32_t g, uint32_t 
                            float *acc) {
     uint32_t first = g * DSP_GROUP, last = (g + groups) * DSP_GROUP;
     uint32_t end = last < b->voices ? last : b->voices;
-    for (uint32_t h = g; h < g + groups; h++) {
-        uint32_t to = (h + 1) * DSP_GROUP < end ? (h + 1) * DSP_GROUP : end;
-        for (uint32_t v = h * DSP_GROUP; v < to && !b->group_synced[h]; v++)
-            b->soa.phase[v] = fixed_hi32_rounded(b->phase[v]);
-        b->group_synced[h] = 1;
-    }
-    run(&b->soa, first, m, acc, 0);
-    /* one pass: the exact phases move on, and the kernel's are set where the next block's
-     * resynchronisation would set them */
+    run(&b->soa, first, m, acc, 0); /* soa.phase: as the last segment's end left them */
     for (uint32_t v = first; v < end; v++) {
         b->phase[v] += (uint64_t)m * (((uint64_t)b->soa.inc[v] << 32) + (uint64_t)b->inc_err[v]);
         b->soa.phase[v] = fixed_hi32_rounded(b->phase[v]);
@@ -576,7 +567,6 @@ void dsp_bank_render(dsp_bank *b, float *out, uint32_t frames) {
             }
             continue;
         }
-        b->group_synced[g] = 0; /* the kernel moves soa.phase on its own in a full segment */
         uint32_t f = 0;
         while (f < frames) {
             uint32_t left = group_ramp_left(b, g);
