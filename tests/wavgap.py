@@ -12,7 +12,8 @@ killed worker's replacement starting); that each silence is counted is farm's. S
 - a channel whose worker was late is silent for at most (its late blocks + 2) blocks (256 frames)
   in one stretch, HIT's for at most MAX_GAP_S too, and its fades make no step larger than 1.1 x
   its sine's steepest;
-- HIT's worker was late (its missed blocks are counted as late): the check above can fail.
+HIT's worker is not required to be late: a replacement that takes over before its ring runs
+dry leaves no gap, and its channel is then held to the first rule.
 The steepest step is measured on the first 0.4 s past the start's fade, before any kill.
 Prints one line; exit 0 when it holds. Standard library only."""
 import sys
@@ -32,8 +33,6 @@ def main():
     channels, samples = read(path)
     if len(late) != channels:
         sys.exit(f"{len(late)} late counts for {channels} channels")
-    if late[hit] < 1:
-        sys.exit(f"worker {hit} was killed, yet farm counted no late block of it")
     sr = 48000  # farm's default rate, which the test plays at
     frames = len(samples) // channels
     edge = sr // 20  # away from the start's and the end's fades
